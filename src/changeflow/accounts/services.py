@@ -1,0 +1,264 @@
+"""Writes for users, projects, memberships and API tokens. Each writes its audit event."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from decimal import Decimal
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from changeflow.core import audit
+from changeflow.core.errors import NotFound, PermissionDenied, PreconditionFailed, ValidationError
+from changeflow.core.validation import full_clean
+
+from .models import ApiToken, Membership, Organisation, Project, Role, User
+
+PROJECT_SETTINGS = (
+    "name",
+    "description",
+    "currency",
+    "customer",
+    "delegate_max_effort_hours",
+    "delegate_max_cost",
+    "delegate_max_schedule_days",
+)
+
+
+def user_create(
+    *,
+    username: str,
+    password: str | None,
+    email: str = "",
+    display_name: str = "",
+    admin: bool = False,
+    actor: User | None = None,
+) -> User:
+    """Create a user (a site admin when ``admin``); the password is validated."""
+    user = User(username=username, email=email, display_name=display_name)
+    user.is_superuser = user.is_staff = admin
+    full_clean(user, exclude=["password"])
+    if password:
+        try:
+            password_validation.validate_password(password, user)
+        except DjangoValidationError as exc:
+            raise ValidationError(
+                _("The password is too weak."), fields={"password": exc.messages}
+            ) from None
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username).exists():
+            raise ValidationError(
+                _("This username is taken."), fields={"username": [_("Already in use.")]}
+            )
+        user.save()
+        audit.record(
+            actor=actor or username,
+            action="user.created",
+            object_type="user",
+            object_key=username,
+            after={"username": username, "email": email, "admin": admin},
+        )
+    return user
+
+
+def password_change(*, user: User, old_password: str, new_password: str) -> None:
+    if not user.check_password(old_password):
+        raise ValidationError(
+            _("The current password is wrong."), fields={"old_password": [_("Wrong password.")]}
+        )
+    try:
+        password_validation.validate_password(new_password, user)
+    except DjangoValidationError as exc:
+        raise ValidationError(
+            _("The new password is too weak."), fields={"new_password": exc.messages}
+        ) from None
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        audit.record(
+            actor=user, action="user.password_changed", object_type="user",
+            object_key=user.username,
+        )  # fmt: skip
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_create(*, user: User, name: str = "") -> str:
+    """Create an API token and return it; only its SHA-256 is kept."""
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        obj = ApiToken.objects.create(
+            user=user, name=name[:100], prefix=token[:8], digest=_hash_token(token)
+        )
+        audit.record(
+            actor=user, action="token.created", object_type="token",
+            object_key=f"{obj.prefix}…", after={"name": obj.name},
+        )  # fmt: skip
+    return token
+
+
+def token_authenticate(token: str) -> User | None:
+    """The active user owning ``token``, or None."""
+    row = (
+        ApiToken.objects.select_related("user")
+        .filter(digest=_hash_token(token), user__is_active=True)
+        .only("id", "last_used_at", "user")
+        .first()
+    )
+    if row is None:
+        return None
+    now = timezone.now()
+    # Touch at most once a minute: no write on every request.
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    return row.user
+
+
+def _organisation(name: str | None) -> Organisation | None:
+    name = (name or "").strip()
+    if not name:
+        return None
+    if len(name) > 200:
+        raise ValidationError(
+            _("Some fields are invalid."),
+            fields={"customer": [_("At most 200 characters.")]},
+        )
+    org, _created = Organisation.objects.get_or_create(name=name)
+    return org
+
+
+def _can_create_projects(user: User) -> bool:
+    return user.is_superuser or user.is_staff
+
+
+def project_create(
+    *, user: User, key: str, name: str, customer: str | None = None, description: str = ""
+) -> Project:
+    """Create a project; its creator becomes its project manager."""
+    if not _can_create_projects(user):
+        raise PermissionDenied(_("Only site administrators may create projects."))
+    project = Project(key=key, name=name, description=description, created_by=user)
+    full_clean(project, exclude=["customer", "created_by"])
+    try:
+        with transaction.atomic():
+            project.customer = _organisation(customer)
+            project.save()
+            Membership.objects.create(project=project, user=user, role=Role.PROJECT_MANAGER)
+            audit.record(
+                actor=user, action="project.created", object_type="project", object_key=key,
+                project=key,
+                after={"key": key, "name": name, "customer": customer or "",
+                       "description": description},
+            )  # fmt: skip
+    except IntegrityError:
+        raise ValidationError(
+            _("A project with this key exists."), fields={"key": [_("Already in use.")]}
+        ) from None
+    return project
+
+
+def _display(value):
+    if isinstance(value, Organisation):
+        return value.name
+    return value
+
+
+def project_update(*, user: User, project: Project, data: dict) -> Project:
+    """Change a project's settings (the caller has passed ``restrict(..., 'manage')``)."""
+    unknown = set(data) - set(PROJECT_SETTINGS)
+    if unknown:
+        raise ValidationError(
+            _("Some fields cannot be changed."),
+            fields={k: [_("This field cannot be changed.")] for k in sorted(unknown)},
+        )
+    with transaction.atomic():
+        fresh = Project.objects.select_for_update().get(pk=project.pk)
+        before, after = {}, {}
+        for name, value in data.items():
+            if name == "customer":
+                value = _organisation(value)
+            old = getattr(fresh, name)
+            if isinstance(old, Decimal) and value is not None:
+                value = Decimal(str(value))
+            if old != value:
+                before[name], after[name] = _display(old), _display(value)
+                setattr(fresh, name, value)
+        full_clean(fresh, exclude=["customer", "created_by"])
+        if after:
+            fields = ["customer" if k == "customer" else k for k in after]
+            fresh.save(update_fields=fields)
+            audit.record(
+                actor=user, action="project.updated", object_type="project",
+                object_key=fresh.key, project=fresh.key, before=before, after=after,
+            )  # fmt: skip
+    return fresh
+
+
+def membership_set(*, user: User, project: Project, username: str, role: str) -> Membership:
+    """Add a member or change a member's role."""
+    if role not in Role.values:
+        raise ValidationError(
+            _("Unknown role."), fields={"role": [_("One of: %s") % ", ".join(Role.values)]}
+        )
+    target = User.objects.filter(username=username, is_active=True).first()
+    if target is None:
+        raise ValidationError(_("Unknown user."), fields={"username": [_("No such user.")]})
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        membership = Membership.objects.filter(project=project, user=target).first()
+        before = {"role": membership.role} if membership else {}
+        if membership and membership.role == role:
+            return membership
+        if membership:
+            _keep_a_manager(project, membership, new_role=role)
+            membership.role = role
+            membership.save(update_fields=["role"])
+        else:
+            membership = Membership.objects.create(project=project, user=target, role=role)
+        audit.record(
+            actor=user, action="member.role_set", object_type="membership",
+            object_key=f"{project.key}:{username}", project=project.key,
+            before=before, after={"role": role},
+        )  # fmt: skip
+    target.__dict__.pop("_role_cache", None)
+    return membership
+
+
+def _keep_a_manager(project: Project, membership: Membership, new_role: str | None) -> None:
+    if membership.role != Role.PROJECT_MANAGER or new_role == Role.PROJECT_MANAGER:
+        return
+    others = Membership.objects.filter(project=project, role=Role.PROJECT_MANAGER).exclude(
+        pk=membership.pk
+    )
+    if not others.exists():
+        raise PreconditionFailed(
+            _("A project needs at least one project manager."), code="last_manager"
+        )
+
+
+def membership_remove(*, user: User, project: Project, username: str) -> None:
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        membership = (
+            Membership.objects.filter(project=project, user__username=username)
+            .select_related("user")
+            .first()
+        )
+        if membership is None:
+            raise NotFound(_("No such member."))
+        _keep_a_manager(project, membership, new_role=None)
+        membership.delete()
+        audit.record(
+            actor=user, action="member.removed", object_type="membership",
+            object_key=f"{project.key}:{username}", project=project.key,
+            before={"role": membership.role},
+        )  # fmt: skip

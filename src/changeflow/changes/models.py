@@ -1,0 +1,302 @@
+"""Change requests and what hangs off them: comments, attachments, assessments, risks, votes."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from changeflow.accounts.models import Project
+
+from .workflow import State
+
+TITLE_MAX = 200
+TEXT_MAX = 100_000
+
+
+class Channel(models.TextChoices):
+    WEB = "web", _("Web form")
+    PORTAL = "portal", _("Customer portal")
+    API = "api", _("API")
+    EMAIL = "email", _("E-mail")
+    IMPORT = "import", _("Import")
+    MEETING = "meeting", _("Meeting")
+    PHONE = "phone", _("Phone")
+    IM = "im", _("Instant message")
+    LETTER = "letter", _("Letter")
+
+
+class ChangeType(models.TextChoices):
+    FEATURE = "feature", _("New feature")
+    MODIFICATION = "modification", _("Modification")
+    REMOVAL = "removal", _("Removal")
+    NON_FUNCTIONAL = "non_functional", _("Non-functional")
+    DEFECT = "defect", _("Defect reclassified as change")
+    DOCUMENTATION = "documentation", _("Documentation")
+
+
+class Priority(models.TextChoices):
+    P1 = "P1", _("P1 — critical")
+    P2 = "P2", _("P2 — high")
+    P3 = "P3", _("P3 — medium")
+    P4 = "P4", _("P4 — low")
+
+
+class Urgency(models.TextChoices):
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")
+    CRITICAL = "critical", _("Critical")
+
+
+class Ratification(models.TextChoices):
+    NONE = "", _("Not applicable")
+    PENDING = "pending", _("Ratification pending")
+    RATIFIED = "ratified", _("Ratified")
+    REFUSED = "refused", _("Ratification refused")
+
+
+class DecisionMode(models.TextChoices):
+    NONE = "", _("Not decided")
+    BOARD = "board", _("Board vote")
+    DELEGATED = "delegated", _("Delegated authority")
+    EMERGENCY = "emergency", _("Emergency approval")
+
+
+class ChangeRequest(models.Model):
+    """A customer's request to change what was agreed. Keyed per project: ``ACME-12``.
+
+    Written only by ``changes.services``; ``version`` grows with every write and is the ETag.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="change_requests")
+    number = models.PositiveIntegerField()
+    key = models.CharField(max_length=24, unique=True)
+    title = models.CharField(_("title"), max_length=TITLE_MAX)
+    description = models.TextField(_("description"), max_length=TEXT_MAX)
+    reason = models.TextField(_("reason"), blank=True, max_length=TEXT_MAX)
+    expected_benefit = models.TextField(_("expected benefit"), blank=True, max_length=TEXT_MAX)
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=Channel.choices, default=Channel.WEB
+    )
+    type = models.CharField(_("type"), max_length=16, choices=ChangeType.choices, blank=True)
+    priority = models.CharField(_("priority"), max_length=2, choices=Priority.choices, blank=True)
+    urgency = models.CharField(_("urgency"), max_length=8, choices=Urgency.choices, blank=True)
+    labels = models.JSONField(_("labels"), default=list, blank=True)
+    emergency = models.BooleanField(_("emergency"), default=False)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.DRAFT)
+    ratification = models.CharField(
+        max_length=8, choices=Ratification.choices, default=Ratification.NONE, blank=True
+    )
+    decision_mode = models.CharField(
+        max_length=10, choices=DecisionMode.choices, default=DecisionMode.NONE, blank=True
+    )
+    review_round = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requester"),
+        on_delete=models.PROTECT,
+        related_name="requested_changes",
+    )
+    requester_contact = models.CharField(
+        _("external requester"), max_length=200, blank=True,
+        help_text=_("Name or e-mail of a requester who has no account."),
+    )  # fmt: skip
+    requested_at = models.DateField(_("requested on"))
+    desired_date = models.DateField(_("desired date"), null=True, blank=True)
+    actual_effort_hours = models.DecimalField(
+        _("actual effort (hours)"), max_digits=10, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)],
+    )  # fmt: skip
+    actual_cost = models.DecimalField(
+        _("actual cost"), max_digits=14, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)],
+    )  # fmt: skip
+    actual_schedule_days = models.DecimalField(
+        _("actual schedule (days)"), max_digits=8, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)],
+    )  # fmt: skip
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    state_changed_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="cr_project_number"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "-created_at", "-id"]),
+            models.Index(fields=["project", "state", "-created_at"]),
+            models.Index(fields=["project", "priority", "-created_at"]),
+            models.Index(fields=["project", "type", "-created_at"]),
+        ]
+        verbose_name = _("change request")
+        verbose_name_plural = _("change requests")
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.title}"
+
+
+class Comment(models.Model):
+    """A comment on a CR. Internal comments are hidden from customer roles."""
+
+    change_request = models.ForeignKey(
+        ChangeRequest, on_delete=models.PROTECT, related_name="comments"
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(_("comment"), max_length=TEXT_MAX)
+    internal = models.BooleanField(_("internal"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["change_request", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.change_request_id}: {self.body[:40]}"
+
+
+def attachment_path(instance: "Attachment", filename: str) -> str:
+    # Content-addressed: the stored name never comes from the user.
+    return f"attachments/{instance.sha256[:2]}/{instance.sha256}"
+
+
+class Attachment(models.Model):
+    """A file attached to a CR; served only to those who may see the CR."""
+
+    change_request = models.ForeignKey(
+        ChangeRequest, on_delete=models.PROTECT, related_name="attachments"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    file = models.FileField(upload_to=attachment_path, max_length=200)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class AssessmentMethod(models.TextChoices):
+    EXPERT = "expert", _("Expert estimation")
+    ANALOGY = "analogy", _("Historical analogy")
+    SIMULATION = "simulation", _("Simulation")
+    MANUAL = "manual", _("Manual")
+
+
+class ImpactAssessment(models.Model):
+    """One version of a CR's impact assessment; the highest version is the current one."""
+
+    change_request = models.ForeignKey(
+        ChangeRequest, on_delete=models.PROTECT, related_name="assessments"
+    )
+    version = models.PositiveIntegerField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    method = models.CharField(
+        _("method"), max_length=10, choices=AssessmentMethod.choices,
+        default=AssessmentMethod.MANUAL,
+    )  # fmt: skip
+    effort_hours = models.DecimalField(
+        _("effort (hours)"), max_digits=10, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)],
+    )  # fmt: skip
+    schedule_days = models.DecimalField(
+        _("schedule (days)"), max_digits=8, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)],
+    )  # fmt: skip
+    cost = models.DecimalField(
+        _("cost"), max_digits=14, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)],
+    )  # fmt: skip
+    currency = models.CharField(_("currency"), max_length=3)
+    resources = models.JSONField(_("resources"), default=list, blank=True)
+    notes = models.TextField(_("notes"), blank=True, max_length=TEXT_MAX)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["change_request", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["change_request", "version"], name="assessment_cr_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.change_request_id} v{self.version}"
+
+
+class Risk(models.Model):
+    """A risk register entry of an assessment: exposure = probability × impact."""
+
+    assessment = models.ForeignKey(ImpactAssessment, on_delete=models.PROTECT, related_name="risks")
+    description = models.TextField(_("description"), max_length=10_000)
+    probability = models.DecimalField(
+        _("probability"), max_digits=4, decimal_places=3,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+    )  # fmt: skip
+    impact = models.PositiveSmallIntegerField(
+        _("impact"), validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    mitigation = models.TextField(_("mitigation"), blank=True, max_length=10_000)
+    owner = models.CharField(_("owner"), max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.description[:60]
+
+    @property
+    def exposure(self):
+        return self.probability * self.impact
+
+
+class VoteDecision(models.TextChoices):
+    APPROVE = "approve", _("Approve")
+    REJECT = "reject", _("Reject")
+    ABSTAIN = "abstain", _("Abstain")
+    DEFER = "defer", _("Defer")
+
+
+class VotePurpose(models.TextChoices):
+    DECISION = "decision", _("Decision")
+    RATIFICATION = "ratification", _("Ratification")
+
+
+class Vote(models.Model):
+    """A board member's signed vote on a CR in one review round (or its ratification)."""
+
+    change_request = models.ForeignKey(
+        ChangeRequest, on_delete=models.PROTECT, related_name="votes"
+    )
+    voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    purpose = models.CharField(max_length=12, choices=VotePurpose.choices)
+    round = models.PositiveIntegerField()
+    decision = models.CharField(_("decision"), max_length=8, choices=VoteDecision.choices)
+    comment = models.TextField(_("comment"), blank=True, max_length=TEXT_MAX)
+    role = models.CharField(max_length=20)
+    signed_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["signed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["change_request", "purpose", "round", "voter"], name="vote_once_per_round"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.voter} {self.decision} {self.change_request_id}"

@@ -1,0 +1,112 @@
+"""Permission-filtered reads of change requests and what hangs off them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils.translation import gettext as _
+
+from changeflow.accounts.models import User
+from changeflow.core import search
+from changeflow.core.access import restrict
+from changeflow.core.errors import NotFound
+from changeflow.core.models import AuditEvent
+
+from .models import Attachment, ChangeRequest, Comment, ImpactAssessment, Risk
+
+ORDERINGS = {
+    "created": ("created_at", "id"),
+    "-created": ("-created_at", "-id"),
+    "updated": ("updated_at", "id"),
+    "-updated": ("-updated_at", "-id"),
+    "priority": ("priority", "-created_at"),
+    "-priority": ("-priority", "-created_at"),
+    "key": ("project_id", "number"),
+    "-key": ("-project_id", "-number"),
+    "state": ("state", "-created_at"),
+    "title": ("title", "id"),
+}
+
+
+def change_request_base(*, user: User) -> QuerySet[ChangeRequest]:
+    return restrict(ChangeRequest.objects, user).select_related(
+        "project", "requested_by", "created_by"
+    )
+
+
+def change_request_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet:
+    """Visible CRs, filtered. Filters: project (key), state, type, priority, channel (each a
+    value or a list), q (full text), created_after, created_before (dates), ordering."""
+    filters = filters or {}
+    qs = change_request_base(user=user)
+    if filters.get("project"):
+        qs = qs.filter(project__key=filters["project"])
+    for name in ("state", "type", "priority", "channel"):
+        value = filters.get(name)
+        if value:
+            qs = qs.filter(**{f"{name}__in": value if isinstance(value, list) else [value]})
+    if filters.get("created_after"):
+        qs = qs.filter(created_at__gte=_day_start(filters["created_after"]))
+    if filters.get("created_before"):
+        qs = qs.filter(created_at__lt=_day_start(filters["created_before"], plus_days=1))
+    q = (filters.get("q") or "").strip()
+    if q:
+        sql = search.matching_ids_sql(q)
+        # The SQL is fixed text; the query reaches it only as a bound parameter.
+        qs = qs.filter(id__in=RawSQL(*sql)) if sql else qs.none()  # noqa: S611
+    return qs.order_by(*ORDERINGS.get(filters.get("ordering") or "-created", ORDERINGS["-created"]))
+
+
+def _day_start(value: dt.date | dt.datetime, plus_days: int = 0) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value + dt.timedelta(days=plus_days)
+    from django.utils import timezone
+
+    day = value + dt.timedelta(days=plus_days)
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def change_request_get(*, user: User, key: str) -> ChangeRequest:
+    cr = change_request_base(user=user).filter(key=key).first()
+    if cr is None:
+        raise NotFound(_("No such change request."))
+    return cr
+
+
+def comment_list(*, user: User, cr: ChangeRequest) -> QuerySet[Comment]:
+    return restrict(Comment.objects, user).filter(change_request=cr).select_related("author")
+
+
+def attachment_list(*, user: User, cr: ChangeRequest) -> QuerySet[Attachment]:
+    return (
+        restrict(Attachment.objects, user).filter(change_request=cr).select_related("uploaded_by")
+    )
+
+
+def attachment_get(*, user: User, cr: ChangeRequest, pk: int) -> Attachment:
+    attachment = attachment_list(user=user, cr=cr).filter(pk=pk).first()
+    if attachment is None:
+        raise NotFound(_("No such attachment."))
+    return attachment
+
+
+def assessment_list(*, user: User, cr: ChangeRequest) -> QuerySet[ImpactAssessment]:
+    return (
+        restrict(ImpactAssessment.objects, user)
+        .filter(change_request=cr)
+        .select_related("author")
+        .prefetch_related(Prefetch("risks", queryset=Risk.objects.order_by("id")))
+        .order_by("-version")
+    )
+
+
+def history(*, user: User, cr: ChangeRequest) -> QuerySet[AuditEvent]:
+    """The CR's audit events, oldest first (customer roles do not see internal ones)."""
+    return (
+        restrict(AuditEvent.objects, user)
+        .filter(object_type="change_request", object_key=cr.key)
+        .order_by("seq")
+    )

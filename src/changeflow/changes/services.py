@@ -1,0 +1,731 @@
+"""Every write to change requests and what hangs off them.
+
+Each function is keyword-only, runs in one transaction, checks the actor's rights through the
+workflow table, and writes its audit event last (the audit chain head is locked only then).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Count, F, Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from changeflow.accounts.models import Membership, Project, User
+from changeflow.ccb import policy
+from changeflow.core import audit, ratelimit, search
+from changeflow.core.access import role_in
+from changeflow.core.errors import (
+    ApplicationError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    StalePrecondition,
+    ValidationError,
+)
+from changeflow.core.validation import full_clean
+
+from . import uploads, workflow
+from .models import (
+    Attachment,
+    ChangeRequest,
+    Comment,
+    DecisionMode,
+    ImpactAssessment,
+    Ratification,
+    Risk,
+    Vote,
+    VoteDecision,
+    VotePurpose,
+)
+from .workflow import Action, Context, State
+
+EDITABLE_FIELDS = (
+    "title",
+    "description",
+    "reason",
+    "expected_benefit",
+    "channel",
+    "type",
+    "priority",
+    "urgency",
+    "labels",
+    "emergency",
+    "desired_date",
+    "requester_contact",
+)
+ACTUAL_FIELDS = ("actual_effort_hours", "actual_cost", "actual_schedule_days")
+SNAPSHOT_FIELDS = ("key", "state", *EDITABLE_FIELDS, "requested_by")
+
+_ERRORS = {
+    "forbidden": PermissionDenied,
+    "state": InvalidTransition,
+    "precondition": PreconditionFailed,
+    "invalid": ValidationError,
+}
+
+
+# ---------------------------------------------------------------- context for the workflow
+
+
+@dataclass(frozen=True)
+class AssessmentFacts:
+    complete: bool
+    effort_hours: Decimal | None = None
+    cost: Decimal | None = None
+    schedule_days: Decimal | None = None
+
+
+def current_assessment(cr: ChangeRequest) -> ImpactAssessment | None:
+    return (
+        ImpactAssessment.objects.filter(change_request=cr)
+        .annotate(risk_count=Count("risks"))
+        .order_by("-version")
+        .first()
+    )
+
+
+def _assessment_facts(cr: ChangeRequest) -> AssessmentFacts:
+    a = current_assessment(cr)
+    if a is None:
+        return AssessmentFacts(False)
+    complete = (
+        a.effort_hours is not None
+        and a.schedule_days is not None
+        and a.cost is not None
+        and a.risk_count > 0
+    )
+    return AssessmentFacts(complete, a.effort_hours, a.cost, a.schedule_days)
+
+
+def workflow_context(cr: ChangeRequest, user: User, *, comment: str = "") -> Context:
+    """Gather the plain facts the workflow table needs about ``cr`` and ``user``."""
+    facts = _assessment_facts(cr)
+    project = cr.project
+    return Context(
+        state=State(cr.state),
+        role=role_in(user, project),
+        is_admin=user.is_superuser,
+        is_requester=cr.requested_by_id == user.pk,
+        emergency=cr.emergency,
+        ratification_pending=cr.ratification == Ratification.PENDING,
+        has_title_and_description=bool(cr.title.strip() and cr.description.strip()),
+        type_set=bool(cr.type),
+        priority_set=bool(cr.priority),
+        has_comment=bool(comment.strip()),
+        assessment_complete=facts.complete,
+        within_delegation=policy.within_delegation(
+            effort_hours=facts.effort_hours,
+            cost=facts.cost,
+            schedule_days=facts.schedule_days,
+            max_effort_hours=project.delegate_max_effort_hours,
+            max_cost=project.delegate_max_cost,
+            max_schedule_days=project.delegate_max_schedule_days,
+        ),
+        actual_effort_recorded=cr.actual_effort_hours is not None,
+    )
+
+
+def available_actions(*, cr: ChangeRequest, user: User) -> list[Action]:
+    return workflow.available_actions(workflow_context(cr, user))
+
+
+def _snapshot(cr: ChangeRequest) -> dict[str, Any]:
+    data = {f: getattr(cr, f) for f in SNAPSHOT_FIELDS if f != "requested_by"}
+    data["requested_by"] = cr.requested_by.username
+    return data
+
+
+def _search_text(cr: ChangeRequest) -> str:
+    return "\n".join(
+        [cr.key, cr.title, cr.description, cr.reason, cr.expected_benefit, " ".join(cr.labels)]
+    )
+
+
+def _require_member(user: User, project: Project, *, write: bool = True) -> str | None:
+    role = role_in(user, project)
+    if user.is_superuser:
+        return role
+    if role is None:
+        raise NotFound(_("No such project."))
+    if write and role == workflow.VIEWER:
+        raise PermissionDenied(_("Viewers cannot change anything."))
+    return role
+
+
+def _clean_labels(labels: Any) -> list[str]:
+    if labels in (None, ""):
+        return []
+    if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
+        raise ValidationError(
+            _("Labels must be a list of strings."), fields={"labels": [_("A list of strings.")]}
+        )
+    cleaned = sorted({x.strip() for x in labels if x.strip()})
+    if len(cleaned) > 20 or any(len(x) > 50 for x in cleaned):
+        raise ValidationError(
+            _("Too many or too long labels."),
+            fields={"labels": [_("At most 20 labels of at most 50 characters.")]},
+        )
+    return cleaned
+
+
+def _member_user(project: Project, username: str | None, default: User) -> User:
+    if not username:
+        return default
+    user = User.objects.filter(
+        username=username, memberships__project=project, is_active=True
+    ).first()
+    if user is None:
+        raise ValidationError(
+            _("The requester must be a member of the project."),
+            fields={"requested_by": [_("No such member: %s") % username]},
+        )
+    return user
+
+
+# ---------------------------------------------------------------- change requests
+
+
+def change_request_create(
+    *,
+    user: User,
+    project: Project,
+    title: str,
+    description: str,
+    reason: str = "",
+    expected_benefit: str = "",
+    channel: str = "web",
+    type: str = "",  # noqa: A002 - the API's field name
+    priority: str = "",
+    urgency: str = "",
+    labels: Iterable[str] | None = None,
+    emergency: bool = False,
+    requested_by: str | None = None,
+    requester_contact: str = "",
+    desired_date: dt.date | None = None,
+    affected_requirements: Iterable[str] | None = None,
+    submit: bool = False,
+) -> ChangeRequest:
+    """Record a new CR (``draft``, or ``submitted`` when ``submit``) with its next key."""
+    _require_member(user, project)
+    if affected_requirements:
+        # Requirements arrive with the requirements module; until then no key can exist.
+        raise ValidationError(
+            _("Unknown requirements."),
+            fields={"affected_requirements": [_("No such requirement: %s")
+                                              % ", ".join(affected_requirements)]},
+        )  # fmt: skip
+    requester = _member_user(project, requested_by, user)
+    cr = ChangeRequest(
+        project=project,
+        number=0,
+        key="-",
+        title=title,
+        description=description,
+        reason=reason or "",
+        expected_benefit=expected_benefit or "",
+        channel=channel or "web",
+        type=type or "",
+        priority=priority or "",
+        urgency=urgency or "",
+        labels=_clean_labels(labels),
+        emergency=bool(emergency),
+        requested_by=requester,
+        requester_contact=requester_contact or "",
+        created_by=user,
+        requested_at=timezone.localdate(),
+        desired_date=desired_date,
+    )
+    full_clean(cr, exclude=["project", "created_by", "requested_by"])
+    if not cr.title.strip():
+        raise ValidationError(_("A title is required."), fields={"title": [_("Required.")]})
+    if not cr.description.strip():
+        raise ValidationError(
+            _("A description is required."), fields={"description": [_("Required.")]}
+        )
+    with transaction.atomic():
+        locked = Project.objects.select_for_update().only("id", "next_cr_number").get(pk=project.pk)
+        cr.number = locked.next_cr_number
+        cr.key = f"{project.key}-{cr.number}"
+        Project.objects.filter(pk=project.pk).update(next_cr_number=F("next_cr_number") + 1)
+        cr.save()
+        search.index(cr.pk, _search_text(cr))
+        if submit:
+            # Intake and submission in one step; the same guard as a later `submit`.
+            denial = workflow.evaluate(Action.SUBMIT, workflow_context(cr, user))
+            if denial:
+                raise _ERRORS[denial.kind](denial.message, code=denial.code)
+            cr.state = State.SUBMITTED
+            cr.save(update_fields=["state"])
+        audit.record(
+            actor=user, action="cr.created", object_type="change_request", object_key=cr.key,
+            project=project.key, after=_snapshot(cr),
+        )  # fmt: skip
+    return cr
+
+
+def _coerce_decimal(name: str, value: Any) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        result = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValidationError(
+            _("Some fields are invalid."), fields={name: [_("A number is required.")]}
+        ) from None
+    if not result.is_finite():
+        raise ValidationError(
+            _("Some fields are invalid."), fields={name: [_("A number is required.")]}
+        )
+    return result
+
+
+def change_request_update(
+    *, user: User, cr: ChangeRequest, data: dict[str, Any], expected_version: int | None = None
+) -> ChangeRequest:
+    """Edit fields; each changed field is audited old → new. Compare-and-set on ``version``."""
+    unknown = set(data) - set(EDITABLE_FIELDS) - set(ACTUAL_FIELDS)
+    if unknown:
+        raise ValidationError(
+            _("Some fields cannot be changed."),
+            fields={k: [_("This field cannot be changed.")] for k in sorted(unknown)},
+        )
+    _require_member(user, cr.project)
+    with transaction.atomic():
+        fresh = ChangeRequest.objects.select_related("project", "requested_by").get(pk=cr.pk)
+        if expected_version is not None and fresh.version != expected_version:
+            raise StalePrecondition(_("The change request was changed by someone else."))
+        ctx = workflow_context(fresh, user)
+        if set(data) & set(EDITABLE_FIELDS) and not workflow.can_edit(ctx):
+            raise PermissionDenied(_("You may not edit this change request now."))
+        if set(data) & set(ACTUAL_FIELDS) and not workflow.can_record_actuals(ctx):
+            if ctx.state in (State.IMPLEMENTING, State.VERIFYING) or ctx.role is None:
+                raise PermissionDenied(_("You may not record actuals."))
+            raise PreconditionFailed(
+                _("Actuals are recorded during implementation and verification."),
+                code="actuals_not_now",
+            )
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        for name, value in data.items():
+            if name == "labels":
+                value = _clean_labels(value)
+            elif name in ACTUAL_FIELDS:
+                value = _coerce_decimal(name, value)
+            elif name == "emergency":
+                value = bool(value)
+            elif value is None and name != "desired_date":
+                value = ""
+            old = getattr(fresh, name)
+            if old != value:
+                before[name], after[name] = old, value
+                setattr(fresh, name, value)
+        if not after:
+            return fresh
+        full_clean(fresh, exclude=["project", "created_by", "requested_by"])
+        if not fresh.title.strip() or not fresh.description.strip():
+            field = "title" if not fresh.title.strip() else "description"
+            raise ValidationError(_("Some fields are invalid."), fields={field: [_("Required.")]})
+        updated = ChangeRequest.objects.filter(pk=fresh.pk, version=fresh.version).update(
+            **after, version=F("version") + 1, updated_at=timezone.now()
+        )
+        if not updated:
+            raise InvalidTransition(_("The change request was changed by someone else."))
+        fresh.version += 1
+        if set(after) & {"title", "description", "reason", "expected_benefit", "labels"}:
+            search.index(fresh.pk, _search_text(fresh))
+        audit.record(
+            actor=user, action="cr.updated", object_type="change_request",
+            object_key=fresh.key, project=fresh.project.key, before=before, after=after,
+        )  # fmt: skip
+    return fresh
+
+
+def change_request_transition(
+    *, user: User, cr: ChangeRequest, action: str, comment: str = ""
+) -> ChangeRequest:
+    """Take ``action`` on ``cr``: guarded by the workflow table, applied compare-and-set."""
+    comment = (comment or "").strip()
+    if len(comment) > 100_000:
+        raise ValidationError(_("The comment is too long."), fields={"comment": [_("Too long.")]})
+    ctx = workflow_context(cr, user, comment=comment)
+    denial = workflow.evaluate(action, ctx)
+    if denial:
+        raise _ERRORS[denial.kind](denial.message, code=denial.code)
+    action = Action(action)
+    target = workflow.target_state(action, ctx.state)
+    now = timezone.now()
+    updates: dict[str, Any] = {"state": target, "state_changed_at": now}
+    if action in (Action.APPROVE, Action.REJECT, Action.DEFER):
+        updates["decision_mode"] = DecisionMode.DELEGATED
+    elif action is Action.APPROVE_EMERGENCY:
+        updates.update(decision_mode=DecisionMode.EMERGENCY, ratification=Ratification.PENDING)
+    elif action is Action.REQUEST_REVIEW:
+        updates["review_round"] = F("review_round") + 1
+    elif action is Action.REOPEN:
+        updates["decision_mode"] = DecisionMode.NONE
+    elif action is Action.VERIFY:
+        updates["closed_at"] = now
+    with transaction.atomic():
+        moved = ChangeRequest.objects.filter(pk=cr.pk, state=ctx.state).update(
+            **updates, version=F("version") + 1, updated_at=now
+        )
+        if not moved:
+            raise InvalidTransition(
+                _("Someone else changed the state of this change request first."),
+                code="conflict",
+            )
+        if comment:
+            Comment.objects.create(change_request=cr, author=user, body=comment)
+        after = {"state": target, "comment": comment}
+        if "decision_mode" in updates:
+            after["decision_mode"] = updates["decision_mode"]
+        if "ratification" in updates:
+            after["ratification"] = updates["ratification"]
+        audit.record(
+            actor=user, action=f"cr.{action.value}", object_type="change_request",
+            object_key=cr.key, project=cr.project.key, before={"state": ctx.state}, after=after,
+        )  # fmt: skip
+    cr.refresh_from_db()
+    return cr
+
+
+# ---------------------------------------------------------------- comments and attachments
+
+
+def comment_create(*, user: User, cr: ChangeRequest, body: str, internal: bool = False) -> Comment:
+    role = _require_member(user, cr.project)
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError(_("The comment is empty."), fields={"body": [_("Required.")]})
+    if len(body) > 100_000:
+        raise ValidationError(_("The comment is too long."), fields={"body": [_("Too long.")]})
+    if internal and role in workflow.CUSTOMER_ROLES and not user.is_superuser:
+        raise PermissionDenied(_("Customers cannot write internal comments."))
+    with transaction.atomic():
+        comment = Comment.objects.create(
+            change_request=cr, author=user, body=body, internal=bool(internal)
+        )
+        audit.record(
+            actor=user, action="comment.created", object_type="change_request",
+            object_key=cr.key, project=cr.project.key, internal=bool(internal),
+            after={"comment_id": comment.pk, "body": body, "internal": bool(internal)},
+        )  # fmt: skip
+    return comment
+
+
+def attachment_create(*, user: User, cr: ChangeRequest, upload) -> Attachment:
+    """Store an uploaded file after checking its size and that its content matches its type."""
+    _require_member(user, cr.project)
+    if cr.state in workflow.FINAL_STATES:
+        raise InvalidTransition(_("The change request is closed."))
+    checked = uploads.check(upload)
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    sha = digest.hexdigest()
+    attachment = Attachment(
+        change_request=cr,
+        uploaded_by=user,
+        filename=checked.filename,
+        content_type=checked.content_type,
+        size=checked.size,
+        sha256=sha,
+    )
+    with transaction.atomic():
+        upload.seek(0)
+        # Content-addressed: an identical file is stored once.
+        existing = Attachment.objects.filter(sha256=sha).values_list("file", flat=True).first()
+        if existing:
+            attachment.file.name = existing
+        else:
+            attachment.file.save(sha, ContentFile(upload.read()), save=False)
+        attachment.save()
+        audit.record(
+            actor=user, action="attachment.created", object_type="change_request",
+            object_key=cr.key, project=cr.project.key,
+            after={"attachment_id": attachment.pk, "filename": attachment.filename,
+                   "size": attachment.size, "sha256": sha,
+                   "content_type": attachment.content_type},
+        )  # fmt: skip
+    return attachment
+
+
+# ---------------------------------------------------------------- impact assessments
+
+ASSESSABLE_STATES = (State.SUBMITTED, State.TRIAGED, State.ASSESSING, State.IN_REVIEW)
+
+
+def _field_error(name: str, message: str) -> ValidationError:
+    return ValidationError(_("Some fields are invalid."), fields={name: [message]})
+
+
+def _clean_resources(resources: Any) -> list[dict[str, Any]]:
+    if resources in (None, ""):
+        return []
+    if not isinstance(resources, list) or len(resources) > 100:
+        raise _field_error("resources", _("A list of at most 100 {role, hours} entries."))
+    cleaned = []
+    for i, item in enumerate(resources):
+        if not isinstance(item, dict) or not isinstance(item.get("role"), str):
+            raise _field_error("resources", _("Entry %d needs a role and hours.") % (i + 1))
+        hours = _coerce_decimal("resources", item.get("hours"))
+        if hours is None or hours < 0 or not item["role"].strip() or len(item["role"]) > 100:
+            raise _field_error("resources", _("Entry %d needs a role and hours.") % (i + 1))
+        cleaned.append({"role": item["role"].strip(), "hours": str(hours)})
+    return cleaned
+
+
+def _clean_risks(risks: Any) -> list[Risk]:
+    if risks in (None, ""):
+        return []
+    if not isinstance(risks, list) or len(risks) > 100:
+        raise _field_error("risks", _("A list of at most 100 risks."))
+    cleaned = []
+    for i, item in enumerate(risks):
+        if not isinstance(item, dict):
+            raise _field_error("risks", _("Risk %d is not an object.") % (i + 1))
+        description = item.get("description")
+        if not isinstance(description, str) or not description.strip():
+            raise _field_error("risks", _("Risk %d needs a description.") % (i + 1))
+        probability = _coerce_decimal("risks", item.get("probability"))
+        if probability is None or not (0 <= probability <= 1):
+            raise _field_error("risks", _("Risk %d: probability must be in [0, 1].") % (i + 1))
+        impact = item.get("impact")
+        if isinstance(impact, bool) or not isinstance(impact, int) or not 1 <= impact <= 5:
+            raise _field_error("risks", _("Risk %d: impact must be an integer 1–5.") % (i + 1))
+        mitigation, owner = item.get("mitigation") or "", item.get("owner") or ""
+        if not isinstance(mitigation, str) or not isinstance(owner, str) or len(owner) > 150:
+            raise _field_error("risks", _("Risk %d: mitigation and owner are text.") % (i + 1))
+        cleaned.append(
+            Risk(
+                description=description.strip(),
+                probability=probability.quantize(Decimal("0.001")),
+                impact=impact,
+                mitigation=mitigation,
+                owner=owner,
+            )
+        )
+    return cleaned
+
+
+def assessment_create(
+    *,
+    user: User,
+    cr: ChangeRequest,
+    effort_hours: Any = None,
+    schedule_days: Any = None,
+    cost: Any = None,
+    currency: str = "",
+    resources: Any = None,
+    risks: Any = None,
+    method: str = "manual",
+    notes: str = "",
+) -> ImpactAssessment:
+    """Add the next version of the CR's impact assessment; it becomes the current one."""
+    ctx = workflow_context(cr, user)
+    if not (user.is_superuser or ctx.role in (workflow.PM, workflow.TL)):
+        raise PermissionDenied(_("Only project managers and tech leads assess changes."))
+    if ctx.state not in ASSESSABLE_STATES:
+        raise InvalidTransition(_("Assessments are made between submission and the decision."))
+    currency = (currency or cr.project.currency or "").upper()
+    if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
+        raise _field_error("currency", _("An ISO 4217 code such as CNY, USD or EUR."))
+    assessment = ImpactAssessment(
+        change_request=cr,
+        version=0,
+        author=user,
+        method=method or "manual",
+        effort_hours=_coerce_decimal("effort_hours", effort_hours),
+        schedule_days=_coerce_decimal("schedule_days", schedule_days),
+        cost=_coerce_decimal("cost", cost),
+        currency=currency,
+        resources=_clean_resources(resources),
+        notes=notes or "",
+    )
+    risk_rows = _clean_risks(risks)
+    full_clean(assessment, exclude=["change_request", "author", "version"])
+    with transaction.atomic():
+        bumped = ChangeRequest.objects.filter(pk=cr.pk, state=ctx.state).update(
+            version=F("version") + 1, updated_at=timezone.now()
+        )
+        if not bumped:
+            raise InvalidTransition(_("Someone else changed this change request first."))
+        latest = ImpactAssessment.objects.filter(change_request=cr).aggregate(v=Max("version"))
+        assessment.version = (latest["v"] or 0) + 1
+        assessment.save()
+        for risk in risk_rows:
+            risk.assessment = assessment
+        Risk.objects.bulk_create(risk_rows)
+        audit.record(
+            actor=user, action="assessment.created", object_type="change_request",
+            object_key=cr.key, project=cr.project.key,
+            after={
+                "version": assessment.version, "method": assessment.method,
+                "effort_hours": assessment.effort_hours,
+                "schedule_days": assessment.schedule_days, "cost": assessment.cost,
+                "currency": currency, "resources": assessment.resources,
+                "risks": [{"description": r.description, "probability": r.probability,
+                           "impact": r.impact} for r in risk_rows],
+            },
+        )  # fmt: skip
+    return assessment
+
+
+# ---------------------------------------------------------------- votes (electronic signature)
+
+
+def board_eligible(cr: ChangeRequest) -> list[str]:
+    members = Membership.objects.filter(project_id=cr.project_id, user__is_active=True)
+    return policy.eligible_voters(
+        members.values_list("user__username", "role"), requester=cr.requested_by.username
+    )
+
+
+def vote_purpose(cr: ChangeRequest) -> str | None:
+    if cr.ratification == Ratification.PENDING:
+        return VotePurpose.RATIFICATION
+    if cr.state == State.IN_REVIEW:
+        return VotePurpose.DECISION
+    return None
+
+
+def decision_tally(cr: ChangeRequest) -> tuple[str | None, policy.Tally]:
+    """The purpose being voted on now and the tally so far."""
+    purpose = vote_purpose(cr)
+    eligible = board_eligible(cr)
+    votes = {}
+    if purpose:
+        votes = dict(
+            Vote.objects.filter(
+                change_request=cr, purpose=purpose, round=_round(cr, purpose)
+            ).values_list("voter__username", "decision")
+        )
+    return purpose, policy.decide(eligible, votes)
+
+
+def _round(cr: ChangeRequest, purpose: str) -> int:
+    return cr.review_round if purpose == VotePurpose.DECISION else 1
+
+
+def vote_cast(
+    *, user: User, cr: ChangeRequest, decision: str, password: str, comment: str = "", ip: str = ""
+) -> tuple[Vote, policy.Tally]:
+    """Sign and cast (or change) a board member's vote; apply the verdict once reached."""
+    if decision not in VoteDecision.values:
+        raise _field_error("decision", _("One of: %s") % ", ".join(VoteDecision.values))
+    if len(comment or "") > 100_000:
+        raise _field_error("comment", _("Too long."))
+    _require_member(user, cr.project)
+    ratelimit.check(user.username, ip)
+    if not password or not user.check_password(password):
+        ratelimit.failed(user.username, ip)
+        raise PermissionDenied(
+            _("The password is wrong: the vote was not signed."), code="invalid_signature",
+            fields={"password": [_("Wrong password.")]},
+        )  # fmt: skip
+    ratelimit.succeeded(user.username, ip)
+    if cr.requested_by_id == user.pk:
+        raise PermissionDenied(
+            _("Nobody may vote on a CR they requested."), code="own_change_request"
+        )
+    with transaction.atomic():
+        # Serialise votes on one CR so that every verdict sees every earlier vote.
+        fresh = (
+            ChangeRequest.objects.select_for_update()
+            .select_related("project", "requested_by")
+            .get(pk=cr.pk)
+        )
+        purpose = vote_purpose(fresh)
+        if purpose is None:
+            raise InvalidTransition(_("Nothing is being voted on for this change request."))
+        if purpose == VotePurpose.RATIFICATION and decision == VoteDecision.DEFER:
+            raise _field_error("decision", _("A ratification is approved, rejected or abstained."))
+        eligible = board_eligible(fresh)
+        if user.username not in eligible:
+            raise PermissionDenied(
+                _("You are not a voting member of this board."), code="not_board"
+            )
+        role = role_in(user, fresh.project) or ""
+        rnd = _round(fresh, purpose)
+        vote = Vote.objects.filter(
+            change_request=fresh, purpose=purpose, round=rnd, voter=user
+        ).first()
+        before = {}
+        if vote:
+            before = {"decision": vote.decision, "comment": vote.comment}
+            vote.decision, vote.comment, vote.signed_at = decision, comment or "", timezone.now()
+            vote.save(update_fields=["decision", "comment", "signed_at"])
+        else:
+            vote = Vote.objects.create(
+                change_request=fresh, voter=user, purpose=purpose, round=rnd, decision=decision,
+                comment=comment or "", role=role, signed_at=timezone.now(),
+            )  # fmt: skip
+        votes = dict(
+            Vote.objects.filter(change_request=fresh, purpose=purpose, round=rnd).values_list(
+                "voter__username", "decision"
+            )
+        )
+        tally = policy.decide(eligible, votes)
+        audit.record(
+            actor=user, action="vote.changed" if before else "vote.cast",
+            object_type="change_request", object_key=fresh.key, project=fresh.project.key,
+            before=before,
+            after={"decision": decision, "comment": comment or "", "purpose": purpose,
+                   "round": rnd, "role": role, "signature": "password re-entered",
+                   "signed_at": vote.signed_at},
+        )  # fmt: skip
+        if tally.verdict:
+            _apply_verdict(fresh, purpose, tally)
+    return vote, tally
+
+
+_VERDICT_STATES = {"approve": State.APPROVED, "reject": State.REJECTED, "defer": State.DEFERRED}
+
+
+def _apply_verdict(cr: ChangeRequest, purpose: str, tally: policy.Tally) -> None:
+    now = timezone.now()
+    if purpose == VotePurpose.DECISION:
+        target = _VERDICT_STATES[tally.verdict]
+        moved = ChangeRequest.objects.filter(pk=cr.pk, state=State.IN_REVIEW).update(
+            state=target, decision_mode=DecisionMode.BOARD, state_changed_at=now,
+            version=F("version") + 1, updated_at=now,
+        )  # fmt: skip
+        before, after, action = {"state": State.IN_REVIEW}, {"state": target}, "cr.decided"
+    else:
+        outcome = Ratification.RATIFIED if tally.verdict == "approve" else Ratification.REFUSED
+        moved = ChangeRequest.objects.filter(pk=cr.pk, ratification=Ratification.PENDING).update(
+            ratification=outcome, version=F("version") + 1, updated_at=now
+        )
+        before, after = {"ratification": Ratification.PENDING}, {"ratification": outcome}
+        action = "cr.ratified" if outcome == Ratification.RATIFIED else "cr.ratification_refused"
+    if not moved:  # the verdict was applied already: never twice
+        raise InvalidTransition(_("The decision was already made."))
+    after["tally"] = tally.as_dict()
+    audit.record(
+        actor="board", action=action, object_type="change_request", object_key=cr.key,
+        project=cr.project.key, before=before, after=after,
+    )  # fmt: skip
+
+
+__all__ = [
+    "ApplicationError",
+    "assessment_create",
+    "attachment_create",
+    "available_actions",
+    "change_request_create",
+    "change_request_transition",
+    "change_request_update",
+    "comment_create",
+    "decision_tally",
+    "vote_cast",
+]

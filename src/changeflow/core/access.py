@@ -1,0 +1,105 @@
+"""The one place where visibility is decided: ``restrict(queryset, user, action)``.
+
+Every read in the UI, the API, reports and the CLI goes through it. Objects outside the result
+do not exist for that user (404, never 403).
+
+Actions:
+- ``view``: members of the object's project see it; customer roles do not see internal
+  comments or internal audit events.
+- ``manage``: the project's project managers (members, settings, board).
+- ``audit``: the project's audit trail, for project managers, tech leads and QA.
+Site admins may do everything.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Model, Q, QuerySet
+
+from changeflow.accounts.models import Membership, Project, Role
+
+CUSTOMER_ROLES = (Role.CUSTOMER, Role.CUSTOMER_REP)
+AUDIT_ROLES = (Role.PROJECT_MANAGER, Role.TECH_LEAD, Role.QA)
+
+
+def _project_path(model: type[Model]) -> str:
+    """How to reach the project's id from ``model`` ('' for Project itself)."""
+    from changeflow.changes.models import (
+        Attachment,
+        ChangeRequest,
+        Comment,
+        ImpactAssessment,
+        Vote,
+    )
+
+    paths: dict[type[Model], str] = {
+        Project: "id",
+        Membership: "project_id",
+        ChangeRequest: "project_id",
+        Comment: "change_request__project_id",
+        Attachment: "change_request__project_id",
+        ImpactAssessment: "change_request__project_id",
+        Vote: "change_request__project_id",
+    }
+    try:
+        return paths[model]
+    except KeyError:
+        raise TypeError(f"restrict() does not know {model.__name__}") from None
+
+
+def _projects(user, roles=None) -> QuerySet:
+    qs = Membership.objects.filter(user=user)
+    if roles is not None:
+        qs = qs.filter(role__in=roles)
+    return qs.values("project_id")
+
+
+def restrict(qs: QuerySet, user, action: str = "view") -> QuerySet:
+    """``qs`` narrowed to what ``user`` may ``action``."""
+    from changeflow.changes.models import Comment
+    from changeflow.core.models import AuditEvent
+
+    if user is None or not user.is_authenticated or not user.is_active:
+        return qs.none()
+    if action not in ("view", "manage", "audit"):
+        raise ValueError(f"unknown action {action!r}")
+    model = qs.model
+    if user.is_superuser:
+        return qs
+
+    if model is AuditEvent:
+        if action == "audit":
+            keys = Project.objects.filter(id__in=_projects(user, AUDIT_ROLES)).values("key")
+            return qs.filter(project__in=keys)
+        member_keys = Project.objects.filter(id__in=_projects(user)).values("key")
+        customer_keys = Project.objects.filter(id__in=_projects(user, CUSTOMER_ROLES)).values("key")
+        return qs.filter(project__in=member_keys).exclude(
+            Q(project__in=customer_keys) & Q(internal=True)
+        )
+
+    path = _project_path(model)
+    if action == "manage":
+        return qs.filter(**{f"{path}__in": _projects(user, [Role.PROJECT_MANAGER])})
+    if action == "audit":
+        return qs.filter(**{f"{path}__in": _projects(user, AUDIT_ROLES)})
+    qs = qs.filter(**{f"{path}__in": _projects(user)})
+    if model is Comment:
+        qs = qs.exclude(
+            Q(internal=True) & Q(change_request__project_id__in=_projects(user, CUSTOMER_ROLES))
+        )
+    return qs
+
+
+def role_in(user, project) -> str | None:
+    """The user's role in ``project``, or None when not a member."""
+    if user is None or not user.is_authenticated:
+        return None
+    cache = getattr(user, "_role_cache", None)
+    if cache is None:
+        cache = user._role_cache = {}
+    if project.pk not in cache:
+        cache[project.pk] = (
+            Membership.objects.filter(user=user, project_id=project.pk)
+            .values_list("role", flat=True)
+            .first()
+        )
+    return cache[project.pk]

@@ -1,0 +1,223 @@
+"""The tamper-evident audit log: ``record()`` appends, ``verify()`` walks the chain.
+
+Each event's hash covers the previous event's hash and the event's own canonical JSON, so
+changing, inserting or removing any row breaks the chain from that row on.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .models import AuditEvent, AuditHead
+
+GENESIS = "0" * 64
+
+# Where the current request came from; set by middleware (web/API) and the CLI.
+_origin: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
+    "audit_origin", default=("system", "")
+)
+
+
+@contextmanager
+def origin(channel: str, ip: str = "") -> Iterator[None]:
+    """Attribute the audit events written inside this block to ``channel`` and ``ip``."""
+    token = _origin.set((channel, ip))
+    try:
+        yield
+    finally:
+        _origin.reset(token)
+
+
+def jsonable(value: Any) -> Any:
+    """Turn a value into plain JSON that reads back identically from either database."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+    return str(value)
+
+
+def canonical_json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _payload(
+    *,
+    seq: int,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_key: str,
+    project: str,
+    before: Any,
+    after: Any,
+    channel: str,
+    ip: str,
+    internal: bool,
+) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_key": object_key,
+        "project": project,
+        "before": before,
+        "after": after,
+        "channel": channel,
+        "ip": ip,
+        "internal": internal,
+    }
+
+
+def compute_hash(prev_hash: str, payload: dict[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical_json(payload)).encode()).hexdigest()
+
+
+def record(
+    *,
+    actor: Any,
+    action: str,
+    object_type: str,
+    object_key: str,
+    project: str = "",
+    before: dict | None = None,
+    after: dict | None = None,
+    internal: bool = False,
+) -> AuditEvent:
+    """Append one event. Must run inside the caller's transaction, as its last write.
+
+    The chain head is locked here, so the serialisation point lasts from this call to the
+    commit; services call ``record`` last for that reason.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit.record() must run inside the service's transaction")
+    channel, ip = _origin.get()
+    head = AuditHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        head = AuditHead.objects.create(pk=1, seq=0, hash=GENESIS)
+    username = getattr(actor, "username", None) or (actor if isinstance(actor, str) else "")
+    payload = _payload(
+        seq=head.seq + 1,
+        at=timezone.now(),
+        actor=username,
+        action=action,
+        object_type=object_type,
+        object_key=object_key,
+        project=project,
+        before=jsonable(before or {}),
+        after=jsonable(after or {}),
+        channel=channel,
+        ip=ip,
+        internal=internal,
+    )
+    digest = compute_hash(head.hash, payload)
+    event = AuditEvent.objects.create(
+        seq=payload["seq"],
+        at=dt.datetime.fromisoformat(payload["at"]),
+        actor=username,
+        action=action,
+        object_type=object_type,
+        object_key=object_key,
+        project=project,
+        before=payload["before"],
+        after=payload["after"],
+        channel=channel,
+        ip=ip,
+        internal=internal,
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    AuditHead.objects.filter(pk=1).update(seq=payload["seq"], hash=digest)
+    return event
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    events: int
+    head: str
+    broken_seq: int | None = None
+    broken_id: int | None = None
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"ok": self.ok, "events": self.events, "head": self.head}
+        if not self.ok:
+            data.update(broken_id=self.broken_id, broken_seq=self.broken_seq, reason=self.reason)
+        return data
+
+
+_FIELDS = (
+    "id",
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "object_type",
+    "object_key",
+    "project",
+    "before",
+    "after",
+    "channel",
+    "ip",
+    "internal",
+    "prev_hash",
+    "hash",
+)
+
+
+def verify(chunk_size: int = 5000) -> VerifyResult:
+    """Walk the whole chain in order; report the first event that does not hold."""
+    prev = GENESIS
+    count = 0
+    with transaction.atomic():  # one consistent snapshot on PostgreSQL
+        rows = AuditEvent.objects.order_by("seq").values_list(*_FIELDS).iterator(chunk_size)
+        for row in rows:
+            (pk, seq, at, actor, action, otype, okey, project, before, after, channel, ip,
+             internal, prev_hash, digest) = row  # fmt: skip
+            count += 1
+            reason = ""
+            if seq != count:
+                reason = "sequence gap: expected #%d" % count
+            elif prev_hash != prev:
+                reason = "previous hash does not match the event before it"
+            else:
+                payload = _payload(
+                    seq=seq, at=at, actor=actor, action=action, object_type=otype,
+                    object_key=okey, project=project, before=before, after=after,
+                    channel=channel, ip=ip, internal=internal,
+                )  # fmt: skip
+                if compute_hash(prev, payload) != digest:
+                    reason = "content does not match its hash"
+            if reason:
+                return VerifyResult(False, count, prev, broken_seq=seq, broken_id=pk, reason=reason)
+            prev = digest
+        head = AuditHead.objects.filter(pk=1).values_list("seq", "hash").first()
+    if head is not None and (head[0] != count or head[1] != prev):
+        return VerifyResult(
+            False, count, prev, broken_seq=count + 1, reason="events missing after the last one"
+        )
+    return VerifyResult(True, count, prev)
