@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from changeflow.core.access import restrict
 from changeflow.core.errors import NotFound
 
-from .models import Membership, Project, User
+from .models import ApiToken, Membership, Project, User
 
 
 def project_list(*, user: User) -> QuerySet[Project]:
@@ -38,3 +38,8 @@ def member_list(*, user: User, project: Project) -> QuerySet[Membership]:
         .select_related("user")
         .order_by("user__username")
     )
+
+
+def token_list(*, user: User) -> QuerySet[ApiToken]:
+    """The user's own API tokens (never anyone else's), newest first."""
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")

@@ -262,3 +262,17 @@ def membership_remove(*, user: User, project: Project, username: str) -> None:
             object_key=f"{project.key}:{username}", project=project.key,
             before={"role": membership.role},
         )  # fmt: skip
+
+
+def token_revoke(*, user: User, token_id: int) -> None:
+    """Revoke one of ``user``'s own API tokens (another user's token is "not found")."""
+    with transaction.atomic():
+        token = ApiToken.objects.filter(pk=token_id, user=user).first()
+        if token is None:
+            raise NotFound(_("No such token."))
+        key, name = f"{token.prefix}…", token.name
+        token.delete()
+        audit.record(
+            actor=user, action="token.revoked", object_type="token", object_key=key,
+            before={"name": name},
+        )  # fmt: skip
