@@ -1,0 +1,54 @@
+"""``changeflow demo``: load the demo project (idempotent)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from changeflow import demo
+from changeflow.accounts.models import Project
+
+
+class Command(BaseCommand):
+    help = gettext_lazy(
+        "Load the demo project ACME (华东电商平台) with a user per role and a change request "
+        "in every state. Does nothing when it exists."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help=gettext_lazy("load it only when the database has no project at all"),
+        )
+
+    def handle(self, *args, if_empty: bool = False, **options):
+        others = Project.objects.exclude(key=demo.PROJECT_KEY)
+        if if_empty and not Project.objects.filter(key=demo.PROJECT_KEY).exists() and others:
+            self.stdout.write(_("Projects exist already: the demo is not loaded."))
+            return
+        result = demo.load()
+        if not result.created:
+            self.stdout.write(
+                _("The demo project %s exists already; nothing to do.") % demo.PROJECT_KEY
+            )
+            path = demo.credentials_path()
+            if path.exists():
+                self.stdout.write(
+                    _("Sign in as admin (or any demo user); the passwords are in %s") % path
+                )
+            return
+        project = result.project
+        self.stdout.write(
+            _("Loaded the demo project %(key)s — %(name)s: %(crs)d change requests.")
+            % {"key": project.key, "name": project.name, "crs": len(result.change_requests)}
+        )
+        self.stdout.write("")
+        self.stdout.write(f"  {_('user'):<10} {_('role'):<16} {_('password')}")
+        for username, role, password in result.credentials:
+            self.stdout.write(f"  {username:<10} {role:<16} {password}")
+        self.stdout.write("")
+        self.stdout.write(
+            _("These passwords are also in %s (readable only by you).") % result.credentials_path
+        )
