@@ -24,8 +24,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, if_empty: bool = False, **options):
-        others = Project.objects.exclude(key=demo.PROJECT_KEY)
-        if if_empty and not Project.objects.filter(key=demo.PROJECT_KEY).exists() and others:
+        others = Project.objects.exclude(key=demo.PROJECT_KEY).exists()
+        if if_empty and others and not Project.objects.filter(key=demo.PROJECT_KEY).exists():
             self.stdout.write(_("Projects exist already: the demo is not loaded."))
             return
         result = demo.load()
