@@ -6,6 +6,7 @@ secret key has to be generated and kept there (see ``_secret_key``).
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "changeflow.core",
     "changeflow.accounts",
@@ -120,7 +122,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA cache_size=-64000; PRAGMA mmap_size=268435456;"
         ),
     }
-    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("CHANGEFLOW_TEST_SQLITE") or None}
+    # Tests use a file, never ":memory:": threads (the race tests) must share the database, and
+    # a shared-cache in-memory one answers "table is locked" at once instead of waiting. One
+    # file per test process, so that two test runs in the same tree do not clobber each other.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("CHANGEFLOW_TEST_SQLITE")
+        or str(Path(tempfile.gettempdir()) / f"changeflow-test-{os.getpid()}.sqlite3")
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -205,6 +213,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI served from our own static files: the docs work offline under SECURE_CSP.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Sign-in and e-signature attempts allowed per user and address in a window (seconds).
