@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -193,7 +193,15 @@ def verify(chunk_size: int = 5000) -> VerifyResult:
     """Walk the whole chain in order; report the first event that does not hold."""
     prev = GENESIS
     count = 0
-    with transaction.atomic():  # one consistent snapshot on PostgreSQL
+    # The head is read first and the events after it, each in its own statement: writers
+    # commit an event and the head together, so the events read later include every event the
+    # head covers (and maybe newer ones), under any isolation level. (Reading the head last
+    # reported a concurrent writer's new head as "events missing".) No transaction on SQLite:
+    # one there is BEGIN IMMEDIATE, which would keep every writer waiting for the whole walk;
+    # on PostgreSQL it lets the iterator use a plain server-side cursor.
+    head = AuditHead.objects.filter(pk=1).values_list("seq", "hash").first()
+    reading = transaction.atomic() if connection.vendor == "postgresql" else nullcontext()
+    with reading:
         rows = AuditEvent.objects.order_by("seq").values_list(*_FIELDS).iterator(chunk_size)
         for row in rows:
             (pk, seq, at, actor, action, otype, okey, project, before, after, channel, ip,
@@ -212,11 +220,12 @@ def verify(chunk_size: int = 5000) -> VerifyResult:
                 )  # fmt: skip
                 if compute_hash(prev, payload) != digest:
                     reason = "content does not match its hash"
+                elif head is not None and seq == head[0] and digest != head[1]:
+                    reason = "the chain head does not match this event"
             if reason:
                 return VerifyResult(False, count, prev, broken_seq=seq, broken_id=pk, reason=reason)
             prev = digest
-        head = AuditHead.objects.filter(pk=1).values_list("seq", "hash").first()
-    if head is not None and (head[0] != count or head[1] != prev):
+    if head is not None and head[0] > count:
         return VerifyResult(
             False, count, prev, broken_seq=count + 1, reason="events missing after the last one"
         )
