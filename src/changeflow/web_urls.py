@@ -1,3 +1,42 @@
 """Browser pages."""
 
-urlpatterns: list = []
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from changeflow.accounts import views as accounts
+from changeflow.changes import views as changes
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="project-list"), name="home"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("signin/", accounts.sign_in, name="login"),
+    path("signout/", accounts.sign_out, name="logout"),
+    path("account/password/", accounts.password_change, name="password-change"),
+    path("account/tokens/", accounts.token_list, name="token-list"),
+    path("account/tokens/<int:token_id>/revoke/", accounts.token_revoke, name="token-revoke"),
+    path("projects/", accounts.project_list, name="project-list"),
+    path("projects/new/", accounts.project_create, name="project-create"),
+    path("projects/<str:key>/", changes.cr_list, name="project-detail"),
+    path("projects/<str:key>/settings/", accounts.project_settings, name="project-settings"),
+    path("projects/<str:key>/members/", accounts.member_add, name="member-add"),
+    path(
+        "projects/<str:key>/members/<str:username>/",
+        accounts.member_change,
+        name="member-change",
+    ),
+    path("projects/<str:key>/changes/new/", changes.cr_create, name="cr-create"),
+    path("changes/", changes.cr_list, name="cr-list"),
+    path("changes/<str:key>/", changes.cr_detail, name="cr-detail"),
+    path("changes/<str:key>/edit/", changes.cr_edit, name="cr-edit"),
+    path("changes/<str:key>/transition/", changes.cr_transition, name="cr-transition"),
+    path("changes/<str:key>/actuals/", changes.cr_actuals, name="cr-actuals"),
+    path("changes/<str:key>/comments/", changes.comment_create, name="cr-comment"),
+    path("changes/<str:key>/attachments/", changes.attachment_upload, name="cr-attach"),
+    path(
+        "changes/<str:key>/attachments/<int:pk>/",
+        changes.attachment_download,
+        name="cr-attachment",
+    ),
+    path("changes/<str:key>/assessment/", changes.assessment, name="cr-assessment"),
+    path("changes/<str:key>/vote/", changes.vote, name="cr-vote"),
+]

@@ -1,0 +1,602 @@
+"""Pages for change requests: the list, the new-CR form, the detail page and its actions.
+
+Thin: read through selectors (which apply the permission filter), call one service, render.
+A service's ``ApplicationError`` is shown on the page with its own status; objects the user
+may not see are 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from changeflow.accounts import selectors as account_selectors
+from changeflow.accounts.models import Role
+from changeflow.core.access import role_in
+from changeflow.core.errors import ApplicationError
+from changeflow.core.middleware import client_ip
+from changeflow.web import add_errors, form_status, or_404
+
+from . import selectors, services, workflow
+from .forms import (
+    ActualsForm,
+    AssessmentForm,
+    AttachmentForm,
+    ChangeRequestCreateForm,
+    ChangeRequestEditForm,
+    CommentForm,
+    ListFilterForm,
+    ResourceFormSet,
+    RiskFormSet,
+    TransitionForm,
+    VoteForm,
+)
+from .models import (
+    AssessmentMethod,
+    ChangeRequest,
+    ChangeType,
+    Channel,
+    DecisionMode,
+    Priority,
+    Ratification,
+    Urgency,
+    VoteDecision,
+    VotePurpose,
+)
+from .workflow import ACTION_LABELS, Action, State
+
+PAGE_SIZE = 25
+# Actions shown as a warning: they end or reverse something.
+CAUTION_ACTIONS = {
+    Action.RETURN,
+    Action.REJECT,
+    Action.WITHDRAW,
+    Action.REJECT_VERIFICATION,
+    Action.DEFER,
+}
+PRIMARY_ACTIONS = {
+    Action.SUBMIT,
+    Action.APPROVE,
+    Action.VERIFY,
+    Action.START_IMPLEMENTATION,
+    Action.APPROVE_EMERGENCY,
+}
+
+
+# ------------------------------------------------------------------ list
+
+
+@login_required
+@require_GET
+def cr_list(request: HttpRequest, key: str | None = None) -> HttpResponse:
+    """Visible CRs (of one project, or of all the user's projects) with filters and search.
+
+    An HTMX request gets only the results partial; the same URL works without JS.
+    """
+    project = or_404(account_selectors.project_get, user=request.user, key=key) if key else None
+    form = ListFilterForm(request.GET or None)
+    filters: dict[str, Any] = {}
+    if form.is_bound:
+        form.is_valid()
+        filters = {k: v for k, v in form.cleaned_data.items() if v}
+    if project:
+        filters["project"] = project.key
+    qs = selectors.change_request_list(user=request.user, filters=filters)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "project": project,
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "filtered": bool(set(filters) - {"project", "ordering"}),
+        "can_create": project is not None and _may_write(request.user, project),
+        "can_manage": project is not None and _manages(request.user, project),
+    }
+    template = "changes/cr_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    response = render(request, template, context, status=400 if form.errors else 200)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _may_write(user, project) -> bool:
+    role = role_in(user, project)
+    return user.is_superuser or (role is not None and role != Role.VIEWER)
+
+
+def _manages(user, project) -> bool:
+    return user.is_superuser or role_in(user, project) == Role.PROJECT_MANAGER
+
+
+# ------------------------------------------------------------------ create
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cr_create(request: HttpRequest, key: str) -> HttpResponse:
+    project = or_404(account_selectors.project_get, user=request.user, key=key)
+    if not _may_write(request.user, project):
+        return render(
+            request,
+            "error.html",
+            {"message": _("Viewers cannot create change requests.")},
+            status=403,
+        )
+    members = account_selectors.member_list(user=request.user, project=project)
+    form = ChangeRequestCreateForm(request.POST or None, members=members)
+    status = form_status(form) if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data["requested_by"] = data["requested_by"] or None
+        try:
+            cr = services.change_request_create(user=request.user, project=project, **data)
+        except ApplicationError as exc:
+            add_errors(form, exc)
+            status = exc.status
+        else:
+            messages.success(request, _("%(key)s was created.") % {"key": cr.key})
+            return redirect("cr-detail", key=cr.key)
+    return render(
+        request, "changes/cr_form.html", {"form": form, "project": project}, status=status
+    )
+
+
+# ------------------------------------------------------------------ detail
+
+FIELD_LABELS: dict[str, Any] = {
+    f.name: f.verbose_name for f in ChangeRequest._meta.get_fields() if hasattr(f, "verbose_name")
+}
+FIELD_LABELS.update(
+    state=gettext_lazy("State"),
+    ratification=gettext_lazy("Ratification"),
+    decision_mode=gettext_lazy("Decided by"),
+    decision=gettext_lazy("Vote"),
+    purpose=gettext_lazy("Voting on"),
+    version=gettext_lazy("Version"),
+    method=gettext_lazy("Method"),
+    effort_hours=gettext_lazy("Effort (hours)"),
+    schedule_days=gettext_lazy("Schedule (days)"),
+    cost=gettext_lazy("Cost"),
+    currency=gettext_lazy("Currency"),
+    filename=gettext_lazy("File"),
+    size=gettext_lazy("Size (bytes)"),
+    role=gettext_lazy("Role"),
+    requested_by=gettext_lazy("Requester"),
+)
+VALUE_CHOICES: dict[str, Any] = {
+    "state": State,
+    "type": ChangeType,
+    "priority": Priority,
+    "channel": Channel,
+    "urgency": Urgency,
+    "decision": VoteDecision,
+    "decision_mode": DecisionMode,
+    "ratification": Ratification,
+    "method": AssessmentMethod,
+    "purpose": VotePurpose,
+    "role": Role,
+}
+EVENT_LABELS: dict[str, Any] = {
+    "cr.created": gettext_lazy("created the change request"),
+    "cr.updated": gettext_lazy("edited"),
+    "cr.submit": gettext_lazy("submitted"),
+    "cr.triage": gettext_lazy("triaged"),
+    "cr.return": gettext_lazy("returned it to the requester"),
+    "cr.start_assessment": gettext_lazy("started the assessment"),
+    "cr.request_review": gettext_lazy("requested the board's review"),
+    "cr.approve": gettext_lazy("approved (delegated authority)"),
+    "cr.reject": gettext_lazy("rejected (delegated authority)"),
+    "cr.defer": gettext_lazy("deferred (delegated authority)"),
+    "cr.reopen": gettext_lazy("reopened"),
+    "cr.approve_emergency": gettext_lazy("approved as an emergency"),
+    "cr.start_implementation": gettext_lazy("started the implementation"),
+    "cr.submit_verification": gettext_lazy("submitted it for verification"),
+    "cr.verify": gettext_lazy("verified and closed"),
+    "cr.reject_verification": gettext_lazy("rejected the verification"),
+    "cr.withdraw": gettext_lazy("withdrew"),
+    "cr.decided": gettext_lazy("decided by vote"),
+    "cr.ratified": gettext_lazy("ratified the emergency approval"),
+    "cr.ratification_refused": gettext_lazy("refused to ratify the emergency approval"),
+    "comment.created": gettext_lazy("commented"),
+    "attachment.created": gettext_lazy("attached a file"),
+    "assessment.created": gettext_lazy("assessed the impact"),
+    "vote.cast": gettext_lazy("voted"),
+    "vote.changed": gettext_lazy("changed their vote"),
+}
+# Keys of an event's before/after that are shown otherwise or not at all.
+_HIDDEN_KEYS = {
+    "comment", "body", "tally", "signature", "signed_at", "comment_id", "attachment_id",
+    "sha256", "key", "risks", "resources", "internal", "content_type", "round", "title",
+    "description", "reason", "expected_benefit", "requested_by", "labels", "emergency",
+    "requester_contact", "desired_date", "channel", "type", "priority", "urgency",
+}  # fmt: skip
+# For cr.updated every field change is shown, long texts included.
+_UPDATE_HIDDEN = {"tally", "signature", "signed_at"}
+
+
+def _value(name: str, value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    choices = VALUE_CHOICES.get(name)
+    if choices is not None and value in choices.values:
+        return str(choices(value).label)
+    return str(value)
+
+
+def _timeline(events) -> list[dict[str, Any]]:
+    """Audit events as timeline entries: who, when, what, and each field old → new."""
+    entries = []
+    for event in events:
+        before, after = event.before or {}, event.after or {}
+        hidden = _UPDATE_HIDDEN if event.action == "cr.updated" else _HIDDEN_KEYS
+        if event.action == "cr.created":
+            names = ["state"]
+        else:
+            names = [n for n in dict.fromkeys([*before, *after]) if n not in hidden]
+        changes = []
+        for name in names:
+            label = FIELD_LABELS.get(name, name)
+            new = _value(name, after.get(name)) if name in after else None
+            old = _value(name, before.get(name)) if name in before else None
+            changes.append({"label": label, "old": old, "new": new})
+        tally = after.get("tally") or {}
+        entries.append(
+            {
+                "event": event,
+                "css": event.action.replace(".", "-").replace("_", "-"),
+                "label": EVENT_LABELS.get(event.action, event.action),
+                "actor": _("Change Control Board") if event.actor == "board" else event.actor,
+                "changes": changes,
+                "text": after.get("comment") or after.get("body") or "",
+                "internal": event.internal,
+                "tally": {
+                    VoteDecision(d).label: n for d, n in (tally.get("counts") or {}).items() if n
+                },
+            }
+        )
+    return entries
+
+
+def _detail_context(request: HttpRequest, cr: ChangeRequest, **forms: Any) -> dict[str, Any]:
+    user = request.user
+    ctx = services.workflow_context(cr, user)
+    actions = workflow.available_actions(ctx)
+    role = ctx.role
+    writer = user.is_superuser or (role is not None and role != Role.VIEWER)
+    purpose = services.vote_purpose(cr)
+    tally = None
+    can_vote = False
+    if purpose:
+        _purpose, tally = services.decision_tally(cr)
+        can_vote = user.username in services.board_eligible(cr)
+    assessment = selectors.assessment_list(user=user, cr=cr).first()
+    can_assess = (user.is_superuser or role in (workflow.PM, workflow.TL)) and (
+        cr.state in services.ASSESSABLE_STATES
+    )
+    return {
+        "cr": cr,
+        "role": role,
+        "role_label": Role(role).label if role else "",
+        "actions": [
+            {
+                "value": a.value,
+                "label": ACTION_LABELS[a],
+                "style": "primary"
+                if a in PRIMARY_ACTIONS
+                else "caution"
+                if a in CAUTION_ACTIONS
+                else "",
+            }
+            for a in actions
+        ],
+        "can_edit": workflow.can_edit(ctx),
+        "can_record_actuals": workflow.can_record_actuals(ctx),
+        "can_assess": can_assess,
+        "can_comment": writer,
+        "can_comment_internal": writer
+        and (user.is_superuser or role not in workflow.CUSTOMER_ROLES),
+        "can_attach": writer and cr.state not in workflow.FINAL_STATES,
+        "assessment": assessment,
+        "risks": list(assessment.risks.all()) if assessment else [],
+        "history": _timeline(selectors.history(user=user, cr=cr)),
+        "comments": selectors.comment_list(user=user, cr=cr),
+        "attachments": selectors.attachment_list(user=user, cr=cr),
+        "vote_purpose": VotePurpose(purpose).label if purpose else None,
+        "tally": tally,
+        "tally_counts": [
+            (VoteDecision(d).label, (tally.counts or {}).get(d, 0))
+            for d in ("approve", "reject", "defer", "abstain")
+        ]
+        if tally
+        else [],
+        "can_vote": can_vote,
+        "transition_form": forms.get("transition_form") or TransitionForm(),
+        "comment_form": forms.get("comment_form") or CommentForm(),
+        "attachment_form": forms.get("attachment_form") or AttachmentForm(),
+        "vote_form": forms.get("vote_form") or VoteForm(),
+        "actuals_form": forms.get("actuals_form") or ActualsForm.for_cr(cr),
+        "error": forms.get("error"),
+        "ratification_pending": cr.ratification == Ratification.PENDING,
+    }
+
+
+def _detail(request, cr, *, status: int = 200, **forms) -> HttpResponse:
+    return render(
+        request, "changes/cr_detail.html", _detail_context(request, cr, **forms), status=status
+    )
+
+
+def _cr(request: HttpRequest, key: str) -> ChangeRequest:
+    return or_404(selectors.change_request_get, user=request.user, key=key)
+
+
+@login_required
+@require_GET
+def cr_detail(request: HttpRequest, key: str) -> HttpResponse:
+    return _detail(request, _cr(request, key))
+
+
+@login_required
+@require_POST
+def cr_transition(request: HttpRequest, key: str) -> HttpResponse:
+    cr = _cr(request, key)
+    form = TransitionForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, cr, status=400, transition_form=form, error=_("Choose an action."))
+    action = form.cleaned_data["action"]
+    try:
+        cr = services.change_request_transition(
+            user=request.user, cr=cr, action=action, comment=form.cleaned_data["comment"]
+        )
+    except ApplicationError as exc:
+        add_errors(form, exc)
+        return _detail(request, cr, status=exc.status, transition_form=form, error=exc.message)
+    messages.success(
+        request,
+        _("%(key)s: %(action)s — now %(state)s.")
+        % {"key": cr.key, "action": ACTION_LABELS[Action(action)], "state": cr.get_state_display()},
+    )
+    return redirect("cr-detail", key=cr.key)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cr_edit(request: HttpRequest, key: str) -> HttpResponse:
+    cr = _cr(request, key)
+    if not workflow.can_edit(services.workflow_context(cr, request.user)):
+        return render(
+            request,
+            "error.html",
+            {"message": _("You may not edit this change request now.")},
+            status=403,
+        )
+    form = ChangeRequestEditForm.for_cr(cr, request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = form_status(form) if not form.is_valid() else 200
+        if form.is_valid():
+            data = {n: form.cleaned_data[n] for n in form.changed_data if n != "version"}
+            try:
+                services.change_request_update(
+                    user=request.user,
+                    cr=cr,
+                    data=data,
+                    expected_version=form.cleaned_data["version"],
+                )
+            except ApplicationError as exc:
+                add_errors(form, exc)
+                status = exc.status
+            else:
+                if data:
+                    messages.success(request, _("Your changes were saved."))
+                return redirect("cr-detail", key=cr.key)
+    return render(request, "changes/cr_edit.html", {"form": form, "cr": cr}, status=status)
+
+
+@login_required
+@require_POST
+def cr_actuals(request: HttpRequest, key: str) -> HttpResponse:
+    cr = _cr(request, key)
+    form = ActualsForm.for_cr(cr, request.POST)
+    if not form.is_valid():
+        return _detail(request, cr, status=400, actuals_form=form)
+    data = {n: form.cleaned_data[n] for n in form.changed_data if n != "version"}
+    try:
+        services.change_request_update(
+            user=request.user, cr=cr, data=data, expected_version=form.cleaned_data["version"]
+        )
+    except ApplicationError as exc:
+        add_errors(form, exc)
+        return _detail(request, cr, status=exc.status, actuals_form=form, error=exc.message)
+    messages.success(request, _("The actuals were recorded."))
+    return redirect("cr-detail", key=cr.key)
+
+
+@login_required
+@require_POST
+def comment_create(request: HttpRequest, key: str) -> HttpResponse:
+    cr = _cr(request, key)
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, cr, status=400, comment_form=form)
+    try:
+        services.comment_create(user=request.user, cr=cr, **form.cleaned_data)
+    except ApplicationError as exc:
+        add_errors(form, exc)
+        return _detail(request, cr, status=exc.status, comment_form=form)
+    messages.success(request, _("Your comment was added."))
+    return redirect("cr-detail", key=cr.key)
+
+
+@login_required
+@require_POST
+def attachment_upload(request: HttpRequest, key: str) -> HttpResponse:
+    cr = _cr(request, key)
+    form = AttachmentForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _detail(request, cr, status=400, attachment_form=form)
+    try:
+        attachment = services.attachment_create(
+            user=request.user, cr=cr, upload=form.cleaned_data["file"]
+        )
+    except ApplicationError as exc:
+        add_errors(form, exc)
+        return _detail(request, cr, status=exc.status, attachment_form=form)
+    messages.success(request, _("%(name)s was attached.") % {"name": attachment.filename})
+    return redirect("cr-detail", key=cr.key)
+
+
+@login_required
+@require_GET
+def attachment_download(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+    """Serve an attachment to those who may see its CR, always as a download."""
+    cr = _cr(request, key)
+    attachment = or_404(selectors.attachment_get, user=request.user, cr=cr, pk=pk)
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError:
+        raise Http404() from None
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_POST
+def vote(request: HttpRequest, key: str) -> HttpResponse:
+    cr = _cr(request, key)
+    form = VoteForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, cr, status=400, vote_form=form)
+    try:
+        _vote, tally = services.vote_cast(
+            user=request.user,
+            cr=cr,
+            decision=form.cleaned_data["decision"],
+            password=form.cleaned_data["password"],
+            comment=form.cleaned_data["comment"],
+            ip=client_ip(request),
+        )
+    except ApplicationError as exc:
+        add_errors(form, exc)
+        return _detail(request, cr, status=exc.status, vote_form=form)
+    messages.success(request, _("Your vote was signed and recorded."))
+    if tally.verdict:
+        messages.info(
+            request,
+            _("The board reached a verdict: %(v)s.") % {"v": _value("decision", tally.verdict)},
+        )
+    return redirect("cr-detail", key=cr.key)
+
+
+# ------------------------------------------------------------------ assessment
+
+
+def _assessment_initial(assessment, project):
+    if assessment is None:
+        return {"currency": project.currency, "method": AssessmentMethod.MANUAL}, [], []
+    initial = {
+        name: getattr(assessment, name)
+        for name in ("method", "effort_hours", "schedule_days", "cost", "currency", "notes")
+    }
+    resources = [{"role": r.get("role"), "hours": r.get("hours")} for r in assessment.resources]
+    risks = [
+        {
+            "description": r.description,
+            "probability": r.probability,
+            "impact": r.impact,
+            "mitigation": r.mitigation,
+            "owner": r.owner,
+        }
+        for r in assessment.risks.all()
+    ]
+    return initial, resources, risks
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def assessment(request: HttpRequest, key: str) -> HttpResponse:
+    """The impact-assessment form; saving makes a new version, the current one."""
+    cr = _cr(request, key)
+    role = role_in(request.user, cr.project)
+    if not (request.user.is_superuser or role in (workflow.PM, workflow.TL)):
+        return render(
+            request,
+            "error.html",
+            {"message": _("Only project managers and tech leads assess changes.")},
+            status=403,
+        )
+    current = selectors.assessment_list(user=request.user, cr=cr).first()
+    initial, resources, risks = _assessment_initial(current, cr.project)
+    data = request.POST if request.method == "POST" else None
+    form = AssessmentForm(data, initial=initial)
+    resource_set = ResourceFormSet(data, initial=resources, prefix="resources")
+    risk_set = RiskFormSet(data, initial=risks, prefix="risks")
+    status = 200
+    if request.method == "POST":
+        valid = form.is_valid() & resource_set.is_valid() & risk_set.is_valid()
+        status = 400
+        if valid:
+            rows = [f.cleaned_data for f in resource_set if f.cleaned_data.get("role")]
+            risk_rows = [
+                f.cleaned_data for f in risk_set if f.cleaned_data.get("description", "").strip()
+            ]
+            try:
+                services.assessment_create(
+                    user=request.user,
+                    cr=cr,
+                    resources=[{"role": r["role"], "hours": str(r["hours"])} for r in rows],
+                    risks=[
+                        {
+                            "description": r["description"],
+                            "probability": str(r["probability"]),
+                            "impact": r["impact"],
+                            "mitigation": r["mitigation"],
+                            "owner": r["owner"],
+                        }
+                        for r in risk_rows
+                    ],
+                    **form.cleaned_data,
+                )
+            except ApplicationError as exc:
+                add_errors(form, exc)
+                status = exc.status
+            else:
+                messages.success(request, _("The impact assessment was saved."))
+                return redirect("cr-detail", key=cr.key)
+    return render(
+        request,
+        "changes/assessment_form.html",
+        {
+            "cr": cr,
+            "form": form,
+            "resource_set": resource_set,
+            "risk_set": risk_set,
+            "current": current,
+        },
+        status=status,
+    )

@@ -1,0 +1,54 @@
+"""Helpers shared by the browser pages: mapping ``ApplicationError``s to answers and forms.
+
+Pages call one service and catch ``ApplicationError``: a ``NotFound`` becomes Django's 404
+(objects of other projects do not exist for the user), everything else becomes a message or
+form errors rendered with the error's own status (403, 409, 412, 413, 422, 429), never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from changeflow.core.errors import ApplicationError, NotFound
+
+
+def or_404[T](read: Callable[..., T], **kwargs: Any) -> T:
+    """Call a selector; its ``NotFound`` becomes an HTTP 404."""
+    try:
+        return read(**kwargs)
+    except NotFound:
+        raise Http404() from None
+
+
+def add_errors(form: forms.BaseForm | None, exc: ApplicationError) -> None:
+    """Put an application error on ``form``: field messages on their fields, the rest on top."""
+    if isinstance(exc, NotFound):
+        raise Http404() from None
+    if form is None:
+        return
+    form.add_error(None, str(exc.message))
+    for name, messages in (exc.fields or {}).items():
+        if isinstance(messages, str):
+            messages = [messages]
+        for message in messages:
+            if name in form.fields and name not in form.errors:
+                form.add_error(name, str(message))
+            elif name not in form.fields:
+                form.add_error(None, f"{name}: {message}")
+
+
+def error_page(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    """A page saying what went wrong, with the error's status."""
+    if isinstance(exc, NotFound):
+        raise Http404() from None
+    return render(request, "error.html", {"message": exc.message}, status=exc.status)
+
+
+def form_status(form: forms.BaseForm) -> int:
+    """The status of a page that shows ``form`` after a failed POST."""
+    return 400 if form.errors else 200
