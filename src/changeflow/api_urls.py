@@ -1,3 +1,49 @@
 """REST API v1 routes (see docs: API.md)."""
 
-urlpatterns: list = []
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from changeflow.accounts import api as accounts
+from changeflow.changes import api as changes
+from changeflow.core import api_views as core
+
+
+class DocsView(SpectacularSwaggerSplitView):
+    """Swagger UI that loads under the strict CSP: no inline script or style, no CDN."""
+
+    template_name = "core/api_docs.html"
+    url_name = "api-schema"
+
+
+CR = "change-requests/<str:key>/"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", DocsView.as_view(), name="api-docs"),
+    path("auth/token/", accounts.TokenView.as_view(), name="api-token"),
+    path("me/", accounts.MeView.as_view(), name="api-me"),
+    path("projects/", accounts.ProjectListView.as_view(), name="api-project-list"),
+    path("projects/<str:key>/", accounts.ProjectDetailView.as_view(), name="api-project-detail"),
+    path("projects/<str:key>/members/", accounts.MemberListView.as_view(), name="api-member-list"),
+    path(
+        "projects/<str:key>/members/<str:username>/",
+        accounts.MemberDetailView.as_view(),
+        name="api-member-detail",
+    ),
+    path("change-requests/", changes.ChangeRequestListView.as_view(), name="api-cr-list"),
+    path(CR, changes.ChangeRequestDetailView.as_view(), name="api-cr-detail"),
+    path(CR + "transitions/", changes.TransitionView.as_view(), name="api-cr-transitions"),
+    path(CR + "history/", changes.HistoryView.as_view(), name="api-cr-history"),
+    path(CR + "comments/", changes.CommentListView.as_view(), name="api-cr-comments"),
+    path(CR + "attachments/", changes.AttachmentListView.as_view(), name="api-cr-attachments"),
+    path(
+        CR + "attachments/<int:pk>/download/",
+        changes.AttachmentDownloadView.as_view(),
+        name="api-attachment-download",
+    ),
+    path(CR + "assessments/", changes.AssessmentListView.as_view(), name="api-cr-assessments"),
+    path(CR + "votes/", changes.VoteListView.as_view(), name="api-cr-votes"),
+    path(CR + "decision/", changes.DecisionView.as_view(), name="api-cr-decision"),
+    path("audit/", core.AuditListView.as_view(), name="api-audit"),
+    path("audit/verify/", core.AuditVerifyView.as_view(), name="api-audit-verify"),
+]

@@ -43,3 +43,12 @@ def member_list(*, user: User, project: Project) -> QuerySet[Membership]:
 def token_list(*, user: User) -> QuerySet[ApiToken]:
     """The user's own API tokens (never anyone else's), newest first."""
     return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def my_memberships(*, user: User) -> QuerySet[Membership]:
+    """The user's own memberships with their projects, by project key."""
+    return (
+        Membership.objects.filter(user=user, user__is_active=True)
+        .select_related("project")
+        .order_by("project__key")
+    )

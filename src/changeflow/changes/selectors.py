@@ -15,7 +15,7 @@ from changeflow.core.access import restrict
 from changeflow.core.errors import NotFound
 from changeflow.core.models import AuditEvent
 
-from .models import Attachment, ChangeRequest, Comment, ImpactAssessment, Risk
+from .models import Attachment, ChangeRequest, Comment, ImpactAssessment, Risk, Vote
 
 ORDERINGS = {
     "created": ("created_at", "id"),
@@ -109,4 +109,14 @@ def history(*, user: User, cr: ChangeRequest) -> QuerySet[AuditEvent]:
         restrict(AuditEvent.objects, user)
         .filter(object_type="change_request", object_key=cr.key)
         .order_by("seq")
+    )
+
+
+def vote_list(*, user: User, cr: ChangeRequest) -> QuerySet[Vote]:
+    """The CR's signed votes, every purpose and round, in the order they were signed."""
+    return (
+        restrict(Vote.objects, user)
+        .filter(change_request=cr)
+        .select_related("voter")
+        .order_by("signed_at", "id")
     )

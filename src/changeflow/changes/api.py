@@ -1,0 +1,413 @@
+"""API endpoints for change requests and what hangs off them.
+
+Thin: parse with a serializer, fetch through a selector (which hides what the caller may not
+see: 404), call one service, render.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import FileResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_filters import rest_framework as df
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+
+from changeflow.accounts import selectors as account_selectors
+from changeflow.core.access import role_in
+from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors, validated_filters
+from changeflow.core.errors import NotFound, StalePrecondition, ValidationError
+from changeflow.core.middleware import client_ip
+
+from . import selectors, services, workflow
+from .filters import ChangeRequestFilter
+from .models import ChangeRequest, VotePurpose
+from .serializers import (
+    AssessmentCreateSerializer,
+    AssessmentSerializer,
+    AttachmentSerializer,
+    AttachmentUploadSerializer,
+    AvailableActionsSerializer,
+    ChangeRequestCreateSerializer,
+    ChangeRequestListSerializer,
+    ChangeRequestSerializer,
+    ChangeRequestUpdateSerializer,
+    CommentCreateSerializer,
+    CommentSerializer,
+    DecisionSerializer,
+    HistoryEventSerializer,
+    TransitionSerializer,
+    VoteCreateSerializer,
+    VoteResultSerializer,
+    VoteSerializer,
+)
+
+ETAG_HEADER = OpenApiParameter(
+    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200],
+    description=gettext_lazy('The CR\'s version, e.g. "3"; send it back in If-Match.'),
+)  # fmt: skip
+IF_MATCH_PARAM = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description=gettext_lazy("The ETag you read; a stale one answers 412 and changes nothing."),
+)  # fmt: skip
+
+
+def _etag(cr: ChangeRequest) -> str:
+    return f'"{cr.version}"'
+
+
+def _actions(cr: ChangeRequest, user) -> list[dict]:
+    state = workflow.State(cr.state)
+    return [
+        {
+            "action": a.value,
+            "label": str(workflow.ACTION_LABELS[a]),
+            "target": workflow.target_state(a, state).value,
+        }
+        for a in services.available_actions(cr=cr, user=user)
+    ]
+
+
+def _hides_internal(user, cr: ChangeRequest) -> bool:
+    return not user.is_superuser and role_in(user, cr.project) in workflow.CUSTOMER_ROLES
+
+
+def _detail(cr: ChangeRequest, user, code: int = status.HTTP_200_OK) -> Response:
+    context = {
+        "available_actions": _actions(cr, user),
+        "current_assessment": services.current_assessment(cr),
+    }
+    data = ChangeRequestSerializer(cr, context=context).data
+    return Response(data, status=code, headers={"ETag": _etag(cr)})
+
+
+def _expected_version(request, cr: ChangeRequest) -> int | None:
+    """The version named by ``If-Match`` (None when absent or ``*``); 412 when stale."""
+    raw = request.headers.get("If-Match")
+    if raw is None or raw.strip() == "*":
+        return None
+    tags = [t.strip().removeprefix("W/").strip('"') for t in raw.split(",")]
+    if str(cr.version) in tags:
+        return cr.version
+    raise StalePrecondition(
+        _("The change request was changed since you read it (If-Match does not match).")
+    )
+
+
+class ChangeRequestListView(ApiView):
+    """Change requests of your projects, filtered and paginated; create one."""
+
+    filter_backends = [df.DjangoFilterBackend]
+    filterset_class = ChangeRequestFilter
+    queryset = ChangeRequest.objects.none()
+    serializer_class = ChangeRequestListSerializer
+
+    @extend_schema(
+        operation_id="change_requests_list",
+        responses={200: ChangeRequestListSerializer(many=True), **errors(400)},
+    )
+    def get(self, request):
+        filters = validated_filters(ChangeRequestFilter, request)
+        qs = selectors.change_request_list(user=request.user, filters=filters)
+        return self.paginated(qs, ChangeRequestListSerializer)
+
+    @extend_schema(
+        operation_id="change_requests_create",
+        request=ChangeRequestCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: ChangeRequestSerializer, **errors(400, 403, 404, 422)},
+    )
+    def post(self, request):
+        data = dict(self.get_validated(ChangeRequestCreateSerializer))
+        project = account_selectors.project_get(user=request.user, key=data.pop("project"))
+        cr = services.change_request_create(user=request.user, project=project, **data)
+        cr = selectors.change_request_get(user=request.user, key=cr.key)
+        return _detail(cr, request.user, status.HTTP_201_CREATED)
+
+
+class ChangeRequestDetailView(ApiView):
+    """One change request with its actuals, ETag = its version; PATCH honours If-Match."""
+
+    queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
+
+    serializer_class = ChangeRequestSerializer
+
+    @extend_schema(
+        operation_id="change_requests_retrieve",
+        parameters=[ETAG_HEADER],
+        responses={200: ChangeRequestSerializer, **errors(404)},
+    )
+    def get(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        return _detail(cr, request.user)
+
+    @extend_schema(
+        operation_id="change_requests_partial_update",
+        request=ChangeRequestUpdateSerializer,
+        parameters=[IDEMPOTENCY_PARAM, IF_MATCH_PARAM, ETAG_HEADER],
+        responses={
+            200: ChangeRequestSerializer,
+            **errors(400, 403, 404, 409, 412, 422),
+        },
+    )
+    def patch(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        data = self.get_validated(ChangeRequestUpdateSerializer, partial=True)
+        expected = _expected_version(request, cr)
+        services.change_request_update(
+            user=request.user, cr=cr, data=dict(data), expected_version=expected
+        )
+        cr = selectors.change_request_get(user=request.user, key=key)
+        return _detail(cr, request.user)
+
+
+class TransitionView(ApiView):
+    """GET: the actions you may take now. POST: take one."""
+
+    queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
+
+    @extend_schema(
+        operation_id="change_requests_transitions_list",
+        responses={200: AvailableActionsSerializer, **errors(404)},
+    )
+    def get(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        return Response({"actions": _actions(cr, request.user)})
+
+    @extend_schema(
+        operation_id="change_requests_transitions_create",
+        request=TransitionSerializer,
+        parameters=[IDEMPOTENCY_PARAM, ETAG_HEADER],
+        responses={
+            200: ChangeRequestSerializer,
+            **errors(400, 403, 404, 409, 422),
+        },
+    )
+    def post(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        data = self.get_validated(TransitionSerializer)
+        services.change_request_transition(user=request.user, cr=cr, **data)
+        cr = selectors.change_request_get(user=request.user, key=key)
+        return _detail(cr, request.user)
+
+
+class HistoryView(ApiView):
+    """The CR's audit events, oldest first (customer roles do not see internal ones)."""
+
+    queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
+
+    serializer_class = HistoryEventSerializer
+
+    @extend_schema(
+        operation_id="change_requests_history_list",
+        responses={200: HistoryEventSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        return self.paginated(selectors.history(user=request.user, cr=cr), HistoryEventSerializer)
+
+
+class CommentListView(ApiView):
+    """Comments, oldest first (customer roles do not see internal ones)."""
+
+    queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
+
+    serializer_class = CommentSerializer
+
+    @extend_schema(
+        operation_id="change_requests_comments_list",
+        responses={200: CommentSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        return self.paginated(selectors.comment_list(user=request.user, cr=cr), CommentSerializer)
+
+    @extend_schema(
+        operation_id="change_requests_comments_create",
+        request=CommentCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: CommentSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        data = self.get_validated(CommentCreateSerializer)
+        comment = services.comment_create(user=request.user, cr=cr, **data)
+        return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+
+# Multipart framing around the file: field headers and boundaries, well under this.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class AttachmentListView(ApiView):
+    """Attachments (multipart upload, field ``file``); each is served by its download URL."""
+
+    queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
+
+    parser_classes = [MultiPartParser]
+    serializer_class = AttachmentSerializer
+
+    def check_body_size(self, request) -> None:
+        if request.method == "POST":
+            self.max_body_bytes = settings.ATTACHMENT_MAX_BYTES + MULTIPART_OVERHEAD
+        super().check_body_size(request)
+
+    @extend_schema(
+        operation_id="change_requests_attachments_list",
+        responses={200: AttachmentSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        qs = selectors.attachment_list(user=request.user, cr=cr).select_related("change_request")
+        return self.paginated(qs, AttachmentSerializer)
+
+    @extend_schema(
+        operation_id="change_requests_attachments_create",
+        request={"multipart/form-data": AttachmentUploadSerializer},
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: AttachmentSerializer, **errors(400, 403, 404, 409, 413, 415)},
+    )
+    def post(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationError(_("No file was sent."), fields={"file": [_("Required.")]})
+        attachment = services.attachment_create(user=request.user, cr=cr, upload=upload)
+        return Response(AttachmentSerializer(attachment).data, status=status.HTTP_201_CREATED)
+
+
+class AttachmentDownloadView(ApiView):
+    """The file itself, as an attachment, only to those who may see the CR."""
+
+    queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
+
+    def perform_content_negotiation(self, request, force=False):
+        # A client that accepts only the file's type still gets the file (or a JSON error),
+        # not a 406.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="change_requests_attachments_download",
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description=gettext_lazy("The file, with its own content type."),
+            ),
+            **errors(404),
+        },
+    )
+    def get(self, request, key: str, pk: int):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        attachment = selectors.attachment_get(user=request.user, cr=cr, pk=pk)
+        try:
+            handle = attachment.file.open("rb")
+        except (FileNotFoundError, ValueError):
+            raise NotFound(_("The file of this attachment is missing.")) from None
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response
+
+
+class AssessmentListView(ApiView):
+    """Impact assessments, newest version (the current one) first."""
+
+    queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
+
+    serializer_class = AssessmentSerializer
+
+    @extend_schema(
+        operation_id="change_requests_assessments_list",
+        responses={200: AssessmentSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        qs = selectors.assessment_list(user=request.user, cr=cr)
+        return self.paginated(
+            qs, AssessmentSerializer, hide_internal=_hides_internal(request.user, cr)
+        )
+
+    @extend_schema(
+        operation_id="change_requests_assessments_create",
+        request=AssessmentCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: AssessmentSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        data = self.get_validated(AssessmentCreateSerializer)
+        assessment = services.assessment_create(user=request.user, cr=cr, **data)
+        assessment = selectors.assessment_list(user=request.user, cr=cr).get(pk=assessment.pk)
+        return Response(AssessmentSerializer(assessment).data, status=status.HTTP_201_CREATED)
+
+
+class VoteListView(ApiView):
+    """Signed votes of the board (every round); cast yours with your password."""
+
+    queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
+
+    serializer_class = VoteSerializer
+
+    @extend_schema(
+        operation_id="change_requests_votes_list",
+        responses={200: VoteSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        return self.paginated(selectors.vote_list(user=request.user, cr=cr), VoteSerializer)
+
+    @extend_schema(
+        operation_id="change_requests_votes_create",
+        request=VoteCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: VoteResultSerializer, **errors(400, 403, 404, 409, 429)},
+    )
+    def post(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        data = self.get_validated(VoteCreateSerializer)
+        vote, tally = services.vote_cast(user=request.user, cr=cr, ip=client_ip(request), **data)
+        cr = selectors.change_request_get(user=request.user, key=key)
+        body = {
+            "vote": VoteSerializer(vote).data,
+            "tally": tally.as_dict(),
+            "state": cr.state,
+            "ratification": cr.ratification,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class DecisionView(ApiView):
+    """What is being voted on now, the tally, the verdict so far and who may vote."""
+
+    queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
+
+    @extend_schema(
+        operation_id="change_requests_decision_retrieve",
+        responses={200: DecisionSerializer, **errors(404)},
+    )
+    def get(self, request, key: str):
+        cr = selectors.change_request_get(user=request.user, key=key)
+        purpose, tally = services.decision_tally(cr)
+        rnd = None
+        if purpose == VotePurpose.DECISION:
+            rnd = cr.review_round
+        elif purpose == VotePurpose.RATIFICATION:
+            rnd = 1
+        votes = selectors.vote_list(user=request.user, cr=cr).filter(purpose=purpose, round=rnd)
+        body = {
+            "purpose": purpose,
+            "round": rnd,
+            "tally": tally.as_dict(),
+            "eligible_members": services.board_eligible(cr),
+            "votes": VoteSerializer(votes if purpose else [], many=True).data,
+        }
+        return Response(body)

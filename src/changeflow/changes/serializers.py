@@ -1,0 +1,350 @@
+"""API shapes of change requests and what hangs off them (input and output)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from changeflow.core.api_views import StrictSerializer
+from changeflow.core.models import AuditEvent
+
+from .models import (
+    TEXT_MAX,
+    TITLE_MAX,
+    AssessmentMethod,
+    Attachment,
+    ChangeRequest,
+    ChangeType,
+    Channel,
+    Comment,
+    ImpactAssessment,
+    Priority,
+    Risk,
+    Urgency,
+    Vote,
+    VoteDecision,
+)
+from .workflow import Action
+
+# ---------------------------------------------------------------- output
+
+
+class ChangeRequestListSerializer(serializers.ModelSerializer):
+    """A CR in lists: everything but the long texts."""
+
+    project = serializers.CharField(source="project.key", read_only=True)
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+
+    class Meta:
+        model = ChangeRequest
+        fields = [
+            "key", "project", "number", "title", "state", "channel", "type", "priority",
+            "urgency", "labels", "emergency", "ratification", "decision_mode", "requested_by",
+            "requested_at", "desired_date", "version", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class AvailableActionSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=[a.value for a in Action])
+    label = serializers.CharField()
+    target = serializers.CharField(help_text=_("The state the CR moves to."))
+
+
+class AssessmentSummarySerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True)
+    risk_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ImpactAssessment
+        fields = [
+            "version", "method", "effort_hours", "schedule_days", "cost", "currency",
+            "risk_count", "author", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ChangeRequestSerializer(ChangeRequestListSerializer):
+    """One CR with its texts, actuals, the caller's available actions and its current
+    assessment (the view puts the last two in the serializer context)."""
+
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    currency = serializers.CharField(source="project.currency", read_only=True)
+    affected_requirements = serializers.SerializerMethodField()
+    available_actions = serializers.SerializerMethodField()
+    current_assessment = serializers.SerializerMethodField()
+
+    class Meta(ChangeRequestListSerializer.Meta):
+        fields = [
+            *ChangeRequestListSerializer.Meta.fields,
+            "description", "reason", "expected_benefit", "requester_contact", "created_by",
+            "review_round", "actual_effort_hours", "actual_cost", "actual_schedule_days",
+            "currency", "state_changed_at", "closed_at", "affected_requirements",
+            "available_actions", "current_assessment",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_affected_requirements(self, obj) -> list[str]:
+        # Requirements arrive with their own module; until then no CR can name one.
+        return []
+
+    @extend_schema_field(AvailableActionSerializer(many=True))
+    def get_available_actions(self, obj):
+        return AvailableActionSerializer(self.context.get("available_actions", []), many=True).data
+
+    @extend_schema_field(AssessmentSummarySerializer(allow_null=True))
+    def get_current_assessment(self, obj):
+        assessment = self.context.get("current_assessment")
+        return AssessmentSummarySerializer(assessment).data if assessment else None
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "body", "internal", "created_at"]
+        read_only_fields = fields
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Attachment
+        fields = [
+            "id", "filename", "content_type", "size", "sha256", "uploaded_by", "created_at",
+            "download_url",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_download_url(self, obj) -> str:
+        from django.urls import reverse
+
+        return reverse(
+            "api-attachment-download", kwargs={"key": obj.change_request.key, "pk": obj.pk}
+        )
+
+
+class RiskSerializer(serializers.ModelSerializer):
+    exposure = serializers.DecimalField(max_digits=6, decimal_places=3, read_only=True)
+
+    class Meta:
+        model = Risk
+        fields = ["description", "probability", "impact", "mitigation", "owner", "exposure"]
+        read_only_fields = fields
+
+
+class ResourceSerializer(serializers.Serializer):
+    role = serializers.CharField(max_length=100)
+    hours = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+
+
+class AssessmentSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True)
+    resources = ResourceSerializer(many=True, read_only=True)
+    risks = RiskSerializer(many=True, read_only=True)
+    notes = serializers.SerializerMethodField(help_text=_("Internal: empty for customer roles."))
+
+    class Meta:
+        model = ImpactAssessment
+        fields = [
+            "version", "method", "effort_hours", "schedule_days", "cost", "currency",
+            "resources", "risks", "notes", "author", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_notes(self, obj) -> str:
+        return "" if self.context.get("hide_internal") else obj.notes
+
+
+class VoteSerializer(serializers.ModelSerializer):
+    voter = serializers.CharField(source="voter.username", read_only=True)
+
+    class Meta:
+        model = Vote
+        fields = ["voter", "role", "decision", "comment", "purpose", "round", "signed_at"]
+        read_only_fields = fields
+
+
+class TallySerializer(serializers.Serializer):
+    eligible = serializers.IntegerField()
+    quorum = serializers.IntegerField()
+    cast = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+    verdict = serializers.ChoiceField(
+        choices=["approve", "reject", "defer"], allow_null=True, help_text=_("None: undecided.")
+    )
+
+
+class VoteResultSerializer(serializers.Serializer):
+    vote = VoteSerializer()
+    tally = TallySerializer()
+    state = serializers.CharField(help_text=_("The CR's state after this vote."))
+    ratification = serializers.CharField()
+
+
+class DecisionSerializer(serializers.Serializer):
+    purpose = serializers.ChoiceField(
+        choices=["decision", "ratification"],
+        allow_null=True,
+        help_text=_("What is being voted on now; null when nothing is."),
+    )
+    round = serializers.IntegerField(allow_null=True)
+    tally = TallySerializer()
+    eligible_members = serializers.ListField(child=serializers.CharField())
+    votes = VoteSerializer(many=True)
+
+
+class HistoryEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = ["seq", "at", "actor", "action", "before", "after", "channel"]
+        read_only_fields = fields
+
+
+class AvailableActionsSerializer(serializers.Serializer):
+    actions = AvailableActionSerializer(many=True)
+
+
+# ---------------------------------------------------------------- input
+
+
+def _text(max_length: int = TEXT_MAX) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=max_length, required=False, allow_blank=True, default=""
+    )
+
+
+class ChangeRequestCreateSerializer(StrictSerializer):
+    project = serializers.CharField(max_length=10, help_text=_("Project key, e.g. ACME."))
+    title = serializers.CharField(max_length=TITLE_MAX)
+    description = serializers.CharField(max_length=TEXT_MAX)
+    reason = _text()
+    expected_benefit = _text()
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.API)
+    type = serializers.ChoiceField(choices=ChangeType.choices, required=False, allow_blank=True)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False, allow_blank=True)
+    urgency = serializers.ChoiceField(choices=Urgency.choices, required=False, allow_blank=True)
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=50), max_length=20, required=False, default=list
+    )
+    emergency = serializers.BooleanField(required=False, default=False)
+    requested_by = serializers.CharField(
+        max_length=150,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text=_("Username of the requester, a project member (default: you)."),
+    )
+    requester_contact = _text(200)
+    desired_date = serializers.DateField(required=False, allow_null=True)
+    affected_requirements = serializers.ListField(
+        child=serializers.CharField(max_length=32), max_length=500, required=False, default=list
+    )
+    submit = serializers.BooleanField(
+        required=False, default=False, help_text=_("Submit at once (state `submitted`).")
+    )
+
+
+def _decimal(max_digits: int) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=max_digits, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+
+
+class ChangeRequestUpdateSerializer(StrictSerializer):
+    """A PATCH: only the fields sent are changed."""
+
+    title = serializers.CharField(max_length=TITLE_MAX, required=False)
+    description = serializers.CharField(max_length=TEXT_MAX, required=False)
+    reason = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True)
+    expected_benefit = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    type = serializers.ChoiceField(choices=ChangeType.choices, required=False, allow_blank=True)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False, allow_blank=True)
+    urgency = serializers.ChoiceField(choices=Urgency.choices, required=False, allow_blank=True)
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=50), max_length=20, required=False
+    )
+    emergency = serializers.BooleanField(required=False)
+    desired_date = serializers.DateField(required=False, allow_null=True)
+    requester_contact = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    actual_effort_hours = _decimal(10)
+    actual_cost = _decimal(14)
+    actual_schedule_days = _decimal(8)
+
+
+class TransitionSerializer(StrictSerializer):
+    action = serializers.ChoiceField(choices=[a.value for a in Action])
+    comment = serializers.CharField(
+        max_length=TEXT_MAX, required=False, allow_blank=True, default=""
+    )
+
+
+class CommentCreateSerializer(StrictSerializer):
+    body = serializers.CharField(max_length=TEXT_MAX)
+    internal = serializers.BooleanField(
+        required=False, default=False, help_text=_("Hidden from customer roles.")
+    )
+
+
+class AttachmentUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text=_("The file (multipart/form-data)."))
+
+
+class RiskInputSerializer(StrictSerializer):
+    description = serializers.CharField(max_length=10_000)
+    probability = serializers.DecimalField(max_digits=4, decimal_places=3, min_value=0, max_value=1)
+    impact = serializers.IntegerField(min_value=1, max_value=5)
+    mitigation = serializers.CharField(
+        max_length=10_000, required=False, allow_blank=True, default=""
+    )
+    owner = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+
+class ResourceInputSerializer(StrictSerializer):
+    role = serializers.CharField(max_length=100)
+    hours = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+
+
+class AssessmentCreateSerializer(StrictSerializer):
+    effort_hours = _decimal(10)
+    schedule_days = _decimal(8)
+    cost = _decimal(14)
+    currency = serializers.RegexField(
+        r"^[A-Z]{3}\Z",
+        required=False,
+        allow_blank=True,
+        help_text=_("ISO 4217; default: the project's currency."),
+        error_messages={"invalid": _("An ISO 4217 code such as CNY, USD or EUR.")},
+    )
+    resources = ResourceInputSerializer(many=True, required=False)
+    risks = RiskInputSerializer(many=True, required=False)
+    method = serializers.ChoiceField(choices=AssessmentMethod.choices, default="manual")
+    notes = serializers.CharField(max_length=TEXT_MAX, required=False, allow_blank=True, default="")
+
+    def validate_resources(self, value):
+        if len(value) > 100:
+            raise serializers.ValidationError(_("At most 100 entries."))
+        return [{"role": r["role"], "hours": r["hours"]} for r in value]
+
+    def validate_risks(self, value):
+        if len(value) > 100:
+            raise serializers.ValidationError(_("At most 100 risks."))
+        return [dict(r) for r in value]
+
+
+class VoteCreateSerializer(StrictSerializer):
+    decision = serializers.ChoiceField(choices=VoteDecision.choices)
+    comment = serializers.CharField(
+        max_length=TEXT_MAX, required=False, allow_blank=True, default=""
+    )
+    password = serializers.CharField(
+        max_length=4096,
+        trim_whitespace=False,
+        write_only=True,
+        help_text=_("Your password again: it signs the vote."),
+    )

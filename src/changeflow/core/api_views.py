@@ -1,0 +1,229 @@
+"""The base of every API view (idempotency, parsers, body limits, pagination, schema helpers)
+and the audit endpoints."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_filters import rest_framework as df
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound as DRFNotFound
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+
+from . import audit, selectors
+from .api import Pagination
+from .errors import ApplicationError, PermissionDenied, TooLarge, ValidationError
+from .idempotency import IdempotencyMixin
+from .models import AuditEvent
+
+# ---------------------------------------------------------------- plumbing
+
+
+class ApiPagination(Pagination):
+    """``?page=`` / ``?page_size=`` (max 200); a non-numeric page is a 400 naming ``page``."""
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param) or "1"
+        if raw in self.last_page_strings:
+            return raw
+        if not raw.isascii() or not raw.isdigit() or int(raw) < 1 or len(raw) > 9:
+            raise ValidationError(
+                _("Some fields are invalid."),
+                fields={"page": [_("A positive whole number is required.")]},
+            )
+        return raw
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except DRFNotFound:
+            raise DRFNotFound(_("There is no such page.")) from None
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+_ERROR_TEXT = {
+    400: gettext_lazy("Malformed or invalid input; `fields` names the bad fields."),
+    401: gettext_lazy("Not authenticated."),
+    403: gettext_lazy("Authenticated but not allowed."),
+    404: gettext_lazy("Not found, or not visible to you."),
+    409: gettext_lazy("State conflict: not allowed from the current state."),
+    412: gettext_lazy("`If-Match` names a version that is no longer current."),
+    413: gettext_lazy("The upload is larger than the limit."),
+    415: gettext_lazy("Unsupported content type."),
+    422: gettext_lazy("A business precondition is not met, or an Idempotency-Key was reused."),
+    429: gettext_lazy("Too many failed attempts."),
+}
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """Schema responses for the given error statuses (401 is always included)."""
+    wanted = sorted({401, *codes})
+    return {c: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[c]) for c in wanted}
+
+
+IDEMPOTENCY_PARAM = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=gettext_lazy(
+        "Repeats of this request (same user, key and body) within 24 h return the first "
+        "successful answer and change nothing. Failed requests are not stored. Reusing a key "
+        "for a different request answers 422."
+    ),
+)
+
+
+class ApiView(IdempotencyMixin, GenericAPIView):
+    """Base of every API view: JSON in, idempotent writes, bodies within the limits."""
+
+    parser_classes = [JSONParser]
+    pagination_class = ApiPagination
+    max_body_bytes: int | None = None  # None: settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    def initial(self, request, *args, **kwargs):
+        self.check_body_size(request)
+        super().initial(request, *args, **kwargs)
+
+    def check_body_size(self, request) -> None:
+        """Refuse a body over the limit before reading it (413, never a 400/500 from Django)."""
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = self.max_body_bytes or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit and length > limit:
+            raise TooLarge(
+                _("The request body is larger than the limit of %(mb).1f MB.")
+                % {"mb": limit / 1048576}
+            )
+
+    def handle_exception(self, exc):
+        if isinstance(exc, RequestDataTooBig):
+            exc = TooLarge(_("The request body is too large."))
+        elif isinstance(exc, TooManyFieldsSent):
+            exc = ValidationError(_("The request has too many fields."))
+        return super().handle_exception(exc)
+
+    def get_validated(self, serializer_class, data=None, **kwargs):
+        serializer = serializer_class(
+            data=self.request.data if data is None else data,
+            context=self.get_serializer_context(),
+            **kwargs,
+        )
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def paginated(self, queryset, serializer_class, **context):
+        page = self.paginate_queryset(queryset)
+        ctx = {**self.get_serializer_context(), **context}
+        return self.get_paginated_response(serializer_class(page, many=True, context=ctx).data)
+
+
+class StrictSerializer(serializers.Serializer):
+    """A serializer that names unknown fields instead of ignoring them (typos are 400s)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - {n for n, f in self.fields.items() if not f.read_only})
+            if unknown:
+                raise serializers.ValidationError(
+                    {k: [_("Unknown field.")] for k in unknown}, code="unknown_field"
+                )
+        return super().to_internal_value(data)
+
+
+# ---------------------------------------------------------------- audit
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id", "seq", "at", "actor", "action", "object_type", "object_key", "project",
+            "before", "after", "channel", "ip", "internal", "prev_hash", "hash",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class AuditFilter(df.FilterSet):
+    project = df.CharFilter(help_text=gettext_lazy("Project key."))
+    actor = df.CharFilter(help_text=gettext_lazy("Username (or `board`)."))
+    object = df.CharFilter(help_text=gettext_lazy("Object key, e.g. `ACME-12`."))
+    action = df.CharFilter(help_text=gettext_lazy("Event action, e.g. `cr.submitted`."))
+    since = df.IsoDateTimeFilter(help_text=gettext_lazy("At or after (ISO 8601)."))
+    until = df.IsoDateTimeFilter(help_text=gettext_lazy("Before (ISO 8601)."))
+    ordering = df.ChoiceFilter(
+        choices=[("seq", "seq"), ("-seq", "-seq")],
+        help_text=gettext_lazy("`-seq` (newest first, the default) or `seq`."),
+    )
+
+    class Meta:
+        model = AuditEvent
+        fields: list[str] = []
+
+
+def validated_filters(filterset_class, request) -> dict:
+    filterset = filterset_class(request.query_params, queryset=filterset_class.Meta.model.objects)
+    if not filterset.is_valid():
+        fields = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
+        raise ValidationError(_("Some filters are invalid."), fields=fields)
+    return {k: v for k, v in filterset.form.cleaned_data.items() if v not in (None, "", [])}
+
+
+class AuditListView(ApiView):
+    """The audit trail of the projects whose trail you may read (PM, tech lead, QA; site
+    admins everything)."""
+
+    filter_backends = [df.DjangoFilterBackend]
+    filterset_class = AuditFilter
+    queryset = AuditEvent.objects.none()
+    serializer_class = AuditEventSerializer
+
+    @extend_schema(
+        operation_id="audit_list",
+        responses={200: AuditEventSerializer(many=True), **errors(400, 403, 404)},
+    )
+    def get(self, request):
+        filters = validated_filters(AuditFilter, request)
+        qs = selectors.audit_list(user=request.user, filters=filters)
+        return self.paginated(qs, AuditEventSerializer)
+
+
+class AuditVerifySerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    events = serializers.IntegerField()
+    head = serializers.CharField(help_text=gettext_lazy("SHA-256 hex of the last good event."))
+    broken_id = serializers.IntegerField(required=False, help_text=gettext_lazy("When not ok."))
+    broken_seq = serializers.IntegerField(required=False)
+    reason = serializers.CharField(required=False)
+
+
+class AuditVerifyView(ApiView):
+    """Walk the whole hash chain (site admins and project managers of any project)."""
+
+    @extend_schema(
+        operation_id="audit_verify", responses={200: AuditVerifySerializer, **errors(403)}
+    )
+    def get(self, request):
+        if not selectors.may_verify(request.user):
+            raise PermissionDenied(_("Only site administrators and project managers may do this."))
+        return Response(audit.verify().as_dict())
+
+
+__all__ = ["ApiView", "ApplicationError", "StrictSerializer", "errors", "validated_filters"]
