@@ -1,0 +1,95 @@
+"""``changeflow demo``: every state, through the services, idempotent."""
+
+import stat
+
+import pytest
+
+from changeflow import demo
+from changeflow.accounts.models import Membership, Project, User
+from changeflow.changes.models import ChangeRequest, Ratification, Vote
+from changeflow.changes.workflow import State
+from changeflow.core import audit
+from changeflow.core.models import AuditEvent
+from tests.factories import make_personas
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def home(settings, tmp_path):
+    settings.HOME = tmp_path
+    return tmp_path
+
+
+def test_demo_loads_every_state_through_the_services(run_cli, home):
+    code, out, err = run_cli("demo")
+    assert (code, err) == (0, "")
+    project = Project.objects.get(key="ACME")
+    assert "华东电商平台" in project.name and project.customer is not None
+    assert project.delegate_max_effort_hours is not None
+
+    roles = set(Membership.objects.filter(project=project).values_list("role", flat=True))
+    assert roles == {"project_manager", "tech_lead", "qa", "developer", "customer_rep",
+                     "customer", "viewer"}  # fmt: skip
+    assert User.objects.filter(is_superuser=True).exists()
+
+    crs = ChangeRequest.objects.filter(project=project)
+    assert {cr.state for cr in crs} == set(State.values)
+    emergency = crs.get(emergency=True)
+    assert emergency.state == State.IMPLEMENTING
+    assert emergency.ratification == Ratification.PENDING
+    assert any("\u4e00" <= ch <= "\u9fff" for cr in crs for ch in cr.title)
+    assert any(cr.title.isascii() for cr in crs)
+    assert Vote.objects.filter(change_request__project=project).exists()
+    assert {cr.decision_mode for cr in crs} >= {"board", "delegated", "emergency"}
+
+    # Each CR has its audit history, written through the services on the CLI's channel.
+    for cr in crs:
+        assert AuditEvent.objects.filter(object_key=cr.key, action="cr.created").exists()
+    assert set(AuditEvent.objects.values_list("channel", flat=True)) == {"cli"}
+    assert audit.verify().ok
+
+    # The passwords are printed and kept for the owner only.
+    path = home / "demo-credentials.txt"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    kept = path.read_text()
+    for username, _display, _role, _email in (demo.ADMIN, *demo.PEOPLE):
+        assert username in out and username in kept
+        line = next(x for x in kept.splitlines() if x.startswith(username + " "))
+        password = line.split()[-1]
+        assert password in out
+        assert User.objects.get(username=username).check_password(password)
+
+
+def test_demo_is_idempotent(run_cli, home):
+    assert run_cli("demo")[0] == 0
+    counts = (ChangeRequest.objects.count(), User.objects.count(), AuditEvent.objects.count())
+    code, out, err = run_cli("demo")
+    assert (code, err) == (0, "")
+    assert "exists" in out
+    assert str(home / "demo-credentials.txt") in out
+    assert counts == (ChangeRequest.objects.count(), User.objects.count(),
+                      AuditEvent.objects.count())  # fmt: skip
+
+
+def test_demo_if_empty_loads_only_into_an_empty_database(run_cli, home):
+    make_personas(key="SHOP", other_key="OPS")
+    code, out, _err = run_cli("demo", "--if-empty")
+    assert code == 0 and "not loaded" in out
+    assert not Project.objects.filter(key="ACME").exists()
+
+
+def test_demo_if_empty_loads_the_first_time(run_cli, home):
+    code, _out, _err = run_cli("demo", "--if-empty")
+    assert code == 0
+    assert Project.objects.filter(key="ACME").exists()
+    code, out, _err = run_cli("demo", "--if-empty")
+    assert code == 0 and "exists" in out
+
+
+def test_demo_refuses_to_reuse_existing_users(run_cli, home):
+    User.objects.create_user("li.na", password="x")
+    code, out, err = run_cli("demo")
+    assert code == 1
+    assert "li.na" in err and len(err.strip().splitlines()) == 1
+    assert not Project.objects.filter(key="ACME").exists()
