@@ -357,25 +357,33 @@ def change_request_transition(
     comment = (comment or "").strip()
     if len(comment) > 100_000:
         raise ValidationError(_("The comment is too long."), fields={"comment": [_("Too long.")]})
-    ctx = workflow_context(cr, user, comment=comment)
-    denial = workflow.evaluate(action, ctx)
-    if denial:
-        raise _ERRORS[denial.kind](denial.message, code=denial.code)
-    action = Action(action)
-    target = workflow.target_state(action, ctx.state)
-    now = timezone.now()
-    updates: dict[str, Any] = {"state": target, "state_changed_at": now}
-    if action in (Action.APPROVE, Action.REJECT, Action.DEFER):
-        updates["decision_mode"] = DecisionMode.DELEGATED
-    elif action is Action.APPROVE_EMERGENCY:
-        updates.update(decision_mode=DecisionMode.EMERGENCY, ratification=Ratification.PENDING)
-    elif action is Action.REQUEST_REVIEW:
-        updates["review_round"] = F("review_round") + 1
-    elif action is Action.REOPEN:
-        updates["decision_mode"] = DecisionMode.NONE
-    elif action is Action.VERIFY:
-        updates["closed_at"] = now
     with transaction.atomic():
+        # Decide on the row as it is now, locked, not on the caller's copy: the compare-and-set
+        # below checks only the state, so a stale copy could pass the guards on facts changed
+        # since (actuals cleared before `verify`, the emergency flag removed, thresholds...).
+        current = (
+            ChangeRequest.objects.select_for_update()
+            .select_related("project", "requested_by")
+            .get(pk=cr.pk)
+        )
+        ctx = workflow_context(current, user, comment=comment)
+        denial = workflow.evaluate(action, ctx)
+        if denial:
+            raise _ERRORS[denial.kind](denial.message, code=denial.code)
+        action = Action(action)
+        target = workflow.target_state(action, ctx.state)
+        now = timezone.now()
+        updates: dict[str, Any] = {"state": target, "state_changed_at": now}
+        if action in (Action.APPROVE, Action.REJECT, Action.DEFER):
+            updates["decision_mode"] = DecisionMode.DELEGATED
+        elif action is Action.APPROVE_EMERGENCY:
+            updates.update(decision_mode=DecisionMode.EMERGENCY, ratification=Ratification.PENDING)
+        elif action is Action.REQUEST_REVIEW:
+            updates["review_round"] = F("review_round") + 1
+        elif action is Action.REOPEN:
+            updates["decision_mode"] = DecisionMode.NONE
+        elif action is Action.VERIFY:
+            updates["closed_at"] = now
         moved = ChangeRequest.objects.filter(pk=cr.pk, state=ctx.state).update(
             **updates, version=F("version") + 1, updated_at=now
         )
