@@ -16,7 +16,10 @@ export CHANGEFLOW_HOME ?= $(CURDIR)/var
 # pytest's options for `make test`, e.g. `make test PYTEST_ARGS="-k cli -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint bench venv
+# Compiled translations, built from the .po files when those are newer (needs gettext's msgfmt).
+MO := $(patsubst %.po,%.mo,$(wildcard src/changeflow/locale/*/LC_MESSAGES/*.po))
+
+.PHONY: help run test lint bench venv messages
 
 help:
 	@echo "make run    set up .venv, migrate, load the demo on the first start, serve http://$(HOST):$(PORT)/"
@@ -38,13 +41,20 @@ $(STAMP): pyproject.toml
 	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-run: $(STAMP)
+messages: $(MO)
+
+%.mo: %.po
+	@if command -v msgfmt >/dev/null; then msgfmt --check-format -o $@ $<; \
+	elif [ -f $@ ]; then echo "msgfmt not found (apt-get install gettext): keeping $@"; \
+	else echo "msgfmt not found (apt-get install gettext): $< is not compiled, pages stay in English"; fi
+
+run: $(STAMP) $(MO)
 	@$(CF) migrate --no-input --verbosity 0
 	@$(CF) demo --if-empty
 	@echo "Open http://$(HOST):$(PORT)/ and sign in (the accounts are listed above)."
 	@$(CF) serve --host $(HOST) --port $(PORT) --no-migrate
 
-test: $(STAMP)
+test: $(STAMP) $(MO)
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
