@@ -28,3 +28,8 @@ def error_of(response) -> dict:
     assert set(body) == {"error"}, body
     assert set(body["error"]) == {"code", "message", "fields"}, body
     return body["error"]
+
+
+def names(err: dict, field: str) -> bool:
+    """Whether the error names ``field`` (or one of its items: ``labels.1``)."""
+    return any(k == field or k.startswith(field + ".") for k in err["fields"])
