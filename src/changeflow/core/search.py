@@ -23,6 +23,10 @@ from collections.abc import Iterable
 from django.db import connection
 
 MAX_TOKENS = 16_383  # PostgreSQL's largest tsvector position; used for both engines
+# PostgreSQL refuses lexemes over 2047 bytes ("word is too long") in a tsvector and a tsquery,
+# so a pasted blob failed the write or the search. Words are cut to this many characters when
+# indexed and when searched (both engines alike): a longer word is found by its prefix.
+MAX_WORD = 100
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _TOKEN_RE = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)")
 
@@ -39,7 +43,7 @@ def tokenize(text: str) -> list[str]:
     """Index tokens of ``text`` in order (see the module docstring)."""
     tokens: list[str] = []
     for cjk, word in _TOKEN_RE.findall(text or ""):
-        tokens.extend(_cjk_tokens(cjk) if cjk else [word.lower()])
+        tokens.extend(_cjk_tokens(cjk) if cjk else [word.lower()[:MAX_WORD]])
         if len(tokens) >= MAX_TOKENS:
             return tokens[:MAX_TOKENS]
     return tokens
@@ -52,7 +56,7 @@ def query_terms(query: str) -> list[tuple[str, list[str]]]:
         if cjk and len(cjk) > 1:
             terms.append(("phrase", [cjk[i : i + 2] for i in range(len(cjk) - 1)]))
         else:
-            terms.append(("prefix", [cjk or word.lower()]))
+            terms.append(("prefix", [cjk or word.lower()[:MAX_WORD]]))
     return terms[:32]
 
 
