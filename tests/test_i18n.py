@@ -1,0 +1,112 @@
+"""Translations: the zh-Hans catalogue is complete, and pages follow the browser's language."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+import changeflow
+
+CATALOGUE = Path(changeflow.__file__).parent / "locale" / "zh_Hans" / "LC_MESSAGES"
+
+
+def _entries(text: str):
+    """(flags, msgid, msgstrs) for each entry of a .po file."""
+    for block in text.strip().split("\n\n"):
+        lines = [ln for ln in block.splitlines() if not ln.startswith("#~")]
+        flags = " ".join(ln for ln in lines if ln.startswith("#,"))
+        body = "\n".join(ln for ln in lines if not ln.startswith("#"))
+        if not body:
+            continue
+        parts = re.split(r"^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?) ", body, flags=re.M)
+        fields: dict[str, str] = {}
+        for key, value in zip(parts[1::2], parts[2::2], strict=True):
+            fields[key] = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', value))
+        strs = [v for k, v in fields.items() if k.startswith("msgstr")]
+        yield flags, fields.get("msgid", ""), strs
+
+
+def test_zh_hans_catalogue_has_no_untranslated_or_fuzzy_entries():
+    po = (CATALOGUE / "django.po").read_text(encoding="utf-8")
+    problems = []
+    count = 0
+    for flags, msgid, strs in _entries(po):
+        if msgid == "":
+            continue  # the header
+        count += 1
+        if "fuzzy" in flags:
+            problems.append(f"fuzzy: {msgid}")
+        elif not strs or not all(strs):
+            problems.append(f"untranslated: {msgid}")
+    assert count > 100
+    assert not problems, "\n".join(problems)
+
+
+def test_compiled_catalogue_matches_the_po_file():
+    """The committed .mo holds every translation of the .po (compilemessages was run)."""
+    import gettext
+
+    with (CATALOGUE / "django.mo").open("rb") as fh:
+        compiled = gettext.GNUTranslations(fh)
+    po = (CATALOGUE / "django.po").read_text(encoding="utf-8")
+    stale = []
+    for flags, msgid, strs in _entries(po):
+        if msgid and len(strs) == 1:
+            expected = strs[0].encode().decode("unicode_escape").encode("latin-1").decode()
+            source = msgid.encode().decode("unicode_escape").encode("latin-1").decode()
+            if compiled.gettext(source) != expected:
+                stale.append(msgid)
+    assert not stale, "run compilemessages: " + ", ".join(stale[:5])
+
+
+@pytest.fixture
+def _static(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.STATIC_ROOT = tmp_path
+
+
+@pytest.mark.django_db
+def test_pages_follow_the_browser_language(client, _static):
+    zh = client.get("/signin/", headers={"Accept-Language": "zh-hans"})
+    html = zh.content.decode()
+    assert '<html lang="zh-hans">' in html
+    assert "登录" in html and "客户需求变更管理" in html
+    en = client.get("/signin/", headers={"Accept-Language": "en"}).content.decode()
+    assert "Sign in" in en and "登录" not in en
+    # zh-CN browsers get Simplified Chinese too.
+    cn = client.get("/signin/", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).content.decode()
+    assert "客户需求变更管理" in cn
+
+
+@pytest.mark.django_db
+def test_language_can_be_switched(client, personas, _static):
+    client.force_login(personas.pm)
+    response = client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/projects/"})
+    assert response.status_code == 302
+    html = client.get("/projects/", headers={"Accept-Language": "en"}).content.decode()
+    assert "新建" not in html  # the PM is not an admin
+    assert "项目" in html and "退出登录" in html
+    client.post("/i18n/setlang/", {"language": "en", "next": "/projects/"})
+    assert "Sign out" in client.get("/projects/").content.decode()
+
+
+@pytest.mark.django_db
+def test_workflow_and_service_strings_are_translated(client, personas, _static):
+    from tests.factories import advance, make_cr
+
+    cr = advance(make_cr(personas.project, by=personas.customer), personas, "in_review")
+    client.force_login(personas.pm)
+    html = client.get(f"/changes/{cr.key}/", headers={"Accept-Language": "zh-hans"}).content
+    html = html.decode()
+    for text in ("评审中", "委员会投票", "影响评估", "历史记录", "提请委员会评审", "撤回"):
+        assert text in html, text
+    response = client.post(
+        f"/changes/{cr.key}/transition/",
+        {"action": "start_assessment"},
+        headers={"Accept-Language": "zh-hans"},
+    )
+    assert response.status_code == 409
+    assert "当前状态下无法执行。" in response.content.decode()

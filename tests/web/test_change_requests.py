@@ -1,0 +1,435 @@
+"""The CR pages: create, list, detail, actions, edits, comments, attachments, assessments, votes."""
+
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from changeflow.changes import selectors, services
+from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
+
+pytestmark = pytest.mark.django_db
+
+
+def _as(client, user):
+    client.force_login(user)
+    return client
+
+
+def _buttons(response) -> list[str]:
+    return sorted(re.findall(r'name="action" value="([a-z_]+)"', response.content.decode()))
+
+
+# ------------------------------------------------------------------ create
+
+
+def test_create_a_change_request_in_chinese(client, personas):
+    c = _as(client, personas.customer)
+    response = c.post(
+        "/projects/ACME/changes/new/",
+        {
+            "title": "登录页面需要支持短信验证码",
+            "description": "用户希望通过短信验证码登录。\r\n第二行。",
+            "channel": "web",
+            "type": "feature",
+            "priority": "P2",
+            "labels": "登录，安全",
+            "desired_date": "2027-01-15",
+        },
+    )
+    assert response.status_code == 302
+    cr = selectors.change_request_get(user=personas.customer, key="ACME-1")
+    assert response["Location"] == "/changes/ACME-1/"
+    assert cr.title == "登录页面需要支持短信验证码"
+    assert cr.description == "用户希望通过短信验证码登录。\n第二行。"
+    assert cr.labels == ["安全", "登录"]
+    assert cr.state == "draft"
+    assert cr.requested_by == personas.customer
+
+
+def test_create_and_submit_at_once_for_another_requester(client, personas):
+    c = _as(client, personas.pm)
+    response = c.post(
+        "/projects/ACME/changes/new/",
+        {
+            "title": "Export to Excel",
+            "description": "From the meeting on Monday.",
+            "channel": "meeting",
+            "requested_by": personas.customer.username,
+            "submit": "on",
+        },
+    )
+    assert response.status_code == 302
+    cr = selectors.change_request_get(user=personas.pm, key="ACME-1")
+    assert (cr.state, cr.channel, cr.requested_by) == ("submitted", "meeting", personas.customer)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"title": "", "description": "x"}, "title"),
+        ({"title": "   ", "description": "x"}, "title"),
+        ({"title": "x" * 201, "description": "x"}, "title"),
+        ({"title": "ok", "description": ""}, "description"),
+        ({"title": "ok", "description": "x" * 100_001}, "description"),
+        ({"title": "ok", "description": "x", "type": "bogus"}, "type"),
+        ({"title": "ok", "description": "x", "priority": "P9"}, "priority"),
+        ({"title": "ok", "description": "x", "desired_date": "tomorrow"}, "desired_date"),
+        ({"title": "ok", "description": "x", "requested_by": "outsider_acme"}, "requested_by"),
+        ({"title": "ok", "description": "x", "labels": ",".join(["l%d" % i for i in range(21)])},
+         "labels"),
+    ],
+)  # fmt: skip
+def test_create_with_bad_input_shows_errors_not_500(client, personas, data, field):
+    c = _as(client, personas.customer)
+    response = c.post("/projects/ACME/changes/new/", {"channel": "web", **data})
+    assert response.status_code == 400
+    assert 'class="error"' in response.content.decode() or "msg-error" in response.content.decode()
+    assert not selectors.change_request_list(user=personas.pm).exists()
+
+
+def test_viewer_cannot_create(client, personas):
+    response = _as(client, personas.viewer).post(
+        "/projects/ACME/changes/new/", {"title": "t", "description": "d", "channel": "web"}
+    )
+    assert response.status_code == 403
+
+
+# ------------------------------------------------------------------ detail
+
+
+def test_detail_renders_user_text_safely(client, personas):
+    cr = make_cr(
+        personas.project,
+        by=personas.customer,
+        title="<b>title</b>",
+        description="第一行\n<script>alert(1)</script>\n[x](javascript:alert(1)) **粗体**",
+    )
+    html = _as(client, personas.pm).get(f"/changes/{cr.key}/").content.decode()
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;" in html
+    assert "<b>title</b>" not in html
+    assert 'href="javascript' not in html
+    assert "<strong>粗体</strong>" in html
+    assert "第一行<br" in html
+
+
+def test_detail_shows_assessment_classification_and_ratification_flag(client, personas):
+    p = personas
+    cr = make_cr(p.project, by=p.customer, emergency=True, type="feature", priority="P1")
+    cr = advance(cr, p, "assessing")
+    complete_assessment(cr, by=p.tech_lead, resources=[{"role": "后端开发", "hours": "24"}])
+    services.change_request_transition(user=p.pm, cr=fresh(cr, p.pm), action="approve_emergency")
+    html = _as(client, p.pm).get(f"/changes/{cr.key}/").content.decode()
+    assert "Ratification pending" in html
+    assert "12,000.00 CNY" in html
+    assert "SMS gateway quota" in html
+    assert "0.9" in html  # exposure 0.3 × 3
+    assert "后端开发" in html
+    assert "P1 — critical" in html
+    assert "Emergency" in html
+
+
+@pytest.mark.parametrize(
+    ("state", "who"),
+    [
+        ("draft", "customer"),
+        ("draft", "pm"),
+        ("draft", "developer"),
+        ("submitted", "pm"),
+        ("submitted", "tech_lead"),
+        ("submitted", "qa"),
+        ("in_review", "pm"),
+        ("in_review", "customer"),
+        ("implementing", "developer"),
+        ("verifying", "qa"),
+        ("verifying", "viewer"),
+    ],
+)
+def test_buttons_are_exactly_the_available_actions(client, personas, state, who):
+    cr = advance(make_cr(personas.project, by=personas.customer), personas, state)
+    user = getattr(personas, who)
+    response = _as(client, user).get(f"/changes/{cr.key}/")
+    expected = sorted(a.value for a in services.available_actions(cr=fresh(cr, user), user=user))
+    assert _buttons(response) == expected
+
+
+def test_vote_form_only_for_eligible_board_members(client, personas):
+    cr = advance(make_cr(personas.project, by=personas.customer), personas, "in_review")
+    for who, shown in (("pm", True), ("qa", True), ("customer_rep", True), ("developer", False),
+                       ("customer", False), ("viewer", False)):  # fmt: skip
+        html = _as(client, getattr(personas, who)).get(f"/changes/{cr.key}/").content.decode()
+        assert ('action="/changes/ACME-1/vote/"' in html) is shown, who
+        assert "Board vote" in html
+
+
+# ------------------------------------------------------------------ transitions
+
+
+def test_submit_moves_the_state_and_appears_in_history(client, personas):
+    cr = make_cr(personas.project, by=personas.customer)
+    c = _as(client, personas.customer)
+    response = c.post(f"/changes/{cr.key}/transition/", {"action": "submit"})
+    assert response.status_code == 302
+    assert fresh(cr, personas.pm).state == "submitted"
+    html = c.get(f"/changes/{cr.key}/").content.decode()
+    assert "tl-cr-submit" in html
+    assert "<del>Draft</del> → <ins>Submitted</ins>" in html
+
+
+def test_transition_errors_have_their_status_and_a_message(client, personas):
+    cr = make_cr(personas.project, by=personas.customer, submit=True)
+    pm = _as(client, personas.pm)
+    # Not possible from the current state: 409.
+    response = pm.post(f"/changes/{cr.key}/transition/", {"action": "start_assessment"})
+    assert response.status_code == 409
+    assert "Not possible in the current state." in response.content.decode()
+    # Return needs a comment: 422; with one it works.
+    response = pm.post(f"/changes/{cr.key}/transition/", {"action": "return", "comment": " "})
+    assert response.status_code == 422
+    assert "Say in a comment" in response.content.decode()
+    # Unknown action: 400.
+    assert pm.post(f"/changes/{cr.key}/transition/", {"action": "explode"}).status_code == 400
+    assert pm.post(f"/changes/{cr.key}/transition/", {}).status_code == 400
+    response = pm.post(
+        f"/changes/{cr.key}/transition/", {"action": "return", "comment": "缺少验收标准"}
+    )
+    assert response.status_code == 302
+    assert fresh(cr, personas.pm).state == "returned"
+    # A viewer may not act: 403.
+    viewer = _as(client, personas.viewer)
+    assert viewer.post(f"/changes/{cr.key}/transition/", {"action": "submit"}).status_code == 403
+
+
+def test_get_is_not_allowed_on_action_endpoints(client, personas):
+    cr = make_cr(personas.project, by=personas.customer)
+    c = _as(client, personas.pm)
+    for path in ("transition", "comments", "vote", "attachments", "actuals"):
+        assert c.get(f"/changes/{cr.key}/{path}/").status_code == 405
+
+
+# ------------------------------------------------------------------ edit and actuals
+
+
+def test_edit_records_old_and_new_values(client, personas):
+    cr = make_cr(personas.project, by=personas.customer, title="旧标题", description="描述")
+    c = _as(client, personas.tech_lead)
+    form = c.get(f"/changes/{cr.key}/edit/")
+    assert form.status_code == 200
+    data = {
+        "version": fresh(cr, personas.pm).version,
+        "title": "新标题",
+        "description": "描述",
+        "channel": "web",
+        "priority": "P3",
+    }
+    assert c.post(f"/changes/{cr.key}/edit/", data).status_code == 302
+    cr = fresh(cr, personas.pm)
+    assert (cr.title, cr.priority) == ("新标题", "P3")
+    html = c.get(f"/changes/{cr.key}/").content.decode()
+    assert "<del>旧标题</del> → <ins>新标题</ins>" in html
+    assert "<del>—</del> → <ins>P3 — medium</ins>" in html
+    # An edit based on a stale version is refused with 412 and changes nothing.
+    data["title"] = "又一个标题"
+    response = c.post(f"/changes/{cr.key}/edit/", data)
+    assert response.status_code == 412
+    assert "changed by someone else" in response.content.decode()
+    assert fresh(cr, personas.pm).title == "新标题"
+
+
+def test_edit_with_bad_input_is_400(client, personas):
+    cr = make_cr(personas.project, by=personas.customer)
+    c = _as(client, personas.customer)
+    data = {"version": 1, "title": "", "description": "x", "channel": "nope"}
+    assert c.post(f"/changes/{cr.key}/edit/", data).status_code == 400
+
+
+def test_actuals_are_recorded_during_implementation(client, personas):
+    cr = advance(make_cr(personas.project, by=personas.customer), personas, "implementing")
+    dev = _as(client, personas.developer)
+    html = dev.get(f"/changes/{cr.key}/").content.decode()
+    assert 'action="/changes/ACME-1/actuals/"' in html
+    version = fresh(cr, personas.pm).version
+    response = dev.post(
+        f"/changes/{cr.key}/actuals/", {"version": version, "actual_effort_hours": "-1"}
+    )
+    assert response.status_code == 400
+    response = dev.post(
+        f"/changes/{cr.key}/actuals/", {"version": version, "actual_effort_hours": "36.5"}
+    )
+    assert response.status_code == 302
+    assert str(fresh(cr, personas.pm).actual_effort_hours) == "36.50"
+    # The customer cannot.
+    response = _as(client, personas.customer).post(
+        f"/changes/{cr.key}/actuals/", {"version": version + 1, "actual_effort_hours": "1"}
+    )
+    assert response.status_code == 403
+
+
+# ------------------------------------------------------------------ comments
+
+
+def test_internal_comments_are_hidden_from_customers(client, personas):
+    cr = make_cr(personas.project, by=personas.customer)
+    pm = _as(client, personas.pm)
+    assert (
+        pm.post(f"/changes/{cr.key}/comments/", {"body": "报价偏低", "internal": "on"}).status_code
+        == 302
+    )
+    assert pm.post(f"/changes/{cr.key}/comments/", {"body": "已收到"}).status_code == 302
+    html = pm.get(f"/changes/{cr.key}/").content.decode()
+    assert "报价偏低" in html and "comment-internal" in html
+    for who in ("customer", "customer_rep"):
+        html = _as(client, getattr(personas, who)).get(f"/changes/{cr.key}/").content.decode()
+        assert "报价偏低" not in html, who
+        assert "已收到" in html
+        assert 'name="internal"' not in html
+
+
+def test_comment_errors(client, personas):
+    cr = make_cr(personas.project, by=personas.customer)
+    assert (
+        _as(client, personas.pm).post(f"/changes/{cr.key}/comments/", {"body": " "}).status_code
+        == 400
+    )
+    customer = _as(client, personas.customer)
+    response = customer.post(f"/changes/{cr.key}/comments/", {"body": "x", "internal": "on"})
+    assert response.status_code == 403
+    viewer = _as(client, personas.viewer)
+    assert viewer.post(f"/changes/{cr.key}/comments/", {"body": "x"}).status_code == 403
+
+
+# ------------------------------------------------------------------ attachments
+
+
+def test_attachment_upload_and_download(client, personas):
+    cr = make_cr(personas.project, by=personas.customer)
+    c = _as(client, personas.customer)
+    upload = SimpleUploadedFile("需求说明.txt", "第一行\n".encode(), content_type="text/plain")
+    assert c.post(f"/changes/{cr.key}/attachments/", {"file": upload}).status_code == 302
+    attachment = selectors.attachment_list(user=personas.customer, cr=fresh(cr, personas.pm)).get()
+    url = f"/changes/{cr.key}/attachments/{attachment.pk}/"
+    assert url in c.get(f"/changes/{cr.key}/").content.decode()
+    response = _as(client, personas.viewer).get(url)
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(response.streaming_content) == "第一行\n".encode()
+    assert _as(client, personas.outsider).get(url).status_code == 404
+    assert _as(client, personas.pm).get(f"/changes/{cr.key}/attachments/999/").status_code == 404
+
+
+def test_attachment_errors(client, personas, settings):
+    cr = make_cr(personas.project, by=personas.customer)
+    c = _as(client, personas.customer)
+    url = f"/changes/{cr.key}/attachments/"
+    assert c.post(url, {}).status_code == 400
+    html = SimpleUploadedFile("x.html", b"<script>", content_type="text/html")
+    assert c.post(url, {"file": html}).status_code == 400
+    fake = SimpleUploadedFile("x.pdf", b"not a pdf", content_type="application/pdf")
+    assert c.post(url, {"file": fake}).status_code == 400
+    settings.ATTACHMENT_MAX_BYTES = 10
+    big = SimpleUploadedFile("big.txt", b"x" * 11, content_type="text/plain")
+    response = c.post(url, {"file": big})
+    assert response.status_code == 413
+    assert "larger than the limit" in response.content.decode()
+
+
+# ------------------------------------------------------------------ assessment
+
+
+def test_assessment_form_creates_a_version_with_risks(client, personas):
+    cr = make_cr(personas.project, by=personas.customer, submit=True)
+    c = _as(client, personas.tech_lead)
+    data = {
+        "method": "expert",
+        "effort_hours": "40",
+        "schedule_days": "5",
+        "cost": "12000",
+        "currency": "cny",
+        "notes": "",
+        "resources-TOTAL_FORMS": "2",
+        "resources-INITIAL_FORMS": "0",
+        "resources-0-role": "后端",
+        "resources-0-hours": "30",
+        "resources-1-role": "",
+        "resources-1-hours": "",
+        "risks-TOTAL_FORMS": "2",
+        "risks-INITIAL_FORMS": "0",
+        "risks-0-description": "短信网关配额不足",
+        "risks-0-probability": "0.3",
+        "risks-0-impact": "3",
+        "risks-0-mitigation": "",
+        "risks-0-owner": "",
+        "risks-1-description": "",
+        "risks-1-probability": "",
+        "risks-1-impact": "",
+    }
+    assert c.post(f"/changes/{cr.key}/assessment/", data).status_code == 302
+    assessment = selectors.assessment_list(user=personas.pm, cr=fresh(cr, personas.pm)).first()
+    assert (assessment.version, assessment.currency, assessment.method) == (1, "CNY", "expert")
+    assert assessment.resources == [{"role": "后端", "hours": "30"}]
+    assert [r.description for r in assessment.risks.all()] == ["短信网关配额不足"]
+    # The form opens with the current version's values.
+    page = c.get(f"/changes/{cr.key}/assessment/").content.decode()
+    assert "短信网关配额不足" in page and "version 2" in page
+    # A risk without probability, a negative cost: 400 and nothing saved.
+    bad = {**data, "risks-0-probability": "", "cost": "-5"}
+    assert c.post(f"/changes/{cr.key}/assessment/", bad).status_code == 400
+    bad = {**data, "risks-0-probability": "1.5"}
+    assert c.post(f"/changes/{cr.key}/assessment/", bad).status_code == 400
+    assert selectors.assessment_list(user=personas.pm, cr=fresh(cr, personas.pm)).count() == 1
+
+
+def test_assessment_in_a_closed_state_is_409(client, personas):
+    cr = advance(make_cr(personas.project, by=personas.customer), personas, "approved")
+    data = {
+        "method": "manual",
+        "currency": "CNY",
+        **{f"{p}-{n}_FORMS": "0" for p in ("resources", "risks") for n in ("TOTAL", "INITIAL")},
+    }
+    response = _as(client, personas.pm).post(f"/changes/{cr.key}/assessment/", data)
+    assert response.status_code == 409
+
+
+# ------------------------------------------------------------------ votes
+
+
+def test_vote_needs_the_password_and_applies_the_verdict(client, personas):
+    p = personas
+    cr = advance(make_cr(p.project, by=p.customer), p, "in_review")
+    url = f"/changes/{cr.key}/vote/"
+    rep = _as(client, p.customer_rep)
+    response = rep.post(url, {"decision": "approve", "password": "wrong"})
+    assert response.status_code == 403
+    assert "the vote was not signed" in response.content.decode()
+    assert rep.post(url, {"decision": "maybe", "password": PASSWORD}).status_code == 400
+    assert rep.post(url, {"decision": "approve"}).status_code == 400
+    assert rep.post(url, {"decision": "approve", "password": PASSWORD}).status_code == 302
+    # Not on the board: 403.
+    dev = _as(client, p.developer)
+    assert dev.post(url, {"decision": "approve", "password": PASSWORD}).status_code == 403
+    for voter in (p.pm, p.qa):
+        c = _as(client, voter)
+        assert (
+            c.post(
+                url, {"decision": "approve", "password": PASSWORD, "comment": "同意"}
+            ).status_code
+            == 302
+        )
+    assert fresh(cr, p.pm).state == "approved"
+    html = _as(client, p.pm).get(f"/changes/{cr.key}/").content.decode()
+    assert "tl-cr-decided" in html
+    # Nothing left to vote on: 409.
+    response = _as(client, p.tech_lead).post(url, {"decision": "approve", "password": PASSWORD})
+    assert response.status_code == 409
+
+
+def test_votes_share_the_sign_in_rate_limit(client, personas, settings):
+    settings.SIGNIN_MAX_FAILURES = 2
+    cr = advance(make_cr(personas.project, by=personas.customer), personas, "in_review")
+    c = _as(client, personas.qa)
+    for _ in range(2):
+        c.post(f"/changes/{cr.key}/vote/", {"decision": "approve", "password": "nope"})
+    response = c.post(f"/changes/{cr.key}/vote/", {"decision": "approve", "password": PASSWORD})
+    assert response.status_code == 429
