@@ -217,7 +217,8 @@ def main() -> int:
 
         zh = urllib.parse.quote("验证码")
         scenarios = {
-            "list": lambda i: ("GET", LIST, None),
+            "list (no filter)": lambda i: ("GET", "/api/v1/change-requests/?page_size=50", None),
+            "list, project=BENCH": lambda i: ("GET", LIST, None),
             "list, filtered (state + priority)": lambda i: (
                 "GET", LIST + "&state=implementing&priority=P2", None),
             "list, q=验证码 (Chinese)": lambda i: ("GET", LIST + f"&q={zh}", None),

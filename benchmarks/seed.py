@@ -172,8 +172,6 @@ def _change_requests(project, people, count: int) -> None:
     finally:
         for n, f in fields.items():
             f.auto_now, f.auto_now_add = saved[n]
-    with connection.cursor() as cur:
-        cur.execute("PRAGMA optimize")
     print(f"build objects: {t_build:.1f} s, insert: {t_insert:.1f} s, "
           f"search index: {t_index:.1f} s, audit events: {t_audit:.1f} s")  # fmt: skip
 
