@@ -11,7 +11,6 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from changeflow.changes import services
@@ -22,10 +21,7 @@ from tests.factories import PASSWORD, advance, fresh, make_cr
 
 THREADS = 8
 
-# available_apps (every app) makes the flush after each test TRUNCATE ... CASCADE on
-# PostgreSQL: migration changes.0002's search table has a foreign key to the CR table that
-# Django's flush does not know, and a plain TRUNCATE of the CR table is refused.
-pytestmark = pytest.mark.django_db(transaction=True, available_apps=list(settings.INSTALLED_APPS))
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run_together(n: int, work: Callable[[int], object]) -> list[object]:

@@ -6,7 +6,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from changeflow.changes import services
@@ -14,7 +13,6 @@ from changeflow.core import audit
 from changeflow.core.models import AuditEvent
 from tests.factories import make_cr
 
-ALL_APPS = list(settings.INSTALLED_APPS)  # flush with CASCADE on PostgreSQL (see test_race)
 TRIGGER = "core_auditevent_append_only"
 
 
@@ -59,13 +57,13 @@ def test_intact_chain_verifies_with_decimals_dates_and_chinese(personas):
     assert result.head == AuditEvent.objects.order_by("-seq").first().hash
 
 
-@pytest.mark.django_db(transaction=True, available_apps=ALL_APPS)
+@pytest.mark.django_db(transaction=True)
 def test_record_outside_a_transaction_raises(personas):
     with pytest.raises(RuntimeError):
         audit.record(actor="x", action="test", object_type="t", object_key="k")
 
 
-@pytest.mark.django_db(transaction=True, available_apps=ALL_APPS)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("column", "value"),
     [("after", '{"state": "closed"}'), ("actor", "mallory"), ("action", "cr.nothing")],
@@ -81,7 +79,7 @@ def test_changing_one_row_is_found_and_named(personas, column, value):
     assert result.as_dict()["broken_id"] == target.id
 
 
-@pytest.mark.django_db(transaction=True, available_apps=ALL_APPS)
+@pytest.mark.django_db(transaction=True)
 def test_deleting_a_row_breaks_the_chain(personas):
     events = some_events(personas)
     with TriggerOff():
@@ -90,7 +88,7 @@ def test_deleting_a_row_breaks_the_chain(personas):
     assert not result.ok and result.broken_seq == events[4].seq
 
 
-@pytest.mark.django_db(transaction=True, available_apps=ALL_APPS)
+@pytest.mark.django_db(transaction=True)
 def test_deleting_the_last_rows_breaks_the_chain(personas):
     events = some_events(personas)
     with TriggerOff():
@@ -99,7 +97,7 @@ def test_deleting_the_last_rows_breaks_the_chain(personas):
     assert not result.ok and result.broken_seq == events[-2].seq
 
 
-@pytest.mark.django_db(transaction=True, available_apps=ALL_APPS)
+@pytest.mark.django_db(transaction=True)
 def test_a_forged_replacement_row_breaks_the_chain(personas):
     """Replace event k by a forgery that is chained correctly to k-1: event k+1 no longer fits."""
     events = some_events(personas)
@@ -124,7 +122,7 @@ def test_a_forged_replacement_row_breaks_the_chain(personas):
     assert result.broken_seq == events[3].seq
 
 
-@pytest.mark.django_db(transaction=True, available_apps=ALL_APPS)
+@pytest.mark.django_db(transaction=True)
 def test_an_inserted_row_breaks_the_chain(personas):
     events = some_events(personas)
     last = events[-1]

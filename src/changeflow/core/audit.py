@@ -116,8 +116,9 @@ def record(
         raise RuntimeError("audit.record() must run inside the service's transaction")
     channel, ip = _origin.get()
     head = AuditHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:
-        head = AuditHead.objects.create(pk=1, seq=0, hash=GENESIS)
+    if head is None:  # the migration seeds it; a flushed test database has none
+        AuditHead.objects.get_or_create(pk=1, defaults={"seq": 0, "hash": GENESIS})
+        head = AuditHead.objects.select_for_update().get(pk=1)
     username = getattr(actor, "username", None) or (actor if isinstance(actor, str) else "")
     payload = _payload(
         seq=head.seq + 1,
