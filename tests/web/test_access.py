@@ -114,3 +114,21 @@ def test_assessment_form_is_for_pm_and_tech_lead(client, personas, who, status):
 def test_unknown_change_request_is_404(client, personas):
     assert _get(client, personas.pm, "/changes/ACME-999/").status_code == 404
     assert _get(client, personas.pm, "/projects/NOPE/").status_code == 404
+
+
+def test_pages_hold_the_strict_csp(client, personas):
+    """No inline script or style anywhere: the CSP allows only files from this site."""
+    import re
+
+    from tests.factories import advance
+
+    cr = advance(make_cr(personas.project, by=personas.customer), personas, "in_review")
+    client.force_login(personas.pm)
+    for url in ("/projects/", "/projects/ACME/", f"/changes/{cr.key}/", "/projects/ACME/settings/",
+                f"/changes/{cr.key}/assessment/", "/projects/ACME/changes/new/"):  # fmt: skip
+        response = client.get(url)
+        html = response.content.decode()
+        assert "script-src 'self'" in response["Content-Security-Policy"], url
+        assert " style=" not in html and "<style" not in html, url
+        assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == [], url
+        assert " on" not in re.sub(r'"[^"]*"', '""', "".join(re.findall(r"<[a-z][^>]*>", html)))

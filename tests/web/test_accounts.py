@@ -152,3 +152,13 @@ def test_members_add_change_remove(client, personas):
         qa.post("/projects/ACME/members/", {"username": "newcomer", "role": "qa"}).status_code
         == 403
     )
+
+
+def test_a_post_without_csrf_token_gets_the_expired_form_page(personas):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post(
+        "/signin/", {"username": personas.pm.username, "password": PASSWORD}
+    )
+    assert response.status_code == 403
+    assert "The form has expired" in response.content.decode()
