@@ -50,7 +50,7 @@ def test_compiled_catalogue_matches_the_po_file():
         compiled = gettext.GNUTranslations(fh)
     po = (CATALOGUE / "django.po").read_text(encoding="utf-8")
     stale = []
-    for flags, msgid, strs in _entries(po):
+    for _flags, msgid, strs in _entries(po):
         if msgid and len(strs) == 1:
             expected = strs[0].encode().decode("unicode_escape").encode("latin-1").decode()
             source = msgid.encode().decode("unicode_escape").encode("latin-1").decode()
