@@ -1,6 +1,6 @@
 """REST API v1 routes (see docs: API.md)."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from changeflow.accounts import api as accounts
@@ -46,4 +46,5 @@ urlpatterns = [
     path(CR + "decision/", changes.DecisionView.as_view(), name="api-cr-decision"),
     path("audit/", core.AuditListView.as_view(), name="api-audit"),
     path("audit/verify/", core.AuditVerifyView.as_view(), name="api-audit-verify"),
+    re_path(r"", core.api_not_found),  # last: JSON 404 for any other API path
 ]

@@ -12,13 +12,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound as DRFNotFound
+from rest_framework.exceptions import ParseError
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from . import audit, selectors
 from .api import Pagination
-from .errors import ApplicationError, PermissionDenied, TooLarge, ValidationError
+from .errors import ApplicationError, NotFound, PermissionDenied, TooLarge, ValidationError
 from .idempotency import IdempotencyMixin
 from .models import AuditEvent
 
@@ -93,10 +95,15 @@ class ApiView(IdempotencyMixin, GenericAPIView):
     """Base of every API view: JSON in, idempotent writes, bodies within the limits."""
 
     parser_classes = [JSONParser]
+    # JSON only: the interactive documentation is /api/v1/docs/, not DRF's browsable API.
+    renderer_classes = [JSONRenderer]
     pagination_class = ApiPagination
     max_body_bytes: int | None = None  # None: settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
     def initial(self, request, *args, **kwargs):
+        if any("\x00" in str(v) for v in kwargs.values()):
+            # No key contains NUL, and PostgreSQL refuses it in a query: just "not found".
+            raise NotFound(_("Not found."))
         self.check_body_size(request)
         super().initial(request, *args, **kwargs)
 
@@ -118,6 +125,8 @@ class ApiView(IdempotencyMixin, GenericAPIView):
             exc = TooLarge(_("The request body is too large."))
         elif isinstance(exc, TooManyFieldsSent):
             exc = ValidationError(_("The request has too many fields."))
+        elif isinstance(exc, RecursionError):  # JSON nested deeper than the parser can go
+            exc = ParseError(_("The JSON is nested too deeply."))
         return super().handle_exception(exc)
 
     def get_validated(self, serializer_class, data=None, **kwargs):
@@ -133,6 +142,15 @@ class ApiView(IdempotencyMixin, GenericAPIView):
         page = self.paginate_queryset(queryset)
         ctx = {**self.get_serializer_context(), **context}
         return self.get_paginated_response(serializer_class(page, many=True, context=ctx).data)
+
+
+def api_not_found(request, *args, **kwargs):
+    """Any other path under /api/v1/: a JSON 404 in the error shape, not an HTML page."""
+    from django.http import JsonResponse
+
+    from .api import error_body
+
+    return JsonResponse(error_body("not_found", _("No such endpoint.")), status=404)
 
 
 class StrictSerializer(serializers.Serializer):

@@ -1,0 +1,80 @@
+"""Bad input anywhere is a 4xx with the error shape, never a 500."""
+
+import pytest
+
+from tests.api.conftest import error_of
+from tests.factories import make_cr
+
+ODD = ["%00", "a%00b", "%ff%fe", "' OR 1=1 --", "😀" * 5, "x" * 300, "%2F..%2F"]
+
+
+@pytest.fixture
+def cr(personas):
+    return make_cr(personas.project, by=personas.customer)
+
+
+@pytest.mark.parametrize("value", ODD)
+def test_odd_path_keys_are_404(personas, api, cr, value):
+    client = api(personas.pm)
+    for url in (
+        f"/api/v1/projects/{value}/",
+        f"/api/v1/projects/{value}/members/",
+        f"/api/v1/change-requests/{value}/",
+        f"/api/v1/change-requests/{value}/history/",
+        f"/api/v1/change-requests/{cr.key}/attachments/1/download/",
+    ):
+        r = client.get(url)
+        assert r.status_code == 404, (url, r.status_code)
+    r = client.delete(f"/api/v1/projects/ACME/members/{value}/")
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize("value", ODD)
+@pytest.mark.parametrize(
+    "param", ["q", "project", "state", "created_after", "ordering", "page", "page_size"]
+)
+def test_odd_query_values_never_500(personas, api, cr, param, value):
+    r = api(personas.pm).get(f"/api/v1/change-requests/?{param}={value}")
+    assert r.status_code in (200, 400), r.content
+    if r.status_code == 400:
+        error_of(r)
+
+
+@pytest.mark.parametrize("param", ["project", "actor", "object", "action", "since"])
+def test_odd_audit_filters_never_500(personas, api, param):
+    for value in ODD:
+        r = api(personas.admin).get(f"/api/v1/audit/?{param}={value}")
+        assert r.status_code in (200, 400, 404), (value, r.content)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("title", "a\u0000b"), ("description", "\u0000"), ("labels", ["\u0000"]),
+     ("reason", {"nested": "object"}), ("desired_date", 20300101), ("emergency", None),
+     ("requested_by", "\u0000"), ("channel", ["api"]), ("title", 12345678901234567890)],
+)  # fmt: skip
+def test_odd_json_values_are_400(personas, api, field, value):
+    body = {"project": "ACME", "title": "t", "description": "d", field: value}
+    r = api(personas.pm).post("/api/v1/change-requests/", body, format="json")
+    assert r.status_code in (201, 400), r.content
+    if r.status_code == 400:
+        assert error_of(r)["fields"]
+
+
+def test_deeply_nested_json_is_400(personas, api):
+    raw = b"[" * 100_000 + b"]" * 100_000
+    r = api(personas.pm).post("/api/v1/change-requests/", raw, content_type="application/json")
+    assert r.status_code == 400
+    assert error_of(r)["code"] == "malformed"
+
+
+def test_html_accept_still_gets_json(personas, api, cr):
+    r = api(personas.pm).get(f"/api/v1/change-requests/{cr.key}/", HTTP_ACCEPT="text/html")
+    assert r.status_code in (200, 406)
+    assert r.headers["Content-Type"].startswith("application/json")
+
+
+def test_unknown_method_is_405(personas, api, cr):
+    r = api(personas.pm).put(f"/api/v1/change-requests/{cr.key}/", {}, format="json")
+    assert r.status_code == 405
+    assert error_of(r)["code"] == "method_not_allowed"
