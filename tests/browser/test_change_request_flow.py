@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from tests.factories import PASSWORD
 
@@ -26,9 +25,7 @@ ARGS = [
 
 pytestmark = [
     pytest.mark.browser,
-    # available_apps makes the flush after the test cascade: on PostgreSQL the search index
-    # table references the CR table, and a plain TRUNCATE refuses.
-    pytest.mark.django_db(transaction=True, available_apps=list(settings.INSTALLED_APPS)),
+    pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"
     ),
