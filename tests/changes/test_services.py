@@ -172,6 +172,17 @@ def test_actuals_only_during_implementation_by_its_roles(personas):
         user=p.developer, cr=cr, data={"actual_effort_hours": "7.5"}
     )
     assert cr.actual_effort_hours == Decimal("7.5")
+    # Fields sent back unchanged alongside the actuals are not held against the developer,
+    # but a real change to them is.
+    cr = services.change_request_update(
+        user=p.developer, cr=cr, data={"title": cr.title, "actual_effort_hours": "8"}
+    )
+    assert cr.actual_effort_hours == Decimal("8")
+    with pytest.raises(PermissionDenied):
+        services.change_request_update(
+            user=p.developer, cr=cr, data={"title": "new", "actual_effort_hours": "9"}
+        )
+    assert fresh(cr, p.pm).actual_effort_hours == Decimal("8")
 
 
 # ---------------------------------------------------------------- transitions

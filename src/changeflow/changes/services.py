@@ -304,16 +304,6 @@ def change_request_update(
         fresh = ChangeRequest.objects.select_related("project", "requested_by").get(pk=cr.pk)
         if expected_version is not None and fresh.version != expected_version:
             raise StalePrecondition(_("The change request was changed by someone else."))
-        ctx = workflow_context(fresh, user)
-        if set(data) & set(EDITABLE_FIELDS) and not workflow.can_edit(ctx):
-            raise PermissionDenied(_("You may not edit this change request now."))
-        if set(data) & set(ACTUAL_FIELDS) and not workflow.can_record_actuals(ctx):
-            if ctx.state in (State.IMPLEMENTING, State.VERIFYING) or ctx.role is None:
-                raise PermissionDenied(_("You may not record actuals."))
-            raise PreconditionFailed(
-                _("Actuals are recorded during implementation and verification."),
-                code="actuals_not_now",
-            )
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
         for name, value in data.items():
@@ -331,6 +321,18 @@ def change_request_update(
                 setattr(fresh, name, value)
         if not after:
             return fresh
+        # Rights are checked on what actually changes: a form or client that sends unchanged
+        # fields back along with the actuals is not refused for them.
+        ctx = workflow_context(fresh, user)
+        if set(after) & set(EDITABLE_FIELDS) and not workflow.can_edit(ctx):
+            raise PermissionDenied(_("You may not edit this change request now."))
+        if set(after) & set(ACTUAL_FIELDS) and not workflow.can_record_actuals(ctx):
+            if ctx.state in (State.IMPLEMENTING, State.VERIFYING) or ctx.role is None:
+                raise PermissionDenied(_("You may not record actuals."))
+            raise PreconditionFailed(
+                _("Actuals are recorded during implementation and verification."),
+                code="actuals_not_now",
+            )
         full_clean(fresh, exclude=["project", "created_by", "requested_by"])
         if not fresh.title.strip() or not fresh.description.strip():
             field = "title" if not fresh.title.strip() else "description"
