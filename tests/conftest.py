@@ -10,10 +10,17 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
-def _media_and_cache(settings, tmp_path):
+def _media_static_and_cache(settings, tmp_path):
     from django.core.cache import cache
 
     settings.MEDIA_ROOT = tmp_path / "media"
+    # The manifest storage needs `collectstatic`; in tests pages use the plain one, served
+    # from the finders, and STATIC_ROOT is an existing folder so that WhiteNoise does not warn.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.STATIC_ROOT = tmp_path
     cache.clear()
 
 

@@ -59,17 +59,8 @@ def test_compiled_catalogue_matches_the_po_file():
     assert not stale, "run compilemessages: " + ", ".join(stale[:5])
 
 
-@pytest.fixture
-def _static(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    settings.STATIC_ROOT = tmp_path
-
-
 @pytest.mark.django_db
-def test_pages_follow_the_browser_language(client, _static):
+def test_pages_follow_the_browser_language(client):
     zh = client.get("/signin/", headers={"Accept-Language": "zh-hans"})
     html = zh.content.decode()
     assert '<html lang="zh-hans">' in html
@@ -82,7 +73,7 @@ def test_pages_follow_the_browser_language(client, _static):
 
 
 @pytest.mark.django_db
-def test_language_can_be_switched(client, personas, _static):
+def test_language_can_be_switched(client, personas):
     client.force_login(personas.pm)
     response = client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/projects/"})
     assert response.status_code == 302
@@ -94,7 +85,7 @@ def test_language_can_be_switched(client, personas, _static):
 
 
 @pytest.mark.django_db
-def test_workflow_and_service_strings_are_translated(client, personas, _static):
+def test_workflow_and_service_strings_are_translated(client, personas):
     from tests.factories import advance, make_cr
 
     cr = advance(make_cr(personas.project, by=personas.customer), personas, "in_review")

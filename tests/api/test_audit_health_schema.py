@@ -152,12 +152,7 @@ def test_schema_is_valid_openapi_and_lists_every_endpoint(db):
     assert set(upload) == {"multipart/form-data"}
 
 
-def test_docs_load_from_our_own_static_files_under_the_csp(db, settings):
-    # No collectstatic in tests: plain storage instead of the manifest one.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def test_docs_load_from_our_own_static_files_under_the_csp(db):
     client = Client()
     r = client.get("/api/v1/docs/")
     assert r.status_code == 200

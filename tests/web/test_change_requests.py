@@ -433,3 +433,15 @@ def test_votes_share_the_sign_in_rate_limit(client, personas, settings):
         c.post(f"/changes/{cr.key}/vote/", {"decision": "approve", "password": "nope"})
     response = c.post(f"/changes/{cr.key}/vote/", {"decision": "approve", "password": PASSWORD})
     assert response.status_code == 429
+
+
+def test_assessment_notes_are_internal(client, personas):
+    p = personas
+    cr = advance(make_cr(p.project, by=p.customer), p, "assessing")
+    complete_assessment(cr, by=p.tech_lead, notes="内部成本说明：外包单价 800 元/小时")
+    url = f"/changes/{cr.key}/"
+    assert "外包单价" in _as(client, p.qa).get(url).content.decode()
+    for user in (p.customer, p.customer_rep):
+        page = _as(client, user).get(url).content.decode()
+        assert "外包单价" not in page
+        assert "40" in page  # the assessment itself is shown, only its notes are not

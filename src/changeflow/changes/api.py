@@ -18,7 +18,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from changeflow.accounts import selectors as account_selectors
-from changeflow.core.access import role_in
+from changeflow.core.access import sees_internal
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors, validated_filters
 from changeflow.core.errors import NotFound, StalePrecondition, ValidationError
 from changeflow.core.middleware import client_ip
@@ -73,7 +73,7 @@ def _actions(cr: ChangeRequest, user) -> list[dict]:
 
 
 def _hides_internal(user, cr: ChangeRequest) -> bool:
-    return not user.is_superuser and role_in(user, cr.project) in workflow.CUSTOMER_ROLES
+    return not sees_internal(user, cr.project)
 
 
 def _detail(cr: ChangeRequest, user, code: int = status.HTTP_200_OK) -> Response:

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Role
-from changeflow.core.access import role_in
+from changeflow.core.access import role_in, sees_internal
 from changeflow.core.errors import ApplicationError
 from changeflow.core.middleware import client_ip
 from changeflow.web import add_errors, form_status, or_404
@@ -315,6 +315,7 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest, **forms: Any) -> di
         and (user.is_superuser or role not in workflow.CUSTOMER_ROLES),
         "can_attach": writer and cr.state not in workflow.FINAL_STATES,
         "assessment": assessment,
+        "show_internal": sees_internal(user, cr.project),
         "risks": list(assessment.risks.all()) if assessment else [],
         "history": _timeline(selectors.history(user=user, cr=cr)),
         "comments": selectors.comment_list(user=user, cr=cr),

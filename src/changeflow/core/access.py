@@ -103,3 +103,8 @@ def role_in(user, project) -> str | None:
             .first()
         )
     return cache[project.pk]
+
+
+def sees_internal(user, project) -> bool:
+    """Whether ``user`` sees internal notes of ``project`` (customer roles do not)."""
+    return user.is_superuser or role_in(user, project) not in CUSTOMER_ROLES
