@@ -1,3 +1,5 @@
+import tempfile
+
 import pytest
 from django.conf import settings
 
@@ -7,6 +9,8 @@ from tests.factories import make_personas
 def pytest_configure(config):
     # A fast hasher: the suite creates many users. Production uses Django's default.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # An existing, empty static root for servers started once per session (live_server).
+    settings.STATIC_ROOT = tempfile.mkdtemp(prefix="changeflow-static-")
 
 
 @pytest.fixture(autouse=True)
