@@ -7,7 +7,6 @@ see: 404), call one service, render.
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import FileResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as df
@@ -20,10 +19,10 @@ from rest_framework.response import Response
 from changeflow.accounts import selectors as account_selectors
 from changeflow.core.access import sees_internal
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors, validated_filters
-from changeflow.core.errors import NotFound, StalePrecondition, ValidationError
+from changeflow.core.errors import StalePrecondition, ValidationError
 from changeflow.core.middleware import client_ip
 
-from . import selectors, services, workflow
+from . import selectors, services, uploads, workflow
 from .filters import ChangeRequestFilter
 from .models import ChangeRequest, VotePurpose
 from .serializers import (
@@ -302,20 +301,7 @@ class AttachmentDownloadView(ApiView):
     )
     def get(self, request, key: str, pk: int):
         cr = selectors.change_request_get(user=request.user, key=key)
-        attachment = selectors.attachment_get(user=request.user, cr=cr, pk=pk)
-        try:
-            handle = attachment.file.open("rb")
-        except (FileNotFoundError, ValueError):
-            raise NotFound(_("The file of this attachment is missing.")) from None
-        response = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=attachment.filename,
-            content_type=attachment.content_type,
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return uploads.download(selectors.attachment_get(user=request.user, cr=cr, pk=pk))
 
 
 class AssessmentListView(ApiView):

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from django.conf import settings
+from django.http import FileResponse
 from django.utils.translation import gettext as _
 
-from changeflow.core.errors import TooLarge, ValidationError
+from changeflow.core.errors import NotFound, TooLarge, ValidationError
 
 # Allowed types, keyed by extension: (content type, magic prefixes or None for text).
 _ZIP = (b"PK\x03\x04",)
@@ -92,3 +93,21 @@ def check(upload) -> Checked:
             fields={"file": [_("Content and type differ.")]},
         )
     return Checked(filename=filename, content_type=content_type, size=upload.size)
+
+
+def download(attachment) -> FileResponse:
+    """The stored file, always as a download that no browser renders or sniffs."""
+    try:
+        handle = attachment.file.open("rb")
+    except (FileNotFoundError, ValueError):
+        raise NotFound(_("The file of this attachment is missing.")) from None
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response

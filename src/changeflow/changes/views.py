@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
@@ -26,7 +26,7 @@ from changeflow.core.errors import ApplicationError
 from changeflow.core.middleware import client_ip
 from changeflow.web import add_errors, form_status, or_404
 
-from . import selectors, services, workflow
+from . import selectors, services, uploads, workflow
 from .forms import (
     ActualsForm,
     AssessmentForm,
@@ -472,18 +472,9 @@ def attachment_download(request: HttpRequest, key: str, pk: int) -> HttpResponse
     cr = _cr(request, key)
     attachment = or_404(selectors.attachment_get, user=request.user, cr=cr, pk=pk)
     try:
-        handle = attachment.file.open("rb")
-    except FileNotFoundError:
+        return uploads.download(attachment)
+    except NotFound:
         raise Http404() from None
-    response = FileResponse(
-        handle,
-        as_attachment=True,
-        filename=attachment.filename,
-        content_type=attachment.content_type,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 @login_required
