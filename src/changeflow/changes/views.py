@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Role
 from changeflow.core.access import role_in, sees_internal
-from changeflow.core.errors import ApplicationError
+from changeflow.core.errors import ApplicationError, NotFound
 from changeflow.core.middleware import client_ip
 from changeflow.web import add_errors, form_status, or_404
 
