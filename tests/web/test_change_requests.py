@@ -317,6 +317,8 @@ def test_attachment_upload_and_download(client, personas):
     assert b"".join(response.streaming_content) == "第一行\n".encode()
     assert _as(client, personas.outsider).get(url).status_code == 404
     assert _as(client, personas.pm).get(f"/changes/{cr.key}/attachments/999/").status_code == 404
+    attachment.file.storage.delete(attachment.file.name)  # lost from storage: 404, not 500
+    assert _as(client, personas.pm).get(url).status_code == 404
 
 
 def test_attachment_errors(client, personas, settings):
