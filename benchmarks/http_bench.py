@@ -175,6 +175,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200, help="per scenario and concurrency")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", default="1,4")
+    parser.add_argument(
+        "--only", default="", help="comma-separated words: run the scenarios whose name has one"
+    )
     args = parser.parse_args()
     if not (HOME / "changeflow.sqlite3").exists():
         print("no benchmark data: run benchmarks/seed.py first", file=sys.stderr)
@@ -232,6 +235,9 @@ def main() -> int:
                 "POST", f"/api/v1/change-requests/{next_draft()}/transitions/",
                 {"action": "submit"}),
         }  # fmt: skip
+        if args.only:
+            words = [w.strip() for w in args.only.split(",") if w.strip()]
+            scenarios = {k: v for k, v in scenarios.items() if any(w in k for w in words)}
         # Warm every worker and code path up (lazy imports, URL resolver, caches).
         for make in scenarios.values():
             _run(port, token, make, 10, 2)

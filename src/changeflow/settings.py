@@ -113,13 +113,16 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout + IMMEDIATE transactions: concurrent writers queue for the lock at
     # BEGIN instead of failing with "database is locked" on the read-to-write upgrade.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections persist (CONN_MAX_AGE 60 as above) and SQLite's own page cache does the
+    # caching, 16 MiB per connection, without mmap: with a new connection per request, every
+    # request mapped the file afresh and page-faulted it in, and the threads of a worker fought
+    # over the mappings (benchmarks/README.md: list p95 at concurrency 4 went 246 → 50 ms).
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
-            "PRAGMA cache_size=-64000; PRAGMA mmap_size=268435456;"
+            "PRAGMA cache_size=-16000;"
         ),
     }
     # Tests use a file, never ":memory:": threads (the race tests) must share the database, and
