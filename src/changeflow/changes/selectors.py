@@ -9,7 +9,7 @@ from django.db.models import Prefetch, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext as _
 
-from changeflow.accounts.models import Project, User
+from changeflow.accounts.models import Membership, Project, User
 from changeflow.core import search
 from changeflow.core.access import restrict
 from changeflow.core.errors import NotFound
@@ -48,6 +48,14 @@ def change_request_list(*, user: User, filters: dict[str, Any] | None = None) ->
         # join made SQLite read and sort every CR of the project (100,000 CRs: 75 ms → 1 ms).
         key = Project.objects.filter(key=filters["project"]).values("id")[:1]
         qs = qs.filter(project_id=Subquery(key))
+    elif not user.is_superuser:
+        # The same for a member of one project (the common case): restrict() already limits the
+        # rows to that project, and naming it lets the index give the order. Without it SQLite
+        # sorts every visible CR for one page (100,000 CRs: 350 ms → ~15 ms). Members of
+        # several projects still sort; see benchmarks/README.md.
+        mine = list(Membership.objects.filter(user=user).values_list("project_id", flat=True)[:2])
+        if len(mine) == 1:
+            qs = qs.filter(project_id=mine[0])
     for name in ("state", "type", "priority", "channel"):
         value = filters.get(name)
         if value:
