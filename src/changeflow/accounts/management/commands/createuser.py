@@ -7,7 +7,6 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from changeflow.accounts import services
 
@@ -31,19 +30,19 @@ def _ask_password(stdin) -> str:
 
 
 class Command(BaseCommand):
-    help = gettext_lazy("Create a user; a site administrator with --admin.")
+    @property
+    def help(self) -> str:  # translated when asked, in the active language
+        return _("Create a user; a site administrator with --admin.")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("name", help=gettext_lazy("the user name to sign in with"))
+        parser.add_argument("name", help=_("the user name to sign in with"))
         parser.add_argument(
             "--password",
-            help=gettext_lazy("the password (asked on the terminal when not given)"),
+            help=_("the password (asked on the terminal when not given)"),
         )
-        parser.add_argument("--email", default="", help=gettext_lazy("e-mail address"))
-        parser.add_argument("--display-name", default="", help=gettext_lazy("full name"))
-        parser.add_argument(
-            "--admin", action="store_true", help=gettext_lazy("make a site administrator")
-        )
+        parser.add_argument("--email", default="", help=_("e-mail address"))
+        parser.add_argument("--display-name", default="", help=_("full name"))
+        parser.add_argument("--admin", action="store_true", help=_("make a site administrator"))
 
     def handle(self, *args, name, password, email, display_name, admin, **options):
         if password is None:

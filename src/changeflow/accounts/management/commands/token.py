@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from changeflow.accounts import services
 from changeflow.accounts.models import User
 
 
 class Command(BaseCommand):
-    help = gettext_lazy("Manage API tokens.")
+    @property
+    def help(self) -> str:  # translated when asked, in the active language
+        return _("Manage API tokens.")
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-        create = sub.add_parser(
-            "create", help=gettext_lazy("create a token and print it alone on stdout")
-        )
-        create.add_argument("name", help=gettext_lazy("the user the token signs in as"))
+        create = sub.add_parser("create", help=_("create a token and print it alone on stdout"))
+        create.add_argument("name", help=_("the user the token signs in as"))
         create.add_argument(
-            "--label", default="cli", help=gettext_lazy("what the token is for (shown in lists)")
+            "--label", default="cli", help=_("what the token is for (shown in lists)")
         )
 
     def handle(self, *args, action, name, label, **options):

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from changeflow import demo
 from changeflow.accounts.models import Project
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
-        "Load the demo project ACME (华东电商平台) with a user per role and a change request "
-        "in every state. Does nothing when it exists."
-    )
+    @property
+    def help(self) -> str:  # translated when asked, in the active language
+        return _(
+            "Load the demo project ACME (华东电商平台) with a user per role and a change request "
+            "in every state. Does nothing when it exists."
+        )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--if-empty",
             action="store_true",
-            help=gettext_lazy("load it only when the database has no project at all"),
+            help=_("load it only when the database has no project at all"),
         )
 
     def handle(self, *args, if_empty: bool = False, **options):

@@ -6,22 +6,23 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from changeflow.core import audit
 
 
 class Command(BaseCommand):
-    help = gettext_lazy("Audit log tools.")
+    @property
+    def help(self) -> str:  # translated when asked, in the active language
+        return _("Audit log tools.")
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
         verify = sub.add_parser(
-            "verify", help=gettext_lazy("check every event of the hash chain, oldest first")
+            "verify", help=_("check every event of the hash chain, oldest first")
         )
         verify.add_argument(
             "--json", action="store_true", dest="as_json",
-            help=gettext_lazy("print the result as JSON"),
+            help=_("print the result as JSON"),
         )  # fmt: skip
 
     def handle(self, *args, action, as_json: bool = False, **options):

@@ -20,7 +20,6 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 
 def _positive(value: str) -> int:
@@ -99,25 +98,19 @@ def run_gunicorn(options: dict[str, Any]) -> None:
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
-        "Apply migrations, collect static files and serve changeflow with gunicorn "
-        "(not Django's development server)."
-    )
+    @property
+    def help(self) -> str:  # translated when asked, in the active language
+        return _(
+            "Apply migrations, collect static files and serve changeflow with gunicorn "
+            "(not Django's development server)."
+        )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument(
-            "--host", default="127.0.0.1", help=gettext_lazy("address to listen on")
-        )
-        parser.add_argument("--port", type=_port, default=8000, help=gettext_lazy("TCP port"))
-        parser.add_argument(
-            "--workers", type=_positive, default=2, help=gettext_lazy("worker processes")
-        )
-        parser.add_argument(
-            "--threads", type=_positive, default=4, help=gettext_lazy("threads per worker")
-        )
-        parser.add_argument(
-            "--no-migrate", action="store_true", help=gettext_lazy("do not apply migrations")
-        )
+        parser.add_argument("--host", default="127.0.0.1", help=_("address to listen on"))
+        parser.add_argument("--port", type=_port, default=8000, help=_("TCP port"))
+        parser.add_argument("--workers", type=_positive, default=2, help=_("worker processes"))
+        parser.add_argument("--threads", type=_positive, default=4, help=_("threads per worker"))
+        parser.add_argument("--no-migrate", action="store_true", help=_("do not apply migrations"))
 
     def handle(self, *args, host, port, workers, threads, no_migrate, verbosity, **options):
         _check_free(host, port)
