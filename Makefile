@@ -51,7 +51,7 @@ messages: $(MO)
 run: $(STAMP) $(MO)
 	@$(CF) migrate --no-input --verbosity 0
 	@$(CF) demo --if-empty
-	@echo "Open http://$(HOST):$(PORT)/ and sign in (the accounts are listed above)."
+	@echo "Open http://$(HOST):$(PORT)/ to sign in."
 	@$(CF) serve --host $(HOST) --port $(PORT) --no-migrate
 
 test: $(STAMP) $(MO)
