@@ -132,6 +132,8 @@ class ChangeRequest(models.Model):
         indexes = [
             models.Index(fields=["project", "-created_at", "-id"]),
             models.Index(fields=["project", "state", "-created_at"]),
+            # State and priority together are the board's usual filter ("P1 in review").
+            models.Index(fields=["project", "state", "priority"], name="cr_project_state_priority"),
             models.Index(fields=["project", "priority", "-created_at"]),
             models.Index(fields=["project", "type", "-created_at"]),
         ]
