@@ -429,3 +429,28 @@ def test_patch_json_array_is_400(personas, api):
     cr = make_cr(personas.project, by=personas.customer)
     r = api(personas.pm).patch(f"{URL}{cr.key}/", [{"title": "x"}], format="json")
     assert r.status_code == 400
+
+
+def test_list_items_match_the_generic_serializer(personas):
+    """The hand-written list row (a hot path) says exactly what the declared serializer says."""
+    from rest_framework import serializers as drf
+
+    from changeflow.changes import selectors
+    from changeflow.changes.serializers import ChangeRequestListSerializer, list_item
+
+    class Generic(drf.ModelSerializer):
+        project = drf.CharField(source="project.key")
+        requested_by = drf.CharField(source="requested_by.username")
+
+        class Meta:
+            model = ChangeRequestListSerializer.Meta.model
+            fields = ChangeRequestListSerializer.Meta.fields
+
+    p = personas
+    make_cr(p.project, by=p.customer, labels=["登录", "安全"], desired_date=dt.date(2027, 1, 15))
+    make_cr(p.project, by=p.pm, emergency=True, type="feature", priority="P1", submit=True)
+    rows = list(selectors.change_request_list(user=p.pm, filters={"project": "ACME"}))
+    assert len(rows) == 2
+    for cr in rows:
+        assert list_item(cr) == Generic(cr).data
+        assert ChangeRequestListSerializer(cr).data == list_item(cr)
