@@ -59,7 +59,7 @@ def _etag(cr: ChangeRequest) -> str:
     return f'"{cr.version}"'
 
 
-def _actions(cr: ChangeRequest, user) -> list[dict]:
+def _actions(cr: ChangeRequest, user, assessment) -> list[dict]:
     state = workflow.State(cr.state)
     return [
         {
@@ -67,7 +67,7 @@ def _actions(cr: ChangeRequest, user) -> list[dict]:
             "label": str(workflow.ACTION_LABELS[a]),
             "target": workflow.target_state(a, state).value,
         }
-        for a in services.available_actions(cr=cr, user=user)
+        for a in services.available_actions(cr=cr, user=user, assessment=assessment)
     ]
 
 
@@ -76,9 +76,10 @@ def _hides_internal(user, cr: ChangeRequest) -> bool:
 
 
 def _detail(cr: ChangeRequest, user, code: int = status.HTTP_200_OK) -> Response:
+    assessment = services.current_assessment(cr)
     context = {
-        "available_actions": _actions(cr, user),
-        "current_assessment": services.current_assessment(cr),
+        "available_actions": _actions(cr, user, assessment),
+        "current_assessment": assessment,
     }
     data = ChangeRequestSerializer(cr, context=context).data
     return Response(data, status=code, headers={"ETag": _etag(cr)})
@@ -175,7 +176,8 @@ class TransitionView(ApiView):
     )
     def get(self, request, key: str):
         cr = selectors.change_request_get(user=request.user, key=key)
-        return Response({"actions": _actions(cr, request.user)})
+        assessment = services.current_assessment(cr)
+        return Response({"actions": _actions(cr, request.user, assessment)})
 
     @extend_schema(
         operation_id="change_requests_transitions_create",

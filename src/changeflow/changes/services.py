@@ -88,14 +88,19 @@ class AssessmentFacts:
 def current_assessment(cr: ChangeRequest) -> ImpactAssessment | None:
     return (
         ImpactAssessment.objects.filter(change_request=cr)
+        .select_related("author")
         .annotate(risk_count=Count("risks"))
         .order_by("-version")
         .first()
     )
 
 
-def _assessment_facts(cr: ChangeRequest) -> AssessmentFacts:
-    a = current_assessment(cr)
+_UNREAD: Any = object()  # "not read yet", as distinct from "there is none" (None)
+
+
+def _assessment_facts(cr: ChangeRequest, a: ImpactAssessment | None = _UNREAD) -> AssessmentFacts:
+    if a is _UNREAD:
+        a = current_assessment(cr)
     if a is None:
         return AssessmentFacts(False)
     complete = (
@@ -107,9 +112,11 @@ def _assessment_facts(cr: ChangeRequest) -> AssessmentFacts:
     return AssessmentFacts(complete, a.effort_hours, a.cost, a.schedule_days)
 
 
-def workflow_context(cr: ChangeRequest, user: User, *, comment: str = "") -> Context:
+def workflow_context(
+    cr: ChangeRequest, user: User, *, comment: str = "", assessment: Any = _UNREAD
+) -> Context:
     """Gather the plain facts the workflow table needs about ``cr`` and ``user``."""
-    facts = _assessment_facts(cr)
+    facts = _assessment_facts(cr, assessment)
     project = cr.project
     return Context(
         state=State(cr.state),
@@ -135,8 +142,9 @@ def workflow_context(cr: ChangeRequest, user: User, *, comment: str = "") -> Con
     )
 
 
-def available_actions(*, cr: ChangeRequest, user: User) -> list[Action]:
-    return workflow.available_actions(workflow_context(cr, user))
+def available_actions(*, cr: ChangeRequest, user: User, assessment: Any = _UNREAD) -> list[Action]:
+    """The actions ``user`` may take on ``cr`` now (pass ``current_assessment(cr)`` if read)."""
+    return workflow.available_actions(workflow_context(cr, user, assessment=assessment))
 
 
 def _snapshot(cr: ChangeRequest) -> dict[str, Any]:
