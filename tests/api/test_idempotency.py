@@ -123,6 +123,15 @@ def test_expired_records_are_ignored(personas, api):
     assert ChangeRequest.objects.count() == 2
 
 
+def test_expired_records_are_purged_by_the_next_keyed_write(personas, api):
+    client = api(personas.pm)
+    post(client, key="old-1")
+    post(client, body={**BODY, "title": "二"}, key="old-2")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - dt.timedelta(hours=25))
+    post(client, body={**BODY, "title": "三"}, key="new")
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
 def test_a_request_in_flight_is_409(personas, api):
     client = api(personas.pm)
     post(client)

@@ -83,6 +83,8 @@ def _claim(request, key: str, digest: str) -> IdempotencyRecord:
     """Claim ``key`` for this request, or raise ``_Replay`` / an error when it is taken."""
     user = request.user
     now = timezone.now()
+    # Forget this user's expired keys as we go, so the table holds about a day of keys.
+    IdempotencyRecord.objects.filter(user=user, created_at__lt=now - TTL).delete()
     for _attempt in range(2):
         record = IdempotencyRecord.objects.filter(user=user, key=key).first()
         if record is not None:
