@@ -154,6 +154,53 @@ def test_buttons_are_exactly_the_available_actions(client, personas, state, who)
     assert _buttons(response) == expected
 
 
+def _next_steps(html: str) -> str:
+    match = re.search(r'<section class="card actions-card".*?</section>', html, re.S)
+    return match.group(0) if match else ""
+
+
+def test_next_steps_say_what_an_unmet_precondition_needs(client, personas):
+    """An action blocked only by a precondition is named with what it needs, not hidden."""
+    p = personas
+    cr = make_cr(p.project, by=p.customer, submit=True)  # no type, no priority
+    steps = _next_steps(_as(client, p.tech_lead).get(f"/changes/{cr.key}/").content.decode())
+    assert 'value="triage"' not in steps
+    assert "Not possible yet:" in steps
+    assert "Set the type and the priority to triage." in steps
+    assert "Required to return a change request" in steps  # return is offered
+    # In assessment without an assessment: review needs one (said once, not per action).
+    cr = advance(make_cr(p.project, by=p.customer), p, "assessing")
+    steps = _next_steps(_as(client, p.pm).get(f"/changes/{cr.key}/").content.decode())
+    assert steps.count("impact assessment") == 1
+    assert "emergency" not in steps  # not flagged: no noise about emergency approval
+    # Verifying without actuals: QA is told to record them; no "return" hint on the comment.
+    cr = advance(make_cr(p.project, by=p.customer), p, "verifying")
+    steps = _next_steps(_as(client, p.qa).get(f"/changes/{cr.key}/").content.decode())
+    assert "Record the actual effort before verifying." in steps
+    assert 'value="verify"' not in steps
+    # A customer who may only withdraw sees no hint about returning.
+    cr = make_cr(p.project, by=p.customer, submit=True)
+    steps = _next_steps(_as(client, p.customer).get(f"/changes/{cr.key}/").content.decode())
+    assert 'value="withdraw"' in steps
+    assert "Required to return" not in steps
+    assert "Not possible yet:" not in steps
+    # Nothing to do and nothing blocked: no card at all.
+    steps = _next_steps(_as(client, p.viewer).get(f"/changes/{cr.key}/").content.decode())
+    assert steps == ""
+
+
+def test_ratified_emergency_approval_keeps_a_badge(client, personas):
+    p = personas
+    cr = make_cr(p.project, by=p.customer, emergency=True, type="defect", priority="P1")
+    cr = advance(cr, p, "triaged")
+    services.change_request_transition(user=p.pm, cr=fresh(cr, p.pm), action="approve_emergency")
+    for voter in (p.tech_lead, p.qa, p.customer_rep):
+        services.vote_cast(user=voter, cr=fresh(cr, voter), decision="approve", password=PASSWORD)
+    assert fresh(cr, p.pm).ratification == "ratified"
+    html = _as(client, p.customer).get(f"/changes/{cr.key}/").content.decode()
+    assert '<span class="badge flag-ok">Ratified</span>' in html
+
+
 def test_vote_form_only_for_eligible_board_members(client, personas):
     cr = advance(make_cr(personas.project, by=personas.customer), personas, "in_review")
     for who, shown in (("pm", True), ("qa", True), ("customer_rep", True), ("developer", False),

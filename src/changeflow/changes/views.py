@@ -7,6 +7,7 @@ may not see are 404.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
@@ -275,10 +276,34 @@ def _timeline(events) -> list[dict[str, Any]]:
     return entries
 
 
+# Unmet preconditions not worth a hint: most CRs are not emergencies.
+_QUIET_PRECONDITIONS = {"not_emergency"}
+
+
+def _blocked_actions(ctx: workflow.Context) -> list[dict[str, Any]]:
+    """Actions this user may take in this state but for an unmet precondition, and what is
+    missing: without them a tech lead facing a CR with no type sees no "Triage" and no reason."""
+    ctx = replace(ctx, has_comment=True)  # a comment comes with the action
+    blocked, seen = [], set()
+    for action in Action:
+        denial = workflow.evaluate(action, ctx)
+        if denial is None or denial.kind != "precondition" or denial.code in seen:
+            continue
+        if denial.code in _QUIET_PRECONDITIONS:
+            continue
+        seen.add(denial.code)
+        blocked.append({"label": ACTION_LABELS[action], "reason": denial.message})
+    return blocked
+
+
 def _detail_context(request: HttpRequest, cr: ChangeRequest, **forms: Any) -> dict[str, Any]:
     user = request.user
     ctx = services.workflow_context(cr, user)
     actions = workflow.available_actions(ctx)
+    transition_form = forms.get("transition_form") or TransitionForm()
+    if not {Action.RETURN, Action.REJECT_VERIFICATION} & set(actions):
+        # The comment is optional for every action offered: no "required to return" hint.
+        transition_form.fields["comment"].help_text = ""
     role = ctx.role
     writer = user.is_superuser or (role is not None and role != Role.VIEWER)
     purpose = services.vote_purpose(cr)
@@ -323,13 +348,14 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest, **forms: Any) -> di
         "vote_purpose": VotePurpose(purpose).label if purpose else None,
         "tally": tally,
         "tally_counts": [
-            (VoteDecision(d).label, (tally.counts or {}).get(d, 0))
-            for d in ("approve", "reject", "defer", "abstain")
+            (d.label, (tally.counts or {}).get(d.value, 0))
+            for d in VoteDecision  # the order of the vote form's choices
         ]
         if tally
         else [],
         "can_vote": can_vote,
-        "transition_form": forms.get("transition_form") or TransitionForm(),
+        "blocked_actions": _blocked_actions(ctx),
+        "transition_form": transition_form,
         "comment_form": forms.get("comment_form") or CommentForm(),
         "attachment_form": forms.get("attachment_form") or AttachmentForm(),
         "vote_form": forms.get("vote_form") or VoteForm(),
