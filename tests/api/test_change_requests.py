@@ -454,3 +454,32 @@ def test_list_items_match_the_generic_serializer(personas):
     for cr in rows:
         assert list_item(cr) == Generic(cr).data
         assert ChangeRequestListSerializer(cr).data == list_item(cr)
+
+
+def test_detail_matches_the_generic_serializer(personas):
+    """The hand-written detail (a hot path) says exactly what the declared serializer says."""
+    from rest_framework import serializers as drf
+
+    from changeflow.changes import selectors, services
+    from changeflow.changes.serializers import ChangeRequestSerializer
+
+    class Generic(ChangeRequestSerializer):
+        pass  # a subclass takes DRF's generic path
+
+    p = personas
+    cr = advance(make_cr(p.project, by=p.customer, labels=["登录"]), p, "implementing")
+    services.change_request_update(
+        user=p.developer, cr=cr, data={"actual_effort_hours": "12.5", "actual_cost": "800"}
+    )
+    other = make_cr(p.project, by=p.pm, desired_date=dt.date(2027, 3, 1))
+    for key in (cr.key, other.key):
+        row = selectors.change_request_get(user=p.pm, key=key)
+        assessment = services.current_assessment(row)
+        context = {
+            "available_actions": [{"action": "verify", "label": "Verify", "target": "closed"}],
+            "current_assessment": assessment,
+        }
+        fast = ChangeRequestSerializer(row, context=context).data
+        assert fast == Generic(row, context=context).data
+        assert isinstance(Generic(row).fields["actual_cost"], drf.DecimalField)
+    assert fast["actual_cost"] is None and fast["closed_at"] is None

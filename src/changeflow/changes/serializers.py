@@ -123,6 +123,15 @@ class ChangeRequestSerializer(ChangeRequestListSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        if type(self) is not ChangeRequestSerializer:
+            return super().to_representation(instance)
+        return detail_item(
+            instance,
+            actions=self.get_available_actions(instance),
+            assessment=self.get_current_assessment(instance),
+        )
+
     def get_affected_requirements(self, obj) -> list[str]:
         # Requirements arrive with their own module; until then no CR can name one.
         return []
@@ -135,6 +144,38 @@ class ChangeRequestSerializer(ChangeRequestListSerializer):
     def get_current_assessment(self, obj):
         assessment = self.context.get("current_assessment")
         return AssessmentSummarySerializer(assessment).data if assessment else None
+
+
+_HOURS = serializers.DecimalField(max_digits=10, decimal_places=2)
+_MONEY = serializers.DecimalField(max_digits=14, decimal_places=2)
+_DAYS = serializers.DecimalField(max_digits=8, decimal_places=2)
+
+
+def _optional(field: serializers.Field, value):
+    return None if value is None else field.to_representation(value)
+
+
+def detail_item(cr: ChangeRequest, *, actions: list, assessment: dict | None) -> dict:
+    """One CR, exactly as ``ChangeRequestSerializer`` declares it (a hot path, like
+    ``list_item``; tests/api pins the two to the generic serializer)."""
+    return {
+        **list_item(cr),
+        "description": cr.description,
+        "reason": cr.reason,
+        "expected_benefit": cr.expected_benefit,
+        "requester_contact": cr.requester_contact,
+        "created_by": cr.created_by.username,
+        "review_round": cr.review_round,
+        "actual_effort_hours": _optional(_HOURS, cr.actual_effort_hours),
+        "actual_cost": _optional(_MONEY, cr.actual_cost),
+        "actual_schedule_days": _optional(_DAYS, cr.actual_schedule_days),
+        "currency": cr.project.currency,
+        "state_changed_at": _DATETIME.to_representation(cr.state_changed_at),
+        "closed_at": _optional(_DATETIME, cr.closed_at),
+        "affected_requirements": [],
+        "available_actions": actions,
+        "current_assessment": assessment,
+    }
 
 
 class CommentSerializer(serializers.ModelSerializer):
