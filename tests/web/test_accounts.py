@@ -137,6 +137,21 @@ def test_members_add_change_remove(client, personas):
         c.post("/projects/ACME/members/", {"username": "newcomer", "role": "boss"}).status_code
         == 400
     )
+    # Adding an existing member again does not change their role silently.
+    response = c.post(
+        "/projects/ACME/members/", {"username": "newcomer", "role": "project_manager"}
+    )
+    assert response.status_code == 409
+    assert "newcomer is already a member (QA); change the role in the list." in (
+        response.content.decode()
+    )
+    assert Membership.objects.get(project__key="ACME", user=newcomer).role == "qa"
+    # The add form preselects no role, and a role must be chosen.
+    html = c.get("/projects/ACME/settings/").content.decode()
+    add_form = html[html.index('action="/projects/ACME/members/"') :]
+    assert '<option value="" selected>Choose a role</option>' in add_form
+    response = c.post("/projects/ACME/members/", {"username": "newcomer2", "role": ""})
+    assert response.status_code == 400
     assert c.post("/projects/ACME/members/newcomer/", {"role": "developer"}).status_code == 302
     assert Membership.objects.get(project__key="ACME", user=newcomer).role == "developer"
     assert c.post("/projects/ACME/members/newcomer/", {"role": "nope"}).status_code == 400

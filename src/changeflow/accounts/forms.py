@@ -114,7 +114,8 @@ class ProjectSettingsForm(forms.Form):
 
 class MemberForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=150)
-    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    # No preselected role: a slip must not make a newcomer project manager.
+    role = forms.ChoiceField(label=_("Role"), choices=[("", _("Choose a role")), *Role.choices])
 
 
 class MemberRoleForm(forms.Form):

@@ -237,6 +237,19 @@ def member_add(request: HttpRequest, key: str) -> HttpResponse:
         return error_page(request, exc)
     form = MemberForm(request.POST)
     if form.is_valid():
+        # "Add" never changes an existing member's role behind the manager's back.
+        existing = (
+            selectors.member_list(user=request.user, project=project)
+            .filter(user__username=form.cleaned_data["username"])
+            .first()
+        )
+        if existing is not None:
+            form.add_error(
+                "username",
+                _("%(user)s is already a member (%(role)s); change the role in the list.")
+                % {"user": existing.user.username, "role": existing.get_role_display()},
+            )
+            return _settings_page(request, project, member_form=form, status=409)
         try:
             services.membership_set(user=request.user, project=project, **form.cleaned_data)
         except ApplicationError as exc:
