@@ -189,6 +189,22 @@ def test_next_steps_say_what_an_unmet_precondition_needs(client, personas):
     assert steps == ""
 
 
+def test_history_does_not_show_an_empty_value_that_replaced_nothing(client, personas):
+    """Reopening clears the decision mode; the history says nothing like "Decided by: —"."""
+    p = personas
+    cr = advance(make_cr(p.project, by=p.customer), p, "assessing")
+    complete_assessment(cr, by=p.tech_lead)
+    p.project.delegate_max_effort_hours = 1000
+    p.project.save()
+    for action in ("defer", "reopen"):
+        cr = services.change_request_transition(user=p.pm, cr=fresh(cr, p.pm), action=action)
+    html = _as(client, p.pm).get(f"/changes/{cr.key}/").content.decode()
+    reopen = re.search(r'<li class="tl-item tl-cr-reopen">.*?</li>\s*</ul>', html, re.S).group(0)
+    assert "<del>Deferred</del> → <ins>Triaged</ins>" in reopen
+    assert "Decided by" not in reopen
+    assert html.count("Decided by") == 1  # the deferral, decided by delegated authority
+
+
 def test_ratified_emergency_approval_keeps_a_badge(client, personas):
     p = personas
     cr = make_cr(p.project, by=p.customer, emergency=True, type="defect", priority="P1")
@@ -276,6 +292,10 @@ def test_edit_records_old_and_new_values(client, personas):
     html = c.get(f"/changes/{cr.key}/").content.decode()
     assert "<del>旧标题</del> → <ins>新标题</ins>" in html
     assert "<del>—</del> → <ins>P3 — medium</ins>" in html
+    # Field names are capitalised like every other label of the history.
+    assert '<span class="tl-field">Priority</span>' in html
+    assert '<span class="tl-field">Title</span>' in html
+    assert '<span class="tl-field">priority</span>' not in html
     # An edit based on a stale version is refused with 412 and changes nothing.
     data["title"] = "又一个标题"
     response = c.post(f"/changes/{cr.key}/edit/", data)

@@ -16,6 +16,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -157,7 +158,9 @@ def cr_create(request: HttpRequest, key: str) -> HttpResponse:
 # ------------------------------------------------------------------ detail
 
 FIELD_LABELS: dict[str, Any] = {
-    f.name: f.verbose_name for f in ChangeRequest._meta.get_fields() if hasattr(f, "verbose_name")
+    f.name: capfirst(f.verbose_name)  # "Type", like the other labels, not "type"
+    for f in ChangeRequest._meta.get_fields()
+    if hasattr(f, "verbose_name")
 }
 FIELD_LABELS.update(
     state=gettext_lazy("State"),
@@ -254,6 +257,8 @@ def _timeline(events) -> list[dict[str, Any]]:
             names = [n for n in dict.fromkeys([*before, *after]) if n not in hidden]
         changes = []
         for name in names:
+            if name not in before and after.get(name) in (None, "", []):
+                continue  # an empty value set where there was none says nothing
             label = FIELD_LABELS.get(name, name)
             new = _value(name, after.get(name)) if name in after else None
             old = _value(name, before.get(name)) if name in before else None
