@@ -95,9 +95,22 @@ def test_create_refuses_viewers_outsiders_and_bad_input(personas):
 def test_submit_on_create_for_someone_else_is_refused_and_rolled_back(personas):
     p = personas
     with pytest.raises(PermissionDenied):
-        make_cr(p.project, by=p.developer, requested_by=p.customer.username, submit=True)
+        make_cr(p.project, by=p.tech_lead, requested_by=p.customer.username, submit=True)
     assert not selectors.change_request_list(user=p.pm).exists()
     assert not AuditEvent.objects.filter(action="cr.created").exists()
+
+
+@pytest.mark.parametrize("role", ["qa", "developer", "customer_rep", "customer"])
+def test_only_managers_and_tech_leads_name_another_requester(personas, role):
+    p = personas
+    author = p.by_role[role]
+    with pytest.raises(PermissionDenied) as err:
+        make_cr(p.project, by=author, requested_by=p.pm.username)
+    assert "requested_by" in err.value.fields
+    assert make_cr(p.project, by=author, requested_by=author.username).requested_by == author
+    for manager in (p.pm, p.tech_lead, p.admin):
+        cr = make_cr(p.project, by=manager, requested_by=p.customer.username)
+        assert cr.requested_by == p.customer
 
 
 def test_every_edit_is_audited_old_to_new(personas):

@@ -64,6 +64,20 @@ def test_create_and_submit_at_once_for_another_requester(client, personas):
     assert (cr.state, cr.channel, cr.requested_by) == ("submitted", "meeting", personas.customer)
 
 
+def test_a_customer_cannot_name_another_requester(client, personas):
+    c = _as(client, personas.customer)
+    form = c.get("/projects/ACME/changes/new/").content.decode()
+    assert f'value="{personas.pm.username}"' not in form
+    data = {"title": "ok", "description": "x", "channel": "web"}
+    response = c.post(
+        "/projects/ACME/changes/new/", {**data, "requested_by": "project_manager_acme"}
+    )
+    assert response.status_code == 400
+    assert not selectors.change_request_list(user=personas.pm).exists()
+    pm_form = _as(client, personas.pm).get("/projects/ACME/changes/new/").content.decode()
+    assert f'value="{personas.customer.username}"' in pm_form
+
+
 @pytest.mark.parametrize(
     ("data", "field"),
     [

@@ -224,7 +224,16 @@ def change_request_create(
     submit: bool = False,
 ) -> ChangeRequest:
     """Record a new CR (``draft``, or ``submitted`` when ``submit``) with its next key."""
-    _require_member(user, project)
+    role = _require_member(user, project)
+    if (
+        requested_by
+        and requested_by != user.username
+        and not workflow.can_name_requester(role, is_admin=user.is_superuser)
+    ):
+        raise PermissionDenied(
+            _("Only project managers and tech leads record a change for someone else."),
+            fields={"requested_by": [_("Leave empty: you are the requester.")]},
+        )
     if affected_requirements:
         # Requirements arrive with the requirements module; until then no key can exist.
         raise ValidationError(

@@ -137,6 +137,10 @@ def cr_create(request: HttpRequest, key: str) -> HttpResponse:
             status=403,
         )
     members = account_selectors.member_list(user=request.user, project=project)
+    if not workflow.can_name_requester(
+        role_in(request.user, project), is_admin=request.user.is_superuser
+    ):
+        members = members.none()  # the requester is the author: only "Me" to choose
     form = ChangeRequestCreateForm(request.POST or None, members=members)
     status = form_status(form) if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():

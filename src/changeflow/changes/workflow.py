@@ -248,6 +248,12 @@ def can_edit(ctx: Context) -> bool:
     return ctx.is_requester and ctx.role is not None and ctx.state in (S.DRAFT, S.RETURNED)
 
 
+def can_name_requester(role: str | None, *, is_admin: bool = False) -> bool:
+    """Record a CR on someone else's behalf (a call, a meeting): managers and tech leads only,
+    so that nobody can make another member the requester — who may then not decide on it."""
+    return is_admin or role in (PM, TL)
+
+
 def can_record_actuals(ctx: Context) -> bool:
     """Record actual effort, cost and schedule while the change is implemented or verified."""
     if ctx.state not in (S.IMPLEMENTING, S.VERIFYING):
