@@ -1,0 +1,14 @@
+from pathlib import Path
+
+import pytest
+
+# The public datasets live beside the repository, never inside it (see PROVENANCE.md there).
+EFFORT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "effort"
+
+
+@pytest.fixture
+def effort_data() -> Path:
+    """The shared effort-estimation datasets folder; the test is skipped when it is absent."""
+    if not (EFFORT / "PROVENANCE.md").exists():
+        pytest.skip(f"public effort datasets not found at {EFFORT}")
+    return EFFORT
