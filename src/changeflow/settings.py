@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "changeflow.core",
     "changeflow.accounts",
     "changeflow.changes",
+    "changeflow.ccb",
 ]
 
 MIDDLEWARE = [

@@ -19,8 +19,9 @@ from django.db.models import Count, F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from changeflow.accounts.models import Membership, Project, User
+from changeflow.accounts.models import Project, User
 from changeflow.ccb import policy
+from changeflow.ccb import selectors as ccb
 from changeflow.core import audit, ratelimit, search
 from changeflow.core.access import role_in
 from changeflow.core.errors import (
@@ -134,9 +135,7 @@ def workflow_context(
             effort_hours=facts.effort_hours,
             cost=facts.cost,
             schedule_days=facts.schedule_days,
-            max_effort_hours=project.delegate_max_effort_hours,
-            max_cost=project.delegate_max_cost,
-            max_schedule_days=project.delegate_max_schedule_days,
+            **ccb.delegation_limits(project),  # the board's, else the project's
         ),
         actual_effort_recorded=cr.actual_effort_hours is not None,
     )
@@ -612,10 +611,7 @@ def assessment_create(
 
 
 def board_eligible(cr: ChangeRequest) -> list[str]:
-    members = Membership.objects.filter(project_id=cr.project_id, user__is_active=True)
-    return policy.eligible_voters(
-        members.values_list("user__username", "role"), requester=cr.requested_by.username
-    )
+    return ccb.voting(cr.project, requester=cr.requested_by.username).eligible
 
 
 def vote_purpose(cr: ChangeRequest) -> str | None:
@@ -629,7 +625,7 @@ def vote_purpose(cr: ChangeRequest) -> str | None:
 def decision_tally(cr: ChangeRequest) -> tuple[str | None, policy.Tally]:
     """The purpose being voted on now and the tally so far."""
     purpose = vote_purpose(cr)
-    eligible = board_eligible(cr)
+    board = ccb.voting(cr.project, requester=cr.requested_by.username)
     votes = {}
     if purpose:
         votes = dict(
@@ -637,7 +633,7 @@ def decision_tally(cr: ChangeRequest) -> tuple[str | None, policy.Tally]:
                 change_request=cr, purpose=purpose, round=_round(cr, purpose)
             ).values_list("voter__username", "decision")
         )
-    return purpose, policy.decide(eligible, votes)
+    return purpose, policy.evaluate(board.policy, board.eligible, votes)
 
 
 def _round(cr: ChangeRequest, purpose: str) -> int:
@@ -677,12 +673,12 @@ def vote_cast(
             raise InvalidTransition(_("Nothing is being voted on for this change request."))
         if purpose == VotePurpose.RATIFICATION and decision == VoteDecision.DEFER:
             raise _field_error("decision", _("A ratification is approved, rejected or abstained."))
-        eligible = board_eligible(fresh)
-        if user.username not in eligible:
+        board = ccb.voting(fresh.project, requester=fresh.requested_by.username)
+        if user.username not in board.eligible:
             raise PermissionDenied(
                 _("You are not a voting member of this board."), code="not_board"
             )
-        role = role_in(user, fresh.project) or ""
+        role = board.policy.roles.get(user.username) or role_in(user, fresh.project) or ""
         rnd = _round(fresh, purpose)
         vote = Vote.objects.filter(
             change_request=fresh, purpose=purpose, round=rnd, voter=user
@@ -702,7 +698,7 @@ def vote_cast(
                 "voter__username", "decision"
             )
         )
-        tally = policy.decide(eligible, votes)
+        tally = policy.evaluate(board.policy, board.eligible, votes)
         audit.record(
             actor=user, action="vote.changed" if before else "vote.cast",
             object_type="change_request", object_key=fresh.key, project=fresh.project.key,

@@ -1,0 +1,240 @@
+"""Board services: configuring a board, and votes and delegation under it."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from changeflow.accounts import services as accounts
+from changeflow.ccb import selectors as ccb_selectors
+from changeflow.ccb import services as ccb
+from changeflow.ccb.models import Board, BoardMember
+from changeflow.changes import services
+from changeflow.core.errors import NotFound, PermissionDenied, ValidationError
+from changeflow.core.models import AuditEvent
+from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
+
+pytestmark = pytest.mark.django_db
+
+
+def board(p, **overrides):
+    data = {
+        "members": [
+            {"username": p.pm.username, "role": "project_manager", "weight": 3},
+            {"username": p.tech_lead.username, "role": "tech_lead", "weight": 1},
+            {"username": p.qa.username, "role": "qa", "weight": 1},
+            {"username": p.customer_rep.username, "role": "customer_rep", "weight": 1},
+        ],
+        "rule": "majority",
+    }
+    data.update(overrides)
+    return data
+
+
+def vote(user, cr, decision="approve"):
+    return services.vote_cast(user=user, cr=fresh(cr, user), decision=decision, password=PASSWORD)
+
+
+def test_default_board_is_the_projects_board_roles(personas):
+    p = personas
+    spec = ccb_selectors.board_get(user=p.viewer, project=p.project)
+    assert not spec.configured
+    assert [m["role"] for m in spec.members] == sorted(
+        ["project_manager", "tech_lead", "qa", "customer_rep"],
+        key=[m["role"] for m in spec.members].index,
+    )
+    assert {m["username"] for m in spec.members} == {
+        p.pm.username, p.tech_lead.username, p.qa.username, p.customer_rep.username,
+    }  # fmt: skip
+    assert (spec.rule, spec.quorum, spec.threshold) == ("majority", None, None)
+    assert not Board.objects.exists()
+
+
+@pytest.mark.parametrize("who", ["pm", "admin"])
+def test_board_set_allowed_and_audited(personas, who):
+    p = personas
+    user = getattr(p, who)
+    spec = ccb.board_set(
+        user=user,
+        project=p.project,
+        data=board(
+            p,
+            rule="weighted",
+            threshold="0.6",
+            quorum=3,
+            required_roles=["customer_rep"],
+            veto_roles=["qa"],
+            delegation={"max_effort_hours": "16", "max_cost": 5000, "max_schedule_days": None},
+            chair=p.pm.username,
+        ),
+    )
+    assert spec.configured and spec.rule == "weighted" and spec.threshold == D("0.6")
+    assert spec.chair == p.pm.username and spec.quorum == 3
+    stored = Board.objects.get(project=p.project)
+    assert stored.max_cost == D(5000) and stored.max_schedule_days is None
+    assert BoardMember.objects.filter(board=stored).count() == 4
+    event = AuditEvent.objects.filter(action="board.set").get()
+    assert event.actor == user.username and event.project == p.project.key
+    assert event.after["rule"] == "weighted" and event.before["rule"] == "majority"
+    # replacing the board replaces its members
+    ccb.board_set(user=user, project=p.project, data=board(p, members=board(p)["members"][:2]))
+    assert BoardMember.objects.filter(board=stored).count() == 2
+    assert AuditEvent.objects.filter(action="board.set").count() == 2
+
+
+@pytest.mark.parametrize("who", ["tech_lead", "qa", "customer_rep", "developer", "viewer"])
+def test_board_set_forbidden_for_other_members(personas, who):
+    p = personas
+    with pytest.raises(PermissionDenied):
+        ccb.board_set(user=getattr(p, who), project=p.project, data=board(p))
+    assert not Board.objects.exists()
+    assert not AuditEvent.objects.filter(action="board.set").exists()
+
+
+def test_board_outsider_is_not_found(personas):
+    p = personas
+    with pytest.raises(NotFound):
+        ccb.board_set(user=p.outsider, project=p.project, data=board(p))
+    with pytest.raises(NotFound):
+        ccb_selectors.board_get(user=p.outsider, project=p.project)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"members": []}, "members"),
+        ({"members": "pm"}, "members"),
+        ({"members": [{"username": "nobody", "role": "qa"}]}, "members"),
+        ({"members": [{"username": "outsider_acme", "role": "qa"}]}, "members"),
+        ({"members": [{"role": "qa"}]}, "members"),
+        ({"members": [{"username": "qa_acme", "role": "viewer"}]}, "members"),
+        ({"members": [{"username": "qa_acme", "role": "boss"}]}, "members"),
+        ({"members": [{"username": "qa_acme", "weight": 0}]}, "members"),
+        ({"members": [{"username": "qa_acme", "weight": -1}]}, "members"),
+        ({"members": [{"username": "qa_acme", "weight": "x"}]}, "members"),
+        ({"members": [{"username": "qa_acme"}, {"username": "qa_acme"}]}, "members"),
+        ({"members": [{"username": "qa_acme", "extra": 1}]}, "members"),
+        ({"rule": "dictator"}, "rule"),
+        ({"rule": "weighted"}, "threshold"),
+        ({"rule": "weighted", "threshold": 0}, "threshold"),
+        ({"rule": "weighted", "threshold": "1.5"}, "threshold"),
+        ({"threshold": "abc"}, "threshold"),
+        ({"quorum": 0}, "quorum"),
+        ({"quorum": 5}, "quorum"),  # larger than the board: never met
+        ({"quorum": "3"}, "quorum"),
+        ({"required_roles": ["developer"]}, "required_roles"),  # nobody holds it
+        ({"required_roles": ["boss"]}, "required_roles"),
+        ({"veto_roles": "qa"}, "veto_roles"),
+        ({"delegation": {"max_cost": -1}}, "delegation.max_cost"),
+        ({"delegation": {"max_money": 1}}, "delegation"),
+        ({"delegation": [1]}, "delegation"),
+        ({"chair": "developer_acme"}, "chair"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_board_set_bad_input_names_the_field(personas, change, field):
+    p = personas
+    with pytest.raises(ValidationError) as err:
+        ccb.board_set(user=p.pm, project=p.project, data=board(p, **change))
+    assert field in err.value.fields, err.value.fields
+    assert not Board.objects.exists()
+    assert not AuditEvent.objects.filter(action="board.set").exists()
+
+
+def test_role_defaults_to_the_project_role(personas):
+    p = personas
+    spec = ccb.board_set(
+        user=p.pm, project=p.project, data={"members": [{"username": p.developer.username}]}
+    )
+    assert spec.members == [{"username": p.developer.username, "role": "developer",
+                             "weight": D(1)}]  # fmt: skip
+
+
+# ---------------------------------------------------------------- votes under a board
+
+
+def test_weighted_board_decides_by_weight(personas):
+    p = personas
+    ccb.board_set(user=p.pm, project=p.project,
+                  data=board(p, rule="weighted", threshold="0.5"))  # fmt: skip
+    cr = advance(make_cr(p.project, by=p.customer), p, "in_review")
+    _v, tally = vote(p.tech_lead, cr, "reject")
+    assert tally.verdict is None
+    _v, tally = vote(p.qa, cr, "reject")
+    assert tally.verdict is None  # below quorum (3 of 4)
+    # the PM's weight 3 against 2: 3 ≥ 0.5 · (5 + 1 pending)
+    _v, tally = vote(p.pm, cr, "approve")
+    assert tally.verdict == "approve"
+    assert tally.details()["weights"]["approve"] == "3"
+    cr = fresh(cr, p.pm)
+    assert (cr.state, cr.decision_mode) == ("approved", "board")
+    decided = AuditEvent.objects.filter(action="cr.decided", object_key=cr.key).get()
+    assert decided.after["tally"]["verdict"] == "approve"
+    cast = AuditEvent.objects.filter(action="vote.cast", object_key=cr.key)
+    assert {e.after["role"] for e in cast} == {"tech_lead", "qa", "project_manager"}
+
+
+def test_veto_role_rejects(personas):
+    p = personas
+    ccb.board_set(user=p.pm, project=p.project, data=board(p, veto_roles=["customer_rep"]))
+    cr = advance(make_cr(p.project, by=p.customer), p, "in_review")
+    vote(p.pm, cr)
+    vote(p.qa, cr)
+    _v, tally = vote(p.tech_lead, cr)
+    assert tally.verdict is None  # three of four approve, but the veto holder has not voted
+    assert fresh(cr, p.pm).state == "in_review"
+    _v, tally = vote(p.customer_rep, cr, "reject")
+    assert tally.verdict == "reject" and tally.vetoed_by == p.customer_rep.username
+    assert fresh(cr, p.pm).state == "rejected"
+
+
+def test_required_role_approves_last(personas):
+    p = personas
+    ccb.board_set(user=p.pm, project=p.project, data=board(p, required_roles=["customer_rep"]))
+    cr = advance(make_cr(p.project, by=p.customer), p, "in_review")
+    for user in (p.pm, p.tech_lead, p.qa):
+        _v, tally = vote(user, cr)
+        assert tally.verdict is None
+    _purpose, tally = services.decision_tally(fresh(cr, p.pm))
+    assert tally.required_missing == ("customer_rep",)
+    _v, tally = vote(p.customer_rep, cr)
+    assert tally.verdict == "approve"
+    assert fresh(cr, p.pm).state == "approved"
+
+
+def test_board_members_only_and_requester_excluded(personas):
+    p = personas
+    members = board(p)["members"] + [{"username": p.developer.username, "role": "developer"}]
+    ccb.board_set(user=p.pm, project=p.project, data=board(p, members=members))
+    cr = advance(make_cr(p.project, by=p.customer), p, "in_review")
+    assert set(services.board_eligible(fresh(cr, p.pm))) == {
+        p.pm.username, p.tech_lead.username, p.qa.username, p.customer_rep.username,
+        p.developer.username,
+    }  # fmt: skip
+    _v, tally = vote(p.developer, cr)
+    assert tally.eligible == 5
+    # a CR the developer requested: the developer is no voter on it
+    own = make_cr(p.project, by=p.developer, type="feature", priority="P2")
+    assert p.developer.username not in services.board_eligible(own)
+    # a member removed from the project no longer votes
+    accounts.membership_remove(user=p.pm, project=p.project, username=p.qa.username)
+    assert p.qa.username not in services.board_eligible(fresh(cr, p.pm))
+    with pytest.raises(PermissionDenied):
+        vote(p.customer, cr)
+
+
+def test_delegation_thresholds_come_from_the_board(personas):
+    p = personas
+    accounts.project_update(user=p.pm, project=p.project, data={"delegate_max_cost": D(100000)})
+    cr = advance(make_cr(p.project, by=p.customer), p, "assessing")
+    complete_assessment(cr, by=p.tech_lead)  # cost 12000
+    ctx = services.workflow_context(fresh(cr, p.pm), p.pm)
+    assert ctx.within_delegation  # the project's threshold, no board yet
+    ccb.board_set(user=p.pm, project=p.project,
+                  data=board(p, delegation={"max_cost": 10000}))  # fmt: skip
+    assert not services.workflow_context(fresh(cr, p.pm), p.pm).within_delegation
+    ccb.board_set(user=p.pm, project=p.project, data=board(p, delegation={"max_cost": 20000}))
+    assert services.workflow_context(fresh(cr, p.pm), p.pm).within_delegation
+    ccb.board_set(user=p.pm, project=p.project, data=board(p))  # a board without delegation
+    assert not services.workflow_context(fresh(cr, p.pm), p.pm).within_delegation
