@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "changeflow.accounts",
     "changeflow.changes",
     "changeflow.ccb",
+    "changeflow.impact",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+
+from changeflow.impact import analogy, metrics
+from changeflow.impact.datasets import (
+    DatasetError,
+    NonNumericTarget,
+    UnknownColumn,
+    load,
+)
+
+
+def write(tmp_path, text, name="t.csv"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return load(path)
+
+
+SMALL = "size,lang,effort\n1,a,10\n2,a,20\n4,b,40\n10,b,100\n"
+
+
+def test_loo_on_a_hand_made_dataset(tmp_path):
+    ds = write(tmp_path, SMALL)
+    cases = analogy.prepare(ds, "effort")
+    # size normalised by its range 9; lang is nominal.
+    assert cases.numeric[:, 0] == pytest.approx([0, 1 / 9, 3 / 9, 1])
+    assert cases.nominal_names == ("lang",)
+    # k = 1: row 0's nearest is row 1 (same lang, 1/9 apart) and vice versa; row 2's nearest is
+    # row 3 (same lang: sqrt(36/81) = 0.667) rather than row 1 (sqrt(4/81 + 1) = 1.02).
+    assert list(analogy.loo_predictions(cases, k=1)) == [20, 10, 100, 40]
+    # k = 2: the two nearest others, averaged. Row 3's second nearest is row 1
+    # (sqrt((8/9)^2 + 1) = 1.34), not row 0 (sqrt(2) = 1.41).
+    assert list(analogy.loo_predictions(cases, k=2)) == [30, 25, 60, 30]
+    result = analogy.backtest(ds, "effort", k=1)
+    assert result.metrics == metrics.summary([10, 20, 40, 100], [20, 10, 100, 40])
+    assert result.metrics["MMRE"] == pytest.approx((1 + 0.5 + 1.5 + 0.6) / 4)
+
+
+def test_missing_feature_values_compare_on_what_both_cases_have(tmp_path):
+    ds = write(tmp_path, "x,y,effort\n0,0,10\n?,0,11\n10,10,50\n10,?,55\n")
+    cases = analogy.prepare(ds, "effort")
+    d = analogy.distances(cases)
+    # Rows 0 and 1 share only y (equal): distance 0; rows 2 and 3 share only x: distance 0.
+    assert d[0, 1] == 0 and d[2, 3] == 0
+    # Row 1 vs row 3: no feature in common.
+    assert np.isinf(d[1, 3])
+    # Row 0 vs row 3: only x compared, |0 - 1| = 1, scaled by 2 features / 1 compared.
+    assert d[0, 3] == pytest.approx(np.sqrt(2))
+    assert list(analogy.loo_predictions(cases, k=1)) == [11, 10, 55, 50]
+
+
+def test_a_case_with_no_comparable_neighbour_gets_the_mean_of_the_others(tmp_path):
+    ds = write(tmp_path, "x,y,effort\n1,?,10\n?,1,20\n?,3,40\n")
+    cases = analogy.prepare(ds, "effort")
+    assert analogy.loo_predictions(cases, k=1)[0] == pytest.approx(30)
+
+
+def test_rows_without_a_target_are_dropped_and_counted(tmp_path):
+    ds = write(tmp_path, "x,effort\n1,10\n2,\n3,30\n4,40\n")
+    cases = analogy.prepare(ds, "effort")
+    assert (cases.n, cases.dropped) == (3, 1)
+
+
+def test_excluded_columns_are_not_features(tmp_path):
+    ds = write(tmp_path, "id,x,effort\n1,1,10\n2,2,20\n3,3,30\n")
+    cases = analogy.prepare(ds, "effort", exclude=["id"])
+    assert cases.numeric_names == ("x",)
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "exclude", "k", "error", "message"),
+    [
+        (SMALL, "Effort", (), 1, UnknownColumn, "no column 'Effort'"),
+        (SMALL, "effort", ("nope",), 1, UnknownColumn, "no column 'nope'"),
+        (SMALL, "effort", ("effort",), 1, UnknownColumn, "cannot also be excluded"),
+        (SMALL, "lang", (), 1, NonNumericTarget, "not numeric"),
+        (SMALL, "effort", ("size", "lang"), 1, DatasetError, "no feature columns"),
+        (SMALL, "effort", (), 4, DatasetError, "only 3 other cases"),
+        ("x,effort\n1,0\n2,3\n", "effort", (), 1, DatasetError, "zero or negative"),
+        ("x,effort\n1,5\n2,5\n", "effort", (), 1, DatasetError, "same target"),
+        ("x,effort\n1,5\n2,\n", "effort", (), 1, DatasetError, "at least two cases"),
+    ],
+)
+def test_bad_backtests_are_typed_errors(tmp_path, text, target, exclude, k, error, message):
+    with pytest.raises(error, match=message):
+        analogy.backtest(write(tmp_path, text), target, exclude, k)
+
+
+def test_k_must_be_positive(tmp_path):
+    with pytest.raises(ValueError):
+        analogy.loo_predictions(analogy.prepare(write(tmp_path, SMALL), "effort"), k=0)
+
+
+def test_blocks_give_the_same_answer_as_one_pass(tmp_path, monkeypatch):
+    rng = np.random.default_rng(5)
+    rows = "\n".join(f"{a:.3f},{b:.3f},{e:.1f}" for a, b, e in rng.uniform(1, 100, (40, 3)))
+    cases = analogy.prepare(write(tmp_path, "a,b,effort\n" + rows + "\n"), "effort")
+    whole = analogy.loo_predictions(cases, k=3)
+    monkeypatch.setattr(analogy, "BLOCK", 7)
+    assert np.array_equal(analogy.loo_predictions(cases, k=3), whole)
+
+
+def test_desharnais_backtest_beats_random_guessing(effort_data):
+    ds = load(effort_data / "dase_desharnais_1_1.arff", missing=["-1"])
+    result = analogy.backtest(ds, "Effort", exclude=["Project", "Length"])
+    assert result.cases.n == 81
+    assert result.metrics["SA"] > 0.3
+    assert 0 < result.metrics["MMRE"] < 1

@@ -1,0 +1,127 @@
+"""``changeflow estimate backtest``: JSON on stdout, one line on stderr and exit 1/2 on errors."""
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import translation
+
+from changeflow import cli
+
+KEYS = {
+    "file", "format", "method", "target", "excluded", "k", "n", "rows",
+    "dropped_missing_target", "features", "missing_feature_values", "notes",
+    "MMRE", "MdMRE", "PRED25", "MAR", "MAR_P0", "SA",
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _english(monkeypatch):
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture
+def run(capsys):
+    def run(*args: str):
+        code = cli.main(["estimate", "backtest", *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+def test_backtest_desharnais_prints_the_metrics_as_json(run, effort_data):
+    # Length (the actual schedule) is known only after the fact; Project is an id; -1 is
+    # Desharnais's code for a missing value (PROVENANCE.md).
+    code, out, err = run(
+        str(effort_data / "dase_desharnais_1_1.arff"),
+        "--target", "Effort", "--exclude", "Project,Length", "--missing=-1",
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    assert set(report) == KEYS
+    assert report["target"] == "Effort" and report["excluded"] == ["Project", "Length"]
+    assert (report["n"], report["rows"], report["k"]) == (81, 81, 3)
+    assert report["method"] == "analogy" and report["format"] == "arff"
+    assert "Length" not in report["features"]["numeric"]
+    assert report["features"]["nominal"] == ["Language"]
+    assert report["missing_feature_values"] > 0  # projects 38, 44, 66 and 75
+    assert 0 < report["MMRE"] < 1 and 0 <= report["PRED25"] <= 1
+    assert report["SA"] == pytest.approx(1 - report["MAR"] / report["MAR_P0"], abs=1e-5)
+    assert report["SA"] > 0
+
+
+def test_backtest_csv_with_k(run, effort_data):
+    code, out, _err = run(str(effort_data / "dase_kemerer.csv"), "--target", "effort", "--k", "1")
+    assert code == 0
+    report = json.loads(out)
+    assert (report["n"], report["k"], report["format"]) == (15, 1, "csv")
+    assert report["features"] == {"numeric": ["size"], "nominal": []}
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("{d}/nope.csv", "--target", "x"), 1, "no such file"),
+        (("{d}/dase_kemerer.csv", "--target", "Effort"), 1, "no column 'Effort'"),
+        (("{d}/dase_kemerer.csv", "--target", "effort", "--exclude", "id"), 1, "no column 'id'"),
+        (("{d}/hemant0308_kemerer.csv", "--target", "x"), 1, "header row"),
+        (("{d}/dase_kemerer.csv", "--target", "effort", "--k", "15"), 1, "only 14 other"),
+        (("{d}/dase_kemerer.csv", "--target", "effort", "--k", "0"), 2, "--k"),
+        (("{d}/dase_kemerer.csv", "--target", "effort", "--k", "x"), 2, "--k"),
+        (("{d}/dase_kemerer.csv", "--target", "effort", "--method", "x"), 2, "--method"),
+        (("{d}/dase_kemerer.csv",), 2, "--target"),
+        ((), 2, "FILE"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr(run, effort_data, args, code, message):
+    got, out, err = run(*(a.format(d=effort_data) for a in args))
+    assert (got, out) == (code, "")
+    line = one_line(err)
+    assert line.startswith("changeflow: ") and message in line
+
+
+def test_data_errors_on_made_up_files(run, tmp_path):
+    text = tmp_path / "t.csv"
+    text.write_text("size,lang\n1,a\n2,b\n")
+    code, _out, err = run(str(text), "--target", "lang")
+    assert code == 1 and "not numeric" in one_line(err)
+    arff = tmp_path / "t.arff"
+    arff.write_text("@relation x\n@attribute a numeric\n@data\n1,2\n")
+    code, _out, err = run(str(arff), "--target", "a")
+    assert code == 1 and "line 4" in one_line(err)
+    empty = tmp_path / "e.csv"
+    empty.write_text("")
+    code, _out, err = run(str(empty), "--target", "a")
+    assert code == 1 and "empty" in one_line(err)
+
+
+def test_errors_speak_the_terminals_language(run, monkeypatch, tmp_path):
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    code, _out, err = run(str(tmp_path / "nope.csv"), "--target", "x")
+    assert code == 1 and "文件不存在" in one_line(err)
+
+
+def test_call_command_raises_command_errors_with_the_exit_code(tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    path.write_text("size,effort\n1,10\n2,20\n4,40\n")
+    call_command("estimate", "backtest", str(path), target="effort", k=1)
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 3 and report["k"] == 1
+    with pytest.raises(CommandError) as exc:
+        call_command("estimate", "backtest", str(path), target="Effort")
+    assert exc.value.returncode == 1
+    with pytest.raises(CommandError) as exc:
+        call_command("estimate", "backtest", str(path), target="effort", k=0)
+    assert exc.value.returncode == 2
