@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from changeflow.accounts import api as accounts
 from changeflow.changes import api as changes
 from changeflow.core import api_views as core
+from changeflow.requirements import api as requirements
 
 
 class DocsView(SpectacularSwaggerSplitView):
@@ -44,6 +45,36 @@ urlpatterns = [
     path(CR + "assessments/", changes.AssessmentListView.as_view(), name="api-cr-assessments"),
     path(CR + "votes/", changes.VoteListView.as_view(), name="api-cr-votes"),
     path(CR + "decision/", changes.DecisionView.as_view(), name="api-cr-decision"),
+    path(
+        "projects/<str:key>/requirements/",
+        requirements.RequirementListView.as_view(),
+        name="api-requirement-list",
+    ),
+    path(
+        "requirements/<str:key>/",
+        requirements.RequirementDetailView.as_view(),
+        name="api-requirement-detail",
+    ),
+    path(
+        "requirements/<str:key>/versions/",
+        requirements.RequirementVersionListView.as_view(),
+        name="api-requirement-versions",
+    ),
+    path(
+        "projects/<str:key>/baselines/",
+        requirements.BaselineListView.as_view(),
+        name="api-baseline-list",
+    ),
+    path(
+        "projects/<str:key>/baselines/<str:name>/",
+        requirements.BaselineDetailView.as_view(),
+        name="api-baseline-detail",
+    ),
+    path(
+        "projects/<str:key>/baselines/<str:name>/diff/",
+        requirements.BaselineDiffView.as_view(),
+        name="api-baseline-diff",
+    ),
     path("audit/", core.AuditListView.as_view(), name="api-audit"),
     path("audit/verify/", core.AuditVerifyView.as_view(), name="api-audit-verify"),
     re_path(r"", core.api_not_found),  # last: JSON 404 for any other API path

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "changeflow.core",
     "changeflow.accounts",
     "changeflow.changes",
+    "changeflow.requirements",
     "changeflow.ccb",
     "changeflow.impact",
 ]
@@ -224,6 +225,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "PriorityEnum": "changeflow.changes.models.Priority",
+        "RequirementPriorityEnum": "changeflow.requirements.models.RequirementPriority",
+    },
 }
 
 # Sign-in and e-signature attempts allowed per user and address in a window (seconds).

@@ -133,8 +133,7 @@ class ChangeRequestSerializer(ChangeRequestListSerializer):
         )
 
     def get_affected_requirements(self, obj) -> list[str]:
-        # Requirements arrive with their own module; until then no CR can name one.
-        return []
+        return affected_keys(obj)
 
     @extend_schema_field(AvailableActionSerializer(many=True))
     def get_available_actions(self, obj):
@@ -155,6 +154,15 @@ def _optional(field: serializers.Field, value):
     return None if value is None else field.to_representation(value)
 
 
+def affected_keys(cr: ChangeRequest) -> list[str]:
+    """The keys of the requirements ``cr`` declares it affects, in key order: one query, or
+    none when they were prefetched (``prefetch_related("affected_requirements")``)."""
+    cached = getattr(cr, "_prefetched_objects_cache", {}).get("affected_requirements")
+    if cached is not None:
+        return [r.key for r in sorted(cached, key=lambda r: r.number)]
+    return list(cr.affected_requirements.order_by("number").values_list("key", flat=True))
+
+
 def detail_item(cr: ChangeRequest, *, actions: list, assessment: dict | None) -> dict:
     """One CR, exactly as ``ChangeRequestSerializer`` declares it (a hot path, like
     ``list_item``; tests/api pins the two to the generic serializer)."""
@@ -172,7 +180,7 @@ def detail_item(cr: ChangeRequest, *, actions: list, assessment: dict | None) ->
         "currency": cr.project.currency,
         "state_changed_at": _DATETIME.to_representation(cr.state_changed_at),
         "closed_at": _optional(_DATETIME, cr.closed_at),
-        "affected_requirements": [],
+        "affected_requirements": affected_keys(cr),
         "available_actions": actions,
         "current_assessment": assessment,
     }

@@ -233,13 +233,6 @@ def change_request_create(
             _("Only project managers and tech leads record a change for someone else."),
             fields={"requested_by": [_("Leave empty: you are the requester.")]},
         )
-    if affected_requirements:
-        # Requirements arrive with the requirements module; until then no key can exist.
-        raise ValidationError(
-            _("Unknown requirements."),
-            fields={"affected_requirements": [_("No such requirement: %s")
-                                              % ", ".join(affected_requirements)]},
-        )  # fmt: skip
     requester = _member_user(project, requested_by, user)
     cr = ChangeRequest(
         project=project,
@@ -275,6 +268,10 @@ def change_request_create(
         Project.objects.filter(pk=project.pk).update(next_cr_number=F("next_cr_number") + 1)
         cr.save()
         search.index(cr.pk, _search_text(cr))
+        from changeflow.requirements.services import affected_requirements_set
+
+        linked = affected_requirements_set(cr=cr, keys=affected_requirements or [])
+        affected = [r.key for r in linked]
         if submit:
             # Intake and submission in one step; the same guard as a later `submit`.
             denial = workflow.evaluate(Action.SUBMIT, workflow_context(cr, user))
@@ -284,7 +281,8 @@ def change_request_create(
             cr.save(update_fields=["state"])
         audit.record(
             actor=user, action="cr.created", object_type="change_request", object_key=cr.key,
-            project=project.key, after=_snapshot(cr),
+            project=project.key,
+            after=_snapshot(cr) | ({"affected_requirements": affected} if affected else {}),
         )  # fmt: skip
     return cr
 

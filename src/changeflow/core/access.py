@@ -30,6 +30,13 @@ def _project_path(model: type[Model]) -> str:
         ImpactAssessment,
         Vote,
     )
+    from changeflow.requirements.models import (
+        AffectedRequirement,
+        Baseline,
+        BaselineItem,
+        Requirement,
+        RequirementVersion,
+    )
 
     paths: dict[type[Model], str] = {
         Project: "id",
@@ -39,6 +46,11 @@ def _project_path(model: type[Model]) -> str:
         Attachment: "change_request__project_id",
         ImpactAssessment: "change_request__project_id",
         Vote: "change_request__project_id",
+        Requirement: "project_id",
+        RequirementVersion: "requirement__project_id",
+        Baseline: "project_id",
+        BaselineItem: "baseline__project_id",
+        AffectedRequirement: "requirement__project_id",
     }
     try:
         return paths[model]

@@ -1,0 +1,222 @@
+"""API endpoints for requirements, their versions and baselines.
+
+Thin: parse with a serializer, fetch through a selector (which hides what the caller may not
+see: 404), call one service, render.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from changeflow.accounts import selectors as account_selectors
+from changeflow.accounts.models import Project
+from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
+from changeflow.core.errors import StalePrecondition, ValidationError
+
+from . import selectors, services
+from .models import Requirement
+from .serializers import (
+    BaselineCreateSerializer,
+    BaselineDiffSerializer,
+    BaselineSerializer,
+    RequirementCreateSerializer,
+    RequirementSerializer,
+    RequirementUpdateSerializer,
+    RequirementVersionSerializer,
+)
+
+ETAG_HEADER = OpenApiParameter(
+    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200],
+    description=gettext_lazy('The requirement\'s version, e.g. "3"; send it back in If-Match.'),
+)  # fmt: skip
+IF_MATCH_PARAM = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description=gettext_lazy("The ETag you read; a stale one answers 412 and changes nothing."),
+)  # fmt: skip
+NAME_PARAM = OpenApiParameter(
+    "name", OpenApiTypes.STR, OpenApiParameter.PATH, description=gettext_lazy("Baseline name.")
+)
+AGAINST_PARAM = OpenApiParameter(
+    "against", OpenApiTypes.STR, OpenApiParameter.QUERY, required=True,
+    description=gettext_lazy(
+        "The baseline to compare with (usually the older one): `added` are requirements in "
+        "{name} but not in it, `removed` the reverse."
+    ),
+)  # fmt: skip
+
+
+def _detail(req: Requirement, code: int = status.HTTP_200_OK) -> Response:
+    return Response(
+        RequirementSerializer(req).data, status=code, headers={"ETag": f'"{req.version}"'}
+    )
+
+
+def _expected_version(request, req: Requirement) -> int | None:
+    """The version named by ``If-Match`` (None when absent or ``*``); 412 when stale."""
+    raw = request.headers.get("If-Match")
+    if raw is None or raw.strip() == "*":
+        return None
+    tags = [t.strip().removeprefix("W/").strip('"') for t in raw.split(",")]
+    if str(req.version) in tags:
+        return req.version
+    raise StalePrecondition(
+        _("The requirement was changed since you read it (If-Match does not match).")
+    )
+
+
+class RequirementListView(ApiView):
+    """A project's requirements (every member); project managers and tech leads add them."""
+
+    queryset = Project.objects.none()  # types the path's `key` in the schema
+    serializer_class = RequirementSerializer
+
+    @extend_schema(
+        operation_id="project_requirements_list",
+        responses={200: RequirementSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        return self.paginated(
+            selectors.requirement_list(user=request.user, project=project), RequirementSerializer
+        )
+
+    @extend_schema(
+        operation_id="project_requirements_create",
+        request=RequirementCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: RequirementSerializer, **errors(400, 403, 404, 422)},
+    )
+    def post(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        data = self.get_validated(RequirementCreateSerializer)
+        req = services.requirement_create(user=request.user, project=project, **data)
+        req = selectors.requirement_get(user=request.user, key=req.key)
+        return _detail(req, status.HTTP_201_CREATED)
+
+
+class RequirementDetailView(ApiView):
+    """One requirement, ETag = its version. A PATCH makes a new version; once the requirement
+    is in a baseline it must name a change request in state `implementing` (else 422)."""
+
+    queryset = Requirement.objects.none()
+    serializer_class = RequirementSerializer
+
+    @extend_schema(
+        operation_id="requirements_retrieve",
+        parameters=[ETAG_HEADER],
+        responses={200: RequirementSerializer, **errors(404)},
+    )
+    def get(self, request, key: str):
+        return _detail(selectors.requirement_get(user=request.user, key=key))
+
+    @extend_schema(
+        operation_id="requirements_partial_update",
+        request=RequirementUpdateSerializer,
+        parameters=[IDEMPOTENCY_PARAM, IF_MATCH_PARAM, ETAG_HEADER],
+        responses={200: RequirementSerializer, **errors(400, 403, 404, 409, 412, 422)},
+    )
+    def patch(self, request, key: str):
+        req = selectors.requirement_get(user=request.user, key=key)
+        data = dict(self.get_validated(RequirementUpdateSerializer, partial=True))
+        cr_key = data.pop("change_request", None)
+        services.requirement_update(
+            user=request.user,
+            requirement=req,
+            data=data,
+            change_request=cr_key,
+            expected_version=_expected_version(request, req),
+        )
+        return _detail(selectors.requirement_get(user=request.user, key=key))
+
+
+class RequirementVersionListView(ApiView):
+    """Every version of a requirement, newest first, with its author and causing CR."""
+
+    queryset = Requirement.objects.none()
+    serializer_class = RequirementVersionSerializer
+
+    @extend_schema(
+        operation_id="requirements_versions_list",
+        responses={200: RequirementVersionSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        req = selectors.requirement_get(user=request.user, key=key)
+        qs = selectors.version_list(user=request.user, requirement=req)
+        return self.paginated(qs, RequirementVersionSerializer)
+
+
+class BaselineListView(ApiView):
+    """A project's baselines, newest first; project managers and tech leads create one, which
+    freezes the current version of every requirement. Baselines never change."""
+
+    queryset = Project.objects.none()
+    serializer_class = BaselineSerializer
+
+    @extend_schema(
+        operation_id="project_baselines_list",
+        responses={200: BaselineSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        qs = selectors.baseline_list(user=request.user, project=project)
+        return self.paginated(qs, BaselineSerializer)
+
+    @extend_schema(
+        operation_id="project_baselines_create",
+        request=BaselineCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: BaselineSerializer, **errors(400, 403, 404, 422)},
+    )
+    def post(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        data = self.get_validated(BaselineCreateSerializer)
+        baseline = services.baseline_create(user=request.user, project=project, **data)
+        baseline = selectors.baseline_get(user=request.user, project=project, name=baseline.name)
+        return Response(BaselineSerializer(baseline).data, status=status.HTTP_201_CREATED)
+
+
+class BaselineDetailView(ApiView):
+    """One baseline."""
+
+    queryset = Project.objects.none()
+    serializer_class = BaselineSerializer
+
+    @extend_schema(
+        operation_id="project_baselines_retrieve",
+        parameters=[NAME_PARAM],
+        responses={200: BaselineSerializer, **errors(404)},
+    )
+    def get(self, request, key: str, name: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        baseline = selectors.baseline_get(user=request.user, project=project, name=name)
+        return Response(BaselineSerializer(baseline).data)
+
+
+class BaselineDiffView(ApiView):
+    """Requirements added, removed and modified between two baselines of a project, with the
+    changed fields and a redline of the title and the text."""
+
+    queryset = Project.objects.none()
+    serializer_class = BaselineDiffSerializer
+
+    @extend_schema(
+        operation_id="project_baselines_diff",
+        parameters=[NAME_PARAM, AGAINST_PARAM],
+        responses={200: BaselineDiffSerializer, **errors(400, 404)},
+    )
+    def get(self, request, key: str, name: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        baseline = selectors.baseline_get(user=request.user, project=project, name=name)
+        other = (request.query_params.get("against") or "").strip()
+        if not other or "\x00" in other:
+            raise ValidationError(
+                _("Some fields are invalid."),
+                fields={"against": [_("The name of another baseline is required.")]},
+            )
+        against = selectors.baseline_get(user=request.user, project=project, name=other)
+        return Response(services.baseline_diff(baseline=baseline, against=against))

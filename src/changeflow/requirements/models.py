@@ -1,0 +1,208 @@
+"""Requirements, their versions, immutable baselines, and the requirements a CR affects.
+
+Written only by ``requirements.services``. A requirement is never deleted: it is retired (its
+status), so that every baseline and every CR that names it keeps pointing at something real.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from changeflow.accounts.models import Project
+
+TITLE_MAX = 200
+TEXT_MAX = 100_000
+BASELINE_NAME_MAX = 100
+
+
+class Kind(models.TextChoices):
+    BUSINESS = "business", _("Business")
+    USER = "user", _("User")
+    FUNCTIONAL = "functional", _("Functional")
+    NON_FUNCTIONAL = "non_functional", _("Non-functional")
+    INTERFACE = "interface", _("Interface")
+    CONSTRAINT = "constraint", _("Constraint")
+
+
+class RequirementPriority(models.TextChoices):
+    """MoSCoW, the usual scale for requirements (a CR's urgency is P1–P4)."""
+
+    MUST = "must", _("Must have")
+    SHOULD = "should", _("Should have")
+    COULD = "could", _("Could have")
+    WONT = "wont", _("Won't have this time")
+
+
+class RequirementStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    APPROVED = "approved", _("Approved")
+    IMPLEMENTED = "implemented", _("Implemented")
+    VERIFIED = "verified", _("Verified")
+    RETIRED = "retired", _("Retired")
+
+
+class Requirement(models.Model):
+    """One requirement of a project, keyed ``ACME-R-7``; holds a copy of its current version.
+
+    ``version`` is the number of the current ``RequirementVersion`` and the ETag.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="requirements")
+    number = models.PositiveIntegerField()
+    key = models.CharField(max_length=32, unique=True)
+    title = models.CharField(_("title"), max_length=TITLE_MAX)
+    text = models.TextField(_("text"), blank=True, max_length=TEXT_MAX)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    priority = models.CharField(_("priority"), max_length=8, choices=RequirementPriority.choices)
+    status = models.CharField(_("status"), max_length=12, choices=RequirementStatus.choices)
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("parent"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+    )
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # ChangeRequest.affected_requirements: the requirements a CR declares it touches.
+    change_requests = models.ManyToManyField(
+        "changes.ChangeRequest",
+        through="AffectedRequirement",
+        related_name="affected_requirements",
+        blank=True,
+    )
+
+    class Meta:
+        ordering = ["project", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="requirement_number"),
+        ]
+        verbose_name = _("requirement")
+        verbose_name_plural = _("requirements")
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.title}"
+
+
+class RequirementVersion(models.Model):
+    """One immutable version of a requirement: what it said, who changed it, which CR caused it."""
+
+    requirement = models.ForeignKey(Requirement, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    title = models.CharField(_("title"), max_length=TITLE_MAX)
+    text = models.TextField(_("text"), blank=True, max_length=TEXT_MAX)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    priority = models.CharField(_("priority"), max_length=8, choices=RequirementPriority.choices)
+    status = models.CharField(_("status"), max_length=12, choices=RequirementStatus.choices)
+    parent = models.ForeignKey(
+        Requirement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    change_request = models.ForeignKey(
+        "changes.ChangeRequest",
+        verbose_name=_("change request"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="requirement_versions",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["requirement", "version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requirement", "version"], name="requirement_version_unique"
+            ),
+        ]
+        verbose_name = _("requirement version")
+        verbose_name_plural = _("requirement versions")
+
+    def __str__(self) -> str:
+        return f"{self.requirement_id} v{self.version}"
+
+
+class ImmutableError(RuntimeError):
+    """A write to a row that must never change once written (a baseline)."""
+
+
+class _WriteOnce(models.Model):
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableError(f"{type(self).__name__} rows never change")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableError(f"{type(self).__name__} rows are never deleted")
+
+
+class Baseline(_WriteOnce):
+    """A named, immutable snapshot of the current version of every requirement of a project."""
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="baselines")
+    name = models.CharField(_("name"), max_length=BASELINE_NAME_MAX)
+    description = models.TextField(_("description"), blank=True, max_length=10_000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="baseline_project_name"),
+        ]
+        verbose_name = _("baseline")
+        verbose_name_plural = _("baselines")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BaselineItem(_WriteOnce):
+    """One requirement's frozen version in a baseline."""
+
+    baseline = models.ForeignKey(Baseline, on_delete=models.PROTECT, related_name="items")
+    requirement = models.ForeignKey(Requirement, on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField()
+    requirement_version = models.ForeignKey(
+        RequirementVersion, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["baseline", "requirement"], name="baseline_item_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.baseline_id}: {self.requirement_id} v{self.version}"
+
+
+class AffectedRequirement(models.Model):
+    """A requirement a change request declares it affects (same project only)."""
+
+    change_request = models.ForeignKey(
+        "changes.ChangeRequest", on_delete=models.PROTECT, related_name="+"
+    )
+    requirement = models.ForeignKey(Requirement, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["change_request", "requirement"], name="affected_requirement_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.change_request_id} → {self.requirement_id}"

@@ -1,0 +1,169 @@
+"""API shapes of requirements, their versions and baselines (input and output)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from changeflow.core.api_views import StrictSerializer
+
+from .models import (
+    BASELINE_NAME_MAX,
+    TEXT_MAX,
+    TITLE_MAX,
+    Baseline,
+    Kind,
+    Requirement,
+    RequirementPriority,
+    RequirementStatus,
+    RequirementVersion,
+)
+
+# ---------------------------------------------------------------- output
+
+
+class RequirementSerializer(serializers.ModelSerializer):
+    project = serializers.CharField(source="project.key", read_only=True)
+    parent = serializers.CharField(
+        source="parent.key", read_only=True, allow_null=True, default=None
+    )
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = Requirement
+        fields = [
+            "key", "project", "number", "title", "text", "kind", "priority", "status", "parent",
+            "version", "created_by", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class RequirementVersionSerializer(serializers.ModelSerializer):
+    key = serializers.CharField(source="requirement.key", read_only=True)
+    parent = serializers.CharField(
+        source="parent.key", read_only=True, allow_null=True, default=None
+    )
+    author = serializers.CharField(source="author.username", read_only=True)
+    change_request = serializers.CharField(
+        source="change_request.key",
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text=_("The change request that caused this version, if any."),
+    )
+
+    class Meta:
+        model = RequirementVersion
+        fields = [
+            "key", "version", "title", "text", "kind", "priority", "status", "parent", "author",
+            "change_request", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class BaselineSerializer(serializers.ModelSerializer):
+    project = serializers.CharField(source="project.key", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    requirement_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Baseline
+        fields = ["name", "project", "description", "created_by", "created_at",
+                  "requirement_count"]  # fmt: skip
+        read_only_fields = fields
+
+
+class DiffOpSerializer(serializers.Serializer):
+    op = serializers.ChoiceField(choices=["equal", "delete", "insert"])
+    text = serializers.CharField()
+
+
+class FieldChangeSerializer(serializers.Serializer):
+    # "from" is a Python keyword: declared below through the fields mapping.
+    to = serializers.CharField(allow_null=True)
+    diff = DiffOpSerializer(
+        many=True, required=False, help_text=_("A redline, for the title and the text only.")
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.CharField(allow_null=True)
+        return fields
+
+
+class DiffRequirementSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    version = serializers.IntegerField()
+    title = serializers.CharField()
+
+
+class DiffModifiedSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    from_version = serializers.IntegerField()
+    to_version = serializers.IntegerField()
+    fields = serializers.ListField(child=serializers.CharField())
+    changes = serializers.DictField(child=FieldChangeSerializer())
+
+
+class BaselineDiffSerializer(serializers.Serializer):
+    baseline = serializers.CharField()
+    against = serializers.CharField()
+    added = DiffRequirementSerializer(many=True)
+    removed = DiffRequirementSerializer(many=True)
+    modified = DiffModifiedSerializer(many=True)
+    unchanged = serializers.IntegerField()
+
+
+# ---------------------------------------------------------------- input
+
+
+class RequirementCreateSerializer(StrictSerializer):
+    title = serializers.CharField(max_length=TITLE_MAX)
+    text = serializers.CharField(
+        max_length=TEXT_MAX, required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+    kind = serializers.ChoiceField(choices=Kind.choices, default=Kind.FUNCTIONAL)
+    priority = serializers.ChoiceField(
+        choices=RequirementPriority.choices, default=RequirementPriority.SHOULD
+    )
+    status = serializers.ChoiceField(
+        choices=RequirementStatus.choices, default=RequirementStatus.DRAFT
+    )
+    parent = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text=_("Key of the parent requirement in the same project, e.g. ACME-R-1."),
+    )
+
+
+class RequirementUpdateSerializer(StrictSerializer):
+    """A PATCH: only the fields sent change; any change makes a new version."""
+
+    title = serializers.CharField(max_length=TITLE_MAX, required=False)
+    text = serializers.CharField(
+        max_length=TEXT_MAX, required=False, allow_blank=True, trim_whitespace=False
+    )
+    kind = serializers.ChoiceField(choices=Kind.choices, required=False)
+    priority = serializers.ChoiceField(choices=RequirementPriority.choices, required=False)
+    status = serializers.ChoiceField(choices=RequirementStatus.choices, required=False)
+    parent = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
+    change_request = serializers.CharField(
+        max_length=24,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text=_(
+            "Key of the change request causing this edit; required (and in state "
+            "implementing) once the requirement is in a baseline."
+        ),
+    )
+
+
+class BaselineCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=BASELINE_NAME_MAX)
+    description = serializers.CharField(
+        max_length=10_000, required=False, allow_blank=True, default=""
+    )

@@ -1,0 +1,426 @@
+"""Every write to requirements and baselines, and the baseline diff.
+
+Each writer is keyword-only, runs in one transaction and writes its audit event last (the audit
+chain head is locked only then). Project managers and tech leads (and site admins) write; other
+members read; outsiders do not see the project at all (404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils.translation import gettext as _
+
+from changeflow.accounts.models import Project, Role, User
+from changeflow.core import audit
+from changeflow.core.access import role_in
+from changeflow.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    StalePrecondition,
+    ValidationError,
+)
+
+from .diff import text_diff
+from .models import (
+    BASELINE_NAME_MAX,
+    TEXT_MAX,
+    TITLE_MAX,
+    AffectedRequirement,
+    Baseline,
+    BaselineItem,
+    Kind,
+    Requirement,
+    RequirementPriority,
+    RequirementStatus,
+    RequirementVersion,
+)
+
+EDITOR_ROLES = (Role.PROJECT_MANAGER, Role.TECH_LEAD)
+# The fields a version holds, in the order a diff lists them.
+VERSIONED_FIELDS = ("title", "text", "kind", "priority", "status", "parent")
+TEXT_FIELDS = ("title", "text")
+
+
+def _require_editor(user: User, project: Project) -> None:
+    if user.is_superuser:
+        return
+    role = role_in(user, project)
+    if role is None:
+        raise NotFound(_("No such project."))
+    if role not in EDITOR_ROLES:
+        raise PermissionDenied(_("Only project managers and tech leads change requirements."))
+
+
+def _invalid(field: str, message: str) -> ValidationError:
+    return ValidationError(_("Some fields are invalid."), fields={field: [message]})
+
+
+def _clean_choice(field: str, value: Any, choices: type) -> str:
+    if value not in choices.values:
+        raise _invalid(field, _("Not one of: %s.") % ", ".join(choices.values))
+    return value
+
+
+def _clean_text(field: str, value: Any, limit: int, *, required: bool) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise _invalid(field, _("Text is required."))
+    if required and not value.strip():
+        raise _invalid(field, _("Required."))
+    if len(value) > limit:
+        raise _invalid(field, _("At most %(n)d characters.") % {"n": limit})
+    if "\x00" in value:
+        raise _invalid(field, _("Text must not contain NUL characters."))
+    return value.strip() if field == "title" else value
+
+
+def _parent(project: Project, key: str | None) -> Requirement | None:
+    if not key:
+        return None
+    parent = Requirement.objects.filter(project=project, key=key).first()
+    if parent is None:
+        raise _invalid("parent", _("No such requirement in this project: %s") % key)
+    return parent
+
+
+def _snapshot(req: Requirement) -> dict[str, Any]:
+    return {
+        "key": req.key,
+        "version": req.version,
+        "title": req.title,
+        "text": req.text,
+        "kind": req.kind,
+        "priority": req.priority,
+        "status": req.status,
+        "parent": req.parent.key if req.parent_id else None,
+    }
+
+
+def _new_version(req: Requirement, *, author: User, change_request=None) -> RequirementVersion:
+    return RequirementVersion.objects.create(
+        requirement=req,
+        version=req.version,
+        title=req.title,
+        text=req.text,
+        kind=req.kind,
+        priority=req.priority,
+        status=req.status,
+        parent_id=req.parent_id,
+        author=author,
+        change_request=change_request,
+    )
+
+
+# ---------------------------------------------------------------- requirements
+
+
+def requirement_create(
+    *,
+    user: User,
+    project: Project,
+    title: str,
+    text: str = "",
+    kind: str = Kind.FUNCTIONAL,
+    priority: str = RequirementPriority.SHOULD,
+    status: str = RequirementStatus.DRAFT,
+    parent: str | None = None,
+) -> Requirement:
+    """A new requirement of ``project`` with the next key ``<KEY>-R-<n>``, at version 1."""
+    _require_editor(user, project)
+    req = Requirement(
+        project=project,
+        title=_clean_text("title", title, TITLE_MAX, required=True),
+        text=_clean_text("text", text, TEXT_MAX, required=False),
+        kind=_clean_choice("kind", kind, Kind),
+        priority=_clean_choice("priority", priority, RequirementPriority),
+        status=_clean_choice("status", status, RequirementStatus),
+        created_by=user,
+        version=1,
+    )
+    with transaction.atomic():
+        # The project row is the numbering lock: two creations never take the same number.
+        Project.objects.select_for_update().only("id").get(pk=project.pk)
+        req.parent = _parent(project, parent)
+        last = Requirement.objects.filter(project=project).aggregate(n=Max("number"))["n"]
+        req.number = (last or 0) + 1
+        req.key = f"{project.key}-R-{req.number}"
+        req.save()
+        _new_version(req, author=user)
+        audit.record(
+            actor=user, action="requirement.created", object_type="requirement",
+            object_key=req.key, project=project.key, after=_snapshot(req),
+        )  # fmt: skip
+    return req
+
+
+def _would_cycle(req: Requirement, parent: Requirement | None) -> bool:
+    """Whether making ``parent`` the parent of ``req`` closes a loop in the hierarchy."""
+    seen: set[int] = set()
+    node = parent
+    while node is not None:
+        if node.pk == req.pk or node.pk in seen:
+            return True
+        seen.add(node.pk)
+        node = (
+            Requirement.objects.filter(pk=node.parent_id).only("id", "parent_id").first()
+            if node.parent_id
+            else None
+        )
+    return False
+
+
+def is_baselined(req: Requirement) -> bool:
+    return BaselineItem.objects.filter(requirement=req).exists()
+
+
+def _change_request(req: Requirement, key: str | None, *, needed: bool):
+    """The CR named for an edit. A baselined requirement needs one of its project that is
+    being implemented (422 otherwise); elsewhere a named CR must still be of the project."""
+    from changeflow.changes.models import ChangeRequest
+    from changeflow.changes.workflow import State
+
+    if not key:
+        if needed:
+            raise PreconditionFailed(
+                _(
+                    "This requirement is in a baseline: it changes only through a change "
+                    "request that is being implemented."
+                ),
+                code="change_request_required",
+                fields={"change_request": [_("Name a change request in state implementing.")]},
+            )
+        return None
+    cr = ChangeRequest.objects.filter(project_id=req.project_id, key=key).first()
+    if cr is None:
+        raise PreconditionFailed(
+            _("No such change request in this project."),
+            code="change_request_required",
+            fields={"change_request": [_("No such change request in this project: %s") % key]},
+        )
+    if needed and cr.state != State.IMPLEMENTING:
+        raise PreconditionFailed(
+            _("The change request is not being implemented."),
+            code="change_request_not_implementing",
+            fields={"change_request": [_("%s is not in state implementing.") % cr.key]},
+        )
+    return cr
+
+
+def requirement_update(
+    *,
+    user: User,
+    requirement: Requirement,
+    data: dict[str, Any],
+    change_request: str | None = None,
+    expected_version: int | None = None,
+) -> Requirement:
+    """Change fields and make a new version (none when nothing changes).
+
+    Once the requirement is in a baseline, ``change_request`` must name a CR of the same
+    project in state ``implementing`` (422 otherwise); the CR is recorded on the version and
+    linked to the requirement as affected.
+    """
+    unknown = set(data) - set(VERSIONED_FIELDS)
+    if unknown:
+        raise ValidationError(
+            _("Some fields cannot be changed."),
+            fields={k: [_("This field cannot be changed.")] for k in sorted(unknown)},
+        )
+    _require_editor(user, requirement.project)
+    with transaction.atomic():
+        req = (
+            Requirement.objects.select_for_update()
+            .select_related("project", "parent")
+            .get(pk=requirement.pk)
+        )
+        if expected_version is not None and req.version != expected_version:
+            raise StalePrecondition(_("The requirement was changed by someone else."))
+        before = _snapshot(req)
+        for name, value in data.items():
+            if name == "title":
+                req.title = _clean_text("title", value, TITLE_MAX, required=True)
+            elif name == "text":
+                req.text = _clean_text("text", value, TEXT_MAX, required=False)
+            elif name == "kind":
+                req.kind = _clean_choice("kind", value, Kind)
+            elif name == "priority":
+                req.priority = _clean_choice("priority", value, RequirementPriority)
+            elif name == "status":
+                req.status = _clean_choice("status", value, RequirementStatus)
+            elif name == "parent":
+                parent = _parent(req.project, value)
+                if parent is not None and _would_cycle(req, parent):
+                    raise _invalid("parent", _("This parent would make a cycle in the hierarchy."))
+                req.parent = parent
+        after = _snapshot(req)
+        changed = [f for f in VERSIONED_FIELDS if before[f] != after[f]]
+        cr = _change_request(req, change_request, needed=bool(changed) and is_baselined(req))
+        if not changed:
+            return req
+        req.version += 1
+        # Compare-and-set on the version (the row is locked too; this keeps the rule visible).
+        updated = Requirement.objects.filter(pk=req.pk, version=req.version - 1).update(
+            title=req.title, text=req.text, kind=req.kind, priority=req.priority,
+            status=req.status, parent=req.parent, version=F("version") + 1,
+        )  # fmt: skip
+        if not updated:
+            raise Conflict(_("The requirement was changed by someone else."))
+        _new_version(req, author=user, change_request=cr)
+        if cr is not None:
+            AffectedRequirement.objects.get_or_create(change_request=cr, requirement=req)
+        audit.record(
+            actor=user, action="requirement.updated", object_type="requirement",
+            object_key=req.key, project=req.project.key,
+            before={f: before[f] for f in ["version", *changed]},
+            after={"version": req.version, **{f: after[f] for f in changed}}
+            | ({"change_request": cr.key} if cr else {}),
+        )  # fmt: skip
+    return req
+
+
+def affected_requirements_set(*, cr, keys: Iterable[str]) -> list[Requirement]:
+    """Link the requirements ``keys`` (of the CR's project) to ``cr`` as affected.
+
+    Runs inside the caller's transaction (``change_request_create``); the caller audits.
+    Unknown keys, or keys of another project, are a 400 naming them.
+    """
+    wanted = list(dict.fromkeys(k.strip() for k in keys if k and k.strip()))
+    if not wanted:
+        return []
+    found = {r.key: r for r in Requirement.objects.filter(project_id=cr.project_id, key__in=wanted)}
+    missing = [k for k in wanted if k not in found]
+    if missing:
+        raise ValidationError(
+            _("Unknown requirements."),
+            fields={"affected_requirements": [_("No such requirement: %s") % ", ".join(missing)]},
+        )
+    AffectedRequirement.objects.bulk_create(
+        [AffectedRequirement(change_request=cr, requirement=found[k]) for k in wanted],
+        ignore_conflicts=True,
+    )
+    return [found[k] for k in wanted]
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def _clean_baseline_name(name: Any) -> str:
+    name = _clean_text("name", name, BASELINE_NAME_MAX, required=True)
+    # The name is a path segment of the API (/baselines/{name}/diff/).
+    if "/" in name or "\\" in name or not name.isprintable():
+        raise _invalid("name", _("A name without slashes or control characters."))
+    return name
+
+
+def baseline_create(*, user: User, project: Project, name: str, description: str = "") -> Baseline:
+    """Freeze the current version of every requirement of ``project`` under ``name``."""
+    _require_editor(user, project)
+    name = _clean_baseline_name(name)
+    description = _clean_text("description", description, 10_000, required=False)
+    taken = _invalid("name", _("A baseline of this project already has this name."))
+    if Baseline.objects.filter(project=project, name=name).exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            # Requirement creation and numbering take the same lock: the snapshot is whole.
+            Project.objects.select_for_update().only("id").get(pk=project.pk)
+            baseline = Baseline.objects.create(
+                project=project, name=name, description=description, created_by=user
+            )
+            current = RequirementVersion.objects.filter(
+                requirement__project=project, version=F("requirement__version")
+            ).values_list("id", "requirement_id", "version")
+            items = [
+                BaselineItem(
+                    baseline=baseline, requirement_id=rid, version=v, requirement_version_id=vid
+                )
+                for vid, rid, v in current
+            ]
+            BaselineItem.objects.bulk_create(items, batch_size=2000)
+            audit.record(
+                actor=user, action="baseline.created", object_type="baseline",
+                object_key=f"{project.key}:{name}", project=project.key,
+                after={"name": name, "description": description, "requirements": len(items)},
+            )  # fmt: skip
+    except IntegrityError:
+        raise taken from None  # a concurrent creation took the name first
+    return baseline
+
+
+def _frozen(baseline: Baseline) -> dict[str, RequirementVersion]:
+    items = BaselineItem.objects.filter(baseline=baseline).select_related(
+        "requirement", "requirement_version__parent"
+    )
+    out = {}
+    for item in items:
+        version = item.requirement_version
+        version.key = item.requirement.key
+        version.number = item.requirement.number
+        out[item.requirement.key] = version
+    return out
+
+
+def _value(v: RequirementVersion, field: str):
+    if field == "parent":
+        return v.parent.key if v.parent_id else None
+    return getattr(v, field)
+
+
+def _brief(v: RequirementVersion) -> dict[str, Any]:
+    return {"key": v.key, "version": v.version, "title": v.title}
+
+
+def baseline_diff(*, baseline: Baseline, against: Baseline) -> dict[str, Any]:
+    """What changed from ``against`` (the older, usually) to ``baseline``: requirements added,
+    removed and modified, with each changed field's old and new value and, for the title and
+    the text, a redline (character-level for Chinese, word-level otherwise)."""
+    new, old = _frozen(baseline), _frozen(against)
+
+    def order(keys):
+        return sorted(keys, key=lambda k: (new.get(k) or old[k]).number)
+
+    added = [_brief(new[k]) for k in order(new.keys() - old.keys())]
+    removed = [_brief(old[k]) for k in order(old.keys() - new.keys())]
+    modified = []
+    unchanged = 0
+    for key in order(new.keys() & old.keys()):
+        a, b = old[key], new[key]
+        if a.pk == b.pk:
+            unchanged += 1
+            continue
+        changes = {}
+        for field in VERSIONED_FIELDS:
+            before, after = _value(a, field), _value(b, field)
+            if before != after:
+                change: dict[str, Any] = {"from": before, "to": after}
+                if field in TEXT_FIELDS:
+                    change["diff"] = text_diff(before, after)
+                changes[field] = change
+        if not changes:  # a new version that changed nothing visible (should not happen)
+            unchanged += 1
+            continue
+        modified.append(
+            {
+                "key": key,
+                "title": b.title,
+                "from_version": a.version,
+                "to_version": b.version,
+                "fields": list(changes),
+                "changes": changes,
+            }
+        )
+    return {
+        "baseline": baseline.name,
+        "against": against.name,
+        "added": added,
+        "removed": removed,
+        "modified": modified,
+        "unchanged": unchanged,
+    }
