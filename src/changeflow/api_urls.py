@@ -4,6 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from changeflow.accounts import api as accounts
+from changeflow.ccb import api as ccb
 from changeflow.changes import api as changes
 from changeflow.core import api_views as core
 from changeflow.requirements import api as requirements
@@ -44,7 +45,8 @@ urlpatterns = [
     ),
     path(CR + "assessments/", changes.AssessmentListView.as_view(), name="api-cr-assessments"),
     path(CR + "votes/", changes.VoteListView.as_view(), name="api-cr-votes"),
-    path(CR + "decision/", changes.DecisionView.as_view(), name="api-cr-decision"),
+    path(CR + "decision/", ccb.DecisionView.as_view(), name="api-cr-decision"),
+    path("projects/<str:key>/board/", ccb.BoardView.as_view(), name="api-project-board"),
     path(
         "projects/<str:key>/requirements/",
         requirements.RequirementListView.as_view(),

@@ -24,7 +24,7 @@ from changeflow.core.middleware import client_ip
 
 from . import selectors, services, uploads, workflow
 from .filters import ChangeRequestFilter
-from .models import ChangeRequest, VotePurpose
+from .models import ChangeRequest
 from .serializers import (
     AssessmentCreateSerializer,
     AssessmentSerializer,
@@ -37,7 +37,6 @@ from .serializers import (
     ChangeRequestUpdateSerializer,
     CommentCreateSerializer,
     CommentSerializer,
-    DecisionSerializer,
     HistoryEventSerializer,
     TransitionSerializer,
     VoteCreateSerializer,
@@ -371,31 +370,3 @@ class VoteListView(ApiView):
             "ratification": cr.ratification,
         }
         return Response(body, status=status.HTTP_201_CREATED)
-
-
-class DecisionView(ApiView):
-    """What is being voted on now, the tally, the verdict so far and who may vote."""
-
-    queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
-
-    @extend_schema(
-        operation_id="change_requests_decision_retrieve",
-        responses={200: DecisionSerializer, **errors(404)},
-    )
-    def get(self, request, key: str):
-        cr = selectors.change_request_get(user=request.user, key=key)
-        purpose, tally = services.decision_tally(cr)
-        rnd = None
-        if purpose == VotePurpose.DECISION:
-            rnd = cr.review_round
-        elif purpose == VotePurpose.RATIFICATION:
-            rnd = 1
-        votes = selectors.vote_list(user=request.user, cr=cr).filter(purpose=purpose, round=rnd)
-        body = {
-            "purpose": purpose,
-            "round": rnd,
-            "tally": tally.as_dict(),
-            "eligible_members": services.board_eligible(cr),
-            "votes": VoteSerializer(votes if purpose else [], many=True).data,
-        }
-        return Response(body)

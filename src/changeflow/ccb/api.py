@@ -1,0 +1,81 @@
+"""API endpoints of the Change Control Board. Thin: parse, select, one service."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+
+from changeflow.accounts import selectors as account_selectors
+from changeflow.accounts.models import Project
+from changeflow.changes import selectors as change_selectors
+from changeflow.changes import services as change_services
+from changeflow.changes.models import ChangeRequest, VotePurpose
+from changeflow.changes.serializers import VoteSerializer
+from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
+
+from . import selectors, services
+from .serializers import BoardSerializer, DecisionSerializer
+
+
+class BoardView(ApiView):
+    """The project's Change Control Board: members see it; its managers replace it."""
+
+    queryset = Project.objects.none()  # types the path's `key` in the schema
+    serializer_class = BoardSerializer
+
+    @extend_schema(
+        operation_id="project_board_retrieve", responses={200: BoardSerializer, **errors(404)}
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        spec = selectors.board_get(user=request.user, project=project)
+        return Response(BoardSerializer(spec.as_dict()).data)
+
+    @extend_schema(
+        operation_id="project_board_update",
+        request=BoardSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={200: BoardSerializer, **errors(400, 403, 404)},
+    )
+    def put(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key, action="manage")
+        data = dict(self.get_validated(BoardSerializer))
+        data["members"] = [dict(m) for m in data["members"]]
+        if "delegation" in data:
+            data["delegation"] = dict(data["delegation"])
+        spec = services.board_set(user=request.user, project=project, data=data)
+        return Response(BoardSerializer(spec.as_dict()).data)
+
+
+class DecisionView(ApiView):
+    """What is being voted on now, the board's policy, the tally and the verdict so far."""
+
+    queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
+
+    @extend_schema(
+        operation_id="change_requests_decision_retrieve",
+        responses={200: DecisionSerializer, **errors(404)},
+    )
+    def get(self, request, key: str):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        purpose, tally = change_services.decision_tally(cr)
+        rnd = None
+        if purpose == VotePurpose.DECISION:
+            rnd = cr.review_round
+        elif purpose == VotePurpose.RATIFICATION:
+            rnd = 1
+        voting = selectors.voting(cr.project, requester=cr.requested_by.username)
+        votes = change_selectors.vote_list(user=request.user, cr=cr).filter(
+            purpose=purpose, round=rnd
+        )
+        body = {
+            "purpose": purpose,
+            "round": rnd,
+            "board_configured": selectors.board_of(cr.project) is not None,
+            "policy": voting.policy.as_dict(),
+            "tally": tally.details(),
+            "verdict": tally.verdict,
+            "eligible_members": voting.eligible,
+            "votes": VoteSerializer(votes if purpose else [], many=True).data,
+        }
+        return Response(body)

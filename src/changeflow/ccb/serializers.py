@@ -1,0 +1,113 @@
+"""API shapes of the board (API.md, Change Control Board) and of a CR's decision."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from changeflow.changes.serializers import VoteSerializer
+from changeflow.core.api_views import StrictSerializer
+
+from .models import Rule
+
+
+def _limit(digits: int) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=digits, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+
+
+class DelegationSerializer(StrictSerializer):
+    max_effort_hours = _limit(10)
+    max_cost = _limit(14)
+    max_schedule_days = _limit(8)
+
+
+class BoardMemberSerializer(StrictSerializer):
+    username = serializers.CharField(max_length=150)
+    # Plain strings checked by the service: the roles' enum already has a name in the schema.
+    role = serializers.CharField(
+        max_length=20, required=False,
+        help_text=_("The role the member votes in (any project role but viewer); default: "
+                    "their role in the project."),
+    )  # fmt: skip
+    weight = serializers.DecimalField(
+        max_digits=6, decimal_places=2, required=False, default=1,
+        help_text=_("Greater than 0; counts under the weighted rule."),
+    )  # fmt: skip
+
+
+class BoardSerializer(StrictSerializer):
+    """The board as stored, or the default board (``configured`` false)."""
+
+    configured = serializers.BooleanField(
+        read_only=True, help_text=_("False: no board is stored and the default board applies.")
+    )
+    members = BoardMemberSerializer(many=True)
+    quorum = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True,
+        help_text=_("Members who must vote (abstainers count); null: a majority."),
+    )  # fmt: skip
+    rule = serializers.ChoiceField(choices=Rule.values, required=False, default=Rule.MAJORITY)
+    threshold = serializers.DecimalField(
+        max_digits=4, decimal_places=3, required=False, allow_null=True,
+        help_text=_("Weighted rule: the share of the non-abstaining weight that approves."),
+    )  # fmt: skip
+    required_roles = serializers.ListField(
+        child=serializers.CharField(max_length=20), required=False, default=list,
+        help_text=_("Roles whose approval an approval needs."),
+    )  # fmt: skip
+    veto_roles = serializers.ListField(
+        child=serializers.CharField(max_length=20), required=False, default=list,
+        help_text=_("Roles whose reject rejects."),
+    )  # fmt: skip
+    delegation = DelegationSerializer(required=False)
+    chair = serializers.CharField(
+        max_length=150, required=False, allow_null=True, allow_blank=True,
+        help_text=_("A board member's username."),
+    )  # fmt: skip
+
+
+class PolicySerializer(serializers.Serializer):
+    rule = serializers.ChoiceField(choices=Rule.values)
+    threshold = serializers.CharField(allow_null=True)
+    quorum = serializers.IntegerField(
+        allow_null=True, help_text=_("As configured; null: a majority.")
+    )
+    required_roles = serializers.ListField(child=serializers.CharField())
+    veto_roles = serializers.ListField(child=serializers.CharField())
+
+
+class DecisionTallySerializer(serializers.Serializer):
+    eligible = serializers.IntegerField()
+    quorum = serializers.IntegerField(help_text=_("Votes needed before any verdict."))
+    cast = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+    weights = serializers.DictField(child=serializers.CharField())
+    verdict = serializers.ChoiceField(
+        choices=["approve", "reject", "defer"], allow_null=True, help_text=_("None: undecided.")
+    )
+    vetoed_by = serializers.CharField(allow_null=True)
+    required_missing = serializers.ListField(
+        child=serializers.CharField(), help_text=_("Required roles without an approval yet.")
+    )
+    pending = serializers.ListField(
+        child=serializers.CharField(), help_text=_("Eligible members who have not voted.")
+    )
+
+
+class DecisionSerializer(serializers.Serializer):
+    purpose = serializers.ChoiceField(
+        choices=["decision", "ratification"], allow_null=True,
+        help_text=_("What is being voted on now; null when nothing is."),
+    )  # fmt: skip
+    round = serializers.IntegerField(allow_null=True)
+    board_configured = serializers.BooleanField()
+    policy = PolicySerializer()
+    tally = DecisionTallySerializer()
+    verdict = serializers.ChoiceField(
+        choices=["approve", "reject", "defer"], allow_null=True,
+        help_text=_("The policy's verdict so far (the tally's)."),
+    )  # fmt: skip
+    eligible_members = serializers.ListField(child=serializers.CharField())
+    votes = VoteSerializer(many=True)
