@@ -198,7 +198,7 @@ def completions(members, votes):
         yield {**votes, **dict(zip(pending, choice, strict=True))}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(boards())
 def test_a_verdict_can_no_longer_change(board):
     """Whatever the members who have not voted yet do, a verdict given now stays."""
@@ -210,7 +210,7 @@ def test_a_verdict_can_no_longer_change(board):
         assert finals == {now}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(boards(), st.data())
 def test_adding_a_vote_never_changes_a_reached_verdict(board, data):
     policy, members, votes = board
@@ -223,7 +223,7 @@ def test_adding_a_vote_never_changes_a_reached_verdict(board, data):
     assert evaluate(policy, members, {**votes, who: what}).verdict == before
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(boards())
 def test_quorum_veto_and_unanimity(board):
     policy, members, votes = board

@@ -69,7 +69,8 @@ def board_of(project: Project) -> Board | None:
     return cached
 
 
-def _spec(project: Project, board: Board | None) -> BoardSpec:
+def board_spec(project: Project, board: Board | None) -> BoardSpec:
+    """``board`` (or, when None, the project's default board) as API.md describes it."""
     if board is None:
         rows = (
             Membership.objects.filter(
@@ -107,7 +108,7 @@ def board_get(*, user: User, project: Project) -> BoardSpec:
     """The project's board for a member (or a site admin); 404 for anyone else."""
     if not user.is_superuser and role_in(user, project) is None:
         raise NotFound(_("No such project."))
-    return _spec(project, board_of(project))
+    return board_spec(project, board_of(project))
 
 
 def voting(project: Project, *, requester: str) -> Voting:

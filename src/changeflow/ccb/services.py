@@ -145,14 +145,16 @@ def _clean(project: Project, data: dict[str, Any]) -> dict[str, Any]:
             )  # fmt: skip
     required = _roles("required_roles", data.get("required_roles"))
     veto = _roles("veto_roles", data.get("veto_roles"))
-    for name, roles in (("required_roles", required), ("veto_roles", veto)):
-        missing = [r for r in roles if r not in held]
-        if missing:
-            raise _bad(
-                name,
-                _("No board member holds: %s. The policy could never be satisfied.")
-                % ", ".join(missing),
-            )
+    missing = [r for r in required if r not in held]
+    if missing:
+        raise _bad(
+            "required_roles",
+            _("No board member holds: %s. The policy could never be satisfied.")
+            % ", ".join(missing),
+        )
+    missing = [r for r in veto if r not in held]
+    if missing:
+        raise _bad("veto_roles", _("No board member holds: %s.") % ", ".join(missing))
     delegation = data.get("delegation") or {}
     if not isinstance(delegation, dict):
         raise _bad("delegation", _("An object with max_effort_hours, max_cost, max_schedule_days."))
@@ -210,7 +212,7 @@ def board_set(*, user: User, project: Project, data: dict[str, Any]) -> BoardSpe
         Project.objects.select_for_update().filter(pk=project.pk).first()
         project.__dict__.pop("_ccb_board", None)
         old = Board.objects.filter(project=project).first()
-        before = selectors._spec(project, selectors.board_of(project)).as_dict()
+        before = selectors.board_spec(project, selectors.board_of(project)).as_dict()
         board = old or Board(project=project)
         board.rule, board.threshold = clean["rule"], clean["threshold"]
         board.quorum = clean["quorum"]
@@ -224,7 +226,7 @@ def board_set(*, user: User, project: Project, data: dict[str, Any]) -> BoardSpe
             BoardMember(board=board, user=u, role=r, weight=w) for u, r, w in clean["members"]
         )
         project.__dict__.pop("_ccb_board", None)
-        spec = selectors._spec(project, selectors.board_of(project))
+        spec = selectors.board_spec(project, selectors.board_of(project))
         after = spec.as_dict()
         changed = {k: after[k] for k in after if after[k] != before.get(k)}
         audit.record(
