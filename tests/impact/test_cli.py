@@ -1,6 +1,10 @@
 """``changeflow estimate backtest``: JSON on stdout, one line on stderr and exit 1/2 on errors."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -156,3 +160,22 @@ def test_backtest_runs_on_every_public_dataset(run, effort_data, name, target, e
     report = json.loads(out)
     assert report["n"] == n
     assert report["SA"] > 0  # better than random guessing on every one
+
+
+def test_the_installed_console_script(effort_data, tmp_path):
+    """As a user runs it: a separate process, its own (empty) home, no database needed."""
+    script = Path(sys.executable).with_name("changeflow")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "changeflow.cli"]
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(CHANGEFLOW_HOME=str(tmp_path), LANG="C.UTF-8")
+    args = ["estimate", "backtest", str(effort_data / "dase_kemerer.csv"), "--target", "effort"]
+    ok = subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["n"] == 15
+    bad = subprocess.run(
+        [*command, *args[:-1], "Effort"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert (bad.returncode, bad.stdout) == (1, "")
+    assert "no column 'Effort'" in one_line(bad.stderr)
