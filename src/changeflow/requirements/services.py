@@ -236,7 +236,7 @@ def requirement_update(
     _require_editor(user, requirement.project)
     with transaction.atomic():
         req = (
-            Requirement.objects.select_for_update()
+            Requirement.objects.select_for_update(of=("self",))
             .select_related("project", "parent")
             .get(pk=requirement.pk)
         )
