@@ -199,17 +199,18 @@ def board_set(*, user: User, project: Project, data: dict[str, Any]) -> BoardSpe
     is decided when votes are cast (never), not here.
     """
     _may_manage(user, project)
-    clean = _clean(project, data)
-    # The policy checks its own invariants too: a board it would refuse is never stored.
-    try:
-        policy.Policy(
-            rule=clean["rule"], threshold=clean["threshold"], quorum=clean["quorum"],
-            weights={u.username: w for u, _r, w in clean["members"]},
-        )  # fmt: skip
-    except ValueError as exc:  # pragma: no cover - _clean refuses all of these first
-        raise _bad("rule", str(exc)) from None
     with transaction.atomic():
+        # Locked like membership changes, so that no board member leaves the project meanwhile.
         Project.objects.select_for_update().filter(pk=project.pk).first()
+        clean = _clean(project, data)
+        # The policy checks its own invariants too: a board it would refuse is never stored.
+        try:
+            policy.Policy(
+                rule=clean["rule"], threshold=clean["threshold"], quorum=clean["quorum"],
+                weights={u.username: w for u, _r, w in clean["members"]},
+            )  # fmt: skip
+        except ValueError as exc:  # pragma: no cover - _clean refuses all of these first
+            raise _bad("rule", str(exc)) from None
         project.__dict__.pop("_ccb_board", None)
         old = Board.objects.filter(project=project).first()
         before = selectors.board_spec(project, selectors.board_of(project)).as_dict()
