@@ -259,3 +259,22 @@ def test_an_extra_approval_never_turns_approved_into_rejected(board, data):
 def test_weights_are_exact():
     policy = Policy(rule="weighted", threshold=Fraction(2, 3), weights={"a": 2})
     assert verdict(policy, V("aA bR"), eligible=["a", "b"]) == "approve"  # 2/3 ≥ 2/3
+
+
+@settings(max_examples=200, deadline=None)
+@given(boards(), st.data())
+def test_order_of_votes_does_not_matter(board, data):
+    """Votes arrive one at a time and the first verdict is applied: every order of the same
+    ballots gives the verdict the complete ballots give."""
+    policy, members, _votes = board
+    ballots = {u: data.draw(st.sampled_from(DECISIONS)) for u in members}
+    order = data.draw(st.permutations(members))
+    final = evaluate(policy, members, ballots).verdict
+    seen: dict[str, str] = {}
+    applied = None
+    for u in order:
+        seen[u] = ballots[u]
+        applied = evaluate(policy, members, seen).verdict
+        if applied is not None:
+            break
+    assert applied == final

@@ -238,3 +238,16 @@ def test_delegation_thresholds_come_from_the_board(personas):
     assert services.workflow_context(fresh(cr, p.pm), p.pm).within_delegation
     ccb.board_set(user=p.pm, project=p.project, data=board(p))  # a board without delegation
     assert not services.workflow_context(fresh(cr, p.pm), p.pm).within_delegation
+
+
+def test_ratification_under_a_unanimous_board(personas):
+    p = personas
+    ccb.board_set(user=p.pm, project=p.project, data=board(p, rule="unanimous"))
+    cr = advance(make_cr(p.project, by=p.customer, emergency=True), p, "triaged")
+    services.change_request_transition(user=p.pm, cr=cr, action="approve_emergency")
+    for user in (p.pm, p.tech_lead, p.qa):
+        _v, tally = vote(user, cr)
+        assert tally.verdict is None  # unanimity waits for every member
+    _v, tally = vote(p.customer_rep, cr, "abstain")
+    assert tally.verdict == "approve"
+    assert fresh(cr, p.pm).ratification == "ratified"
