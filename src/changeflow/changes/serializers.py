@@ -273,18 +273,6 @@ class VoteResultSerializer(serializers.Serializer):
     ratification = serializers.CharField()
 
 
-class DecisionSerializer(serializers.Serializer):
-    purpose = serializers.ChoiceField(
-        choices=["decision", "ratification"],
-        allow_null=True,
-        help_text=_("What is being voted on now; null when nothing is."),
-    )
-    round = serializers.IntegerField(allow_null=True)
-    tally = TallySerializer()
-    eligible_members = serializers.ListField(child=serializers.CharField())
-    votes = VoteSerializer(many=True)
-
-
 class HistoryEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
