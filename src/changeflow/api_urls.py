@@ -48,6 +48,16 @@ urlpatterns = [
     path(CR + "decision/", ccb.DecisionView.as_view(), name="api-cr-decision"),
     path("projects/<str:key>/board/", ccb.BoardView.as_view(), name="api-project-board"),
     path(
+        "projects/<str:key>/freeze-windows/",
+        ccb.FreezeWindowListView.as_view(),
+        name="api-freeze-window-list",
+    ),
+    path(
+        "projects/<str:key>/freeze-windows/<int:id>/",
+        ccb.FreezeWindowDetailView.as_view(),
+        name="api-freeze-window-detail",
+    ),
+    path(
         "projects/<str:key>/requirements/",
         requirements.RequirementListView.as_view(),
         name="api-requirement-list",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.response import Response
 
 from changeflow.accounts import selectors as account_selectors
@@ -12,9 +14,10 @@ from changeflow.changes import services as change_services
 from changeflow.changes.models import ChangeRequest, VotePurpose
 from changeflow.changes.serializers import VoteSerializer
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
+from changeflow.core.errors import NotFound
 
 from . import selectors, services
-from .serializers import BoardSerializer, DecisionSerializer
+from .serializers import BoardSerializer, DecisionSerializer, FreezeWindowSerializer
 
 
 class BoardView(ApiView):
@@ -79,3 +82,50 @@ class DecisionView(ApiView):
             "votes": VoteSerializer(votes if purpose else [], many=True).data,
         }
         return Response(body)
+
+
+class FreezeWindowListView(ApiView):
+    """A project's change freezes: members see them; its managers add them."""
+
+    queryset = Project.objects.none()  # types the path's `key` in the schema
+    serializer_class = FreezeWindowSerializer
+
+    @extend_schema(
+        operation_id="project_freeze_windows_list",
+        responses={200: FreezeWindowSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        windows = selectors.freeze_window_list(user=request.user, project=project)
+        return self.paginated(windows, FreezeWindowSerializer)
+
+    @extend_schema(
+        operation_id="project_freeze_windows_create",
+        request=FreezeWindowSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: FreezeWindowSerializer, **errors(400, 403, 404, 422)},
+    )
+    def post(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key, action="manage")
+        data = self.get_validated(FreezeWindowSerializer)
+        window = services.freeze_window_create(user=request.user, project=project, **data)
+        return Response(FreezeWindowSerializer(window).data, status=status.HTTP_201_CREATED)
+
+
+class FreezeWindowDetailView(ApiView):
+    queryset = Project.objects.none()  # types the path's `key` in the schema
+
+    @extend_schema(
+        operation_id="project_freeze_windows_destroy",
+        parameters=[IDEMPOTENCY_PARAM, OpenApiParameter("id", int, OpenApiParameter.PATH)],
+        responses={204: None, **errors(403, 404, 422)},
+    )
+    def delete(self, request, key: str, id: int):
+        project = account_selectors.project_get(user=request.user, key=key, action="manage")
+        window = (
+            selectors.freeze_window_list(user=request.user, project=project).filter(pk=id).first()
+        )
+        if window is None:
+            raise NotFound(_("No such freeze window."))
+        services.freeze_window_delete(user=request.user, window=window)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -92,3 +92,38 @@ class BoardMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.role} ×{self.weight}"
+
+
+class FreezeWindow(models.Model):
+    """A dated change freeze of a project: inside it implementation of a CR does not start,
+    unless the CR is an emergency. ``starts_at`` inclusive, ``ends_at`` exclusive."""
+
+    project = models.ForeignKey(
+        Project, verbose_name=_("project"), on_delete=models.CASCADE,
+        related_name="freeze_windows",
+    )  # fmt: skip
+    name = models.CharField(_("name"), max_length=200)
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    reason = models.TextField(_("reason"), blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.PROTECT,
+        related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("change freeze window")
+        verbose_name_plural = _("change freeze windows")
+        ordering = ["starts_at", "id"]
+        indexes = [
+            models.Index(fields=["project", "starts_at", "ends_at"], name="ccb_freeze_span"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="ccb_freeze_ends_after"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id} {self.name}"

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Membership, Project, User
-from changeflow.core.access import role_in
+from changeflow.core.access import restrict, role_in
 from changeflow.core.errors import NotFound
 
 from . import policy
-from .models import Board
+from .models import Board, FreezeWindow
 
 DELEGATION_FIELDS = ("max_effort_hours", "max_cost", "max_schedule_days")
 _UNSET: Any = object()
@@ -153,3 +155,24 @@ def delegation_limits(project: Project) -> dict[str, Decimal | None]:
             "max_schedule_days": project.delegate_max_schedule_days,
         }
     return {f: getattr(board, f) for f in DELEGATION_FIELDS}
+
+
+def freeze_window_list(*, user: User, project: Project) -> QuerySet[FreezeWindow]:
+    """The project's freeze windows, earliest first, for a member (or a site admin); 404 for
+    anyone else."""
+    if not user.is_superuser and role_in(user, project) is None:
+        raise NotFound(_("No such project."))
+    return (
+        restrict(FreezeWindow.objects, user)
+        .filter(project_id=project.pk)
+        .select_related("created_by")
+        .order_by("starts_at", "id")
+    )
+
+
+def in_freeze(project: Project, at: dt.datetime) -> bool:
+    """Whether ``at`` falls inside one of the project's freeze windows (start inclusive, end
+    exclusive). One indexed query."""
+    return FreezeWindow.objects.filter(
+        project_id=project.pk, starts_at__lte=at, ends_at__gt=at
+    ).exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -111,3 +112,28 @@ class DecisionSerializer(serializers.Serializer):
     )  # fmt: skip
     eligible_members = serializers.ListField(child=serializers.CharField())
     votes = VoteSerializer(many=True)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date and time that must name its time zone (a naive one is a 400)."""
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            raise serializers.ValidationError(
+                _("The time zone is missing (e.g. +08:00 or Z)."), code="naive"
+            )
+        return super().enforce_timezone(value)
+
+
+class FreezeWindowSerializer(StrictSerializer):
+    """A change freeze: inside it only emergency CRs start implementation."""
+
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(max_length=200)
+    starts_at = AwareDateTimeField(help_text=_("Inclusive; ISO 8601 with a time zone."))
+    ends_at = AwareDateTimeField(
+        help_text=_("Exclusive, after starts_at; ISO 8601 with a time zone.")
+    )
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Membership, Project, Role, User
@@ -14,7 +17,7 @@ from changeflow.core.access import role_in
 from changeflow.core.errors import NotFound, PermissionDenied, ValidationError
 
 from . import policy, selectors
-from .models import BOARD_ROLES, Board, BoardMember, Rule
+from .models import BOARD_ROLES, Board, BoardMember, FreezeWindow, Rule
 from .selectors import DELEGATION_FIELDS, BoardSpec
 
 BOARD_FIELDS = (
@@ -235,3 +238,95 @@ def board_set(*, user: User, project: Project, data: dict[str, Any]) -> BoardSpe
             project=project.key, before={k: before[k] for k in changed}, after=changed,
         )  # fmt: skip
     return spec
+
+
+# ---------------------------------------------------------------- freeze windows
+
+NAME_MAX = 200
+REASON_MAX = 2000
+
+
+def _may_freeze(user: User, project: Project) -> None:
+    if user.is_superuser:
+        return
+    role = role_in(user, project)
+    if role is None:
+        raise NotFound(_("No such project."))
+    if role != Role.PROJECT_MANAGER:
+        raise PermissionDenied(_("Only the project's managers may change its freeze windows."))
+
+
+def _moment(name: str, value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise _bad(name, _("A date and time in ISO 8601 is required."))
+        value = parsed
+    if not isinstance(value, dt.datetime):
+        raise _bad(name, _("A date and time in ISO 8601 is required."))
+    if timezone.is_naive(value):
+        raise _bad(name, _("The time zone is missing (e.g. +08:00 or Z)."))
+    return value
+
+
+def _window_audit(window: FreezeWindow) -> dict[str, Any]:
+    return {
+        "id": window.pk, "name": window.name, "starts_at": window.starts_at,
+        "ends_at": window.ends_at, "reason": window.reason,
+    }  # fmt: skip
+
+
+def freeze_window_create(
+    *, user: User, project: Project, name: str, starts_at: Any, ends_at: Any, reason: str = ""
+) -> FreezeWindow:
+    """Add a change freeze to ``project``: from ``starts_at`` (inclusive) to ``ends_at``
+    (exclusive), both timezone-aware. Inside it only emergency CRs start implementation.
+
+    Only the project's managers and site admins.
+    """
+    _may_freeze(user, project)
+    if not isinstance(name, str) or not name.strip():
+        raise _bad("name", _("A name is required."))
+    name = name.strip()
+    if len(name) > NAME_MAX:
+        raise _bad("name", _("At most %(n)d characters.") % {"n": NAME_MAX})
+    if reason is None:
+        reason = ""
+    if not isinstance(reason, str):
+        raise _bad("reason", _("Text is required."))
+    reason = reason.strip()
+    if len(reason) > REASON_MAX:
+        raise _bad("reason", _("At most %(n)d characters.") % {"n": REASON_MAX})
+    starts = _moment("starts_at", starts_at)
+    ends = _moment("ends_at", ends_at)
+    if ends <= starts:
+        raise _bad("ends_at", _("The window must end after it starts."))
+    with transaction.atomic():
+        window = FreezeWindow.objects.create(
+            project=project, name=name, starts_at=starts, ends_at=ends, reason=reason,
+            created_by=user,
+        )  # fmt: skip
+        audit.record(
+            actor=user, action="freeze_window.created", object_type="freeze_window",
+            object_key=str(window.pk), project=project.key, after=_window_audit(window),
+        )  # fmt: skip
+    return window
+
+
+def freeze_window_delete(*, user: User, window: FreezeWindow) -> None:
+    """Remove a freeze window. Only the project's managers and site admins."""
+    project = window.project
+    _may_freeze(user, project)
+    with transaction.atomic():
+        locked = FreezeWindow.objects.select_for_update().filter(pk=window.pk).first()
+        if locked is None:
+            raise NotFound(_("No such freeze window."))
+        before = _window_audit(locked)
+        locked.delete()
+        audit.record(
+            actor=user, action="freeze_window.deleted", object_type="freeze_window",
+            object_key=str(before["id"]), project=project.key, before=before,
+        )  # fmt: skip

@@ -138,6 +138,8 @@ def workflow_context(
             **ccb.delegation_limits(project),  # the board's, else the project's
         ),
         actual_effort_recorded=cr.actual_effort_hours is not None,
+        # Only approved CRs start implementation: no query for any other state.
+        in_freeze=cr.state == State.APPROVED and ccb.in_freeze(project, timezone.now()),
     )
 
 

@@ -23,6 +23,7 @@ AUDIT_ROLES = (Role.PROJECT_MANAGER, Role.TECH_LEAD, Role.QA)
 
 def _project_path(model: type[Model]) -> str:
     """How to reach the project's id from ``model`` ('' for Project itself)."""
+    from changeflow.ccb.models import FreezeWindow
     from changeflow.changes.models import (
         Attachment,
         ChangeRequest,
@@ -51,6 +52,7 @@ def _project_path(model: type[Model]) -> str:
         Baseline: "project_id",
         BaselineItem: "baseline__project_id",
         AffectedRequirement: "requirement__project_id",
+        FreezeWindow: "project_id",
     }
     try:
         return paths[model]
