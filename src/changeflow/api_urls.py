@@ -87,6 +87,20 @@ urlpatterns = [
         requirements.BaselineDiffView.as_view(),
         name="api-baseline-diff",
     ),
+    path(
+        "projects/<str:key>/artifacts/",
+        requirements.ArtifactListView.as_view(),
+        name="api-artifact-list",
+    ),
+    path(
+        "projects/<str:key>/links/", requirements.TraceLinkListView.as_view(), name="api-link-list"
+    ),
+    path(
+        "projects/<str:key>/links/<int:id>/review/",
+        requirements.TraceLinkReviewView.as_view(),
+        name="api-link-review",
+    ),
+    path(CR + "impact/", requirements.ImpactView.as_view(), name="api-cr-impact"),
     path("audit/", core.AuditListView.as_view(), name="api-audit"),
     path("audit/verify/", core.AuditVerifyView.as_view(), name="api-audit-verify"),
     re_path(r"", core.api_not_found),  # last: JSON 404 for any other API path

@@ -228,6 +228,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PriorityEnum": "changeflow.changes.models.Priority",
         "RequirementPriorityEnum": "changeflow.requirements.models.RequirementPriority",
+        "KindEnum": "changeflow.requirements.models.Kind",
+        "ArtifactKindEnum": "changeflow.requirements.models.ArtifactKind",
+        "LinkKindEnum": "changeflow.requirements.models.LinkKind",
     },
 }
 

@@ -33,10 +33,12 @@ def _project_path(model: type[Model]) -> str:
     )
     from changeflow.requirements.models import (
         AffectedRequirement,
+        Artifact,
         Baseline,
         BaselineItem,
         Requirement,
         RequirementVersion,
+        TraceLink,
     )
 
     paths: dict[type[Model], str] = {
@@ -52,6 +54,8 @@ def _project_path(model: type[Model]) -> str:
         Baseline: "project_id",
         BaselineItem: "baseline__project_id",
         AffectedRequirement: "requirement__project_id",
+        Artifact: "project_id",
+        TraceLink: "project_id",
         FreezeWindow: "project_id",
     }
     try:

@@ -15,19 +15,26 @@ from rest_framework.response import Response
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
+from changeflow.changes import selectors as change_selectors
+from changeflow.changes.models import ChangeRequest
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
 from changeflow.core.errors import StalePrecondition, ValidationError
 
 from . import selectors, services
-from .models import Requirement
+from .models import Requirement, TraceLink
 from .serializers import (
+    ArtifactCreateSerializer,
+    ArtifactSerializer,
     BaselineCreateSerializer,
     BaselineDiffSerializer,
     BaselineSerializer,
+    ImpactSerializer,
     RequirementCreateSerializer,
     RequirementSerializer,
     RequirementUpdateSerializer,
     RequirementVersionSerializer,
+    TraceLinkCreateSerializer,
+    TraceLinkSerializer,
 )
 
 ETAG_HEADER = OpenApiParameter(
@@ -220,3 +227,116 @@ class BaselineDiffView(ApiView):
             )
         against = selectors.baseline_get(user=request.user, project=project, name=other)
         return Response(services.baseline_diff(baseline=baseline, against=against))
+
+
+SUSPECT_PARAM = OpenApiParameter(
+    "suspect", OpenApiTypes.BOOL, OpenApiParameter.QUERY, required=False,
+    description=gettext_lazy("Only suspect links (true) or only the others (false)."),
+)  # fmt: skip
+LINK_ID_PARAM = OpenApiParameter(
+    "id", OpenApiTypes.INT, OpenApiParameter.PATH, description=gettext_lazy("Trace link id.")
+)
+
+
+class ArtifactListView(ApiView):
+    """A project's artifacts — design items, tests, documents, code modules, deliverables —
+    (every member); project managers and tech leads add them."""
+
+    queryset = Project.objects.none()
+    serializer_class = ArtifactSerializer
+
+    @extend_schema(
+        operation_id="project_artifacts_list",
+        responses={200: ArtifactSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        qs = selectors.artifact_list(user=request.user, project=project)
+        return self.paginated(qs, ArtifactSerializer)
+
+    @extend_schema(
+        operation_id="project_artifacts_create",
+        request=ArtifactCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: ArtifactSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        data = self.get_validated(ArtifactCreateSerializer)
+        art = services.artifact_create(user=request.user, project=project, **data)
+        art = selectors.artifact_list(user=request.user, project=project).get(pk=art.pk)
+        return Response(ArtifactSerializer(art).data, status=status.HTTP_201_CREATED)
+
+
+class TraceLinkListView(ApiView):
+    """A project's trace links ``source --kind--> target``; the target is the upstream end.
+    A link is suspect after its upstream end changes, until someone reviews it."""
+
+    queryset = Project.objects.none()
+    serializer_class = TraceLinkSerializer
+
+    @extend_schema(
+        operation_id="project_links_list",
+        parameters=[SUSPECT_PARAM],
+        responses={200: TraceLinkSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        raw = request.query_params.get("suspect")
+        flags = {"true": True, "1": True, "false": False, "0": False}
+        if raw is not None and raw.lower() not in flags:
+            raise ValidationError(
+                _("Some fields are invalid."), fields={"suspect": [_("true or false.")]}
+            )
+        suspect = None if raw is None else flags[raw.lower()]
+        qs = selectors.link_list(user=request.user, project=project, suspect=suspect)
+        return self.paginated(qs, TraceLinkSerializer)
+
+    @extend_schema(
+        operation_id="project_links_create",
+        request=TraceLinkCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: TraceLinkSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        data = self.get_validated(TraceLinkCreateSerializer)
+        link = services.link_create(user=request.user, project=project, **data)
+        link = selectors.link_get(user=request.user, project=project, pk=link.pk)
+        return Response(TraceLinkSerializer(link).data, status=status.HTTP_201_CREATED)
+
+
+class TraceLinkReviewView(ApiView):
+    """Mark a link reviewed: it is no longer suspect (recorded in the audit log)."""
+
+    queryset = TraceLink.objects.none()
+    serializer_class = TraceLinkSerializer
+
+    @extend_schema(
+        operation_id="project_links_review",
+        request=None,
+        parameters=[LINK_ID_PARAM, IDEMPOTENCY_PARAM],
+        responses={200: TraceLinkSerializer, **errors(403, 404)},
+    )
+    def post(self, request, key: str, id: int):
+        project = account_selectors.project_get(user=request.user, key=key)
+        link = selectors.link_get(user=request.user, project=project, pk=id)
+        services.link_review(user=request.user, link=link)
+        link = selectors.link_get(user=request.user, project=project, pk=id)
+        return Response(TraceLinkSerializer(link).data)
+
+
+class ImpactView(ApiView):
+    """What a change request may affect: its requirements, their descendants and everything
+    downstream through trace links, each with the path of keys that reaches it."""
+
+    queryset = ChangeRequest.objects.none()
+    serializer_class = ImpactSerializer
+
+    @extend_schema(
+        operation_id="change_requests_impact",
+        responses={200: ImpactSerializer, **errors(404)},
+    )
+    def get(self, request, key: str):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        return Response(selectors.impact_of(user=request.user, cr=cr))

@@ -206,3 +206,146 @@ class AffectedRequirement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.change_request_id} → {self.requirement_id}"
+
+
+class ArtifactKind(models.TextChoices):
+    DESIGN = "design", _("Design item")
+    TEST = "test", _("Test")
+    DOCUMENT = "document", _("Document")
+    CODE = "code", _("Code module")
+    DELIVERABLE = "deliverable", _("Deliverable")
+
+
+class Artifact(models.Model):
+    """Something made from requirements (a design item, a test, ...), keyed ``ACME-A-3``."""
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="artifacts")
+    number = models.PositiveIntegerField()
+    key = models.CharField(max_length=32, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=ArtifactKind.choices)
+    title = models.CharField(_("title"), max_length=TITLE_MAX)
+    description = models.TextField(_("description"), blank=True, max_length=TEXT_MAX)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="artifact_number"),
+        ]
+        verbose_name = _("artifact")
+        verbose_name_plural = _("artifacts")
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.title}"
+
+
+class LinkKind(models.TextChoices):
+    DERIVES = "derives", _("derives from")
+    REFINES = "refines", _("refines")
+    IMPLEMENTS = "implements", _("implements")
+    VERIFIES = "verifies", _("verifies")
+    DEPENDS_ON = "depends_on", _("depends on")
+    DOCUMENTS = "documents", _("documents")
+
+
+def _one_of(a: str, b: str) -> models.Q:
+    return models.Q(**{f"{a}__isnull": False, f"{b}__isnull": True}) | models.Q(
+        **{f"{a}__isnull": True, f"{b}__isnull": False}
+    )
+
+
+_ENDS = {
+    "rr": ("source_requirement", "target_requirement"),
+    "ra": ("source_requirement", "target_artifact"),
+    "ar": ("source_artifact", "target_requirement"),
+    "aa": ("source_artifact", "target_artifact"),
+}
+
+
+class TraceLink(models.Model):
+    """A typed trace link ``source --kind--> target``, read "source <kind> target".
+
+    Direction convention, the same for every kind: the **target is upstream**, the source
+    downstream. "ACME-A-2 verifies ACME-R-1", "ACME-R-5 derives from ACME-R-1", "ACME-A-4
+    depends_on ACME-A-3": the second end is the upstream one. When the upstream end (the
+    target) gets a new version the link becomes ``suspect`` until someone reviews it; impact
+    analysis walks links from target to source.
+
+    Each end is either a requirement or an artifact: exactly one of each pair of foreign keys
+    is set (database constraint). Both ends are of the link's project (enforced by the service).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="trace_links")
+    source_requirement = models.ForeignKey(
+        Requirement, null=True, blank=True, on_delete=models.PROTECT, related_name="links_out"
+    )
+    source_artifact = models.ForeignKey(
+        Artifact, null=True, blank=True, on_delete=models.PROTECT, related_name="links_out"
+    )
+    target_requirement = models.ForeignKey(
+        Requirement, null=True, blank=True, on_delete=models.PROTECT, related_name="links_in"
+    )
+    target_artifact = models.ForeignKey(
+        Artifact, null=True, blank=True, on_delete=models.PROTECT, related_name="links_in"
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=LinkKind.choices)
+    suspect = models.BooleanField(_("suspect"), default=False)
+    suspect_since = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=_one_of("source_requirement", "source_artifact"),
+                name="trace_link_one_source",
+            ),
+            models.CheckConstraint(
+                condition=_one_of("target_requirement", "target_artifact"),
+                name="trace_link_one_target",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(source_requirement=models.F("target_requirement"))
+                & ~models.Q(source_artifact=models.F("target_artifact")),
+                name="trace_link_not_self",
+            ),
+            *(
+                models.UniqueConstraint(
+                    fields=[s, t, "kind"],
+                    condition=models.Q(**{f"{s}__isnull": False, f"{t}__isnull": False}),
+                    name=f"trace_link_unique_{name}",
+                )
+                for name, (s, t) in _ENDS.items()
+            ),
+        ]
+        verbose_name = _("trace link")
+        verbose_name_plural = _("trace links")
+
+    def __str__(self) -> str:
+        return f"{self.pk}: {self.kind}"
+
+    @property
+    def source(self) -> Requirement | Artifact:
+        return self.source_requirement if self.source_requirement_id else self.source_artifact
+
+    @property
+    def target(self) -> Requirement | Artifact:
+        return self.target_requirement if self.target_requirement_id else self.target_artifact
+
+    @property
+    def source_key(self) -> str:
+        return self.source.key
+
+    @property
+    def target_key(self) -> str:
+        return self.target.key

@@ -11,12 +11,16 @@ from .models import (
     BASELINE_NAME_MAX,
     TEXT_MAX,
     TITLE_MAX,
+    Artifact,
+    ArtifactKind,
     Baseline,
     Kind,
+    LinkKind,
     Requirement,
     RequirementPriority,
     RequirementStatus,
     RequirementVersion,
+    TraceLink,
 )
 
 # ---------------------------------------------------------------- output
@@ -167,3 +171,79 @@ class BaselineCreateSerializer(StrictSerializer):
     description = serializers.CharField(
         max_length=10_000, required=False, allow_blank=True, default=""
     )
+
+
+# ---------------------------------------------------------------- artifacts, links, impact
+
+
+class ArtifactSerializer(serializers.ModelSerializer):
+    project = serializers.CharField(source="project.key", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = Artifact
+        fields = ["key", "project", "number", "kind", "title", "description", "created_by",
+                  "created_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class ArtifactCreateSerializer(StrictSerializer):
+    kind = serializers.ChoiceField(choices=ArtifactKind.choices)
+    title = serializers.CharField(max_length=TITLE_MAX)
+    description = serializers.CharField(
+        max_length=TEXT_MAX, required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+
+
+class TraceLinkSerializer(serializers.ModelSerializer):
+    source = serializers.CharField(
+        source="source_key", read_only=True, help_text=_("The downstream end, e.g. ACME-A-2.")
+    )
+    target = serializers.CharField(
+        source="target_key", read_only=True, help_text=_("The upstream end, e.g. ACME-R-1.")
+    )
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    reviewed_by = serializers.CharField(
+        source="reviewed_by.username", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = TraceLink
+        fields = ["id", "source", "target", "kind", "suspect", "suspect_since", "reviewed_by",
+                  "reviewed_at", "created_by", "created_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class TraceLinkCreateSerializer(StrictSerializer):
+    source = serializers.CharField(
+        max_length=32, help_text=_("Key of the downstream end (requirement or artifact).")
+    )
+    target = serializers.CharField(
+        max_length=32, help_text=_("Key of the upstream end (requirement or artifact).")
+    )
+    kind = serializers.ChoiceField(choices=LinkKind.choices)
+
+
+class ImpactItemSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    type = serializers.CharField(help_text=_("requirement or artifact"))
+    kind = serializers.CharField(
+        allow_null=True, help_text=_("The artifact's kind; null for a requirement.")
+    )
+    title = serializers.CharField()
+    depth = serializers.IntegerField()
+    via = serializers.CharField(
+        allow_null=True,
+        help_text=_("How the last step reached it: child, or a link kind; null for a start."),
+    )
+    suspect = serializers.BooleanField(help_text=_("Whether the last link step is suspect."))
+    path = serializers.ListField(
+        child=serializers.CharField(), help_text=_("Keys from an affected requirement to it.")
+    )
+
+
+class ImpactSerializer(serializers.Serializer):
+    change_request = serializers.CharField()
+    affected = serializers.ListField(child=serializers.CharField())
+    items = ImpactItemSerializer(many=True)
+    truncated = serializers.BooleanField()

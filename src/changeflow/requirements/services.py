@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Project, Role, User
@@ -32,13 +33,17 @@ from .models import (
     TEXT_MAX,
     TITLE_MAX,
     AffectedRequirement,
+    Artifact,
+    ArtifactKind,
     Baseline,
     BaselineItem,
     Kind,
+    LinkKind,
     Requirement,
     RequirementPriority,
     RequirementStatus,
     RequirementVersion,
+    TraceLink,
 )
 
 EDITOR_ROLES = (Role.PROJECT_MANAGER, Role.TECH_LEAD)
@@ -275,6 +280,7 @@ def requirement_update(
         _new_version(req, author=user, change_request=cr)
         if cr is not None:
             AffectedRequirement.objects.get_or_create(change_request=cr, requirement=req)
+        _mark_suspect(req)
         audit.record(
             actor=user, action="requirement.updated", object_type="requirement",
             object_key=req.key, project=req.project.key,
@@ -424,3 +430,116 @@ def baseline_diff(*, baseline: Baseline, against: Baseline) -> dict[str, Any]:
         "modified": modified,
         "unchanged": unchanged,
     }
+
+
+# ---------------------------------------------------------------- artifacts and trace links
+
+
+def artifact_create(
+    *, user: User, project: Project, kind: str, title: str, description: str = ""
+) -> Artifact:
+    """A new artifact of ``project`` with the next key ``<KEY>-A-<n>``."""
+    _require_editor(user, project)
+    art = Artifact(
+        project=project,
+        kind=_clean_choice("kind", kind, ArtifactKind),
+        title=_clean_text("title", title, TITLE_MAX, required=True),
+        description=_clean_text("description", description, TEXT_MAX, required=False),
+        created_by=user,
+    )
+    with transaction.atomic():
+        Project.objects.select_for_update().only("id").get(pk=project.pk)
+        last = Artifact.objects.filter(project=project).aggregate(n=Max("number"))["n"]
+        art.number = (last or 0) + 1
+        art.key = f"{project.key}-A-{art.number}"
+        art.save()
+        audit.record(
+            actor=user, action="artifact.created", object_type="artifact",
+            object_key=art.key, project=project.key,
+            after={"key": art.key, "kind": art.kind, "title": art.title},
+        )  # fmt: skip
+    return art
+
+
+def _end(project: Project, field: str, key: Any) -> Requirement | Artifact:
+    """The requirement or artifact ``key`` of ``project``; a 400 naming ``field`` otherwise."""
+    if not isinstance(key, str) or not key.strip() or "\x00" in key or len(key) > 32:
+        raise _invalid(field, _("A requirement or artifact key is required."))
+    key = key.strip()
+    model = Artifact if key.startswith(f"{project.key}-A-") else Requirement
+    found = model.objects.filter(project=project, key=key).first()
+    if found is None:
+        raise _invalid(field, _("No such requirement or artifact in this project: %s") % key)
+    return found
+
+
+def _end_fields(prefix: str, end: Requirement | Artifact) -> dict[str, Any]:
+    if isinstance(end, Artifact):
+        return {f"{prefix}_artifact": end}
+    return {f"{prefix}_requirement": end}
+
+
+def _link_snapshot(link: TraceLink) -> dict[str, Any]:
+    return {
+        "id": link.pk,
+        "source": link.source_key,
+        "target": link.target_key,
+        "kind": link.kind,
+        "suspect": link.suspect,
+    }
+
+
+def link_create(*, user: User, project: Project, source: str, target: str, kind: str) -> TraceLink:
+    """A trace link ``source --kind--> target`` (the target is upstream) within ``project``."""
+    _require_editor(user, project)
+    kind = _clean_choice("kind", kind, LinkKind)
+    src = _end(project, "source", source)
+    dst = _end(project, "target", target)
+    if type(src) is type(dst) and src.pk == dst.pk:
+        raise _invalid("target", _("A link cannot point to its own source."))
+    link = TraceLink(
+        project=project, kind=kind, created_by=user,
+        **_end_fields("source", src), **_end_fields("target", dst),
+    )  # fmt: skip
+    taken = _invalid("kind", _("A link of this kind between these two already exists."))
+    ends = {**_end_fields("source", src), **_end_fields("target", dst)}
+    if TraceLink.objects.filter(kind=kind, **ends).exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            link.save()
+            audit.record(
+                actor=user, action="trace_link.created", object_type="trace_link",
+                object_key=str(link.pk), project=project.key, after=_link_snapshot(link),
+            )  # fmt: skip
+    except IntegrityError:
+        raise taken from None  # a concurrent creation of the same link
+    return link
+
+
+def link_review(*, user: User, link: TraceLink) -> TraceLink:
+    """Someone checked the downstream end against the changed upstream end: not suspect."""
+    _require_editor(user, link.project)
+    with transaction.atomic():
+        locked = TraceLink.objects.select_for_update().get(pk=link.pk)
+        before = {"suspect": locked.suspect}
+        now = timezone.now()
+        TraceLink.objects.filter(pk=link.pk).update(
+            suspect=False, suspect_since=None, reviewed_by=user, reviewed_at=now
+        )
+        link.suspect, link.suspect_since = False, None
+        link.reviewed_by, link.reviewed_at = user, now
+        audit.record(
+            actor=user, action="trace_link.reviewed", object_type="trace_link",
+            object_key=str(link.pk), project=link.project.key,
+            before=before, after=_link_snapshot(link),
+        )  # fmt: skip
+    return link
+
+
+def _mark_suspect(req: Requirement) -> int:
+    """Every link whose upstream end (its target) is ``req`` becomes suspect (in the caller's
+    transaction, audited by the caller's event); already-suspect links keep their date."""
+    return TraceLink.objects.filter(target_requirement=req, suspect=False).update(
+        suspect=True, suspect_since=timezone.now()
+    )
