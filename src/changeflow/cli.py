@@ -19,6 +19,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Shown first in ``changeflow help``; the rest are Django's and the apps' other commands.
 OWN_COMMANDS = ("serve", "migrate", "createuser", "token", "demo", "audit")
+# Documented names that are not valid Python module names: the command each one runs.
+ALIASES = {"ingest-email": "ingest_email"}
 
 
 class UsageError(Exception):
@@ -127,6 +129,10 @@ def _run(argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # The command's name, also after ``help``.
+    at = 1 if argv[:1] == ["help"] else 0
+    if len(argv) > at:
+        argv[at] = ALIASES.get(argv[at], argv[at])
     try:
         _setup()
     except Exception as exc:  # settings that cannot load: say why in one line

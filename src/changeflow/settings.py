@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "changeflow.requirements",
     "changeflow.ccb",
     "changeflow.impact",
+    "changeflow.comms",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,50 @@
+"""``changeflow ingest-email FILE --project KEY``: one mail into a project (``-`` reads stdin)."""
+
+from __future__ import annotations
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from changeflow.accounts.models import Project
+from changeflow.comms.services import email_ingest
+
+
+class Command(BaseCommand):
+    @property
+    def help(self) -> str:
+        return _("Turn one e-mail into a change request or a comment on one.")
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("file", metavar="FILE", help=_("the mail (.eml); '-' reads stdin"))
+        parser.add_argument("--project", required=True, metavar="KEY", help=_("the project's key"))
+
+    def handle(self, *args, file: str, project: str, **options):
+        target = Project.objects.filter(key__iexact=project.strip()).first()
+        if target is None:
+            raise CommandError(_("unknown project '%s'") % project)
+        try:
+            if file == "-":
+                raw = sys.stdin.buffer.read()
+            else:
+                with open(file, "rb") as handle:
+                    raw = handle.read()
+        except OSError as exc:
+            raise CommandError(
+                _("cannot read %(file)s: %(why)s") % {"file": file, "why": exc.strerror or exc}
+            ) from None
+        if not raw.strip():
+            raise CommandError(_("the mail is empty"))
+        record = email_ingest(project=target, raw=raw)
+        labels = {
+            "created": _("created"),
+            "commented": _("commented"),
+            "ignored": _("ignored"),
+        }
+        line = labels.get(record.outcome, record.outcome)
+        if record.change_request_id:
+            line += " " + record.change_request.key
+        if record.reason:
+            line += " (" + " ".join(record.reason.split()) + ")"
+        self.stdout.write(line)
