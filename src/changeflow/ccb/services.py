@@ -184,14 +184,16 @@ def _clean(project: Project, data: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _may_manage(user: User, project: Project) -> None:
+def _may_manage(user: User, project: Project, refusal: str) -> None:
+    """Site admins and the project's managers pass; other members get ``refusal`` (403),
+    outsiders a 404."""
     if user.is_superuser:
         return
     role = role_in(user, project)
     if role is None:
         raise NotFound(_("No such project."))
     if role != Role.PROJECT_MANAGER:
-        raise PermissionDenied(_("Only the project's managers may change its board."))
+        raise PermissionDenied(refusal)
 
 
 def board_set(*, user: User, project: Project, data: dict[str, Any]) -> BoardSpec:
@@ -201,7 +203,7 @@ def board_set(*, user: User, project: Project, data: dict[str, Any]) -> BoardSpe
     policy that could never be satisfied is refused. Whether the requester of a CR votes on it
     is decided when votes are cast (never), not here.
     """
-    _may_manage(user, project)
+    _may_manage(user, project, _("Only the project's managers may change its board."))
     with transaction.atomic():
         # Locked like membership changes, so that no board member leaves the project meanwhile.
         Project.objects.select_for_update().filter(pk=project.pk).first()
@@ -246,16 +248,6 @@ NAME_MAX = 200
 REASON_MAX = 2000
 
 
-def _may_freeze(user: User, project: Project) -> None:
-    if user.is_superuser:
-        return
-    role = role_in(user, project)
-    if role is None:
-        raise NotFound(_("No such project."))
-    if role != Role.PROJECT_MANAGER:
-        raise PermissionDenied(_("Only the project's managers may change its freeze windows."))
-
-
 def _moment(name: str, value: Any) -> dt.datetime:
     if isinstance(value, str):
         try:
@@ -287,7 +279,7 @@ def freeze_window_create(
 
     Only the project's managers and site admins.
     """
-    _may_freeze(user, project)
+    _may_manage(user, project, _("Only the project's managers may change its freeze windows."))
     if not isinstance(name, str) or not name.strip():
         raise _bad("name", _("A name is required."))
     name = name.strip()
@@ -319,7 +311,7 @@ def freeze_window_create(
 def freeze_window_delete(*, user: User, window: FreezeWindow) -> None:
     """Remove a freeze window. Only the project's managers and site admins."""
     project = window.project
-    _may_freeze(user, project)
+    _may_manage(user, project, _("Only the project's managers may change its freeze windows."))
     with transaction.atomic():
         locked = FreezeWindow.objects.select_for_update().filter(pk=window.pk).first()
         if locked is None:
