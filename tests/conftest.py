@@ -32,3 +32,15 @@ def _media_static_and_cache(settings, tmp_path):
 def personas(db):
     """ACME with one member per role, a site admin, and an outsider (PM of OTHER)."""
     return make_personas()
+
+
+@pytest.fixture
+def english_terminal(monkeypatch):
+    """The CLI follows the terminal's language; CLI tests that read its English use this."""
+    from django.utils import translation
+
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    yield
+    translation.deactivate()

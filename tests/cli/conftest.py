@@ -6,19 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.utils import translation
 
 from changeflow import cli
 
 
 @pytest.fixture(autouse=True)
-def _english(monkeypatch):
+def _english(english_terminal):
     """The CLI follows the terminal's language; these tests read its English."""
-    monkeypatch.setenv("LANG", "C.UTF-8")
-    monkeypatch.delenv("LC_ALL", raising=False)
-    monkeypatch.delenv("LC_MESSAGES", raising=False)
-    yield
-    translation.deactivate()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import translation
 
 from changeflow import cli
 
@@ -20,12 +19,8 @@ KEYS = {
 
 
 @pytest.fixture(autouse=True)
-def _english(monkeypatch):
-    monkeypatch.setenv("LANG", "C.UTF-8")
-    monkeypatch.delenv("LC_ALL", raising=False)
-    monkeypatch.delenv("LC_MESSAGES", raising=False)
-    yield
-    translation.deactivate()
+def _english(english_terminal):
+    """These tests read the CLI's English."""
 
 
 @pytest.fixture
