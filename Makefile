@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml
 		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
 	fi
 	@echo "Installing changeflow and its development tools into $(VENV)"
-	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,redis]'
 	@touch $@
 
 messages: $(MO)

@@ -161,3 +161,35 @@ def test_origin_is_recorded(personas):
     event = AuditEvent.objects.get(object_key=cr.key, action="cr.created")
     assert (event.channel, event.ip) == ("api", "10.0.0.7")
     assert audit.verify().ok
+
+
+def test_audit_recorded_is_sent_after_commit_and_never_for_a_rollback(transactional_db, caplog):
+    from tests.factories import make_personas
+
+    p = make_personas()
+    from changeflow.core.signals import audit_recorded
+
+    seen: list[tuple[str, bool]] = []
+
+    def listener(sender, event, **kwargs):
+        seen.append((event.action, connection.in_atomic_block))
+
+    def broken(sender, event, **kwargs):
+        raise RuntimeError("receiver bug")
+
+    audit_recorded.connect(listener)
+    audit_recorded.connect(broken)
+    try:
+        cr = make_cr(p.project, by=p.customer)
+        assert seen == [("cr.created", False)]  # after the commit, outside the transaction
+        seen.clear()
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            services.comment_create(user=p.pm, cr=cr, body="rolled back")
+            1 / 0  # noqa: B018
+        assert seen == []
+        services.comment_create(user=p.pm, cr=cr, body="kept")
+        assert seen == [("comment.created", False)]
+        assert "receiver bug" in caplog.text or "failed on event" in caplog.text
+    finally:
+        audit_recorded.disconnect(listener)
+        audit_recorded.disconnect(broken)

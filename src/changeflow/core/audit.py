@@ -10,6 +10,7 @@ import contextvars
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import AuditEvent, AuditHead
+from .signals import audit_recorded
 
 GENESIS = "0" * 64
+logger = logging.getLogger(__name__)
 
 # Where the current request came from; set by middleware (web/API) and the CLI.
 _origin: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
@@ -152,7 +155,20 @@ def record(
         hash=digest,
     )
     AuditHead.objects.filter(pk=1).update(seq=payload["seq"], hash=digest)
+    transaction.on_commit(lambda: _announce(event))
     return event
+
+
+def _announce(event: AuditEvent) -> None:
+    """Tell ``audit_recorded``'s receivers, after the commit; their errors are logged only."""
+    for receiver, result in audit_recorded.send_robust(sender=AuditEvent, event=event):
+        if isinstance(result, Exception):
+            logger.error(
+                "audit_recorded receiver %r failed on event #%d",
+                receiver,
+                event.seq,
+                exc_info=result,
+            )
 
 
 @dataclass(frozen=True)
