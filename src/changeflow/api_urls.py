@@ -1,6 +1,6 @@
 """REST API v1 routes (see docs: API.md)."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from changeflow.accounts import api as accounts
@@ -103,5 +103,6 @@ urlpatterns = [
     path(CR + "impact/", requirements.ImpactView.as_view(), name="api-cr-impact"),
     path("audit/", core.AuditListView.as_view(), name="api-audit"),
     path("audit/verify/", core.AuditVerifyView.as_view(), name="api-audit-verify"),
+    path("", include("changeflow.meetings.api_urls")),
     re_path(r"", core.api_not_found),  # last: JSON 404 for any other API path
 ]

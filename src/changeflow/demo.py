@@ -22,6 +22,7 @@ from changeflow.changes import selectors
 from changeflow.changes import services as changes
 from changeflow.changes.models import ChangeRequest
 from changeflow.core.errors import ValidationError
+from changeflow.meetings import demo as meetings_demo
 
 PROJECT_KEY = "ACME"
 PROJECT_NAME = "华东电商平台 / East-China e-commerce platform"
@@ -149,6 +150,7 @@ class _Demo:
             user=self.users["wang.lei"], project=project, data=THRESHOLDS
         )
         self._change_requests()
+        meetings_demo.load_demo(self.project, self.users, self.crs)
 
     # ------------------------------------------------------------------ verbs
 

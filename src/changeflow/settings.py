@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "changeflow.ccb",
     "changeflow.impact",
     "changeflow.comms",
+    "changeflow.meetings",
 ]
 
 MIDDLEWARE = [
@@ -232,6 +233,12 @@ SPECTACULAR_SETTINGS = {
         "KindEnum": "changeflow.requirements.models.Kind",
         "ArtifactKindEnum": "changeflow.requirements.models.ArtifactKind",
         "LinkKindEnum": "changeflow.requirements.models.LinkKind",
+        "StateEnum": "changeflow.changes.workflow.State",
+        "StatusEnum": "changeflow.requirements.models.RequirementStatus",
+        "MeetingKindEnum": "changeflow.meetings.models.Kind",
+        "OccurrenceStateEnum": "changeflow.meetings.models.OccurrenceState",
+        "AttendanceStatusEnum": "changeflow.meetings.models.AttendanceStatus",
+        "CalendarEntryKindEnum": "changeflow.meetings.serializers.CALENDAR_KINDS",
     },
 }
 

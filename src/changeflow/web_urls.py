@@ -39,4 +39,5 @@ urlpatterns = [
     ),
     path("changes/<str:key>/assessment/", changes.assessment, name="cr-assessment"),
     path("changes/<str:key>/vote/", changes.vote, name="cr-vote"),
+    path("", include("changeflow.meetings.urls")),
 ]

@@ -31,6 +31,7 @@ def _project_path(model: type[Model]) -> str:
         ImpactAssessment,
         Vote,
     )
+    from changeflow.meetings.models import Meeting, Occurrence
     from changeflow.requirements.models import (
         AffectedRequirement,
         Artifact,
@@ -57,6 +58,8 @@ def _project_path(model: type[Model]) -> str:
         Artifact: "project_id",
         TraceLink: "project_id",
         FreezeWindow: "project_id",
+        Meeting: "project_id",
+        Occurrence: "meeting__project_id",
     }
     try:
         return paths[model]
