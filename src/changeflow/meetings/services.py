@@ -52,6 +52,8 @@ EDITABLE = (
     "title", "location", "description", "timezone", "starts_at", "duration_minutes", "rrule",
     "remind_minutes_before", "invitees",
 )  # fmt: skip
+# A meeting may begin (be recorded as begun) at most this long before its scheduled start.
+EARLIEST_BEGIN = dt.timedelta(hours=12)
 TEXT_LIMITS = {"title": 200, "location": 200, "description": 100_000}
 MAX_INVITEES = 200
 # Customer meetings invite these roles by default; CCB meetings invite the board.
@@ -366,7 +368,7 @@ def occurrence_hold(
         raise _bad("held_at", _("Give a time with its offset."))
     if held_at > now + dt.timedelta(minutes=1):
         raise _bad("held_at", _("A meeting cannot begin in the future."))
-    if held_at < occurrence.starts_at - dt.timedelta(hours=12):
+    if held_at < occurrence.starts_at - EARLIEST_BEGIN:
         raise _bad("held_at", _("At most 12 hours before the scheduled start."))
     with transaction.atomic():
         occ = _locked(user, occurrence, states=(OccurrenceState.SCHEDULED,))

@@ -211,6 +211,7 @@ def _occurrence_context(request, occ: Occurrence, **forms: Any) -> dict[str, Any
         "actions": selectors.action_items(occ),
         "can_run": can_run,
         "held": held,
+        "can_begin": timezone.now() >= occ.starts_at - services.EARLIEST_BEGIN,
         "editable": occ.state in (OccurrenceState.SCHEDULED, OccurrenceState.HELD),
         "internal": sees_internal(request.user, project),
         "minutes_form": forms.get("minutes_form")
