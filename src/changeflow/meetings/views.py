@@ -400,15 +400,16 @@ def project_calendar(request: HttpRequest, key: str) -> HttpResponse:
     entries = selectors.project_calendar(user=request.user, project=project, start=start, end=end)
     by_day: dict[dt.date, list] = {}
     for e in entries:
-        if e.starts_at is not None:
+        if e.kind == "meeting":  # on its day in its own time zone
+            local = e.starts_at.astimezone(recurrence.zone(e.obj.meeting.timezone))
+            by_day.setdefault(local.date(), []).append(e)
+        elif e.starts_at is not None:
             first = max(e.starts_at, start).astimezone(tz).date()
             last = min(e.ends_at or e.starts_at, end - dt.timedelta(seconds=1)).astimezone(tz)
             day = first
             while day <= last.date():
                 by_day.setdefault(day, []).append(e)
                 day += dt.timedelta(days=1)
-                if e.kind == "meeting":
-                    break
         elif e.date is not None:
             by_day.setdefault(e.date, []).append(e)
     weeks = [
