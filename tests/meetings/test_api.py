@@ -287,21 +287,40 @@ def test_whole_ccb_meeting(personas, api):
 
 
 def _pdf_text(data: bytes) -> str:
-    """The PDF's text, read back by poppler's pdftotext when present, else from the
-    content streams (ReportLab writes CID text as hex: decode through its CMap)."""
+    """The PDF's text: read back by poppler's pdftotext when present, else straight from the
+    page streams (ReportLab writes them ASCII85 + Flate encoded, and the STSong-Light text as
+    UTF-16BE literal strings), so the check never silently skips."""
+    import base64
+    import re
     import shutil
     import subprocess
+    import zlib
 
     if shutil.which("pdftotext"):
-        out = subprocess.run(  # noqa: S603
-            ["pdftotext", "-", "-"],
-            input=data,
-            capture_output=True,
-            check=True,  # noqa: S607
-        )
+        out = subprocess.run(
+            ["pdftotext", "-", "-"],  # noqa: S607
+            input=data, capture_output=True, check=True,
+        )  # fmt: skip
         return out.stdout.decode()
-    pytest.skip("needs poppler's pdftotext")
-    return ""
+    escapes = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
+
+    def unescape(raw: bytes) -> bytes:
+        def one(m: re.Match) -> bytes:
+            e = m.group(1)
+            if e[:1].isdigit():
+                return bytes([int(e, 8)])
+            return escapes.get(e, e)
+
+        return re.sub(rb"\\([0-7]{1,3}|.)", one, raw, flags=re.S)
+
+    texts = []
+    pattern = rb"/ASCII85Decode /FlateDecode \][^>]*>>\s*stream\r?\n(.*?)endstream"
+    for m in re.finditer(pattern, data, re.S):
+        raw = m.group(1).strip().removesuffix(b"~>")
+        page = zlib.decompress(base64.a85decode(raw))
+        for lit in re.findall(rb"\(((?:[^()\\]|\\.)*)\)\s*Tj", page, re.S):
+            texts.append(unescape(lit).decode("utf-16-be", errors="replace"))
+    return "".join(texts)
 
 
 def test_votes_cast_on_the_cr_page_during_the_meeting_are_linked_at_close(personas, api):

@@ -156,3 +156,44 @@ def test_run_a_ccb_meeting_from_the_page(client, personas):
     client.force_login(p.qa)
     assert client.post(base + "do/", {"op": "close"}).status_code == 403
     assert client.post(base + "do/", {"op": "nope"}).status_code == 400
+
+
+def test_list_page_queries_do_not_grow_with_meetings(
+    client, personas, django_assert_max_num_queries
+):
+    p = personas
+    client.force_login(p.pm)
+    make_meeting(p, "customer")
+    client.get("/projects/ACME/meetings/")  # warm the session and caches
+    with django_assert_max_num_queries(12) as few:
+        client.get("/projects/ACME/meetings/")
+    for i in range(6):
+        make_meeting(p, "ccb" if i % 2 else "customer", title=f"会议 {i}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get("/projects/ACME/meetings/").status_code == 200
+
+
+def test_project_feed_by_token(client, personas):
+    import datetime as dt
+
+    from django.utils import timezone
+    from icalendar import Calendar
+
+    from changeflow.ccb import services as ccb
+    from changeflow.meetings import services
+
+    p = personas
+    make_meeting(p, "ccb", title="CCB 评审会")
+    make_meeting(p, "customer", title="客户周会")
+    soon = timezone.now() + dt.timedelta(days=3)
+    ccb.freeze_window_create(user=p.pm, project=p.project, name="封版",
+                             starts_at=soon, ends_at=soon + dt.timedelta(days=2))  # fmt: skip
+    token = services.calendar_token_create(user=p.customer)
+    cal = Calendar.from_ical(client.get(f"/calendar/feed/{token}/ACME.ics").content)
+    summaries = {str(e["summary"]) for e in cal.events}
+    assert "客户周会" in summaries and "CCB 评审会" not in summaries
+    assert any("封版" in s for s in summaries)
+    # Another project, or a revoked token: nothing.
+    assert client.get(f"/calendar/feed/{token}/OTHER.ics").status_code == 404
+    services.calendar_token_revoke(user=p.customer)
+    assert client.get(f"/calendar/feed/{token}/ACME.ics").status_code == 404

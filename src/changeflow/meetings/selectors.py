@@ -155,6 +155,33 @@ def upcoming(meeting: Meeting, now: dt.datetime, *, count: int = 5) -> list[Occu
     ]
 
 
+def next_occurrences(
+    meetings: QuerySet[Meeting], now: dt.datetime
+) -> list[tuple[Meeting, Occurrence | None]]:
+    """Each meeting with its next occurrence (or the one in progress); one query for the
+    stored occurrences of them all."""
+    meetings = list(meetings)
+    starts: dict[int, dt.datetime | None] = {
+        m.pk: recurrence.next_after(schedule(m), now - dt.timedelta(minutes=m.duration_minutes))
+        for m in meetings
+    }
+    wanted = [a for a in starts.values() if a is not None]
+    stored = {
+        (o.meeting_id, o.starts_at): o
+        for o in Occurrence.objects.filter(meeting__in=meetings, starts_at__in=wanted)
+    }
+    out: list[tuple[Meeting, Occurrence | None]] = []
+    for m in meetings:
+        at = starts[m.pk]
+        occ = None
+        if at is not None:
+            occ = stored.get((m.pk, at)) or Occurrence(
+                meeting=m, starts_at=at, state=OccurrenceState.SCHEDULED
+            )
+        out.append((m, occ))
+    return out
+
+
 def past(meeting: Meeting, *, count: int = 10) -> list[Occurrence]:
     """Stored occurrences that were held or closed, latest first."""
     return list(

@@ -76,16 +76,12 @@ def occurrence_url(occ: Occurrence) -> str:
 @require_GET
 def meeting_list(request: HttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
-    now = timezone.now()
-    rows = []
-    for meeting in selectors.meeting_list(user=request.user, project=project):
-        rows.append(
-            {
-                "meeting": meeting,
-                "next": (selectors.upcoming(meeting, now, count=1) or [None])[0],
-                "rule": recurrence.describe(meeting.rrule),
-            }
+    rows = [
+        {"meeting": meeting, "next": occ, "rule": recurrence.describe(meeting.rrule)}
+        for meeting, occ in selectors.next_occurrences(
+            selectors.meeting_list(user=request.user, project=project), timezone.now()
         )
+    ]
     return render(
         request,
         "meetings/meeting_list.html",
