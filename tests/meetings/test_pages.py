@@ -197,3 +197,25 @@ def test_project_feed_by_token(client, personas):
     assert client.get(f"/calendar/feed/{token}/OTHER.ics").status_code == 404
     services.calendar_token_revoke(user=p.customer)
     assert client.get(f"/calendar/feed/{token}/ACME.ics").status_code == 404
+
+
+def test_edit_page(client, personas):
+    p = personas
+    m = make_meeting(p, "customer", timezone="Asia/Shanghai")
+    client.force_login(p.customer_rep)
+    r = client.get(f"/projects/ACME/meetings/{m.pk}/edit/")
+    assert r.status_code == 200 and m.rrule in r.content.decode()
+    form = {
+        "kind": "customer", "title": "客户月会", "starts_at": "2026-01-08T15:00",
+        "timezone": "Asia/Shanghai", "duration_minutes": "45", "freq": "", "rrule":
+        "FREQ=MONTHLY;BYDAY=2TH", "remind_minutes_before": "60",
+    }  # fmt: skip
+    r = client.post(f"/projects/ACME/meetings/{m.pk}/edit/", form)
+    assert r.status_code == 302, r.content.decode()[:2000]
+    m.refresh_from_db()
+    assert (m.title, m.rrule, m.sequence) == ("客户月会", "FREQ=MONTHLY;BYDAY=2TH", 1)
+    assert m.starts_at.isoformat() == "2026-01-08T07:00:00+00:00"
+    client.force_login(p.customer)
+    assert client.get(f"/projects/ACME/meetings/{m.pk}/edit/").status_code == 403
+    client.force_login(p.outsider)
+    assert client.get(f"/projects/ACME/meetings/{m.pk}/edit/").status_code == 404

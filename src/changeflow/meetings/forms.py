@@ -106,6 +106,7 @@ class MeetingForm(forms.Form):
             if timezone.is_aware(d["starts_at"])
             else d["starts_at"]
         )
+        # None: the default invitees (on create); on edit an empty choice keeps that meaning.
         data["invitees"] = d["invitees"] or None
         return data
 

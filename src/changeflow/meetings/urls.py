@@ -12,6 +12,7 @@ urlpatterns = [
     path("projects/<str:key>/meetings/new/", views.meeting_create, name="meeting-create"),
     path("projects/<str:key>/calendar/", views.project_calendar, name="project-calendar"),
     path(M, views.meeting_detail, name="meeting-detail"),
+    path(M + "edit/", views.meeting_edit, name="meeting-edit"),
     path(M + "calendar.ics", views.meeting_ics, name="meeting-ics"),
     path(OCC, views.occurrence_detail, name="meeting-occurrence"),
     path(OCC + "do/", views.occurrence_post, name="meeting-occurrence-post"),

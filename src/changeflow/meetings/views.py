@@ -127,6 +127,43 @@ def meeting_create(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def meeting_edit(request: HttpRequest, key: str, id: int) -> HttpResponse:
+    """Change a series (its kind stays); occurrences already held keep their times."""
+    meeting = _meeting(request, key, id)
+    project = meeting.project
+    if not selectors.may_run(request.user, project, meeting.kind):
+        return render(
+            request, "error.html",
+            {"message": _("Only who runs this meeting may change it.")}, status=403,
+        )  # fmt: skip
+    members = account_selectors.member_list(user=request.user, project=project)
+    local = meeting.starts_at.astimezone(recurrence.zone(meeting.timezone))
+    initial = {
+        "kind": meeting.kind, "title": meeting.title, "location": meeting.location,
+        "description": meeting.description, "timezone": meeting.timezone,
+        "starts_at": local.replace(tzinfo=None), "duration_minutes": meeting.duration_minutes,
+        "rrule": meeting.rrule, "remind_minutes_before": meeting.remind_minutes_before,
+        "invitees": [u.username for u in meeting.invitees.all()],
+    }  # fmt: skip
+    form = MeetingForm(request.POST or None, kinds=[meeting.kind], members=members, initial=initial)
+    status = form_status(form) if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.meeting_update(user=request.user, meeting=meeting, data=form.service_data())
+        except ApplicationError as exc:
+            add_errors(form, exc)
+            status = exc.status
+        else:
+            messages.success(request, _("The meeting was changed."))
+            return redirect("meeting-detail", key=project.key, id=meeting.pk)
+    return render(
+        request, "meetings/meeting_form.html",
+        {"project": project, "form": form, "meeting": meeting}, status=status,
+    )  # fmt: skip
+
+
+@login_required
 @require_GET
 def meeting_detail(request: HttpRequest, key: str, id: int) -> HttpResponse:
     meeting = _meeting(request, key, id)
