@@ -23,6 +23,7 @@ from changeflow.changes import services as changes
 from changeflow.changes.models import ChangeRequest
 from changeflow.core.errors import ValidationError
 from changeflow.meetings import demo as meetings_demo
+from changeflow.notifications import demo as notifications_demo
 
 PROJECT_KEY = "ACME"
 PROJECT_NAME = "华东电商平台 / East-China e-commerce platform"
@@ -151,6 +152,7 @@ class _Demo:
         )
         self._change_requests()
         meetings_demo.load_demo(self.project, self.users, self.crs)
+        notifications_demo.load_demo(self.project, self.users, self.crs)
 
     # ------------------------------------------------------------------ verbs
 

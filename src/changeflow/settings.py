@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "changeflow.impact",
     "changeflow.comms",
     "changeflow.meetings",
+    "changeflow.notifications",
 ]
 
 MIDDLEWARE = [
@@ -239,6 +240,10 @@ SPECTACULAR_SETTINGS = {
         "OccurrenceStateEnum": "changeflow.meetings.models.OccurrenceState",
         "AttendanceStatusEnum": "changeflow.meetings.models.AttendanceStatus",
         "CalendarEntryKindEnum": "changeflow.meetings.serializers.CALENDAR_KINDS",
+        "WebhookKindEnum": "changeflow.notifications.models.WebhookKind",
+        "NotificationKindEnum": "changeflow.notifications.models.Kind",
+        "DeliveryStateEnum": "changeflow.notifications.models.DeliveryState",
+        "StateEnum": "changeflow.changes.workflow.State",
     },
 }
 

@@ -40,4 +40,5 @@ urlpatterns = [
     path("changes/<str:key>/assessment/", changes.assessment, name="cr-assessment"),
     path("changes/<str:key>/vote/", changes.vote, name="cr-vote"),
     path("", include("changeflow.meetings.urls")),
+    path("", include("changeflow.notifications.web_urls")),
 ]

@@ -1,0 +1,89 @@
+"""Which audit actions are worth telling people about, as which kind — pure, no ORM.
+
+The audit log's actions (``cr.submit``, ``comment.created``...) are the services' vocabulary;
+users and webhooks speak of kinds (``cr.submitted``, ``cr.commented``...). One audit event maps
+to at most one kind; a comment that mentions people also tells each of them ``cr.mentioned``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .models import Channel, Kind
+
+# What a user gets when they chose nothing: e-mail too only where someone waits on them.
+DEFAULTS: dict[str, str] = {
+    Kind.CR_SUBMITTED: Channel.IN_APP,
+    Kind.STATE_CHANGED: Channel.IN_APP,
+    Kind.ASSESSMENT_ADDED: Channel.IN_APP,
+    Kind.VOTE_NEEDED: Channel.BOTH,
+    Kind.DECIDED: Channel.BOTH,
+    Kind.COMMENTED: Channel.IN_APP,
+    Kind.MENTIONED: Channel.BOTH,
+    Kind.SLA_BREACHED: Channel.BOTH,
+    Kind.MEETING_REMINDER: Channel.BOTH,
+    Kind.VOTES_RESET: Channel.BOTH,
+}
+
+# Webhook filters name kinds; "*" is every kind. A mention is personal: not for webhooks.
+WEBHOOK_KINDS = [k for k in Kind.values if k != Kind.MENTIONED]
+TEST_KIND = "webhook.test"
+
+_DECISIONS = {"cr.approve", "cr.reject", "cr.defer", "cr.decided", "cr.ratified",
+              "cr.ratification_refused"}  # fmt: skip
+_VOTE_OPENERS = {"cr.request_review", "cr.approve_emergency"}
+_EXPLICIT = {
+    "sla.breached": Kind.SLA_BREACHED,
+    "meeting.reminder": Kind.MEETING_REMINDER,
+    "votes.reset": Kind.VOTES_RESET,
+}
+# Transitions that are not news by themselves: created without submitting is a draft.
+_QUIET = {"cr.created", "cr.updated", "cr.ratify"}
+
+MENTION = re.compile(r"(?<![\w.@])@([\w.+-]{1,150})", re.UNICODE)
+
+
+def kind_of(action: str, after: Mapping[str, Any]) -> str | None:
+    """The kind of notification an audit action makes, or None when it makes none."""
+    if action in _EXPLICIT:
+        return _EXPLICIT[action]
+    if action == "cr.created":
+        return Kind.CR_SUBMITTED if after.get("state") == "submitted" else None
+    if action == "cr.submit":
+        return Kind.CR_SUBMITTED
+    if action in _DECISIONS:
+        return Kind.DECIDED
+    if action in _VOTE_OPENERS:
+        return Kind.VOTE_NEEDED
+    if action == "assessment.created":
+        return Kind.ASSESSMENT_ADDED
+    if action == "comment.created":
+        return Kind.COMMENTED
+    if action.startswith("cr.") and action not in _QUIET and "state" in after:
+        return Kind.STATE_CHANGED
+    return None
+
+
+def mentions(body: str) -> list[str]:
+    """The usernames written as ``@name`` in a comment, in order, each once.
+
+    A trailing full stop belongs to the sentence, not the name (``ask @wang.lei.``).
+    """
+    seen: dict[str, None] = {}
+    for match in MENTION.finditer(body or ""):
+        seen.setdefault(match.group(1).rstrip("."), None)
+    return [name for name in seen if name]
+
+
+def wants(channel: str) -> tuple[bool, bool]:
+    """(in-app, e-mail) for a preference."""
+    return (
+        channel in (Channel.IN_APP, Channel.BOTH),
+        channel in (Channel.EMAIL, Channel.BOTH),
+    )
+
+
+def webhook_accepts(filters: list[str], kind: str) -> bool:
+    return kind == TEST_KIND or "*" in filters or kind in filters

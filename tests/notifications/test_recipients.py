@@ -1,0 +1,112 @@
+"""Who is told what: requester, watchers, board, managers, mentions, notify lists; never the
+actor; never a customer for an internal event; nobody who left the project."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.db import transaction
+
+from changeflow.accounts import services as accounts
+from changeflow.changes import services as cr_services
+from changeflow.core import audit
+from changeflow.notifications import services
+from changeflow.notifications.models import EmailDelivery, Kind, Notification, Watch
+from tests.factories import advance, complete_assessment, fresh, make_cr
+
+pytestmark = pytest.mark.django_db
+
+
+def told(kind=None):
+    qs = Notification.objects.all()
+    if kind:
+        qs = qs.filter(kind=kind)
+    return {(n.user.username, n.kind) for n in qs.select_related("user")}
+
+
+def users(kind=None):
+    return {u for u, _k in told(kind)}
+
+
+def test_submitted_tells_managers_and_tech_leads_not_the_actor(p, live):
+
+    with live():
+        make_cr(p.project, by=p.customer, submit=True)
+    assert told() == {(p.pm.username, Kind.CR_SUBMITTED), (p.tech_lead.username, Kind.CR_SUBMITTED)}
+
+
+def test_review_asks_the_board_to_vote_and_tells_the_requester(p, live):
+
+    cr = make_cr(p.project, by=p.customer)
+    cr = advance(cr, p, "assessing")
+    complete_assessment(cr, by=p.tech_lead)
+    with live():
+        cr_services.change_request_transition(
+            user=p.tech_lead, cr=fresh(cr, p.tech_lead), action="request_review"
+        )
+    # The default board: PM, tech lead (the actor, left out), QA, customer rep.
+    assert users(Kind.VOTE_NEEDED) == {p.pm.username, p.qa.username, p.customer_rep.username}
+    assert users(Kind.STATE_CHANGED) == {p.customer.username}
+    # Vote-needed e-mails by default, state changes in the app only.
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        u.email for u in (p.pm, p.qa, p.customer_rep)
+    )
+
+
+def test_watchers_hear_of_state_changes(p, live):
+
+    cr = make_cr(p.project, by=p.customer, submit=True, type="feature", priority="P2")
+    services.watch_set(user=p.developer, cr=cr, watching=True)
+    with live():
+        cr_services.change_request_transition(
+            user=p.tech_lead, cr=fresh(cr, p.tech_lead), action="triage"
+        )
+    assert told() == {(p.developer.username, Kind.STATE_CHANGED),
+                      (p.customer.username, Kind.STATE_CHANGED)}  # fmt: skip
+
+
+def test_internal_comment_never_reaches_customers_and_mentions_win(p, live):
+
+    cr = make_cr(p.project, by=p.customer, submit=True)
+    Watch.objects.create(user=p.customer_rep, change_request=cr)
+    Watch.objects.create(user=p.qa, change_request=cr)
+    with live():
+        cr_services.comment_create(
+            user=p.tech_lead, cr=fresh(cr, p.tech_lead), internal=True,
+            body=f"cost note, ask @{p.customer.username} and @{p.developer.username}.",
+        )  # fmt: skip
+    assert told() == {(p.qa.username, Kind.COMMENTED), (p.developer.username, Kind.MENTIONED)}
+
+
+def test_public_comment_tells_requester_and_mentioned(p, live):
+
+    cr = make_cr(p.project, by=p.customer, submit=True)
+    with live():
+        cr_services.comment_create(user=p.pm, cr=fresh(cr, p.pm), body=f"@{p.qa.username} look")
+    assert told() == {(p.customer.username, Kind.COMMENTED), (p.qa.username, Kind.MENTIONED)}
+
+
+def test_notify_lists_and_lost_membership(p, live):
+
+    accounts.membership_remove(user=p.pm, project=p.project, username=p.developer.username)
+    with live(), transaction.atomic():
+        audit.record(
+            actor="system", action="sla.breached", object_type="project", object_key="ACME",
+            project="ACME",
+            after={"notify": [p.pm.username, p.developer.username, p.outsider.username],
+                   "reason": "triage took 3 days", "title": "ACME-1 in triage"},
+        )  # fmt: skip
+    assert told() == {(p.pm.username, Kind.SLA_BREACHED)}
+    assert EmailDelivery.objects.get().state == "sent"
+    assert "triage took 3 days" in mail.outbox[0].body
+
+
+def test_the_same_event_twice_tells_once(p, live):
+
+    with live():
+        make_cr(p.project, by=p.customer, submit=True)
+    from changeflow.core.models import AuditEvent
+
+    event = AuditEvent.objects.get(action="cr.created")
+    assert services.notify_event(event) == []
+    assert Notification.objects.count() == 2
