@@ -6,6 +6,7 @@ Webhooks are project settings: its managers (and site admins) manage them; other
 
 from __future__ import annotations
 
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -145,10 +146,22 @@ class WebhookListView(ApiView):
         request=WebhookWriteSerializer,
         parameters=[IDEMPOTENCY_PARAM],
         responses={201: WebhookSerializer, **errors(400, 403, 404, 422)},
-        description=gettext_lazy(
-            "A URL that is not http(s), or that points at this server or (unless allowed by "
-            "the administrator) a loopback or private address, is refused with 422 "
-            "`unsafe_url`; it is checked again before every call."
+        description=format_lazy(
+            "{}\n\n{}",
+            gettext_lazy(
+                "A URL that is not http(s), or that points at this server or (unless allowed by "
+                "the administrator) a loopback or private address, is refused with 422 "
+                "`unsafe_url`; it is checked again before every call."
+            ),
+            gettext_lazy(
+                "Every request carries `Idempotency-Key` and `X-Changeflow-Delivery` (the same on "
+                "every retry of one delivery: drop repeats). `generic` also sends "
+                "`X-Changeflow-Event`, `X-Changeflow-Timestamp` (Unix seconds) and, with a secret, "
+                '`X-Changeflow-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">`; '
+                "refuse timestamps more than 5 minutes old. `dingtalk` signs with `timestamp` and "
+                "`sign` query parameters, `feishu` with `timestamp` and `sign` in the body, as "
+                "those platforms document; `wecom` and `slack` are not signed."
+            ),
         ),
     )
     def post(self, request, key: str):

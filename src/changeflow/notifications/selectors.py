@@ -158,7 +158,7 @@ def unread_count(user: User) -> int:
     """One indexed COUNT for the top bar."""
     if not user.is_authenticated:
         return 0
-    return Notification.objects.filter(user=user, in_app=True, read_at__isnull=True).count()
+    return inbox(user=user, unread_only=True).order_by().count()
 
 
 def is_watching(*, user: User, cr) -> bool:
