@@ -284,3 +284,19 @@ def test_new_webhook_replays_no_history(p, live, receiver):
     with live():
         cr_services.change_request_transition(user=p.pm, cr=fresh(cr, p.pm), action="triage")
     assert [r["json"]["event"] for r in receiver.requests] == ["cr.state_changed"]
+
+
+def test_a_host_that_does_not_resolve_when_calling_is_retried(p, live, receiver, monkeypatch):
+    hook(p, receiver)
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)  # the resolver is down for a while
+    sla_event(p, live)
+    d = WebhookDelivery.objects.get()
+    assert d.state == "pending" and "resolved" in d.error
+    monkeypatch.undo()
+    services.retry_due(now=later(5))
+    d.refresh_from_db()
+    assert d.state == "sent" and len(receiver.requests) == 1

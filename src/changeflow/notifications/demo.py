@@ -10,8 +10,9 @@ from changeflow.accounts.models import Project, User
 
 from . import services
 
-# The shape of a DingTalk custom robot address as its documentation shows it; the token is
-# made up, so a real call (after a CR enters review in the demo) fails and is logged as such.
+# The shape of a DingTalk custom robot address as its documentation shows it, with a made-up
+# token. The webhook is saved inactive: the demo never calls out to the internet; a team puts
+# its own robot's address and secret in and ticks "Active".
 DEMO_DINGTALK_URL = "https://oapi.dingtalk.com/robot/send?access_token=demo-0000000000000000"
 DEMO_DINGTALK_SECRET = "SECdemo0000000000000000000000000000000000000000000000000000000000"
 
@@ -22,7 +23,7 @@ def load_demo(project: Project, users: dict[str, User], crs: list) -> None:
         user=users["wang.lei"], project=project, resolve=False,
         data={"name": "CCB 钉钉群", "url": DEMO_DINGTALK_URL, "kind": "dingtalk",
               "events": ["cr.vote_needed", "cr.decided", "sla.breached"],
-              "secret": DEMO_DINGTALK_SECRET, "language": "zh-hans"},
+              "secret": DEMO_DINGTALK_SECRET, "language": "zh-hans", "active": False},
     )  # fmt: skip
     for username in ("wang.lei", "chen.jing", "liu.yang", "li.na"):
         services.preferences_set(user=users[username], channels={}, language="zh-hans")

@@ -350,8 +350,11 @@ def deliver_webhook(pk: int, *, now: dt.datetime | None = None) -> str:
     try:
         target = urlcheck.check(hook.url)
     except urlcheck.UnsafeUrl as exc:  # e.g. the name now resolves to a private address
-        _failed(WebhookDelivery, row, timezone.now(), str(exc), retry=False)
-        return DeliveryState.FAILED
+        retry = isinstance(exc, urlcheck.Unresolvable)
+        when = _failed(WebhookDelivery, row, timezone.now(), str(exc), retry=retry)
+        if when:
+            _enqueue("webhook", pk, when)
+        return DeliveryState.PENDING if when else DeliveryState.FAILED
     request = formats.build(
         hook.kind, hook.url, hook.secret, row.payload, key=str(row.key), now=time.time()
     )

@@ -22,6 +22,11 @@ class UnsafeUrl(Exception):
     """The URL may not be called; ``str(exc)`` says why, in the active language."""
 
 
+class Unresolvable(UnsafeUrl):
+    """The host does not resolve now: refused when saving, retried when calling (DNS can be
+    down for a while)."""
+
+
 @dataclass(frozen=True)
 class Target:
     scheme: str
@@ -81,7 +86,7 @@ def check(url: str, *, resolve: bool = True) -> Target:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise UnsafeUrl(_("The host %(host)s cannot be resolved.") % {"host": host}) from None
+        raise Unresolvable(_("The host %(host)s cannot be resolved.") % {"host": host}) from None
     addresses = tuple(dict.fromkeys(info[4][0] for info in infos))
     for address in addresses:
         reason = _refused(address)
