@@ -243,7 +243,6 @@ SPECTACULAR_SETTINGS = {
         "WebhookKindEnum": "changeflow.notifications.models.WebhookKind",
         "NotificationKindEnum": "changeflow.notifications.models.Kind",
         "DeliveryStateEnum": "changeflow.notifications.models.DeliveryState",
-        "StateEnum": "changeflow.changes.workflow.State",
     },
 }
 
