@@ -21,15 +21,19 @@ def on_audit_recorded(sender, event, **kwargs) -> None:
 
 
 def register_periodic() -> None:
-    """Retry due deliveries every minute, where the project has a periodic-job registry."""
+    """Retry due deliveries every minute, where the worker's periodic registry is installed
+    (the same API the meetings reminders use)."""
+    import datetime as dt
+
     try:
         from changeflow.core import periodic  # type: ignore[attr-defined]
     except ImportError:
         return
-    register = getattr(periodic, "register", None)
-    if register is None:
-        return
+    from . import services
+
     try:
-        register("notifications.retry_due", "changeflow.notifications.tasks.retry_due", 60)
-    except Exception:  # a registry with another signature: say so, do not break start-up
-        logger.warning("could not register notifications.retry_due with core.periodic")
+        periodic.register(
+            "notifications.retry_due", every=dt.timedelta(minutes=1), func=services.retry_due
+        )
+    except (TypeError, ValueError, AttributeError):  # another registry API: keep running
+        logger.warning("notifications.retry_due not registered as a periodic job")
