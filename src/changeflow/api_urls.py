@@ -7,6 +7,7 @@ from changeflow.accounts import api as accounts
 from changeflow.ccb import api as ccb
 from changeflow.changes import api as changes
 from changeflow.core import api_views as core
+from changeflow.impact import plan_api
 from changeflow.requirements import api as requirements
 
 
@@ -18,6 +19,45 @@ class DocsView(SpectacularSwaggerSplitView):
 
 
 CR = "change-requests/<str:key>/"
+PLAN = "projects/<str:key>/plan/"
+
+plan_api_urls = [
+    path(PLAN, plan_api.PlanView.as_view(), name="api-plan"),
+    path(PLAN + "import/", plan_api.PlanImportView.as_view(), name="api-plan-import"),
+    path(PLAN + "tasks/", plan_api.PlanTaskListView.as_view(), name="api-plan-tasks"),
+    path(
+        PLAN + "tasks/<str:task>/",
+        plan_api.PlanTaskDetailView.as_view(),
+        name="api-plan-task-detail",
+    ),
+    path(PLAN + "dependencies/", plan_api.PlanDependencyListView.as_view(), name="api-plan-deps"),
+    path(
+        PLAN + "dependencies/<int:id>/",
+        plan_api.PlanDependencyDetailView.as_view(),
+        name="api-plan-dep-detail",
+    ),
+    path(
+        PLAN + "milestones/", plan_api.PlanMilestoneListView.as_view(), name="api-plan-milestones"
+    ),
+    path(
+        PLAN + "milestones/<int:id>/",
+        plan_api.PlanMilestoneDetailView.as_view(),
+        name="api-plan-milestone-detail",
+    ),
+    path(CR + "change-plan/", plan_api.ChangePlanView.as_view(), name="api-cr-change-plan"),
+    path(CR + "simulate/", plan_api.SimulateView.as_view(), name="api-cr-simulate"),
+    path(CR + "simulations/", plan_api.SimulationListView.as_view(), name="api-cr-simulations"),
+    path(
+        CR + "simulations/<int:id>/",
+        plan_api.SimulationDetailView.as_view(),
+        name="api-cr-simulation-detail",
+    ),
+    path(
+        CR + "simulations/<int:id>/chart.<str:fmt>",
+        plan_api.SimulationChartView.as_view(),
+        name="api-cr-simulation-chart",
+    ),
+]
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -101,6 +141,7 @@ urlpatterns = [
         name="api-link-review",
     ),
     path(CR + "impact/", requirements.ImpactView.as_view(), name="api-cr-impact"),
+    *plan_api_urls,
     path("audit/", core.AuditListView.as_view(), name="api-audit"),
     path("audit/verify/", core.AuditVerifyView.as_view(), name="api-audit-verify"),
     path("", include("changeflow.meetings.api_urls")),

@@ -22,6 +22,7 @@ from changeflow.changes import selectors
 from changeflow.changes import services as changes
 from changeflow.changes.models import ChangeRequest
 from changeflow.core.errors import ValidationError
+from changeflow.impact import demo as impact_demo
 from changeflow.meetings import demo as meetings_demo
 from changeflow.notifications import demo as notifications_demo
 
@@ -153,6 +154,7 @@ class _Demo:
         self._change_requests()
         meetings_demo.load_demo(self.project, self.users, self.crs)
         notifications_demo.load_demo(self.project, self.users, self.crs)
+        impact_demo.load_demo(self.project, self.users, self.crs)
 
     # ------------------------------------------------------------------ verbs
 

@@ -5,6 +5,30 @@ from django.views.generic import RedirectView
 
 from changeflow.accounts import views as accounts
 from changeflow.changes import views as changes
+from changeflow.impact import plan_views as impact_plans
+
+impact_plan_urls = [
+    path("projects/<str:key>/plan/", impact_plans.plan_page, name="plan"),
+    path("projects/<str:key>/plan/<str:what>/", impact_plans.plan_edit, name="plan-edit"),
+    path(
+        "projects/<str:key>/plan/<str:what>/<str:ref>/delete/",
+        impact_plans.plan_delete,
+        name="plan-delete",
+    ),
+    path("changes/<str:key>/simulate/", impact_plans.cr_simulate, name="cr-simulate"),
+    path("changes/<str:key>/simulation/", impact_plans.cr_simulation_panel, name="cr-simulation"),
+    path("changes/<str:key>/change-plan/", impact_plans.change_plan_edit, name="cr-change-plan"),
+    path(
+        "changes/<str:key>/simulations/<int:pk>/chart.<str:fmt>",
+        impact_plans.run_chart,
+        name="cr-simulation-chart",
+    ),
+    path(
+        "changes/<str:key>/simulations/<int:pk>/assess/",
+        impact_plans.run_assess,
+        name="cr-simulation-assess",
+    ),
+]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="project-list"), name="home"),
@@ -41,4 +65,5 @@ urlpatterns = [
     path("changes/<str:key>/vote/", changes.vote, name="cr-vote"),
     path("", include("changeflow.meetings.urls")),
     path("", include("changeflow.notifications.web_urls")),
+    *impact_plan_urls,
 ]

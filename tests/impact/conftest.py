@@ -2,6 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.conftest import api  # noqa: F401  (the token-authenticated client fixture)
+
 # The public datasets live beside the repository, never inside it (see PROVENANCE.md there).
 EFFORT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "effort"
 

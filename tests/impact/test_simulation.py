@@ -298,3 +298,102 @@ def test_a_bad_iteration_count_is_refused(iterations):
 def test_a_bad_seed_is_refused():
     with pytest.raises(PlanError, match="seed"):
         simulate(Plan([fixed("A", 1)]), iterations=10, seed=-1)
+
+
+# --- against analytic results (issue: "the simulator agrees with analytic results") -----------
+
+
+def test_a_chain_of_independent_normal_tasks_adds_means_and_variances():
+    # N(10, 2) then N(15, 3): mean 25, variance 2^2 + 3^2 = 13.
+    plan = Plan([Task.normal("A", 10, 2), Task.normal("B", 15, 3, depends_on=("A",))])
+    finish = simulate(plan, iterations=100_000, seed=2026).baseline.finish
+    assert abs(finish.mean() - 25) < 0.1
+    assert abs(finish.var() - 13) < 0.2
+
+
+def test_a_pert_chain_mean_is_the_sum_of_the_pert_means():
+    n = 100_000
+    estimates = [(2, 4, 12), (1, 5, 6), (3, 3, 9), (0, 1, 2), (5, 8, 20)]
+    tasks = [
+        Task(f"T{k}", *e, depends_on=(f"T{k - 1}",) if k else ()) for k, e in enumerate(estimates)
+    ]
+    finish = simulate(Plan(tasks), iterations=n, seed=5).baseline.finish
+    mean = sum((o + 4 * m + p) / 6 for o, m, p in estimates)
+    sd = math.sqrt(sum(beta_sd(*e) ** 2 for e in estimates))
+    assert abs(finish.mean() - mean) < 4 * sd / math.sqrt(n)
+    assert finish.std() == pytest.approx(sd, rel=0.02)
+
+
+def test_two_parallel_normal_paths_take_the_max_of_two_normals():
+    # Clark (1961): the mean of max(X, Y) for independent X ~ N(20, 3), Y ~ N(20, 4) is
+    # 20 + theta * phi(0) with theta = sqrt(9 + 16) = 5, i.e. 20 + 5 / sqrt(2 pi).
+    plan = Plan(
+        [
+            Task.normal("A1", 12, 2),
+            Task.normal("A2", 8, math.sqrt(5), depends_on=("A1",)),
+            Task.normal("B", 20, 4),
+        ]
+    )
+    finish = simulate(plan, iterations=100_000, seed=7).baseline.finish
+    expected = 20 + 5 / math.sqrt(2 * math.pi)
+    assert finish.mean() > 20 + 1.5  # exceeds both path means clearly
+    assert abs(finish.mean() - expected) < 0.05
+
+
+def test_a_normal_task_draws_are_cut_at_zero():
+    finish = simulate(Plan([Task.normal("A", 0.5, 2)]), iterations=10_000, seed=1).baseline.finish
+    assert finish.min() == 0.0
+
+
+def test_an_unknown_distribution_is_named():
+    with pytest.raises(PlanError, match="unknown distribution 'lognormal'"):
+        Task("A", 1, 2, 3, distribution="lognormal")
+
+
+def test_criticality_of_two_parallel_normal_paths_is_the_probability_each_is_longer():
+    # P(A > B) for A ~ N(21, 3), B ~ N(20, 4): Phi(1 / 5).
+    plan = Plan([Task.normal("A", 21, 3), Task.normal("B", 20, 4), fixed("E", 1, "A", "B")])
+    crit = simulate(plan, iterations=100_000, seed=3).baseline.criticality
+    expected = 0.5 * (1 + math.erf(0.2 / math.sqrt(2)))
+    assert abs(crit["A"] - expected) < 0.01
+    assert crit["A"] + crit["B"] == pytest.approx(1.0)
+    assert crit["E"] == 1.0
+
+
+def test_milestone_miss_probability_of_a_normal_task_is_its_tail():
+    # Missed when N(10, 2) > 13: 1 - Phi(1.5).
+    plan = Plan([Task.normal("A", 10, 2)], milestones=[Milestone("A", 13, "M")])
+    miss = simulate(plan, iterations=100_000, seed=8).baseline.milestone_miss["M"]
+    assert abs(miss - 0.5 * math.erfc(1.5 / math.sqrt(2))) < 0.005
+
+
+def test_progress_is_reported_up_to_one():
+    seen = []
+    plan = Plan([fixed("A", 1)])
+    simulate(plan, change=Change([fixed("X", 1)], after=["A"]), iterations=10, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0
+
+
+def test_the_level_wise_schedule_matches_a_plain_longest_path():
+    # A deep random network of fixed durations (more edges per level than one gathering chunk):
+    # the level-wise passes give the textbook forward pass and critical set exactly.
+    rng = np.random.default_rng(0)
+    tasks = []
+    for j in range(400):
+        preds = sorted({int(i) for i in rng.integers(max(0, j - 30), j, size=3)}) if j else []
+        deps = tuple(Dependency(f"T{i}", lag=float(rng.integers(0, 3))) for i in preds)
+        tasks.append(fixed(f"T{j}", float(rng.integers(0, 10)), *deps))
+    base = simulate(Plan(tasks), iterations=3, seed=4).baseline
+    start, finish = {}, {}
+    for t in tasks:  # listed in topological order already
+        start[t.id] = max((finish[d.task] + d.lag for d in t.depends_on), default=0.0)
+        finish[t.id] = start[t.id] + t.optimistic
+    for t in tasks:
+        assert base.task_finish[t.id][0] == finish[t.id]
+    end = max(finish.values())
+    critical = {t.id for t in tasks if finish[t.id] == end}
+    for t in reversed(tasks):
+        if t.id in critical:
+            critical |= {d.task for d in t.depends_on if finish[d.task] + d.lag == start[t.id]}
+    assert {t for t, c in base.criticality.items() if c == 1.0} == critical
+    assert {t for t, c in base.criticality.items() if c == 0.0} == {t.id for t in tasks} - critical

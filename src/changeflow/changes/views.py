@@ -26,6 +26,7 @@ from changeflow.accounts.models import Role
 from changeflow.core.access import role_in, sees_internal
 from changeflow.core.errors import ApplicationError, NotFound
 from changeflow.core.middleware import client_ip
+from changeflow.impact.plan_views import simulation_panel
 from changeflow.web import add_errors, form_status, or_404
 
 from . import selectors, services, uploads, workflow
@@ -371,6 +372,7 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest, **forms: Any) -> di
         "actuals_form": forms.get("actuals_form") or ActualsForm.for_cr(cr),
         "error": forms.get("error"),
         "ratification_pending": cr.ratification == Ratification.PENDING,
+        "simulation": simulation_panel(request, cr),
     }
 
 

@@ -31,6 +31,14 @@ def _project_path(model: type[Model]) -> str:
         ImpactAssessment,
         Vote,
     )
+    from changeflow.impact.models import (
+        ChangePlan,
+        PlanDependency,
+        PlanMilestone,
+        PlanTask,
+        ProjectPlan,
+        SimulationRun,
+    )
     from changeflow.meetings.models import Meeting, Occurrence
     from changeflow.requirements.models import (
         AffectedRequirement,
@@ -60,6 +68,12 @@ def _project_path(model: type[Model]) -> str:
         FreezeWindow: "project_id",
         Meeting: "project_id",
         Occurrence: "meeting__project_id",
+        ProjectPlan: "project_id",
+        PlanTask: "plan__project_id",
+        PlanDependency: "plan__project_id",
+        PlanMilestone: "plan__project_id",
+        ChangePlan: "change_request__project_id",
+        SimulationRun: "project_id",
     }
     try:
         return paths[model]

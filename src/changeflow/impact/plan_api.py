@@ -1,0 +1,597 @@
+"""API of project plans and Monte Carlo simulations. Thin: parse, select, one service."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from changeflow.accounts import selectors as account_selectors
+from changeflow.accounts.models import Project
+from changeflow.changes import selectors as change_selectors
+from changeflow.changes.models import ChangeRequest
+from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, StrictSerializer, errors
+from changeflow.core.errors import Conflict, NotFound, ValidationError
+
+from . import charts, plans
+from .models import Calendar, RunStatus
+
+# ---------------------------------------------------------------- serializers
+
+DAYS = {"max_digits": 9, "decimal_places": 2, "min_value": 0, "coerce_to_string": False}
+MONEY = {"max_digits": 14, "decimal_places": 2, "min_value": 0, "coerce_to_string": False}
+
+
+class DependsOnSerializer(serializers.Serializer):
+    task = serializers.CharField(max_length=40)
+    lag = serializers.DecimalField(required=False, default=0, **DAYS)
+
+
+class PlanTaskSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=40, help_text=gettext_lazy("The task's id."))
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    optimistic = serializers.DecimalField(help_text=gettext_lazy("Days."), **DAYS)
+    most_likely = serializers.DecimalField(help_text=gettext_lazy("Days."), **DAYS)
+    pessimistic = serializers.DecimalField(help_text=gettext_lazy("Days."), **DAYS)
+    rate = serializers.DecimalField(
+        required=False, default=0, help_text=gettext_lazy("Cost per day."), **MONEY
+    )
+    fixed_cost = serializers.DecimalField(required=False, default=0, **MONEY)
+    depends_on = DependsOnSerializer(
+        many=True, required=False, default=list,
+        help_text=gettext_lazy("Finish-to-start predecessors with their lag in days."),
+    )  # fmt: skip
+
+
+class TaskWriteSerializer(StrictSerializer):
+    """The task's own fields (its dependencies are edited on their own)."""
+
+    key = serializers.CharField(max_length=40)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    optimistic = serializers.JSONField(help_text=gettext_lazy("Days, ≥ 0."))
+    most_likely = serializers.JSONField(help_text=gettext_lazy("Days, ≥ optimistic."))
+    pessimistic = serializers.JSONField(help_text=gettext_lazy("Days, ≥ most likely."))
+    rate = serializers.JSONField(required=False, help_text=gettext_lazy("Cost per day, ≥ 0."))
+    fixed_cost = serializers.JSONField(required=False)
+
+
+class TaskPatchSerializer(TaskWriteSerializer):
+    key = serializers.CharField(max_length=40, required=False)
+    optimistic = serializers.JSONField(required=False)
+    most_likely = serializers.JSONField(required=False)
+    pessimistic = serializers.JSONField(required=False)
+
+
+class DependencySerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    predecessor = serializers.CharField(max_length=40)
+    successor = serializers.CharField(max_length=40)
+    lag = serializers.DecimalField(required=False, default=0, **DAYS)
+
+
+class DependencyWriteSerializer(StrictSerializer):
+    predecessor = serializers.CharField(max_length=40)
+    successor = serializers.CharField(max_length=40)
+    lag = serializers.JSONField(required=False, help_text=gettext_lazy("Days, ≥ 0."))
+
+
+class MilestoneSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(max_length=200)
+    task = serializers.CharField(max_length=40)
+    target_date = serializers.DateField()
+
+
+class MilestoneWriteSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    task = serializers.CharField(max_length=40)
+    target_date = serializers.CharField(help_text=gettext_lazy("YYYY-MM-DD."))
+
+
+class PlanSerializer(serializers.Serializer):
+    project = serializers.CharField(read_only=True)
+    start_date = serializers.DateField()
+    calendar = serializers.ChoiceField(choices=Calendar.choices)
+    currency = serializers.CharField(max_length=3)
+    version = serializers.IntegerField(read_only=True)
+    tasks = PlanTaskSerializer(many=True)
+    dependencies = DependencySerializer(many=True, read_only=True)
+    milestones = MilestoneSerializer(many=True)
+
+
+class PlanWriteSerializer(StrictSerializer):
+    """A whole plan: every task with its dependencies, and the milestones."""
+
+    start_date = serializers.CharField(required=False, help_text=gettext_lazy("YYYY-MM-DD."))
+    calendar = serializers.ChoiceField(choices=Calendar.choices, required=False)
+    currency = serializers.CharField(max_length=3, required=False)
+    tasks = serializers.ListField(child=serializers.DictField(), max_length=5000)
+    milestones = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+
+
+class PlanHeaderSerializer(StrictSerializer):
+    start_date = serializers.CharField(required=False, help_text=gettext_lazy("YYYY-MM-DD."))
+    calendar = serializers.ChoiceField(choices=Calendar.choices, required=False)
+    currency = serializers.CharField(max_length=3, required=False)
+
+
+class PlanImportSerializer(StrictSerializer):
+    file = serializers.FileField(
+        help_text=gettext_lazy("CSV or XLSX: id, name, optimistic, most_likely, pessimistic, "
+                               "depends_on, rate, fixed_cost, milestone, target_date.")
+    )  # fmt: skip
+    start_date = serializers.CharField(required=False)
+    calendar = serializers.ChoiceField(choices=Calendar.choices, required=False)
+    currency = serializers.CharField(max_length=3, required=False)
+    dry_run = serializers.BooleanField(required=False, default=False)
+
+
+class PlanImportResultSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    tasks = serializers.IntegerField()
+    dependencies = serializers.IntegerField()
+    milestones = serializers.IntegerField()
+    version = serializers.IntegerField(allow_null=True)
+
+
+class ChangeTaskSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=40)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    optimistic = serializers.FloatField(min_value=0)
+    most_likely = serializers.FloatField(min_value=0)
+    pessimistic = serializers.FloatField(min_value=0)
+    rate = serializers.FloatField(min_value=0, required=False)
+    fixed_cost = serializers.FloatField(min_value=0, required=False)
+    depends_on = DependsOnSerializer(many=True, required=False)
+
+
+class AttachSerializer(serializers.Serializer):
+    task = serializers.CharField(max_length=40)
+    lag = serializers.FloatField(min_value=0, required=False)
+
+
+class ChangePlanSerializer(serializers.Serializer):
+    change_request = serializers.CharField(read_only=True)
+    tasks = ChangeTaskSerializer(many=True)
+    after = AttachSerializer(many=True)
+    before = serializers.ListField(child=serializers.CharField(max_length=40))
+    include_risks = serializers.BooleanField()
+    risk_delays = serializers.DictField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=3, max_length=3),
+        help_text=gettext_lazy("Days [o, m, p] of delay per risk impact 1-5."),
+    )
+    default_risk_delays = serializers.DictField(
+        child=serializers.ListField(child=serializers.FloatField()), read_only=True
+    )
+
+
+class ChangePlanWriteSerializer(StrictSerializer):
+    tasks = serializers.ListField(child=serializers.DictField(), max_length=500)
+    after = serializers.ListField(required=False, default=list, max_length=500)
+    before = serializers.ListField(required=False, default=list, max_length=500)
+    include_risks = serializers.BooleanField(required=False, default=True)
+    risk_delays = serializers.DictField(required=False, default=dict)
+
+
+class SimulateSerializer(StrictSerializer):
+    iterations = serializers.JSONField(
+        required=False,
+        help_text=gettext_lazy("Default 10,000; over the configured maximum answers 422."),
+    )
+    seed = serializers.JSONField(
+        required=False,
+        help_text=gettext_lazy("The same seed repeats a run exactly; default: a fresh one."),
+    )
+
+
+class SimulationRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    project = serializers.CharField()
+    change_request = serializers.CharField(allow_null=True)
+    status = serializers.CharField(help_text=gettext_lazy("queued, running, done or failed."))
+    progress = serializers.IntegerField(help_text=gettext_lazy("Percent."))
+    background = serializers.BooleanField()
+    iterations = serializers.IntegerField()
+    seed = serializers.IntegerField()
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField()
+    result = serializers.JSONField(
+        allow_null=True,
+        help_text=gettext_lazy(
+            "baseline / with_change: finish_days, finish_dates and cost (P50, P80, P95, mean); "
+            "finish_shift_days, cost_shift, milestones (miss probabilities), criticality."
+        ),
+    )
+    charts = serializers.DictField(child=serializers.CharField(), allow_null=True)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _project(request, key: str) -> Project:
+    return account_selectors.project_get(user=request.user, key=key)
+
+
+def _plan(request, key: str):
+    project = _project(request, key)
+    return project, plans.plan_get(user=request.user, project=project)
+
+
+def _run_body(request, run) -> dict:
+    body = plans.run_data(run)
+    base = request.build_absolute_uri(
+        f"/api/v1/change-requests/{body['change_request']}/simulations/{run.pk}/"
+    )
+    body["url"] = base
+    body["charts"] = (
+        {
+            f"{kind}_{fmt}": f"{base}chart.{fmt}?kind={kind}"
+            for kind in charts.KINDS
+            for fmt in charts.FORMATS
+        }  # fmt: skip
+        if run.status == RunStatus.DONE
+        else None
+    )
+    return body
+
+
+TASK_PARAM = OpenApiParameter("task", str, OpenApiParameter.PATH, description="Task id.")
+ID_PARAM = OpenApiParameter("id", int, OpenApiParameter.PATH)
+
+
+# ---------------------------------------------------------------- plan
+
+
+class PlanView(ApiView):
+    """A project's plan: members read it; project managers and tech leads replace or edit it."""
+
+    queryset = Project.objects.none()  # types the path's `key` in the schema
+    serializer_class = PlanSerializer
+
+    @extend_schema(operation_id="project_plan_retrieve", responses={200: PlanSerializer,
+                   **errors(404)})  # fmt: skip
+    def get(self, request, key: str):
+        _project_, plan = _plan(request, key)
+        return Response(PlanSerializer(plans.plan_data(plan)).data)
+
+    @extend_schema(
+        operation_id="project_plan_replace",
+        request=PlanWriteSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={200: PlanSerializer, **errors(400, 403, 404, 422)},
+    )
+    def put(self, request, key: str):
+        project = _project(request, key)
+        data = self.get_validated(PlanWriteSerializer)
+        plan = plans.plan_set(user=request.user, project=project, data=dict(data))
+        return Response(PlanSerializer(plans.plan_data(plan)).data)
+
+    @extend_schema(
+        operation_id="project_plan_update",
+        request=PlanHeaderSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={200: PlanSerializer, **errors(400, 403, 404)},
+    )
+    def patch(self, request, key: str):
+        project = _project(request, key)
+        data = self.get_validated(PlanHeaderSerializer)
+        plan = plans.plan_update(user=request.user, project=project, data=dict(data))
+        return Response(PlanSerializer(plans.plan_data(plan)).data)
+
+
+class PlanImportView(ApiView):
+    """Import a whole plan from a CSV or XLSX file: all or nothing, every bad row named."""
+
+    queryset = Project.objects.none()
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="project_plan_import",
+        request={"multipart/form-data": PlanImportSerializer},
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={200: PlanImportResultSerializer, **errors(400, 403, 404, 413, 422)},
+    )
+    def post(self, request, key: str):
+        project = _project(request, key)
+        data = self.get_validated(PlanImportSerializer)
+        upload = data["file"]
+        header = {k: data[k] for k in ("start_date", "calendar", "currency") if k in data}
+        plan, clean = plans.plan_import(
+            user=request.user, project=project, name=upload.name, content=upload.read(),
+            header=header, dry_run=data["dry_run"],
+        )  # fmt: skip
+        return Response({
+            "dry_run": data["dry_run"], "tasks": len(clean.tasks),
+            "dependencies": sum(len(t.depends_on) for t in clean.tasks),
+            "milestones": len(clean.milestones), "version": plan.version if plan else None,
+        })  # fmt: skip
+
+
+class PlanTaskListView(ApiView):
+    queryset = Project.objects.none()
+    serializer_class = PlanTaskSerializer
+
+    @extend_schema(operation_id="project_plan_tasks_list",
+                   responses={200: PlanTaskSerializer(many=True), **errors(404)})  # fmt: skip
+    def get(self, request, key: str):
+        _p, plan = _plan(request, key)
+        return Response(PlanTaskSerializer(plans.plan_data(plan)["tasks"], many=True).data)
+
+    @extend_schema(
+        operation_id="project_plan_tasks_create",
+        request=TaskWriteSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: PlanTaskSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request, key: str):
+        project = _project(request, key)
+        data = self.get_validated(TaskWriteSerializer)
+        task = plans.task_save(user=request.user, project=project, data=dict(data))
+        return Response(plans.task_data(task, [], {}), status=status.HTTP_201_CREATED)
+
+
+class PlanTaskDetailView(ApiView):
+    queryset = Project.objects.none()
+    serializer_class = PlanTaskSerializer
+
+    def _task(self, request, key: str, task: str):
+        project, plan = _plan(request, key)
+        return project, plan, plans.task_get(plan=plan, key=task)
+
+    @extend_schema(operation_id="project_plan_tasks_retrieve", parameters=[TASK_PARAM],
+                   responses={200: PlanTaskSerializer, **errors(404)})  # fmt: skip
+    def get(self, request, key: str, task: str):
+        _p, plan, row = self._task(request, key, task)
+        return Response(next(t for t in plans.plan_data(plan)["tasks"] if t["key"] == row.key))
+
+    @extend_schema(
+        operation_id="project_plan_tasks_update",
+        request=TaskPatchSerializer,
+        parameters=[TASK_PARAM, IDEMPOTENCY_PARAM],
+        responses={200: PlanTaskSerializer, **errors(400, 403, 404)},
+    )
+    def patch(self, request, key: str, task: str):
+        project, plan, row = self._task(request, key, task)
+        data = self.get_validated(TaskPatchSerializer)
+        row = plans.task_save(user=request.user, project=project, data=dict(data), task=row)
+        return Response(next(t for t in plans.plan_data(plan)["tasks"] if t["key"] == row.key))
+
+    @extend_schema(
+        operation_id="project_plan_tasks_destroy",
+        parameters=[TASK_PARAM, IDEMPOTENCY_PARAM],
+        responses={204: None, **errors(403, 404)},
+    )
+    def delete(self, request, key: str, task: str):
+        project, _plan_, row = self._task(request, key, task)
+        plans.task_delete(user=request.user, project=project, task=row)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PlanDependencyListView(ApiView):
+    queryset = Project.objects.none()
+    serializer_class = DependencySerializer
+
+    @extend_schema(operation_id="project_plan_dependencies_list",
+                   responses={200: DependencySerializer(many=True), **errors(404)})  # fmt: skip
+    def get(self, request, key: str):
+        _p, plan = _plan(request, key)
+        return Response(plans.plan_data(plan)["dependencies"])
+
+    @extend_schema(
+        operation_id="project_plan_dependencies_create",
+        request=DependencyWriteSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: DependencySerializer, **errors(400, 403, 404, 422)},
+    )
+    def post(self, request, key: str):
+        project = _project(request, key)
+        data = self.get_validated(DependencyWriteSerializer)
+        dep = plans.dependency_create(user=request.user, project=project, **data)
+        body = {"id": dep.pk, "predecessor": dep.predecessor.key, "successor": dep.successor.key,
+                "lag": float(dep.lag)}  # fmt: skip
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class PlanDependencyDetailView(ApiView):
+    queryset = Project.objects.none()
+
+    @extend_schema(
+        operation_id="project_plan_dependencies_destroy",
+        parameters=[ID_PARAM, IDEMPOTENCY_PARAM],
+        responses={204: None, **errors(403, 404)},
+    )
+    def delete(self, request, key: str, id: int):
+        project = _project(request, key)
+        plans.dependency_delete(user=request.user, project=project, pk=id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PlanMilestoneListView(ApiView):
+    queryset = Project.objects.none()
+    serializer_class = MilestoneSerializer
+
+    @extend_schema(operation_id="project_plan_milestones_list",
+                   responses={200: MilestoneSerializer(many=True), **errors(404)})  # fmt: skip
+    def get(self, request, key: str):
+        _p, plan = _plan(request, key)
+        return Response(MilestoneSerializer(plans.plan_data(plan)["milestones"], many=True).data)
+
+    @extend_schema(
+        operation_id="project_plan_milestones_create",
+        request=MilestoneWriteSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: MilestoneSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request, key: str):
+        project = _project(request, key)
+        data = self.get_validated(MilestoneWriteSerializer)
+        ms = plans.milestone_create(user=request.user, project=project, **data)
+        body = {"id": ms.pk, "name": ms.name, "task": ms.task.key, "target_date": ms.target_date}
+        return Response(MilestoneSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class PlanMilestoneDetailView(ApiView):
+    queryset = Project.objects.none()
+
+    @extend_schema(
+        operation_id="project_plan_milestones_destroy",
+        parameters=[ID_PARAM, IDEMPOTENCY_PARAM],
+        responses={204: None, **errors(403, 404)},
+    )
+    def delete(self, request, key: str, id: int):
+        project = _project(request, key)
+        plans.milestone_delete(user=request.user, project=project, pk=id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# ---------------------------------------------------------------- change requests
+
+
+class ChangePlanView(ApiView):
+    """A change request's implementation tasks and where they attach in the project's plan."""
+
+    queryset = ChangeRequest.objects.none()
+    serializer_class = ChangePlanSerializer
+
+    @extend_schema(operation_id="change_requests_change_plan_retrieve",
+                   responses={200: ChangePlanSerializer, **errors(404)})  # fmt: skip
+    def get(self, request, key: str):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        return Response(plans.change_plan_data(cr))
+
+    @extend_schema(
+        operation_id="change_requests_change_plan_update",
+        request=ChangePlanWriteSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={200: ChangePlanSerializer, **errors(400, 403, 404, 422)},
+    )
+    def put(self, request, key: str):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        data = self.get_validated(ChangePlanWriteSerializer)
+        plans.change_plan_set(user=request.user, cr=cr, data=dict(data))
+        return Response(plans.change_plan_data(cr))
+
+
+class SimulateView(ApiView):
+    """Run the Monte Carlo simulation of the project's plan without and with the change."""
+
+    queryset = ChangeRequest.objects.none()
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="change_requests_simulate",
+        request=SimulateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={
+            200: OpenApiResponse(SimulationRunSerializer, description=gettext_lazy(
+                "Small runs: computed at once.")),
+            202: OpenApiResponse(SimulationRunSerializer, description=gettext_lazy(
+                "Large runs: queued; poll the run's `url` (header Location).")),
+            **errors(400, 403, 404, 422),
+        },
+    )  # fmt: skip
+    def post(self, request, key: str):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        data = self.get_validated(SimulateSerializer)
+        run = plans.simulation_start(
+            user=request.user, project=cr.project, cr=cr,
+            iterations=data.get("iterations"), seed=data.get("seed"),
+        )  # fmt: skip
+        body = _run_body(request, run)
+        if run.background:
+            return Response(
+                body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
+            )
+        return Response(body)
+
+
+class SimulationListView(ApiView):
+    queryset = ChangeRequest.objects.none()
+    serializer_class = SimulationRunSerializer
+
+    @extend_schema(
+        operation_id="change_requests_simulations_list",
+        responses={200: SimulationRunSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        qs = plans.run_list(user=request.user, cr=cr).select_related(
+            "project", "change_request", "created_by"
+        )
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response([_run_body(request, r) for r in page])
+
+
+class SimulationDetailView(ApiView):
+    queryset = ChangeRequest.objects.none()
+
+    @extend_schema(operation_id="change_requests_simulations_retrieve", parameters=[ID_PARAM],
+                   responses={200: SimulationRunSerializer, **errors(404)})  # fmt: skip
+    def get(self, request, key: str, id: int):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        return Response(_run_body(request, plans.run_get(user=request.user, cr=cr, pk=id)))
+
+
+class SimulationChartView(ApiView):
+    """A finished run's histogram or S-curve, PNG or SVG."""
+
+    queryset = ChangeRequest.objects.none()
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="change_requests_simulations_chart",
+        parameters=[
+            ID_PARAM,
+            OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(charts.FORMATS)),
+            OpenApiParameter("kind", str, enum=list(charts.KINDS), description=gettext_lazy(
+                "histogram (default) or scurve.")),
+            OpenApiParameter("metric", str, enum=list(charts.METRICS), description=gettext_lazy(
+                "finish (default) or cost.")),
+        ],
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.BINARY),
+            **errors(400, 404, 409),
+        },
+    )  # fmt: skip
+    def get(self, request, key: str, id: int, fmt: str):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        run = plans.run_get(user=request.user, cr=cr, pk=id)
+        return chart_response(run, fmt, request.query_params)
+
+
+def chart_response(run, fmt: str, params) -> HttpResponse:
+    """The chart of ``run`` (already permission-checked) in ``fmt``; shared with the page."""
+    kind = params.get("kind") or "histogram"
+    metric = params.get("metric") or "finish"
+    fields = {}
+    if fmt not in charts.FORMATS:
+        fields["format"] = [_("png or svg.")]
+    if kind not in charts.KINDS:
+        fields["kind"] = [_("One of: %s") % ", ".join(charts.KINDS)]
+    if metric not in charts.METRICS:
+        fields["metric"] = [_("One of: %s") % ", ".join(charts.METRICS)]
+    if fields:
+        raise ValidationError(_("Some fields are invalid."), fields=fields)
+    if run.status != RunStatus.DONE or not run.result:
+        raise Conflict(_("The simulation has not finished."), code="not_ready")
+    body = charts.render(run.result, kind=kind, fmt=fmt, metric=metric)
+    response = HttpResponse(body, content_type=charts.FORMATS[fmt])
+    response["Cache-Control"] = "private, max-age=300"
+    patch_vary_headers(response, ("Accept-Language", "Cookie"))  # labels are translated
+    response["Content-Disposition"] = f'inline; filename="simulation-{run.pk}-{kind}.{fmt}"'
+    return response
+
+
+__all__ = ["NotFound", "chart_response"]

@@ -1,0 +1,470 @@
+"""Plans, change plans and simulations through the API: allowed / forbidden / outsider, bad
+input named, small runs answered at once, large ones queued with progress, charts."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.test import override_settings
+from openpyxl import Workbook
+
+from changeflow.core.models import AuditEvent
+from changeflow.impact.models import PlanTask, ProjectPlan, SimulationRun
+from tests.api.conftest import error_of
+from tests.factories import complete_assessment, make_cr
+
+pytestmark = pytest.mark.django_db
+
+PLAN = "/api/v1/projects/{}/plan/"
+IMMEDIATE = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+DUMMY = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+
+
+def plan_body(**overrides):
+    body = {
+        "start_date": "2027-01-04",
+        "calendar": "working",
+        "currency": "CNY",
+        "tasks": [
+            {"key": "A", "name": "需求分析", "optimistic": 2, "most_likely": 3,
+             "pessimistic": 5, "rate": 1000},
+            {"key": "B", "name": "开发", "optimistic": 5, "most_likely": 8, "pessimistic": 14,
+             "rate": 2000, "depends_on": [{"task": "A", "lag": 1}]},
+            {"key": "C", "name": "测试", "optimistic": 2, "most_likely": 3, "pessimistic": 6,
+             "depends_on": ["B"]},
+        ],
+        "milestones": [{"name": "上线", "task": "C", "target_date": "2027-01-25"}],
+    }  # fmt: skip
+    body.update(overrides)
+    return body
+
+
+def make_plan(api, p):
+    r = api(p.pm).put(PLAN.format("ACME"), plan_body(), format="json")
+    assert r.status_code == 200, r.content
+    return r.json()
+
+
+def change_plan(api, p, cr):
+    r = api(p.tech_lead).put(
+        f"/api/v1/change-requests/{cr.key}/change-plan/",
+        {"tasks": [{"key": "X", "name": "积分抵扣", "optimistic": 2, "most_likely": 3,
+                    "pessimistic": 6, "rate": 1500}],
+         "after": [{"task": "B"}], "before": ["C"]},
+        format="json",
+    )  # fmt: skip
+    assert r.status_code == 200, r.content
+    return r.json()
+
+
+# ---------------------------------------------------------------- plan CRUD
+
+
+def test_the_project_manager_replaces_the_plan_and_members_read_it(personas, api):
+    p = personas
+    data = make_plan(api, p)
+    assert [t["key"] for t in data["tasks"]] == ["A", "B", "C"]
+    assert data["tasks"][1]["depends_on"] == [{"task": "A", "lag": 1}]
+    assert data["milestones"][0]["name"] == "上线"
+    for who in ("qa", "developer", "customer", "viewer", "admin", "tech_lead"):
+        r = api(getattr(p, who)).get(PLAN.format("ACME"))
+        assert r.status_code == 200, (who, r.content)
+        assert r.json()["version"] == 1
+    assert AuditEvent.objects.filter(action="plan.replaced", object_key="ACME").exists()
+
+
+@pytest.mark.parametrize("who", ["qa", "developer", "customer_rep", "customer", "viewer"])
+def test_other_roles_may_not_edit_the_plan(personas, api, who):
+    p = personas
+    r = api(getattr(p, who)).put(PLAN.format("ACME"), plan_body(), format="json")
+    assert r.status_code == 403, r.content
+    assert not ProjectPlan.objects.exists()
+
+
+def test_outsiders_do_not_see_the_plan(personas, api):
+    p = personas
+    make_plan(api, p)
+    assert api(p.outsider).get(PLAN.format("ACME")).status_code == 404
+    assert api(p.outsider).put(PLAN.format("ACME"), plan_body(), format="json").status_code == 404
+    assert api(p.outsider).get(PLAN.format("ACME") + "tasks/").status_code == 404
+    assert api(None).get(PLAN.format("ACME")).status_code == 401
+
+
+def test_a_project_without_a_plan_answers_404_naming_it(personas, api):
+    r = api(personas.pm).get(PLAN.format("ACME"))
+    assert r.status_code == 404
+    assert "no plan" in error_of(r)["message"]
+
+
+@pytest.mark.parametrize(
+    ("tasks", "status", "words"),
+    [
+        ([{"key": "A", "optimistic": 5, "most_likely": 3, "pessimistic": 8}], 400,
+         "optimistic 5.00 is greater than most likely 3.00"),
+        ([{"key": "A", "optimistic": 1, "most_likely": 9, "pessimistic": 8}], 400,
+         "most likely 9.00 is greater than pessimistic 8.00"),
+        ([{"key": "A", "optimistic": -1, "most_likely": 2, "pessimistic": 3}], 400, "negative"),
+        ([{"key": "A", "optimistic": "abc", "most_likely": 2, "pessimistic": 3}], 400,
+         "not a number"),
+        ([{"key": "A", "optimistic": 1, "most_likely": 2, "pessimistic": 3,
+           "depends_on": ["Z"]}], 400, "depends on unknown task 'Z'"),
+        ([{"key": "A", "optimistic": 1, "most_likely": 2, "pessimistic": 3, "depends_on": ["B"]},
+          {"key": "B", "optimistic": 1, "most_likely": 2, "pessimistic": 3, "depends_on": ["A"]}],
+         422, "dependency cycle: "),
+    ],
+)  # fmt: skip
+def test_bad_plans_are_refused_naming_the_problem_and_nothing_is_written(
+    personas, api, tasks, status, words
+):
+    r = api(personas.pm).put(PLAN.format("ACME"), plan_body(tasks=tasks, milestones=[]),
+                             format="json")  # fmt: skip
+    assert r.status_code == status, r.content
+    err = error_of(r)
+    assert words in err["message"], err
+    assert not ProjectPlan.objects.exists() and not PlanTask.objects.exists()
+
+
+def test_a_cycle_names_its_tasks(personas, api):
+    tasks = [
+        {"key": k, "optimistic": 1, "most_likely": 2, "pessimistic": 3, "depends_on": [d]}
+        for k, d in (("A", "C"), ("B", "A"), ("C", "B"))
+    ]
+    r = api(personas.pm).put(PLAN.format("ACME"), plan_body(tasks=tasks, milestones=[]),
+                             format="json")  # fmt: skip
+    assert r.status_code == 422
+    err = error_of(r)
+    assert err["code"] == "dependency_cycle"
+    assert all(k in err["message"] for k in "ABC")
+
+
+def test_tasks_dependencies_and_milestones_are_edited_one_by_one(personas, api):
+    p = personas
+    make_plan(api, p)
+    client = api(p.tech_lead)
+    url = PLAN.format("ACME")
+    r = client.post(
+        url + "tasks/",
+        {"key": "D", "name": "文档", "optimistic": 1, "most_likely": 2, "pessimistic": 4},
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    r = client.patch(url + "tasks/D/", {"pessimistic": 5}, format="json")
+    assert r.status_code == 200 and r.json()["pessimistic"] == 5
+    r = client.patch(url + "tasks/D/", {"optimistic": 9}, format="json")
+    assert r.status_code == 400 and "optimistic 9.00" in error_of(r)["message"]
+    r = client.post(url + "dependencies/", {"predecessor": "C", "successor": "D", "lag": 2},
+                    format="json")  # fmt: skip
+    assert r.status_code == 201, r.content
+    dep_id = r.json()["id"]
+    # Closing a cycle is refused, naming it.
+    r = client.post(url + "dependencies/", {"predecessor": "D", "successor": "A"}, format="json")
+    assert r.status_code == 422
+    assert error_of(r)["message"] == "dependency cycle: A → B → C → D → A"
+    r = client.post(url + "dependencies/", {"predecessor": "D", "successor": "NOPE"},
+                    format="json")  # fmt: skip
+    assert r.status_code == 400 and "successor" in error_of(r)["fields"]
+    r = client.post(url + "milestones/", {"name": "文档交付", "task": "D",
+                                          "target_date": "2027-02-01"}, format="json")  # fmt: skip
+    assert r.status_code == 201, r.content
+    ms_id = r.json()["id"]
+    assert client.delete(url + f"milestones/{ms_id}/").status_code == 204
+    assert client.delete(url + f"dependencies/{dep_id}/").status_code == 204
+    assert client.delete(url + "tasks/D/").status_code == 204
+    assert client.get(url + "tasks/D/").status_code == 404
+    data = client.get(url).json()
+    assert [t["key"] for t in data["tasks"]] == ["A", "B", "C"]
+    assert data["version"] == 8  # the replace and seven edits
+    # A developer may read but not edit.
+    dev = api(p.developer)
+    assert dev.get(url + "tasks/").status_code == 200
+    assert (
+        dev.post(
+            url + "tasks/",
+            {"key": "E", "optimistic": 1, "most_likely": 1, "pessimistic": 1},
+            format="json",
+        ).status_code
+        == 403
+    )
+    assert dev.delete(url + "tasks/A/").status_code == 403
+
+
+# ---------------------------------------------------------------- import
+
+
+CSV = (
+    "id,name,optimistic,most_likely,pessimistic,depends_on,rate,fixed_cost,milestone,target_date\n"
+    "A,需求分析,2,3,5,,1000,,,\n"
+    "B,开发,5,8,14,A+1,2000,500,,\n"
+    "C,测试,2,3,6,B,,,上线,2027-01-25\n"
+)
+
+
+def upload(client, name, content, **fields):
+    f = io.BytesIO(content)
+    f.name = name
+    return client.post(PLAN.format("ACME") + "import/", {"file": f, **fields}, format="multipart")
+
+
+def test_a_csv_plan_is_imported(personas, api):
+    r = upload(api(personas.pm), "plan.csv", CSV.encode(), start_date="2027-01-04")
+    assert r.status_code == 200, r.content
+    assert r.json() == {"dry_run": False, "tasks": 3, "dependencies": 2, "milestones": 1,
+                        "version": 1}  # fmt: skip
+    data = api(personas.pm).get(PLAN.format("ACME")).json()
+    assert data["tasks"][1]["depends_on"] == [{"task": "A", "lag": 1}]
+    assert data["tasks"][1]["fixed_cost"] == 500
+    assert data["milestones"][0]["target_date"] == "2027-01-25"
+
+
+def test_an_xlsx_plan_is_imported(personas, api):
+    wb = Workbook()
+    ws = wb.active
+    for row in CSV.strip().splitlines():
+        ws.append([None if v == "" else v for v in row.split(",")])
+    ws["C2"] = 2  # numbers as numbers
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = upload(api(personas.tech_lead), "计划.xlsx", buf.getvalue(), start_date="2027-01-04")
+    assert r.status_code == 200, r.content
+    assert r.json()["tasks"] == 3
+
+
+def test_a_bad_file_is_refused_whole_with_every_bad_row_named(personas, api):
+    make_plan(api, personas)
+    bad = (
+        "id,name,optimistic,most_likely,pessimistic,depends_on\n"
+        "A,ok,1,2,3,\n"
+        "B,inverted,5,3,8,A\n"
+        "C,bad number,x,2,3,A\n"
+        "D,unknown,1,2,3,Z\n"
+    )
+    r = upload(api(personas.pm), "plan.csv", bad.encode())
+    assert r.status_code == 400
+    problems = error_of(r)["fields"]["file"]
+    assert any(s.startswith("row 3 (B): inverted estimate") for s in problems), problems
+    assert any(s.startswith("row 4 (C): optimistic: 'x' is not a number") for s in problems)
+    assert any("row 5 (D): depends on unknown task 'Z'" in s for s in problems)
+    # Nothing changed.
+    assert api(personas.pm).get(PLAN.format("ACME")).json()["version"] == 1
+    cycle = "id,optimistic,most_likely,pessimistic,depends_on\nA,1,2,3,B\nB,1,2,3,A\n"
+    r = upload(api(personas.pm), "plan.csv", cycle.encode())
+    assert r.status_code == 422 and "dependency cycle: " in error_of(r)["message"]
+    r = upload(api(personas.pm), "plan.pdf", b"%PDF")
+    assert r.status_code == 400 and ".csv or .xlsx" in error_of(r)["message"]
+    r = upload(api(personas.pm), "plan.xlsx", b"not a zip")
+    assert r.status_code == 400 and "XLSX" in error_of(r)["message"]
+    r = upload(api(personas.pm), "plan.csv", b"name,foo\nx,1\n")
+    assert r.status_code == 400 and "Missing columns" in error_of(r)["message"]
+
+
+def test_import_of_a_new_plan_needs_a_start_date_and_a_dry_run_writes_nothing(personas, api):
+    r = upload(api(personas.pm), "plan.csv", CSV.encode())
+    assert r.status_code == 400 and "start_date" in error_of(r)["fields"]
+    r = upload(api(personas.pm), "plan.csv", CSV.encode(), start_date="2027-01-04", dry_run=True)
+    assert r.status_code == 200 and r.json()["version"] is None
+    assert not ProjectPlan.objects.exists()
+
+
+def test_import_permissions(personas, api):
+    assert upload(api(personas.qa), "plan.csv", CSV.encode()).status_code == 403
+    assert upload(api(personas.outsider), "plan.csv", CSV.encode()).status_code == 404
+
+
+# ---------------------------------------------------------------- simulate
+
+
+def sim_url(cr):
+    return f"/api/v1/change-requests/{cr.key}/simulate/"
+
+
+def test_a_small_simulation_answers_at_once_with_percentiles_shift_and_charts(personas, api):
+    p = personas
+    make_plan(api, p)
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    complete_assessment(cr, by=p.tech_lead)
+    change_plan(api, p, cr)
+    r = api(p.tech_lead).post(sim_url(cr), {"iterations": 2000, "seed": 7}, format="json")
+    assert r.status_code == 200, r.content
+    run = r.json()
+    assert run["status"] == "done" and run["progress"] == 100 and run["background"] is False
+    res = run["result"]
+    assert set(res["baseline"]["finish_days"]) == {"P50", "P80", "P95", "mean"}
+    assert res["baseline"]["finish_dates"]["P50"] >= "2027-01-04"
+    assert res["finish_shift_days"]["P50"] > 0  # the change lies on the only path
+    assert res["cost_shift"]["P50"] > 0
+    assert res["milestones"][0]["name"] == "上线"
+    assert (
+        res["milestones"][0]["miss_probability_with_change"]
+        >= (res["milestones"][0]["miss_probability"])
+    )
+    crit = {c["task"]: c for c in res["criticality"]}
+    assert crit["A"]["criticality"] == 1.0 and crit[f"{cr.key}/X"]["criticality_with_change"] == 1
+    # The same seed repeats the run exactly.
+    again = api(p.pm).post(sim_url(cr), {"iterations": 2000, "seed": 7}, format="json").json()
+    assert again["result"]["baseline"] == res["baseline"]
+    assert again["result"]["with_change"] == res["with_change"]
+    # Detail, list and charts.
+    client = api(p.customer)
+    detail = client.get(run["url"])
+    assert detail.status_code == 200 and detail.json()["id"] == run["id"]
+    assert client.get(f"/api/v1/change-requests/{cr.key}/simulations/").json()["count"] == 2
+    png = client.get(run["charts"]["histogram_png"])
+    assert png.status_code == 200 and png["Content-Type"] == "image/png"
+    assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = client.get(run["url"] + "chart.svg?kind=scurve&metric=cost")
+    assert svg.status_code == 200 and svg["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in svg.content
+    bad = client.get(run["url"] + "chart.svg?kind=pie")
+    assert bad.status_code == 400 and "kind" in error_of(bad)["fields"]
+    assert client.get(run["url"] + "chart.gif").status_code == 400
+    assert AuditEvent.objects.filter(action="simulation.started", object_key=cr.key).count() == 2
+
+
+def test_risks_of_the_assessment_enter_as_delays(personas, api):
+    p = personas
+    make_plan(api, p)
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    complete_assessment(
+        cr, by=p.tech_lead,
+        risks=[{"description": "接口变更", "probability": "1", "impact": 5}],
+    )  # fmt: skip
+    change_plan(api, p, cr)
+    with_risks = api(p.pm).post(sim_url(cr), {"iterations": 1000, "seed": 1}, format="json")
+    shift_with = with_risks.json()["result"]["finish_shift_days"]["P50"]
+    r = api(p.pm).put(
+        f"/api/v1/change-requests/{cr.key}/change-plan/",
+        {
+            "tasks": [
+                {"key": "X", "optimistic": 2, "most_likely": 3, "pessimistic": 6, "rate": 1500}
+            ],
+            "after": [{"task": "B"}],
+            "before": ["C"],
+            "include_risks": False,
+        },
+        format="json",
+    )
+    assert r.status_code == 200
+    without = api(p.pm).post(sim_url(cr), {"iterations": 1000, "seed": 1}, format="json")
+    # A certain impact-5 risk delays the change by 10-40 days (default mapping).
+    assert shift_with - without.json()["result"]["finish_shift_days"]["P50"] > 9
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"iterations": 100_001}, 422, "iterations"),
+        ({"iterations": 0}, 400, "iterations"),
+        ({"iterations": "many"}, 400, "iterations"),
+        ({"seed": -1}, 400, "seed"),
+        ({"nonsense": 1}, 400, "nonsense"),
+    ],
+)
+def test_bad_simulation_parameters_are_named(personas, api, body, status, field):
+    p = personas
+    make_plan(api, p)
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    change_plan(api, p, cr)
+    r = api(p.pm).post(sim_url(cr), body, format="json")
+    assert r.status_code == status, r.content
+    assert field in error_of(r)["fields"]
+    assert not SimulationRun.objects.exists()
+
+
+def test_simulating_without_a_plan_or_change_tasks_is_422(personas, api):
+    p = personas
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    r = api(p.pm).post(sim_url(cr), {}, format="json")
+    assert r.status_code == 422 and error_of(r)["code"] == "no_plan"
+    make_plan(api, p)
+    r = api(p.pm).post(sim_url(cr), {}, format="json")
+    assert r.status_code == 422 and error_of(r)["code"] == "no_change_tasks"
+
+
+def test_a_change_plan_naming_unknown_plan_tasks_is_refused(personas, api):
+    p = personas
+    make_plan(api, p)
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    r = api(p.pm).put(f"/api/v1/change-requests/{cr.key}/change-plan/", {
+        "tasks": [{"key": "X", "optimistic": 3, "most_likely": 2, "pessimistic": 6}],
+        "after": ["A"]}, format="json")  # fmt: skip
+    assert r.status_code == 400 and "inverted estimate" in error_of(r)["message"]
+    r = api(p.pm).put(f"/api/v1/change-requests/{cr.key}/change-plan/", {
+        "tasks": [{"key": "X", "optimistic": 1, "most_likely": 2, "pessimistic": 6}],
+        "after": ["NOPE"], "before": ["ALSO"]}, format="json")  # fmt: skip
+    assert r.status_code == 400
+    assert "NOPE" in error_of(r)["fields"]["after"][0]
+    assert "ALSO" in error_of(r)["fields"]["before"][0]
+
+
+@pytest.mark.parametrize("who", ["qa", "developer", "customer_rep", "customer", "viewer"])
+def test_other_roles_may_not_simulate_or_set_change_plans_but_see_runs(personas, api, who):
+    p = personas
+    make_plan(api, p)
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    change_plan(api, p, cr)
+    run = api(p.pm).post(sim_url(cr), {"iterations": 100}, format="json").json()
+    client = api(getattr(p, who))
+    assert client.post(sim_url(cr), {}, format="json").status_code == 403
+    r = client.put(f"/api/v1/change-requests/{cr.key}/change-plan/", {"tasks": []}, format="json")
+    assert r.status_code == 403
+    assert client.get(run["url"]).status_code == 200
+    assert client.get(f"/api/v1/change-requests/{cr.key}/change-plan/").status_code == 200
+
+
+def test_outsiders_see_no_simulations(personas, api):
+    p = personas
+    make_plan(api, p)
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    change_plan(api, p, cr)
+    run = api(p.pm).post(sim_url(cr), {"iterations": 100}, format="json").json()
+    client = api(p.outsider)
+    assert client.post(sim_url(cr), {}, format="json").status_code == 404
+    assert client.get(run["url"]).status_code == 404
+    assert client.get(run["url"] + "chart.png").status_code == 404
+    assert client.get(f"/api/v1/change-requests/{cr.key}/simulations/").status_code == 404
+    assert client.get(f"/api/v1/change-requests/{cr.key}/change-plan/").status_code == 404
+
+
+# ---------------------------------------------------------------- background runs
+
+
+@override_settings(SIMULATION_SYNC_LIMIT=100, TASKS=DUMMY)
+def test_a_large_run_is_queued_with_202_and_polled(
+    personas, api, django_capture_on_commit_callbacks
+):
+    p = personas
+    make_plan(api, p)
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    change_plan(api, p, cr)
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api(p.pm).post(sim_url(cr), {"iterations": 5000, "seed": 3}, format="json")
+    assert r.status_code == 202, r.content
+    body = r.json()
+    assert r["Location"] == body["url"]
+    assert body["status"] == "queued" and body["background"] is True and body["result"] is None
+    assert body["charts"] is None
+    # Not finished yet: no chart (409).
+    assert api(p.pm).get(body["url"] + "chart.png").status_code == 409
+    # What the worker does with the queued task:
+    from changeflow.impact.tasks import run_simulation
+
+    run_simulation.call(body["id"])
+    done = api(p.pm).get(body["url"]).json()
+    assert done["status"] == "done" and done["progress"] == 100
+    assert done["result"]["finish_shift_days"]["P50"] > 0
+
+
+@override_settings(SIMULATION_SYNC_LIMIT=100, TASKS=IMMEDIATE)
+def test_the_immediate_backend_runs_the_queued_task(
+    personas, api, django_capture_on_commit_callbacks
+):
+    p = personas
+    make_plan(api, p)
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    change_plan(api, p, cr)
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api(p.pm).post(sim_url(cr), {"iterations": 3000}, format="json")
+    assert r.status_code == 202
+    run = SimulationRun.objects.get(pk=r.json()["id"])
+    assert run.status == "done" and run.result["iterations"] == 3000
