@@ -397,3 +397,17 @@ def test_the_level_wise_schedule_matches_a_plain_longest_path():
             critical |= {d.task for d in t.depends_on if finish[d.task] + d.lag == start[t.id]}
     assert {t for t, c in base.criticality.items() if c == 1.0} == critical
     assert {t for t, c in base.criticality.items() if c == 0.0} == {t.id for t in tasks} - critical
+
+
+@pytest.mark.parametrize("mode", [0.0, 0.05, 0.2, 0.5, 0.8, 1.0])
+def test_the_quantile_tables_keep_the_pert_mean_and_sd(mode):
+    from changeflow.impact.simulation import _beta_quantile_table
+
+    a, b = 1 + 4 * mode, 1 + 4 * (1 - mode)
+    table = _beta_quantile_table(np.array([a]), np.array([b]))[0]
+    mean = float(((table[1:] + table[:-1]) / 2).mean())  # the mean of the sampled variable
+    assert abs(mean - a / (a + b)) < 1e-4
+    sd = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+    second = float(((table[1:] ** 2 + table[1:] * table[:-1] + table[:-1] ** 2) / 3).mean())
+    assert math.sqrt(second - mean**2) == pytest.approx(sd, rel=5e-3)
+    assert table[0] == 0.0 and table[-1] == 1.0 and np.all(np.diff(table) >= 0)

@@ -28,13 +28,14 @@ duration. (The Beta's variance is ``(p - o)^2 a b / (36 * 7)``, which equals the
 below zero are cut to zero). It exists for plans whose estimates are a mean and a spread, and
 for checking the simulator against the textbook: means and variances of a chain add.
 
-**Vectorised.** Durations are drawn as one ``tasks x iterations`` matrix (one NumPy call per
-distribution). Tasks are grouped by topological level (a task's level is one more than its
-deepest predecessor's), and each level is scheduled at once: the finish-plus-lag of every
-incoming edge is gathered and reduced per successor with ``np.maximum.reduceat``. The backward
-pass runs over the same levels in reverse (a task is critical in an iteration when it ends the
-project or is a *driving* predecessor of a critical task: its finish plus lag is exactly the
-successor's start). No Python loop runs over iterations or, within a level, over tasks.
+**Vectorised.** Every operation works on all iterations at once: a task's durations are one
+row of a ``tasks x iterations`` matrix, drawn by inverse transform from a table of the PERT-Beta
+quantile function (uniforms and a lookup: three times faster than NumPy's Beta sampler). A
+topological order is computed once, then one pass over the dependencies (forward: start = max
+over predecessors of their finish plus lag) and one backward over the same order (a task is
+critical in an iteration when it ends the project or is a *driving* predecessor of a critical
+task: its finish plus lag is exactly the successor's start), each an in-place operation on one
+row. No Python loop runs over iterations.
 
 **Common random numbers.** The plan's durations are drawn once, in the order of the task ids,
 from a stream derived from the seed alone; the plan's risks, the change's tasks and the
@@ -460,8 +461,8 @@ def pert_sample(rng: np.random.Generator, o: float, m: float, p: float, size: in
 
 
 # The PERT-Beta is drawn by inverse transform from a table of its quantile function: far faster
-# than NumPy's Beta sampler (which draws two gammas per value) and, with these sizes, within
-# 1e-5 of the exact quantiles except in the outermost thousandth of each tail.
+# than NumPy's Beta sampler (which draws two gammas per value). Linear interpolation between
+# 1,025 quantiles keeps each task's mean within 1e-4 of (p - o) of the PERT mean (tested).
 _QUANTILES = 1025  # points of the quantile table, u = 0, 1/1024, ..., 1
 _DENSITY_GRID = 4097  # points on [0, 1] at which the density is integrated
 
@@ -485,20 +486,29 @@ def _beta_quantile_table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _pert_draws(
     lo: np.ndarray, ml: np.ndarray, hi: np.ndarray, n: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """``n`` PERT-Beta draws per row (o < p in every row), by inverse transform."""
+    """``n`` PERT-Beta draws per row (o < p in every row), by inverse transform.
+
+    Row by row, so each task's table (8 KB) stays in the CPU cache while its draws are looked
+    up; gathering from all tables at once was measured slower than NumPy's Beta sampler.
+    """
     span = hi - lo
-    table = _beta_quantile_table(1 + 4 * (ml - lo) / span, 1 + 4 * (hi - ml) / span).ravel()
-    pos = rng.random((len(lo), n))
-    pos *= _QUANTILES - 1
-    cell = pos.astype(np.intp)  # floor: u < 1, so cell <= _QUANTILES - 2
-    pos -= cell  # the fraction within the cell
-    cell += (np.arange(len(lo)) * _QUANTILES)[:, None]
-    draws = table[cell]
-    pos *= table[cell + 1] - draws
-    draws += pos
-    draws *= span[:, None]
-    draws += lo[:, None]
-    return draws
+    table = _beta_quantile_table(1 + 4 * (ml - lo) / span, 1 + 4 * (hi - ml) / span)
+    out = rng.random((len(lo), n))
+    cell = np.empty(n, dtype=np.intp)
+    upper = np.empty(n)
+    for i, row in enumerate(table):
+        u = out[i]
+        u *= _QUANTILES - 1
+        cell[:] = u  # floor: u < 1, so cell <= _QUANTILES - 2
+        u -= cell  # the fraction within the cell
+        np.take(row, cell + 1, out=upper)
+        low = row[cell]
+        upper -= low
+        upper *= u
+        np.add(low, upper, out=u)
+        u *= span[i]
+        u += lo[i]
+    return out
 
 
 def _durations(tasks: Sequence[Task], n: int, rng: np.random.Generator) -> np.ndarray:
@@ -548,68 +558,6 @@ def _apply_risks(
 # ---------------------------------------------------------------------------------------------
 # Scheduling
 
-# Edges gathered at once in the level-wise passes: bounds the temporary (edges x iterations).
-_EDGE_CHUNK = 256
-
-
-@dataclass(frozen=True)
-class _Level:
-    """The tasks of one topological level (all have predecessors) and their incoming edges,
-    sorted by successor, as index arrays."""
-
-    tasks: np.ndarray  # successor task index per group, in edge order
-    pred: np.ndarray  # predecessor index per edge
-    succ: np.ndarray  # successor index per edge
-    lag: np.ndarray  # lag per edge
-
-
-def _levels(tasks: Sequence[Task], index: Mapping[str, int]) -> tuple[np.ndarray, list[_Level]]:
-    """Tasks without predecessors, then the later levels: a task's level is one more than the
-    deepest of its predecessors, so every task of a level can be scheduled at once."""
-    order = topological_order(tasks)
-    level = np.zeros(len(tasks), dtype=np.intp)
-    for i in order:
-        for d in tasks[i].depends_on:
-            level[i] = max(level[i], level[index[d.task]] + 1)
-    pred, succ, lag = [], [], []
-    for i, t in enumerate(tasks):
-        for d in t.depends_on:
-            pred.append(index[d.task])
-            succ.append(i)
-            lag.append(d.lag)
-    pred_a = np.array(pred, dtype=np.intp)
-    succ_a = np.array(succ, dtype=np.intp)
-    lag_a = np.array(lag, dtype=float)
-    edge_level = level[succ_a] if len(succ) else np.zeros(0, dtype=np.intp)
-    sort = np.lexsort((succ_a, edge_level))
-    pred_a, succ_a, lag_a, edge_level = pred_a[sort], succ_a[sort], lag_a[sort], edge_level[sort]
-    levels = []
-    bounds = np.flatnonzero(np.diff(edge_level)) + 1
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(succ_a)], strict=True):
-        if hi > lo:
-            levels.append(
-                _Level(np.unique(succ_a[lo:hi]), pred_a[lo:hi], succ_a[lo:hi], lag_a[lo:hi])
-            )
-    roots = np.flatnonzero(level == 0)
-    return roots, levels
-
-
-def _chunks(succ: np.ndarray) -> list[tuple[int, int]]:
-    """Edge ranges of at most about ``_EDGE_CHUNK`` edges that never split a successor."""
-    out, lo = [], 0
-    while lo < len(succ):
-        hi = min(lo + _EDGE_CHUNK, len(succ))
-        while hi < len(succ) and succ[hi] == succ[hi - 1]:
-            hi += 1
-        out.append((lo, hi))
-        lo = hi
-    return out
-
-
-def _starts(succ: np.ndarray) -> np.ndarray:
-    """Where each successor's run of edges begins (``succ`` is sorted)."""
-    return np.r_[0, np.flatnonzero(np.diff(succ)) + 1]
-
 
 def _run(
     tasks: list[Task],
@@ -620,33 +568,35 @@ def _run(
     for ms in milestones:
         if ms.task not in index:
             raise UnknownTask(f"milestone {ms.label!r} names unknown task {ms.task!r}")
-    roots, levels = _levels(tasks, index)
+    order = topological_order(tasks)
+    edges = [[(index[d.task], d.lag) for d in t.depends_on] for t in tasks]
     n = duration.shape[1]
 
-    # Forward pass, level by level: start = max over predecessors of (finish + lag).
+    # Forward pass: start = max over predecessors of (finish + lag), one row (all iterations)
+    # at a time and in place. Gathering a whole topological level at once was measured about
+    # three times slower at 10,000 iterations: the (edges x iterations) temporaries leave the
+    # cache, while one row (80 KB) stays in it.
     start = np.zeros((len(tasks), n))
     finish = np.empty((len(tasks), n))
-    finish[roots] = duration[roots]
-    for lv in levels:
-        for lo, hi in _chunks(lv.succ):
-            succ = lv.succ[lo:hi]
-            arrive = finish[lv.pred[lo:hi]] + lv.lag[lo:hi, None]
-            first = _starts(succ)
-            start[succ[first]] = np.maximum.reduceat(arrive, first, axis=0)
-        finish[lv.tasks] = start[lv.tasks] + duration[lv.tasks]
+    arrive = np.empty(n)
+    for i in order:
+        row = start[i]
+        for p, lag in edges[i]:
+            np.add(finish[p], lag, out=arrive)
+            np.maximum(row, arrive, out=row)
+        np.add(row, duration[i], out=finish[i])
     project = finish.max(axis=0)
 
     # Backward pass: critical when ending the project or driving a critical successor (its
     # finish plus lag is exactly the successor's start: the same float sums as above).
     critical = finish == project
-    for lv in reversed(levels):
-        for lo, hi in _chunks(lv.succ):
-            pred, succ = lv.pred[lo:hi], lv.succ[lo:hi]
-            drives = critical[succ] & (finish[pred] + lv.lag[lo:hi, None] == start[succ])
-            by_pred = np.argsort(pred, kind="stable")
-            pred_sorted = pred[by_pred]
-            first = _starts(pred_sorted)
-            critical[pred_sorted[first]] |= np.logical_or.reduceat(drives[by_pred], first, axis=0)
+    drives = np.empty(n, dtype=bool)
+    for i in reversed(order):
+        for p, lag in edges[i]:
+            np.add(finish[p], lag, out=arrive)
+            np.equal(arrive, start[i], out=drives)
+            drives &= critical[i]
+            critical[p] |= drives
 
     rates = np.array([t.rate for t in tasks])
     fixed = sum(t.fixed_cost for t in tasks)
