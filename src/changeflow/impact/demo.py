@@ -113,9 +113,9 @@ def load_demo(project, users, crs) -> None:
     """The plan, two change plans and one simulation of each (10,000 iterations, seed 2026)."""
     pm = users["wang.lei"]
     tech_lead = users["chen.jing"]
-    # The project started six weeks ago, on a Monday.
+    # The project started two weeks ago, on a Monday.
     today = timezone.localdate()
-    start = today - dt.timedelta(days=42 + today.weekday())
+    start = today - dt.timedelta(days=14 + today.weekday())
     milestones = [
         {"name": name, "task": task, "target_date": _working_day(start, day)}
         for name, task, day in MILESTONES

@@ -122,6 +122,7 @@ def simulation_panel(request: HttpRequest, cr: ChangeRequest, **extra: Any) -> d
     done = run if run and run.status == RunStatus.DONE else plans.latest_run(cr, done=True)
     change_plan = plans.change_plan_of(cr)
     may = plans.may_plan(user, cr.project)
+    crit = (done.result or {}).get("criticality", []) if done else []
     return {
         "cr": cr,
         "plan": plan,
@@ -129,7 +130,8 @@ def simulation_panel(request: HttpRequest, cr: ChangeRequest, **extra: Any) -> d
         "run": run,
         "done_run": done,
         "summary": plans.simulation_summary(cr),
-        "top_critical": (done.result or {}).get("criticality", [])[:8] if done else [],
+        "top_critical": [c for c in crit if not c["change_task"]][:8],
+        "change_critical": [c for c in crit if c["change_task"]],
         "may_simulate": may,
         "may_assess": may and cr.state in change_services.ASSESSABLE_STATES,
         "form": extra.get("form") or SimulateForm(),
