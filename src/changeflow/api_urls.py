@@ -53,6 +53,11 @@ plan_api_urls = [
         name="api-cr-simulation-detail",
     ),
     path(
+        CR + "simulations/<int:id>/assessment/",
+        plan_api.SimulationAssessView.as_view(),
+        name="api-cr-simulation-assess",
+    ),
+    path(
         CR + "simulations/<int:id>/chart.<str:fmt>",
         plan_api.SimulationChartView.as_view(),
         name="api-cr-simulation-chart",

@@ -256,3 +256,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Monte Carlo simulation (impact.plans): more iterations than this answer 422; a run of more
+# than SIMULATION_SYNC_LIMIT cells (iterations x tasks) runs as a background task.
+SIMULATION_MAX_ITERATIONS = int(os.environ.get("SIMULATION_MAX_ITERATIONS", "100000"))
+SIMULATION_SYNC_LIMIT = int(os.environ.get("SIMULATION_SYNC_LIMIT", "2000000"))

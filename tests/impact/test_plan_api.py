@@ -468,3 +468,24 @@ def test_the_immediate_backend_runs_the_queued_task(
     assert r.status_code == 202
     run = SimulationRun.objects.get(pk=r.json()["id"])
     assert run.status == "done" and run.result["iterations"] == 3000
+
+
+def test_an_assessment_is_recorded_from_a_run_through_the_api(personas, api):
+    from tests.factories import advance
+
+    p = personas
+    make_plan(api, p)
+    cr = advance(make_cr(p.project, by=p.customer), p, "assessing")
+    complete_assessment(cr, by=p.tech_lead)
+    change_plan(api, p, cr)
+    run = api(p.pm).post(sim_url(cr), {"iterations": 500, "seed": 2}, format="json").json()
+    url = run["url"] + "assessment/"
+    assert api(p.qa).post(url, {"level": "P95"}, format="json").status_code == 403
+    assert api(p.outsider).post(url, {}, format="json").status_code == 404
+    assert api(p.pm).post(url, {"level": "P99"}, format="json").status_code == 400
+    r = api(p.tech_lead).post(url, {"level": "P95"}, format="json")
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert body["method"] == "simulation" and body["version"] == 2
+    shift = run["result"]["finish_shift_days"]["P95"]
+    assert float(body["schedule_days"]) == pytest.approx(shift, abs=0.01)

@@ -16,6 +16,7 @@ from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
 from changeflow.changes import selectors as change_selectors
 from changeflow.changes.models import ChangeRequest
+from changeflow.changes.serializers import AssessmentSerializer
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, StrictSerializer, errors
 from changeflow.core.errors import Conflict, NotFound, ValidationError
 
@@ -595,3 +596,34 @@ def chart_response(run, fmt: str, params) -> HttpResponse:
 
 
 __all__ = ["NotFound", "chart_response"]
+
+
+class SimulationAssessSerializer(StrictSerializer):
+    level = serializers.ChoiceField(
+        choices=[("P50", "P50"), ("P80", "P80"), ("P95", "P95")], required=False, default="P80",
+        help_text=gettext_lazy("The percentile whose shift becomes the schedule and cost."),
+    )  # fmt: skip
+
+
+class SimulationAssessView(ApiView):
+    """Record the next assessment version (method "simulation") from a finished run."""
+
+    queryset = ChangeRequest.objects.none()
+
+    @extend_schema(
+        operation_id="change_requests_simulations_assess",
+        request=SimulationAssessSerializer,
+        parameters=[ID_PARAM, IDEMPOTENCY_PARAM],
+        responses={201: AssessmentSerializer, **errors(400, 403, 404, 409, 422)},
+    )
+    def post(self, request, key: str, id: int):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        run = plans.run_get(user=request.user, cr=cr, pk=id)
+        data = self.get_validated(SimulationAssessSerializer)
+        assessment = plans.assessment_from_run(
+            user=request.user, cr=cr, run=run, level=data["level"]
+        )
+        assessment = change_selectors.assessment_list(user=request.user, cr=cr).get(
+            pk=assessment.pk
+        )
+        return Response(AssessmentSerializer(assessment).data, status=status.HTTP_201_CREATED)
