@@ -28,6 +28,19 @@ def _media_static_and_cache(settings, tmp_path):
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request in Chinese (LocaleMiddleware) or a
+    Chinese terminal leaves its language active in the thread, and with random test order the
+    next test in that worker would read Chinese messages."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.fixture
 def personas(db):
     """ACME with one member per role, a site admin, and an outsider (PM of OTHER)."""
