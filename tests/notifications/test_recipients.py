@@ -110,3 +110,19 @@ def test_the_same_event_twice_tells_once(p, live):
     event = AuditEvent.objects.get(action="cr.created")
     assert services.notify_event(event) == []
     assert Notification.objects.count() == 2
+
+
+def test_history_is_listed_read_with_no_email_or_webhook(p, live):
+    from changeflow.notifications.models import HistoryMark
+
+    with live():
+        make_cr(p.project, by=p.customer, submit=True)
+    Notification.objects.all().delete()
+    services.history_mark(project=p.project)
+    from changeflow.core.models import AuditEvent
+
+    services.notify_event(AuditEvent.objects.get(action="cr.created"))
+    assert HistoryMark.objects.exists()
+    assert Notification.objects.count() == 2
+    assert not Notification.objects.filter(read_at__isnull=True).exists()
+    assert not EmailDelivery.objects.exists()

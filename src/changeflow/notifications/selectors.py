@@ -151,7 +151,7 @@ def inbox(*, user: User, unread_only: bool = False) -> QuerySet[Notification]:
         qs = qs.filter(project__memberships__user=user)
     if unread_only:
         qs = qs.filter(read_at__isnull=True)
-    return qs.select_related("project").order_by("-created_at", "-id")
+    return qs.select_related("project", "event").order_by("-created_at", "-id")
 
 
 def unread_count(user: User) -> int:

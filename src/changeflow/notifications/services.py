@@ -154,6 +154,7 @@ def notify_event(event: AuditEvent) -> list[Notification]:
             note = Notification.objects.create(
                 user=target.user, kind=target.kind, event=event, project=project,
                 object_key=event.object_key, actor=event.actor, data=data, in_app=in_app,
+                read_at=None if live else now,  # history is listed, but it is not news
             )  # fmt: skip
             created.append(note)
             if by_mail:
