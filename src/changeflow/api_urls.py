@@ -9,6 +9,7 @@ from changeflow.changes import api as changes
 from changeflow.core import api_views as core
 from changeflow.impact import plan_api
 from changeflow.requirements import api as requirements
+from changeflow.requirements import changeset_api
 
 
 class DocsView(SpectacularSwaggerSplitView):
@@ -145,7 +146,24 @@ urlpatterns = [
         requirements.TraceLinkReviewView.as_view(),
         name="api-link-review",
     ),
-    path(CR + "impact/", requirements.ImpactView.as_view(), name="api-cr-impact"),
+    path(CR + "impact/", changeset_api.ImpactView.as_view(), name="api-cr-impact"),
+    path(CR + "conflicts/", changeset_api.ConflictsView.as_view(), name="api-cr-conflicts"),
+    path(CR + "change-set/", changeset_api.ChangeSetView.as_view(), name="api-cr-change-set"),
+    path(
+        CR + "change-set/apply/",
+        changeset_api.ChangeSetApplyView.as_view(),
+        name="api-cr-change-set-apply",
+    ),
+    path(
+        CR + "change-set/<int:id>/",
+        changeset_api.ChangeSetEditView.as_view(),
+        name="api-cr-change-set-edit",
+    ),
+    path(
+        CR + "change-set/<int:id>/rebase/",
+        changeset_api.ChangeSetRebaseView.as_view(),
+        name="api-cr-change-set-rebase",
+    ),
     *plan_api_urls,
     path("audit/", core.AuditListView.as_view(), name="api-audit"),
     path("audit/verify/", core.AuditVerifyView.as_view(), name="api-audit-verify"),

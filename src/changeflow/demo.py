@@ -25,6 +25,7 @@ from changeflow.core.errors import ValidationError
 from changeflow.impact import demo as impact_demo
 from changeflow.meetings import demo as meetings_demo
 from changeflow.notifications import demo as notifications_demo
+from changeflow.requirements import demo as requirements_demo
 
 PROJECT_KEY = "ACME"
 PROJECT_NAME = "华东电商平台 / East-China e-commerce platform"
@@ -153,6 +154,7 @@ class _Demo:
         )
         self._change_requests()
         meetings_demo.load_demo(self.project, self.users, self.crs)
+        requirements_demo.load_demo(self.project, self.users, self.crs)
         notifications_demo.load_demo(self.project, self.users, self.crs)
         impact_demo.load_demo(self.project, self.users, self.crs)
 

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from changeflow.accounts import views as accounts
 from changeflow.changes import views as changes
 from changeflow.impact import plan_views as impact_plans
+from changeflow.requirements import cr_views as change_sets
 
 impact_plan_urls = [
     path("projects/<str:key>/plan/", impact_plans.plan_page, name="plan"),
@@ -66,4 +67,16 @@ urlpatterns = [
     path("", include("changeflow.meetings.urls")),
     path("", include("changeflow.notifications.web_urls")),
     *impact_plan_urls,
+    path("changes/<str:key>/change-set/new/", change_sets.edit_new, name="cs-new"),
+    path("changes/<str:key>/change-set/remove/", change_sets.edit_remove, name="cs-remove"),
+    path("changes/<str:key>/change-set/apply/", change_sets.apply, name="cs-apply"),
+    path("changes/<str:key>/change-set/<int:edit_id>/", change_sets.edit_change, name="cs-edit"),
+    path(
+        "changes/<str:key>/change-set/<int:edit_id>/delete/",
+        change_sets.edit_delete,
+        name="cs-delete",
+    ),
+    path(
+        "changes/<str:key>/change-set/<int:edit_id>/rebase/", change_sets.rebase, name="cs-rebase"
+    ),
 ]

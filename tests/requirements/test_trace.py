@@ -142,7 +142,9 @@ def test_impact_paths_through_children_and_links_with_a_cycle(personas):
     assert small["truncated"] and len(small["items"]) == 2
 
 
-def test_impact_query_count_does_not_grow(personas):
+def test_impact_query_count_does_not_grow_with_the_project(personas):
+    """The walk reads level by level what it reaches (through indexes), never the project's
+    whole graph: unrelated requirements and links add no query (and no time)."""
     p = personas
     r = make_req(p.project, by=p.pm)
     prev = r
@@ -151,10 +153,17 @@ def test_impact_query_count_does_not_grow(personas):
         link(p, art(p), child)
         prev = child
     cr = make_cr(p.project, by=p.pm, affected_requirements=[r.key])
-    with CaptureQueriesContext(connection) as ctx:
+    with CaptureQueriesContext(connection) as small:
         got = selectors.impact_of(user=p.qa, cr=cr)
     assert len(got["items"]) == 31
-    assert len(ctx.captured_queries) <= 5
+    for _ in range(10):  # unrelated: reached by nothing the CR touches
+        other = make_req(p.project, by=p.pm)
+        link(p, art(p), other)
+    with CaptureQueriesContext(connection) as large:
+        assert len(selectors.impact_of(user=p.qa, cr=cr)["items"]) == 31
+    assert len(large.captured_queries) == len(small.captured_queries)
+    # Per level of the walk: children, links into requirements, links into artifacts.
+    assert len(small.captured_queries) <= 3 * 17 + 6
 
 
 # ---------------------------------------------------------------- API

@@ -412,6 +412,10 @@ def change_request_transition(
             )
         if comment:
             Comment.objects.create(change_request=cr, author=user, body=comment)
+        if action is Action.VERIFY:  # an applied change set's requirements: the next baseline
+            from changeflow.requirements.changesets import on_cr_closed
+
+            on_cr_closed(user=user, cr=current)
         after = {"state": target, "comment": comment}
         if "decision_mode" in updates:
             after["decision_mode"] = updates["decision_mode"]
@@ -592,6 +596,9 @@ def assessment_create(
         for risk in risk_rows:
             risk.assessment = assessment
         Risk.objects.bulk_create(risk_rows)
+        from changeflow.requirements.changesets import impact_snapshot_save
+
+        impact_snapshot_save(assessment=assessment)  # what the board will see when it decides
         audit.record(
             actor=user, action="assessment.created", object_type="change_request",
             object_key=cr.key, project=cr.project.key,

@@ -27,6 +27,7 @@ from changeflow.core.access import role_in, sees_internal
 from changeflow.core.errors import ApplicationError, NotFound
 from changeflow.core.middleware import client_ip
 from changeflow.impact.plan_views import simulation_panel
+from changeflow.requirements.cr_selectors import cr_panel
 from changeflow.web import add_errors, form_status, or_404
 
 from . import selectors, services, uploads, workflow
@@ -373,6 +374,7 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest, **forms: Any) -> di
         "error": forms.get("error"),
         "ratification_pending": cr.ratification == Ratification.PENDING,
         "simulation": simulation_panel(request, cr),
+        "requirements_panel": cr_panel(user=user, cr=cr),
     }
 
 

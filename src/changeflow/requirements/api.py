@@ -15,8 +15,6 @@ from rest_framework.response import Response
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
-from changeflow.changes import selectors as change_selectors
-from changeflow.changes.models import ChangeRequest
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
 from changeflow.core.errors import StalePrecondition, ValidationError
 
@@ -28,7 +26,6 @@ from .serializers import (
     BaselineCreateSerializer,
     BaselineDiffSerializer,
     BaselineSerializer,
-    ImpactSerializer,
     RequirementCreateSerializer,
     RequirementSerializer,
     RequirementUpdateSerializer,
@@ -324,19 +321,3 @@ class TraceLinkReviewView(ApiView):
         services.link_review(user=request.user, link=link)
         link = selectors.link_get(user=request.user, project=project, pk=id)
         return Response(TraceLinkSerializer(link).data)
-
-
-class ImpactView(ApiView):
-    """What a change request may affect: its requirements, their descendants and everything
-    downstream through trace links, each with the path of keys that reaches it."""
-
-    queryset = ChangeRequest.objects.none()
-    serializer_class = ImpactSerializer
-
-    @extend_schema(
-        operation_id="change_requests_impact",
-        responses={200: ImpactSerializer, **errors(404)},
-    )
-    def get(self, request, key: str):
-        cr = change_selectors.change_request_get(user=request.user, key=key)
-        return Response(selectors.impact_of(user=request.user, cr=cr))

@@ -53,3 +53,28 @@ def apply_diff(ops: list[dict[str, str]]) -> tuple[str, str]:
     old = "".join(o["text"] for o in ops if o["op"] in ("equal", "delete"))
     new = "".join(o["text"] for o in ops if o["op"] in ("equal", "insert"))
     return old, new
+
+
+def patch(a: str, ops: list[dict[str, str]]) -> str:
+    """Apply the operations of ``text_diff(a, b)`` to ``a`` and get ``b``.
+
+    Checks that the ``equal`` and ``delete`` parts are, in order, exactly ``a`` (a redline made
+    against another text is refused with ``ValueError`` rather than applied half-way).
+    """
+    out: list[str] = []
+    at = 0
+    for o in ops:
+        text = o["text"]
+        if o["op"] in ("equal", "delete"):
+            if a[at : at + len(text)] != text:
+                raise ValueError(f"the diff does not fit the text at offset {at}")
+            at += len(text)
+            if o["op"] == "equal":
+                out.append(text)
+        elif o["op"] == "insert":
+            out.append(text)
+        else:
+            raise ValueError(f"unknown diff operation {o['op']!r}")
+    if at != len(a):
+        raise ValueError("the diff does not cover the whole text")
+    return "".join(out)

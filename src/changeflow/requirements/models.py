@@ -349,3 +349,91 @@ class TraceLink(models.Model):
     @property
     def target_key(self) -> str:
         return self.target.key
+
+
+# ---------------------------------------------------------------- change sets
+
+
+class EditOp(models.TextChoices):
+    ADD = "add", _("Add")
+    MODIFY = "modify", _("Modify")
+    REMOVE = "remove", _("Remove")
+
+
+class ChangeSetEdit(models.Model):
+    """One proposed requirement edit of a change request's change set.
+
+    ``modify`` and ``remove`` name the requirement and the version the edit was drafted
+    against (``base_version``); ``proposed`` holds only the fields the edit sets (for ``add``:
+    every field of the new requirement; for ``remove``: ``{"status": "retired"}``, since a
+    requirement is never deleted). Written only by ``requirements.changesets``.
+    """
+
+    change_request = models.ForeignKey(
+        "changes.ChangeRequest", on_delete=models.PROTECT, related_name="change_set_edits"
+    )
+    op = models.CharField(_("operation"), max_length=8, choices=EditOp.choices)
+    requirement = models.ForeignKey(
+        Requirement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    base_version = models.PositiveIntegerField(null=True, blank=True)
+    proposed = models.JSONField(default=dict)
+    # Set when the change set is applied: the version the edit made (1 for an added one).
+    applied_version = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["change_request", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["change_request", "requirement"],
+                condition=models.Q(requirement__isnull=False, op__in=["modify", "remove"]),
+                name="change_set_edit_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["requirement"], name="change_set_edit_req")]
+        verbose_name = _("change-set edit")
+        verbose_name_plural = _("change-set edits")
+
+    def __str__(self) -> str:
+        return f"{self.change_request_id}: {self.op} {self.requirement_id or ''}"
+
+
+class ChangeSetApplication(models.Model):
+    """The one application of a change request's change set (its existence makes a second
+    apply a no-op), and the baseline made when the CR closed."""
+
+    change_request = models.OneToOneField(
+        "changes.ChangeRequest", on_delete=models.PROTECT, related_name="change_set_application"
+    )
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    applied_at = models.DateTimeField(auto_now_add=True)
+    edits = models.PositiveIntegerField(default=0)
+    baseline = models.ForeignKey(
+        Baseline, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.change_request_id} applied"
+
+
+class ImpactSnapshot(models.Model):
+    """What impact analysis showed when an assessment was made: the CCB decides on it."""
+
+    assessment = models.OneToOneField(
+        "changes.ImpactAssessment", on_delete=models.PROTECT, related_name="impact_snapshot"
+    )
+    change_request = models.ForeignKey(
+        "changes.ChangeRequest", on_delete=models.PROTECT, related_name="+"
+    )
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.change_request_id} impact at assessment {self.assessment_id}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from django.db.models import Count, QuerySet
@@ -12,10 +11,13 @@ from changeflow.accounts.models import Project, User
 from changeflow.core.access import restrict
 from changeflow.core.errors import NotFound
 
+from . import impact
 from .models import (
     AffectedRequirement,
     Artifact,
     Baseline,
+    ChangeSetEdit,
+    EditOp,
     Requirement,
     RequirementVersion,
     TraceLink,
@@ -105,97 +107,51 @@ def link_get(*, user: User, project: Project, pk: int) -> TraceLink:
     return link
 
 
-def impact_of(*, user: User, cr, limit: int = IMPACT_LIMIT) -> dict[str, Any]:
-    """What a change request may affect: its declared requirements, their descendants (by
-    parent) and everything downstream of them through trace links (from a link's target, the
-    upstream end, to its source), each once, with the shortest path of keys that reaches it.
+def touched_requirements(cr) -> tuple[list[int], list[int]]:
+    """(declared, in the change set) requirement ids of ``cr``, each in a stable order.
 
-    ``cr`` must already be one the user may see (``change_request_get``). Breadth-first,
-    cycle-safe, at most ``limit`` items (``truncated`` then says so). Four queries whatever
-    the size: the declared requirements, the project's requirements, its links, the artifacts
-    reached.
-    """
-    project_id = cr.project_id
-    start = list(
-        restrict(AffectedRequirement.objects, user)
-        .filter(change_request=cr)
+    The change set touches the requirements its edits modify or remove, and the parent an
+    added requirement would go under."""
+    declared = list(
+        AffectedRequirement.objects.filter(change_request=cr)
         .order_by("requirement__number")
         .values_list("requirement_id", flat=True)
     )
-    reqs: dict[int, tuple[str, str, int | None]] = {
-        pk: (key, title, parent)
-        for pk, key, title, parent in Requirement.objects.filter(project_id=project_id)
-        .order_by("number")
-        .values_list("id", "key", "title", "parent_id")
-    }
-    down: dict[tuple[str, int], list[tuple[tuple[str, int], str, bool]]] = {}
-    for pk, _parent in ((pk, v[2]) for pk, v in reqs.items()):
-        if _parent is not None:
-            down.setdefault(("R", _parent), []).append((("R", pk), "child", False))
-    links = TraceLink.objects.filter(project_id=project_id).order_by("id")
-    for sr, sa, tr, ta, kind, suspect in links.values_list(
-        "source_requirement_id", "source_artifact_id", "target_requirement_id",
-        "target_artifact_id", "kind", "suspect",
-    ):  # fmt: skip
-        upstream = ("R", tr) if tr is not None else ("A", ta)
-        downstream = ("R", sr) if sr is not None else ("A", sa)
-        down.setdefault(upstream, []).append((downstream, kind, suspect))
+    in_set: list[int] = []
+    for op, rid, proposed in ChangeSetEdit.objects.filter(change_request=cr).values_list(
+        "op", "requirement_id", "proposed"
+    ):
+        if op == EditOp.ADD and rid is None:
+            parent = (proposed or {}).get("parent")
+            if parent:
+                found = (
+                    Requirement.objects.filter(project_id=cr.project_id, key=parent)
+                    .values_list("id", flat=True)
+                    .first()
+                )
+                if found:
+                    in_set.append(found)
+        elif rid is not None:
+            in_set.append(rid)
+    return declared, list(dict.fromkeys(in_set))
 
-    reached: dict[tuple[str, int], dict[str, Any]] = {}
-    queue: deque[tuple[str, int]] = deque()
-    for pk in start:
-        node = ("R", pk)
-        if node not in reached:
-            reached[node] = {"path": [node], "depth": 0, "via": None, "suspect": False}
-            queue.append(node)
-    truncated = False
-    while queue and not truncated:
-        node = queue.popleft()
-        here = reached[node]
-        for nxt, via, suspect in down.get(node, ()):
-            if nxt in reached:
-                continue  # seen: a shorter (or equal) path already reached it; cycles end here
-            if len(reached) >= limit:
-                truncated = True
-                break
-            reached[nxt] = {
-                "path": [*here["path"], nxt], "depth": here["depth"] + 1, "via": via,
-                "suspect": suspect,
-            }  # fmt: skip
-            queue.append(nxt)
 
-    arts = (
-        {
-            pk: (key, title, kind)
-            for pk, key, title, kind in Artifact.objects.filter(
-                project_id=project_id, pk__in=[pk for t, pk in reached if t == "A"]
-            ).values_list("id", "key", "title", "kind")
-        }
-        if any(t == "A" for t, _pk in reached)
-        else {}
-    )
+def impact_of(*, user: User, cr, limit: int = IMPACT_LIMIT) -> dict[str, Any]:
+    """What a change request may affect: the requirements it touches (declared, and in its
+    change set), everything downstream of them (children, and through trace links from a
+    link's target, the upstream end, to its source) and the ancestors of every requirement
+    reached, each once, with the path of keys that reaches it (``requirements.impact``).
 
-    def key_of(node: tuple[str, int]) -> str:
-        return reqs[node[1]][0] if node[0] == "R" else arts[node[1]][0]
-
-    items = []
-    for node, info in reached.items():
-        if node[0] == "R":
-            key, title, _p = reqs[node[1]]
-            item_type, kind = "requirement", None
-        else:
-            key, title, kind = arts[node[1]]
-            item_type = "artifact"
-        items.append(
-            {
-                "key": key, "type": item_type, "kind": kind, "title": title,
-                "depth": info["depth"], "via": info["via"], "suspect": info["suspect"],
-                "path": [key_of(n) for n in info["path"]],
-            }
-        )  # fmt: skip
+    ``cr`` must already be one the user may see (``change_request_get``). At most ``limit``
+    items (``truncated`` then says so).
+    """
+    declared, in_set = touched_requirements(cr)
+    starts = list(dict.fromkeys([*declared, *in_set]))
+    result = impact.analyse(starts, limit=limit)
+    keys = dict(Requirement.objects.filter(pk__in=starts).values_list("id", "key"))
     return {
         "change_request": cr.key,
-        "affected": [reqs[pk][0] for pk in dict.fromkeys(start)],
-        "items": items,
-        "truncated": truncated,
+        "affected": [keys[pk] for pk in declared],
+        "change_set": [keys[pk] for pk in in_set],
+        **result,
     }

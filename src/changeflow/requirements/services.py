@@ -8,9 +8,10 @@ members read; outsiders do not see the project at all (404).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from types import SimpleNamespace
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -136,8 +137,10 @@ def requirement_create(
     priority: str = RequirementPriority.SHOULD,
     status: str = RequirementStatus.DRAFT,
     parent: str | None = None,
+    change_request=None,
 ) -> Requirement:
-    """A new requirement of ``project`` with the next key ``<KEY>-R-<n>``, at version 1."""
+    """A new requirement of ``project`` with the next key ``<KEY>-R-<n>``, at version 1
+    (``change_request``: the CR whose change set adds it, recorded on the version)."""
     _require_editor(user, project)
     req = Requirement(
         project=project,
@@ -157,10 +160,14 @@ def requirement_create(
         req.number = (last or 0) + 1
         req.key = f"{project.key}-R-{req.number}"
         req.save()
-        _new_version(req, author=user)
+        _new_version(req, author=user, change_request=change_request)
+        if change_request is not None:
+            AffectedRequirement.objects.create(change_request=change_request, requirement=req)
         audit.record(
             actor=user, action="requirement.created", object_type="requirement",
-            object_key=req.key, project=project.key, after=_snapshot(req),
+            object_key=req.key, project=project.key,
+            after=_snapshot(req)
+            | ({"change_request": change_request.key} if change_request else {}),
         )  # fmt: skip
     return req
 
@@ -328,6 +335,15 @@ def _clean_baseline_name(name: Any) -> str:
 def baseline_create(*, user: User, project: Project, name: str, description: str = "") -> Baseline:
     """Freeze the current version of every requirement of ``project`` under ``name``."""
     _require_editor(user, project)
+    return baseline_freeze(user=user, project=project, name=name, description=description)
+
+
+def baseline_freeze(
+    *, user: User, project: Project, name: str, description: str = "", extra: dict | None = None
+) -> Baseline:
+    """``baseline_create`` without the role check: also what closing a change request that
+    applied a change set calls (whoever may close it makes the next baseline). ``extra`` goes
+    into the audit event."""
     name = _clean_baseline_name(name)
     description = _clean_text("description", description, 10_000, required=False)
     taken = _invalid("name", _("A baseline of this project already has this name."))
@@ -340,67 +356,98 @@ def baseline_create(*, user: User, project: Project, name: str, description: str
             baseline = Baseline.objects.create(
                 project=project, name=name, description=description, created_by=user
             )
-            current = RequirementVersion.objects.filter(
-                requirement__project=project, version=F("requirement__version")
-            ).values_list("id", "requirement_id", "version")
-            items = [
-                BaselineItem(
-                    baseline=baseline, requirement_id=rid, version=v, requirement_version_id=vid
-                )
-                for vid, rid, v in current
-            ]
-            BaselineItem.objects.bulk_create(items, batch_size=2000)
+            count = _freeze_items(baseline, project)
             audit.record(
                 actor=user, action="baseline.created", object_type="baseline",
                 object_key=f"{project.key}:{name}", project=project.key,
-                after={"name": name, "description": description, "requirements": len(items)},
+                after={"name": name, "description": description, "requirements": count}
+                | (extra or {}),
             )  # fmt: skip
     except IntegrityError:
         raise taken from None  # a concurrent creation took the name first
     return baseline
 
 
-def _frozen(baseline: Baseline) -> dict[str, RequirementVersion]:
-    items = BaselineItem.objects.filter(baseline=baseline).select_related(
-        "requirement", "requirement_version__parent"
+_FREEZE_SQL = (
+    "INSERT INTO requirements_baselineitem "
+    "(baseline_id, requirement_id, version, requirement_version_id) "
+    "SELECT %s, r.id, r.version, v.id FROM requirements_requirement r "
+    "JOIN requirements_requirementversion v ON v.requirement_id = r.id AND v.version = r.version "
+    "WHERE r.project_id = %s"
+)
+
+
+def _freeze_items(baseline: Baseline, project: Project) -> int:
+    """Insert one item per requirement of ``project`` at its current version, in one
+    ``INSERT … SELECT`` (no row travels through Python: 20,000 requirements in well under a
+    second). ``Requirement.version`` is the number of its current ``RequirementVersion``."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FREEZE_SQL, [baseline.pk, project.pk])
+        return cursor.rowcount
+
+
+def _pairs(baseline: Baseline) -> dict[int, int]:
+    """requirement id → frozen version id."""
+    return dict(
+        BaselineItem.objects.filter(baseline=baseline).values_list(
+            "requirement_id", "requirement_version_id"
+        )
     )
-    out = {}
-    for item in items:
-        version = item.requirement_version
-        version.key = item.requirement.key
-        version.number = item.requirement.number
-        out[item.requirement.key] = version
+
+
+_FROZEN_COLS = ("id", "requirement_id", "version", "title", "text", "kind", "priority", "status",
+                "parent__key", "requirement__key", "requirement__number")  # fmt: skip
+
+
+def _versions(ids: Iterable[int]) -> dict[int, SimpleNamespace]:
+    """Frozen versions as plain records (building model instances cost more than the diff)."""
+    ids = list(ids)
+    out: dict[int, SimpleNamespace] = {}
+    for i in range(0, len(ids), 2000):
+        rows = RequirementVersion.objects.filter(pk__in=ids[i : i + 2000]).values_list(
+            *_FROZEN_COLS
+        )
+        for pk, rid, version, title, text, kind, prio, status, parent, key, number in rows:
+            out[pk] = SimpleNamespace(
+                pk=pk, requirement_id=rid, version=version, title=title, text=text, kind=kind,
+                priority=prio, status=status, parent=parent, key=key, number=number,
+            )  # fmt: skip
     return out
 
 
-def _value(v: RequirementVersion, field: str):
-    if field == "parent":
-        return v.parent.key if v.parent_id else None
+def _value(v: SimpleNamespace, field: str):
     return getattr(v, field)
 
 
-def _brief(v: RequirementVersion) -> dict[str, Any]:
+def _brief(v: SimpleNamespace) -> dict[str, Any]:
     return {"key": v.key, "version": v.version, "title": v.title}
 
 
 def baseline_diff(*, baseline: Baseline, against: Baseline) -> dict[str, Any]:
     """What changed from ``against`` (the older, usually) to ``baseline``: requirements added,
     removed and modified, with each changed field's old and new value and, for the title and
-    the text, a redline (character-level for Chinese, word-level otherwise)."""
-    new, old = _frozen(baseline), _frozen(against)
+    the text, a redline (character-level for Chinese, word-level otherwise).
 
-    def order(keys):
-        return sorted(keys, key=lambda k: (new.get(k) or old[k]).number)
+    Compares the two baselines' (requirement, version) pairs first and reads only the versions
+    that differ: diffing 20,000-requirement baselines costs what the changes cost."""
+    new, old = _pairs(baseline), _pairs(against)
+    added_ids, removed_ids = new.keys() - old.keys(), old.keys() - new.keys()
+    common = new.keys() & old.keys()
+    changed_ids = [r for r in common if new[r] != old[r]]
+    versions = _versions(
+        [new[r] for r in (*added_ids, *changed_ids)]
+        + [old[r] for r in (*removed_ids, *changed_ids)]
+    )
 
-    added = [_brief(new[k]) for k in order(new.keys() - old.keys())]
-    removed = [_brief(old[k]) for k in order(old.keys() - new.keys())]
+    def order(vs):
+        return sorted(vs, key=lambda v: v.number)
+
+    added = [_brief(v) for v in order(versions[new[r]] for r in added_ids)]
+    removed = [_brief(v) for v in order(versions[old[r]] for r in removed_ids)]
     modified = []
-    unchanged = 0
-    for key in order(new.keys() & old.keys()):
-        a, b = old[key], new[key]
-        if a.pk == b.pk:
-            unchanged += 1
-            continue
+    unchanged = len(common) - len(changed_ids)
+    for b in order(versions[new[r]] for r in changed_ids):
+        a = versions[old[b.requirement_id]]
         changes = {}
         for field in VERSIONED_FIELDS:
             before, after = _value(a, field), _value(b, field)
@@ -414,7 +461,7 @@ def baseline_diff(*, baseline: Baseline, against: Baseline) -> dict[str, Any]:
             continue
         modified.append(
             {
-                "key": key,
+                "key": b.key,
                 "title": b.title,
                 "from_version": a.version,
                 "to_version": b.version,

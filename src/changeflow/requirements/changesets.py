@@ -1,0 +1,573 @@
+"""Change sets: the requirement edits a change request proposes, and applying them.
+
+The only writer of ``ChangeSetEdit``, ``ChangeSetApplication`` and ``ImpactSnapshot``. Each
+writer runs in one transaction and records its audit event last.
+
+Rules (a professional requirements tool's, decided here once):
+
+- **Who drafts**: the roles that may assess the CR — project managers and tech leads (and site
+  admins), as ``changes.services.assessment_create`` allows — and **when**: while the CR is
+  assessed, i.e. in the states an assessment may be made (submitted … in review).
+- Each ``modify``/``remove`` edit names the requirement version it was drafted against. A
+  ``remove`` retires the requirement (requirements are never deleted).
+- A change to the change set while the CR is **in review** is material: the board's votes are
+  reset (``ccb.services``), and the audit event says so and whom to tell.
+- **Apply** is an explicit action of the CR's implementer (project manager or tech lead) once the
+  CR is ``implementing``, not automatic at ``start_implementation``: the implementer decides
+  when the requirements change, and a stale edit blocks only the apply, not the start of the
+  work. All edits or none; a second apply changes nothing.
+- An edit whose requirement moved on since it was drafted must be **rebased** before the apply:
+  a field changed on both sides (to different values) needs the user's choice, mine or theirs.
+- **Closing** (``verify``) a CR that applied its change set freezes the next baseline, named
+  ``"<CR key> <date closed>"`` (e.g. ``ACME-12 2026-11-28``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from changeflow.accounts.models import User
+from changeflow.core import audit
+from changeflow.core.access import role_in
+from changeflow.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    ValidationError,
+)
+
+from . import services
+from .models import (
+    TEXT_MAX,
+    TITLE_MAX,
+    ChangeSetApplication,
+    ChangeSetEdit,
+    EditOp,
+    ImpactSnapshot,
+    Kind,
+    Requirement,
+    RequirementPriority,
+    RequirementStatus,
+    RequirementVersion,
+)
+
+FIELDS = services.VERSIONED_FIELDS  # title, text, kind, priority, status, parent
+ADD_DEFAULTS = {
+    "text": "",
+    "kind": Kind.FUNCTIONAL.value,
+    "priority": RequirementPriority.SHOULD.value,
+    "status": RequirementStatus.DRAFT.value,
+    "parent": None,
+}
+MAX_EDITS = 500  # per change set: a bound on what one apply locks and writes
+
+
+def drafting_states() -> tuple[str, ...]:
+    from changeflow.changes.services import ASSESSABLE_STATES
+
+    return tuple(ASSESSABLE_STATES)
+
+
+def rebase_states() -> tuple[str, ...]:
+    from changeflow.changes.workflow import State
+
+    return (*drafting_states(), State.APPROVED, State.IMPLEMENTING)
+
+
+def _role(user: User, cr) -> str | None:
+    """The user's role; 404 when not a member (the CR does not exist for them)."""
+    if user.is_superuser:
+        return "admin"
+    role = role_in(user, cr.project)
+    if role is None:
+        raise NotFound(_("No such change request."))
+    return role
+
+
+def may_draft(user: User, cr) -> bool:
+    from changeflow.changes import workflow
+
+    role = role_in(user, cr.project) if not user.is_superuser else "admin"
+    return (user.is_superuser or role in (workflow.PM, workflow.TL)) and (
+        cr.state in drafting_states()
+    )
+
+
+def _require_drafter(user: User, cr, *, states: tuple[str, ...] | None = None) -> None:
+    from changeflow.changes import workflow
+
+    role = _role(user, cr)
+    if not (user.is_superuser or role in (workflow.PM, workflow.TL)):
+        raise PermissionDenied(
+            _("Only project managers and tech leads draft and apply a change set.")
+        )
+    if cr.state not in (states or drafting_states()):
+        raise Conflict(
+            _("The change set can be changed only while the change request is assessed.")
+        )
+
+
+def _invalid(field: str, message: str) -> ValidationError:
+    return ValidationError(_("Some fields are invalid."), fields={field: [message]})
+
+
+def version_values(v: RequirementVersion | Requirement) -> dict[str, Any]:
+    """A version's (or the current requirement's) versioned fields, parent as a key."""
+    out = {f: getattr(v, f) for f in FIELDS if f != "parent"}
+    out["parent"] = v.parent.key if v.parent_id else None
+    return out
+
+
+def _clean_fields(project, data: Any, *, requirement: Requirement | None) -> dict[str, Any]:
+    """The proposed values, checked like a requirement edit would be."""
+    if not isinstance(data, dict):
+        raise _invalid("fields", _("An object of requirement fields."))
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ValidationError(
+            _("Some fields cannot be changed."),
+            fields={k: [_("This field cannot be changed.")] for k in unknown},
+        )
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        if name == "title":
+            out[name] = services._clean_text("title", value, TITLE_MAX, required=True)
+        elif name == "text":
+            out[name] = services._clean_text("text", value, TEXT_MAX, required=False)
+        elif name == "kind":
+            out[name] = services._clean_choice("kind", value, Kind)
+        elif name == "priority":
+            out[name] = services._clean_choice("priority", value, RequirementPriority)
+        elif name == "status":
+            out[name] = services._clean_choice("status", value, RequirementStatus)
+        elif name == "parent":
+            if value is not None and not isinstance(value, str):
+                raise _invalid("parent", _("A requirement key."))
+            parent = services._parent(project, (value or "").strip() or None)
+            if (
+                parent is not None
+                and requirement is not None
+                and (parent.pk == requirement.pk or services._would_cycle(requirement, parent))
+            ):
+                raise _invalid("parent", _("This parent would make a cycle in the hierarchy."))
+            out[name] = parent.key if parent else None
+    return out
+
+
+def _snapshot(edit: ChangeSetEdit) -> dict[str, Any]:
+    return {
+        "id": edit.pk,
+        "op": edit.op,
+        "requirement": edit.requirement.key if edit.requirement_id else None,
+        "base_version": edit.base_version,
+        "proposed": edit.proposed,
+    }
+
+
+def _lock_cr(cr):
+    from changeflow.changes.models import ChangeRequest
+
+    return ChangeRequest.objects.select_for_update().select_related("project").get(pk=cr.pk)
+
+
+def _material(cr, user: User, after: dict[str, Any]) -> dict[str, Any]:
+    """A material change of the change set while the board reviews the CR resets the votes
+    cast so far (they were cast on other content); returns what to add to the audit event."""
+    from changeflow.changes.workflow import State
+
+    if cr.state != State.IN_REVIEW:
+        return after
+    try:
+        from changeflow.ccb import services as ccb_services
+
+        reset = ccb_services.votes_reset  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        reset = None
+    told: list[str] = []
+    if reset is not None:
+        result = reset(cr=cr, actor=user, reason=_("The change set changed."))
+        told = list(getattr(result, "notify", None) or [])
+    return after | {
+        "material": True,
+        "votes_reset": reset is not None,
+        **({"notify": told} if told else {}),
+    }
+
+
+def _record(user: User, cr, action: str, *, before=None, after=None) -> None:
+    audit.record(
+        actor=user, action=action, object_type="change_request", object_key=cr.key,
+        project=cr.project.key, before=before, after=after,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- drafting
+
+
+def edit_create(
+    *, user: User, cr, op: str, requirement: str | None = None, fields: Any = None
+) -> ChangeSetEdit:
+    """Add an edit to the CR's change set: ``add`` a requirement (``fields``: its title and
+    the rest), ``modify`` the requirement ``requirement`` (``fields``: only what changes),
+    or ``remove`` (retire) it."""
+    if op not in EditOp.values:
+        raise _invalid("op", _("Not one of: %s.") % ", ".join(EditOp.values))
+    _require_drafter(user, cr)
+    fields = {} if fields is None else fields
+    with transaction.atomic():
+        cr = _lock_cr(cr)
+        _require_drafter(user, cr)
+        if ChangeSetEdit.objects.filter(change_request=cr).count() >= MAX_EDITS:
+            raise _invalid("op", _("A change set holds at most %d edits.") % MAX_EDITS)
+        target = None
+        if op == EditOp.ADD:
+            if requirement:
+                raise _invalid("requirement", _("An added requirement has no key yet."))
+            proposed = ADD_DEFAULTS | _clean_fields(cr.project, fields, requirement=None)
+            if not proposed.get("title"):
+                raise _invalid("title", _("Required."))
+        else:
+            if not isinstance(requirement, str) or not requirement.strip():
+                raise _invalid("requirement", _("The key of the requirement to change."))
+            target = (
+                Requirement.objects.select_related("parent")
+                .filter(project=cr.project, key=requirement.strip())
+                .first()
+            )
+            if target is None:
+                raise _invalid(
+                    "requirement", _("No such requirement in this project: %s") % requirement
+                )
+            if ChangeSetEdit.objects.filter(change_request=cr, requirement=target).exists():
+                raise _invalid(
+                    "requirement",
+                    _("%s is already in this change set: change that edit instead.") % target.key,
+                )
+            current = version_values(target)
+            if op == EditOp.REMOVE:
+                if fields:
+                    raise _invalid("fields", _("A removal proposes no fields."))
+                if target.status == RequirementStatus.RETIRED:
+                    raise _invalid("requirement", _("%s is already retired.") % target.key)
+                proposed = {"status": RequirementStatus.RETIRED.value}
+            else:
+                cleaned = _clean_fields(cr.project, fields, requirement=target)
+                proposed = {k: v for k, v in cleaned.items() if current[k] != v}
+                if not proposed:
+                    raise _invalid("fields", _("The edit changes nothing."))
+        edit = ChangeSetEdit.objects.create(
+            change_request=cr, op=op, requirement=target,
+            base_version=target.version if target else None, proposed=proposed, created_by=user,
+        )  # fmt: skip
+        _record(user, cr, "change_set.edit_added", after=_material(cr, user, _snapshot(edit)))
+    return edit
+
+
+def _edit_locked(cr, edit_id: int) -> ChangeSetEdit:
+    edit = (
+        ChangeSetEdit.objects.select_for_update(of=("self",))
+        .filter(change_request=cr, pk=edit_id)
+        .select_related("requirement__parent")
+        .first()
+    )
+    if edit is None:
+        raise NotFound(_("No such edit in this change set."))
+    return edit
+
+
+def edit_update(*, user: User, cr, edit_id: int, fields: Any) -> ChangeSetEdit:
+    """Replace what an ``add`` or ``modify`` edit proposes (a removal has nothing to change)."""
+    _require_drafter(user, cr)
+    with transaction.atomic():
+        cr = _lock_cr(cr)
+        _require_drafter(user, cr)
+        edit = _edit_locked(cr, edit_id)
+        before = _snapshot(edit)
+        if edit.op == EditOp.REMOVE:
+            raise _invalid("fields", _("A removal proposes no fields."))
+        if edit.op == EditOp.ADD:
+            proposed = ADD_DEFAULTS | _clean_fields(cr.project, fields, requirement=None)
+            if not proposed.get("title"):
+                raise _invalid("title", _("Required."))
+        else:
+            base = _base_values(edit)
+            cleaned = _clean_fields(cr.project, fields, requirement=edit.requirement)
+            proposed = {k: v for k, v in cleaned.items() if base[k] != v}
+            if not proposed:
+                raise _invalid("fields", _("The edit changes nothing."))
+        if proposed == edit.proposed:
+            return edit
+        edit.proposed = proposed
+        edit.save(update_fields=["proposed", "updated_at"])
+        _record(
+            user, cr, "change_set.edit_changed", before=before,
+            after=_material(cr, user, _snapshot(edit)),
+        )  # fmt: skip
+    return edit
+
+
+def edit_delete(*, user: User, cr, edit_id: int) -> None:
+    """Take an edit out of the change set."""
+    _require_drafter(user, cr)
+    with transaction.atomic():
+        cr = _lock_cr(cr)
+        _require_drafter(user, cr)
+        edit = _edit_locked(cr, edit_id)
+        before = _snapshot(edit)
+        edit.delete()
+        _record(user, cr, "change_set.edit_removed", before=before, after=_material(cr, user, {}))
+
+
+def _base_values(edit: ChangeSetEdit) -> dict[str, Any]:
+    version = (
+        RequirementVersion.objects.select_related("parent")
+        .filter(requirement_id=edit.requirement_id, version=edit.base_version)
+        .first()
+    )
+    if version is None:  # a base that never existed: treat the current one as the base
+        return version_values(edit.requirement)
+    return version_values(version)
+
+
+# ---------------------------------------------------------------- rebase
+
+
+def three_way(edit: ChangeSetEdit) -> dict[str, Any]:
+    """The 3-way view of a ``modify``/``remove`` edit: for each field the base (the version the
+    edit was drafted against), theirs (the current version), mine (what the edit proposes),
+    and the merged value — or a conflict when both sides changed it differently."""
+    req = edit.requirement
+    base = _base_values(edit)
+    theirs = version_values(req)
+    rows = []
+    for f in FIELDS:
+        mine_changed = f in edit.proposed and edit.proposed[f] != base[f]
+        mine = edit.proposed[f] if f in edit.proposed else base[f]
+        theirs_changed = theirs[f] != base[f]
+        conflict = mine_changed and theirs_changed and mine != theirs[f]
+        rows.append(
+            {
+                "field": f, "base": base[f], "theirs": theirs[f], "mine": mine,
+                "mine_changed": mine_changed, "theirs_changed": theirs_changed,
+                "conflict": conflict, "merged": None if conflict else (
+                    mine if mine_changed else theirs[f]
+                ),
+            }
+        )  # fmt: skip
+    return {
+        "edit": edit.pk,
+        "requirement": req.key,
+        "base_version": edit.base_version,
+        "current_version": req.version,
+        "stale": req.version != edit.base_version,
+        "fields": rows,
+        "conflicts": [r["field"] for r in rows if r["conflict"]],
+    }
+
+
+def edit_rebase(*, user: User, cr, edit_id: int, resolutions: Any = None) -> ChangeSetEdit | None:
+    """Re-base a ``modify``/``remove`` edit on the requirement's current version.
+
+    Fields changed only on one side merge by themselves; a field changed on both sides to
+    different values needs ``resolutions[field]`` = ``"mine"`` (keep the edit's value) or
+    ``"theirs"`` (take the current one), else 409 naming the fields. An edit left proposing
+    nothing the current version does not already say is dropped (``None`` is returned).
+    """
+    resolutions = {} if resolutions is None else resolutions
+    if not isinstance(resolutions, dict) or any(
+        v not in ("mine", "theirs") for v in resolutions.values()
+    ):
+        raise _invalid("resolutions", _('An object of field: "mine" or "theirs".'))
+    _require_drafter(user, cr, states=rebase_states())
+    with transaction.atomic():
+        cr = _lock_cr(cr)
+        _require_drafter(user, cr, states=rebase_states())
+        if ChangeSetApplication.objects.filter(change_request=cr).exists():
+            raise Conflict(_("The change set was already applied."))
+        edit = _edit_locked(cr, edit_id)
+        if edit.op == EditOp.ADD:
+            raise _invalid("edit", _("An added requirement has no version to rebase on."))
+        Requirement.objects.select_for_update(of=("self",)).filter(pk=edit.requirement_id).get()
+        edit.requirement.refresh_from_db()
+        view = three_way(edit)
+        if not view["stale"]:
+            return edit
+        missing = [f for f in view["conflicts"] if f not in resolutions]
+        if missing:
+            raise Conflict(
+                _("%(key)s changed on both sides in: %(fields)s. Choose mine or theirs for each.")
+                % {"key": view["requirement"], "fields": ", ".join(missing)},
+                code="rebase_conflict",
+                fields={f: [_("Changed on both sides: choose mine or theirs.")] for f in missing},
+            )
+        before = _snapshot(edit)
+        proposed: dict[str, Any] = {}
+        for row in view["fields"]:
+            f = row["field"]
+            keep = row["mine_changed"] and (not row["conflict"] or resolutions[f] == "mine")
+            if keep and row["mine"] != row["theirs"]:
+                proposed[f] = row["mine"]
+        after_info = {
+            "rebased_from": view["base_version"], "rebased_to": view["current_version"],
+            "resolutions": {f: resolutions[f] for f in view["conflicts"]},
+        }  # fmt: skip
+        # Resolving a conflict changes what the board was shown; a clean merge does not.
+        material = bool(view["conflicts"]) or proposed != edit.proposed
+        if not proposed:
+            edit.delete()
+            after = after_info | {"dropped": True}
+            _record(
+                user, cr, "change_set.edit_rebased", before=before,
+                after=_material(cr, user, after) if material else after,
+            )  # fmt: skip
+            return None
+        edit.proposed = proposed
+        edit.base_version = view["current_version"]
+        edit.save(update_fields=["proposed", "base_version", "updated_at"])
+        after = after_info | _snapshot(edit)
+        _record(
+            user, cr, "change_set.edit_rebased", before=before,
+            after=_material(cr, user, after) if material else after,
+        )  # fmt: skip
+    return edit
+
+
+# ---------------------------------------------------------------- apply and close
+
+
+def stale_edits(cr) -> list[ChangeSetEdit]:
+    return [
+        e
+        for e in ChangeSetEdit.objects.filter(
+            change_request=cr, op__in=[EditOp.MODIFY, EditOp.REMOVE]
+        )
+        .select_related("requirement")
+        .order_by("id")
+        if e.requirement.version != e.base_version
+    ]
+
+
+def change_set_apply(*, user: User, cr) -> dict[str, Any]:
+    """Apply the CR's whole change set, atomically: every edit makes a new requirement version
+    that records the CR (an added requirement starts at version 1), or nothing happens.
+
+    Only while the CR is ``implementing``, by a project manager or tech lead. Refused (409,
+    naming the requirements) when a target moved on since its edit was drafted. A second
+    apply changes nothing and answers ``{"applied": false}``.
+    """
+    from changeflow.changes.workflow import State
+
+    _require_drafter(user, cr, states=tuple(State))
+    with transaction.atomic():
+        cr = _lock_cr(cr)
+        done = ChangeSetApplication.objects.filter(change_request=cr).first()
+        if done is not None:
+            return {"applied": False, "already_applied_at": done.applied_at, "versions": {}}
+        if cr.state != State.IMPLEMENTING:
+            raise Conflict(
+                _("A change set is applied while its change request is being implemented.")
+            )
+        edits = list(
+            ChangeSetEdit.objects.filter(change_request=cr)
+            .select_related("requirement")
+            .order_by("id")
+        )
+        if not edits:
+            raise PreconditionFailed(_("The change set is empty: there is nothing to apply."))
+        targets = sorted(e.requirement_id for e in edits if e.requirement_id)
+        current = dict(
+            Requirement.objects.select_for_update()
+            .filter(pk__in=targets)
+            .order_by("pk")
+            .values_list("pk", "version")
+        )
+        stale = [
+            e for e in edits if e.requirement_id and current[e.requirement_id] != e.base_version
+        ]
+        if stale:
+            keys = ", ".join(e.requirement.key for e in stale)
+            raise Conflict(
+                _(
+                    "Not applied: %(keys)s changed since the change set was drafted. Rebase "
+                    "those edits on the current versions, then apply again."
+                )
+                % {"keys": keys},
+                code="change_set_stale",
+                fields={
+                    "change_set": [
+                        _("%(key)s: drafted against version %(base)d, now version %(now)d.")
+                        % {
+                            "key": e.requirement.key,
+                            "base": e.base_version,
+                            "now": current[e.requirement_id],
+                        }  # fmt: skip
+                        for e in stale
+                    ]
+                },
+            )
+        versions: dict[str, int] = {}
+        for edit in edits:
+            if edit.op == EditOp.ADD:
+                req = services.requirement_create(
+                    user=user, project=cr.project, change_request=cr, **edit.proposed
+                )
+                edit.requirement = req
+            else:
+                req = services.requirement_update(
+                    user=user, requirement=edit.requirement, data=dict(edit.proposed),
+                    change_request=cr.key, expected_version=edit.base_version,
+                )  # fmt: skip
+            edit.applied_version = req.version
+            edit.save(update_fields=["requirement", "applied_version", "updated_at"])
+            versions[req.key] = req.version
+        ChangeSetApplication.objects.create(change_request=cr, applied_by=user, edits=len(edits))
+        _record(user, cr, "change_set.applied", after={"edits": len(edits), "versions": versions})
+    return {"applied": True, "already_applied_at": None, "versions": versions}
+
+
+def baseline_name(cr, day=None) -> str:
+    return f"{cr.key} {(day or timezone.localdate()).isoformat()}"
+
+
+def on_cr_closed(*, user: User, cr):
+    """Called by ``changes.services`` inside the transaction that closes ``cr``: when its change
+    set was applied, freeze the next baseline (``"ACME-12 2026-11-28"``) and remember it."""
+    application = ChangeSetApplication.objects.select_for_update().filter(change_request=cr).first()
+    if application is None or application.baseline_id:
+        return None
+    from .models import Baseline
+
+    name = base = baseline_name(cr)
+    n = 2
+    while Baseline.objects.filter(project_id=cr.project_id, name=name).exists():
+        name, n = f"{base} ({n})", n + 1
+    keys = list(
+        ChangeSetEdit.objects.filter(change_request=cr)
+        .order_by("requirement__number")
+        .values_list("requirement__key", flat=True)
+    )
+    baseline = services.baseline_freeze(
+        user=user, project=cr.project, name=name,
+        description=_("Made when %(cr)s closed; its change set changed %(keys)s.")
+        % {"cr": cr.key, "keys": ", ".join(k for k in keys if k)},
+        extra={"change_request": cr.key, "automatic": True},
+    )  # fmt: skip
+    application.baseline = baseline
+    application.save(update_fields=["baseline"])
+    return baseline
+
+
+def impact_snapshot_save(*, assessment) -> ImpactSnapshot:
+    """Called by ``changes.services.assessment_create`` in its transaction: keep what impact
+    analysis showed when this assessment was made, so the board sees what was known."""
+    from .selectors import impact_of
+
+    cr = assessment.change_request
+    data = impact_of(user=assessment.author, cr=cr)
+    data["computed_at"] = timezone.now().isoformat()
+    return ImpactSnapshot.objects.create(assessment=assessment, change_request=cr, data=data)

@@ -1,0 +1,427 @@
+"""Change sets: drafting, redlines, apply (atomic, once), stale edits and rebase, the baseline
+made on close, impact snapshots and conflicts — through the services and the API."""
+
+from __future__ import annotations
+
+import pytest
+
+from changeflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from changeflow.core.models import AuditEvent
+from changeflow.requirements import changesets, cr_selectors, services
+from changeflow.requirements.models import (
+    Baseline,
+    ChangeSetEdit,
+    ImpactSnapshot,
+    Requirement,
+    RequirementVersion,
+    TraceLink,
+)
+from tests.api.conftest import error_of
+from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
+from tests.requirements.helpers import make_baseline, make_req
+
+READERS = ["pm", "tech_lead", "qa", "developer", "customer_rep", "customer", "viewer", "admin"]
+DRAFTERS = ["pm", "tech_lead", "admin"]
+NON_DRAFTERS = ["qa", "developer", "customer_rep", "customer", "viewer"]
+
+
+@pytest.fixture
+def world(personas):
+    """Two baselined requirements (R2 under R1), a test verifying R1, and a CR in assessing
+    that declares R1."""
+    p = personas
+    r1 = make_req(p.project, by=p.pm, title="登录", text="登录页面需要支持短信验证码")
+    r2 = make_req(
+        p.project, by=p.pm, title="Export", text="Export the report as CSV", parent=r1.key
+    )
+    test = services.artifact_create(user=p.pm, project=p.project, kind="test", title="登录测试")
+    link = services.link_create(user=p.pm, project=p.project, source=test.key, target=r1.key,
+                                kind="verifies")  # fmt: skip
+    make_baseline(p.project, by=p.pm, name="R1")
+    cr = make_cr(p.project, by=p.customer, affected_requirements=[r1.key])
+    cr = advance(cr, p, "assessing")
+    return p, r1, r2, test, link, cr
+
+
+def draft(p, cr, **kw):
+    return changesets.edit_create(user=p.tech_lead, cr=fresh(cr, p.tech_lead), **kw)
+
+
+def implementing(p, cr):
+    """Take ``cr`` on to implementing: from draft along the main path, or from assessing."""
+    from changeflow.changes import services as cs
+
+    cr = fresh(cr, p.pm)
+    if cr.state == "draft":
+        return advance(cr, p, "implementing")
+    if cr.state == "assessing":
+        complete_assessment(cr, by=p.tech_lead)
+        cr = cs.change_request_transition(user=p.tech_lead, cr=fresh(cr, p.tech_lead),
+                                          action="request_review")  # fmt: skip
+    for voter in (p.pm, p.qa, p.customer_rep):
+        cs.vote_cast(user=voter, cr=fresh(cr, voter), decision="approve", password=PASSWORD)
+    return cs.change_request_transition(user=p.tech_lead, cr=fresh(cr, p.tech_lead),
+                                        action="start_implementation")  # fmt: skip
+
+
+def close(p, cr):
+    from changeflow.changes import services as cs
+
+    cr = cs.change_request_transition(user=p.developer, cr=fresh(cr, p.developer),
+                                      action="submit_verification")  # fmt: skip
+    cs.change_request_update(user=p.developer, cr=cr, data={"actual_effort_hours": "38"})
+    return cs.change_request_transition(user=p.qa, cr=fresh(cr, p.qa), action="verify")
+
+
+# ---------------------------------------------------------------- drafting and redline
+
+
+def test_draft_modify_shows_field_by_field_redline(world):
+    p, r1, r2, *_rest, cr = world
+    fields = {"text": "登录页面需要支持邮箱验证码", "priority": "must", "title": "登录"}
+    draft(p, cr, op="modify", requirement=r1.key, fields=fields)
+    draft(p, cr, op="modify", requirement=r2.key, fields={"text": "Export the report as XLSX"})
+    got = cr_selectors.change_set_get(user=p.customer, cr=cr)
+    e1, e2 = got["edits"]
+    assert [c["field"] for c in e1["changes"]] == ["text", "priority"]  # title unchanged: dropped
+    text = e1["changes"][0]["diff"]
+    assert {"op": "delete", "text": "短信"} in text and {"op": "insert", "text": "邮箱"} in text
+    words = e2["changes"][0]["diff"]
+    assert {"op": "delete", "text": "CSV"} in words and {"op": "insert", "text": "XLSX"} in words
+    assert e1["base_version"] == 1 and not e1["stale"]
+
+
+def test_add_and_remove_edits(world):
+    p, r1, r2, *_rest, cr = world
+    add = draft(p, cr, op="add", fields={"title": "二次验证", "parent": r1.key})
+    assert add.proposed["kind"] == "functional" and add.proposed["parent"] == r1.key
+    rm = draft(p, cr, op="remove", requirement=r2.key)
+    assert rm.proposed == {"status": "retired"}
+    # The parent of an added requirement and the removed one are touched by the change set.
+    assert cr_selectors.impact_get(user=p.pm, cr=cr)["change_set"] == [r1.key, r2.key]
+
+
+@pytest.mark.parametrize(
+    "kw, field",
+    [
+        ({"op": "modify", "requirement": "ACME-R-99", "fields": {"title": "x"}}, "requirement"),
+        ({"op": "modify", "requirement": "ACME-R-1", "fields": {"title": "登录"}}, "fields"),
+        ({"op": "modify", "requirement": "ACME-R-1", "fields": {"version": 3}}, "version"),
+        ({"op": "modify", "requirement": "ACME-R-1", "fields": {"kind": "nope"}}, "kind"),
+        ({"op": "modify", "requirement": "ACME-R-1", "fields": {"parent": "ACME-R-2"}}, "parent"),
+        ({"op": "add", "fields": {"text": "no title"}}, "title"),
+        ({"op": "add", "requirement": "ACME-R-1", "fields": {"title": "x"}}, "requirement"),
+        ({"op": "remove", "requirement": "ACME-R-1", "fields": {"title": "x"}}, "fields"),
+        ({"op": "rename", "requirement": "ACME-R-1"}, "op"),
+    ],
+)
+def test_bad_edits_are_refused_naming_the_field(world, kw, field):
+    p, *_rest, cr = world
+    with pytest.raises(ValidationError) as exc:
+        draft(p, cr, **kw)
+    assert field in exc.value.fields
+    assert not ChangeSetEdit.objects.exists()
+
+
+def test_one_edit_per_requirement(world):
+    p, r1, *_rest, cr = world
+    draft(p, cr, op="modify", requirement=r1.key, fields={"title": "A"})
+    with pytest.raises(ValidationError):
+        draft(p, cr, op="remove", requirement=r1.key)
+
+
+@pytest.mark.parametrize("who", NON_DRAFTERS)
+def test_only_assessors_draft(world, who):
+    p, r1, *_rest, cr = world
+    user = getattr(p, who)
+    with pytest.raises(PermissionDenied):
+        changesets.edit_create(user=user, cr=cr, op="remove", requirement=r1.key)
+
+
+def test_outsider_gets_404_and_drafting_only_while_assessed(world):
+    p, r1, *_rest, cr = world
+    with pytest.raises(NotFound):
+        changesets.edit_create(user=p.outsider, cr=cr, op="remove", requirement=r1.key)
+    cr = implementing(p, cr)
+    with pytest.raises(Conflict):
+        draft(p, cr, op="remove", requirement=r1.key)
+
+
+# ---------------------------------------------------------------- apply, close, baseline
+
+
+def test_the_whole_walk_apply_close_baseline_diff_suspect(world):
+    p, r1, r2, test, link, cr = world
+    draft(p, cr, op="modify", requirement=r1.key, fields={"text": "登录页面需要支持邮箱验证码"})
+    draft(p, cr, op="add", fields={"title": "Audit log", "parent": r1.key})
+    draft(p, cr, op="remove", requirement=r2.key)
+    cr = implementing(p, cr)
+    result = changesets.change_set_apply(user=p.tech_lead, cr=cr)
+    assert result["applied"] and result["versions"] == {r1.key: 2, "ACME-R-3": 1, r2.key: 2}
+    r1.refresh_from_db()
+    assert r1.text == "登录页面需要支持邮箱验证码"
+    v2 = RequirementVersion.objects.get(requirement=r1, version=2)
+    assert v2.change_request_id == cr.pk
+    added = Requirement.objects.get(key="ACME-R-3")
+    assert added.parent_id == r1.pk and added.versions.get().change_request_id == cr.pk
+    assert Requirement.objects.get(pk=r2.pk).status == "retired"
+    assert TraceLink.objects.get(pk=link.pk).suspect  # downstream of the changed R1
+    # Twice: nothing more.
+    count = RequirementVersion.objects.count()
+    again = changesets.change_set_apply(user=p.pm, cr=fresh(cr, p.pm))
+    assert again["applied"] is False and RequirementVersion.objects.count() == count
+    # Close: the next baseline appears, and its diff against R1 is exactly the change.
+    cr = close(p, cr)
+    baseline = Baseline.objects.exclude(name="R1").get()
+    assert baseline.name.startswith(f"{cr.key} ")
+    diff = services.baseline_diff(baseline=baseline, against=Baseline.objects.get(name="R1"))
+    assert [a["key"] for a in diff["added"]] == ["ACME-R-3"]
+    assert diff["removed"] == []
+    assert {m["key"]: m["fields"] for m in diff["modified"]} == {
+        r1.key: ["text"],
+        r2.key: ["status"],
+    }
+    assert cr_selectors.change_set_get(user=p.viewer, cr=cr)["applied"]["baseline"] == (
+        baseline.name
+    )
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"change_set.applied", "change_set.edit_added", "baseline.created"} <= actions
+
+
+def test_apply_only_when_implementing_and_not_empty(world):
+    p, r1, *_rest, cr = world
+    with pytest.raises(Conflict):
+        changesets.change_set_apply(user=p.pm, cr=cr)
+    cr = implementing(p, cr)
+    from changeflow.core.errors import PreconditionFailed
+
+    with pytest.raises(PreconditionFailed):
+        changesets.change_set_apply(user=p.pm, cr=cr)
+
+
+def test_stale_edit_refuses_the_whole_apply_until_rebased(world):
+    p, r1, r2, *_rest, cr = world
+    draft(p, cr, op="modify", requirement=r1.key, fields={"title": "短信登录", "priority": "must"})
+    draft(p, cr, op="modify", requirement=r2.key, fields={"text": "Export as XLSX"})
+    cr = implementing(p, cr)
+    # Another implementing CR changes R1 meanwhile (title and text).
+    other = implementing(p, make_cr(p.project, by=p.customer, title="Other"))
+    services.requirement_update(user=p.pm, requirement=r1, change_request=other.key,
+                                data={"title": "验证码登录", "text": "新的文本"})  # fmt: skip
+    with pytest.raises(Conflict) as exc:
+        changesets.change_set_apply(user=p.pm, cr=fresh(cr, p.pm))
+    assert exc.value.code == "change_set_stale" and r1.key in str(exc.value.message)
+    assert Requirement.objects.get(pk=r2.pk).version == 1  # all or nothing
+    edit = ChangeSetEdit.objects.get(requirement=r1)
+    view = changesets.three_way(edit)
+    assert view["conflicts"] == ["title"]
+    merged = {r["field"]: r["merged"] for r in view["fields"]}
+    assert merged["text"] == "新的文本" and merged["priority"] == "must"
+    # Unresolved: refused, naming the field.
+    with pytest.raises(Conflict) as exc:
+        changesets.edit_rebase(user=p.pm, cr=fresh(cr, p.pm), edit_id=edit.pk)
+    assert exc.value.code == "rebase_conflict" and "title" in exc.value.fields
+    rebased = changesets.edit_rebase(user=p.pm, cr=fresh(cr, p.pm), edit_id=edit.pk,
+                                     resolutions={"title": "mine"})  # fmt: skip
+    assert rebased.base_version == 2 and rebased.proposed == {
+        "title": "短信登录",
+        "priority": "must",
+    }
+    changesets.change_set_apply(user=p.pm, cr=fresh(cr, p.pm))
+    r1.refresh_from_db()
+    assert (r1.title, r1.text, r1.priority, r1.version) == ("短信登录", "新的文本", "must", 3)
+
+
+def test_rebase_taking_theirs_everywhere_drops_the_edit(world):
+    p, r1, *_rest, cr = world
+    draft(p, cr, op="modify", requirement=r1.key, fields={"title": "短信登录"})
+    cr = implementing(p, cr)
+    other = implementing(p, make_cr(p.project, by=p.customer, title="Other"))
+    services.requirement_update(user=p.pm, requirement=r1, change_request=other.key,
+                                data={"title": "验证码登录"})  # fmt: skip
+    edit = ChangeSetEdit.objects.get()
+    assert changesets.edit_rebase(user=p.pm, cr=fresh(cr, p.pm), edit_id=edit.pk,
+                                  resolutions={"title": "theirs"}) is None  # fmt: skip
+    assert not ChangeSetEdit.objects.exists()
+
+
+def test_change_in_review_is_material_and_audited(world):
+    p, r1, *_rest, cr = world
+    complete_assessment(cr, by=p.tech_lead)
+    from changeflow.changes import services as cs
+
+    cr = cs.change_request_transition(user=p.tech_lead, cr=fresh(cr, p.tech_lead),
+                                      action="request_review")  # fmt: skip
+    draft(p, cr, op="modify", requirement=r1.key, fields={"title": "短信登录"})
+    event = AuditEvent.objects.filter(action="change_set.edit_added").latest("id")
+    assert event.after["material"] is True
+
+
+# ---------------------------------------------------------------- impact snapshot, conflicts
+
+
+def test_assessment_saves_the_impact_and_the_page_shows_when_it_differs(world):
+    p, r1, r2, test, _link, cr = world
+    a = complete_assessment(cr, by=p.tech_lead)
+    snap = ImpactSnapshot.objects.get(assessment=a)
+    assert {i["key"] for i in snap.data["items"]} == {r1.key, r2.key, test.key}
+    live = cr_selectors.impact_get(user=p.qa, cr=cr)
+    assert live["snapshot"]["assessment"] == a.version and not live["snapshot"]["differs"]
+    r3 = make_req(p.project, by=p.pm, title="New child", parent=r2.key)
+    live = cr_selectors.impact_get(user=p.qa, cr=cr)
+    assert live["snapshot"]["differs"] and r3.key in {i["key"] for i in live["items"]}
+
+
+def test_ancestors_are_in_the_impact_with_their_path(world):
+    p, r1, r2, *_rest, cr = world
+    other = make_cr(p.project, by=p.pm, affected_requirements=[r2.key])
+    got = cr_selectors.impact_get(user=p.pm, cr=other)
+    by_key = {i["key"]: i for i in got["items"]}
+    assert by_key[r1.key]["relation"] == "ancestor" and by_key[r1.key]["path"] == [r2.key, r1.key]
+
+
+def test_overlapping_open_crs_are_flagged_on_both(world):
+    p, r1, r2, *_rest, cr = world
+    other = advance(make_cr(p.project, by=p.customer, title="Other"), p, "assessing")
+    draft(p, other, op="modify", requirement=r1.key, fields={"title": "x"})
+    unrelated = make_cr(p.project, by=p.pm, affected_requirements=[r2.key])
+    mine = cr_selectors.conflicts_of(user=p.qa, cr=cr)
+    assert [(c["key"], c["requirements"]) for c in mine] == [(other.key, [r1.key])]
+    assert [c["key"] for c in cr_selectors.conflicts_of(user=p.qa, cr=other)] == [cr.key]
+    assert cr_selectors.conflicts_of(user=p.qa, cr=unrelated) == []
+    # A closed or withdrawn CR is not open any more.
+    from changeflow.changes import services as cs
+
+    cs.change_request_transition(user=p.pm, cr=fresh(other, p.pm), action="withdraw")
+    assert cr_selectors.conflicts_of(user=p.qa, cr=cr) == []
+
+
+# ---------------------------------------------------------------- API
+
+
+def cs_url(cr, tail=""):
+    return f"/api/v1/change-requests/{cr.key}/change-set/{tail}"
+
+
+@pytest.mark.parametrize("who", READERS)
+def test_api_reads_allowed(world, api, who):
+    p, r1, *_rest, cr = world
+    edit = draft(p, cr, op="modify", requirement=r1.key, fields={"title": "短信登录"})
+    client = api(getattr(p, who))
+    for url in (cs_url(cr), cs_url(cr, f"{edit.pk}/"), cs_url(cr, f"{edit.pk}/rebase/"),
+                f"/api/v1/change-requests/{cr.key}/conflicts/",
+                f"/api/v1/change-requests/{cr.key}/impact/"):  # fmt: skip
+        r = client.get(url)
+        assert r.status_code == 200, (url, r.content)
+    body = client.get(cs_url(cr)).json()
+    assert body["edits"][0]["changes"][0]["diff"] == [
+        {"op": "insert", "text": "短信"},
+        {"op": "equal", "text": "登录"},
+    ]
+
+
+def test_api_outsider_gets_404_everywhere(world, api):
+    p, r1, *_rest, cr = world
+    edit = draft(p, cr, op="modify", requirement=r1.key, fields={"title": "短信登录"})
+    client = api(p.outsider)
+    for method, url, body in [
+        ("get", cs_url(cr), None),
+        ("post", cs_url(cr), {"op": "remove", "requirement": r1.key}),
+        ("get", cs_url(cr, f"{edit.pk}/"), None),
+        ("patch", cs_url(cr, f"{edit.pk}/"), {"fields": {"title": "x"}}),
+        ("delete", cs_url(cr, f"{edit.pk}/"), None),
+        ("get", cs_url(cr, f"{edit.pk}/rebase/"), None),
+        ("post", cs_url(cr, f"{edit.pk}/rebase/"), {}),
+        ("post", cs_url(cr, "apply/"), None),
+        ("get", f"/api/v1/change-requests/{cr.key}/conflicts/", None),
+        ("get", f"/api/v1/change-requests/{cr.key}/impact/", None),
+    ]:
+        r = getattr(client, method)(url, body, format="json")
+        assert r.status_code == 404, (method, url, r.content)
+    assert ChangeSetEdit.objects.get().proposed == {"title": "短信登录"}
+
+
+@pytest.mark.parametrize("who", DRAFTERS)
+def test_api_draft_change_delete_allowed(world, api, who):
+    p, r1, *_rest, cr = world
+    client = api(getattr(p, who))
+    body = {"op": "modify", "requirement": r1.key, "fields": {"text": "登录页面需要支持邮箱验证码"}}
+    r = client.post(cs_url(cr), body, format="json")
+    assert r.status_code == 201, r.content
+    edit = r.json()
+    assert edit["requirement"] == r1.key and edit["changes"][0]["field"] == "text"
+    r = client.patch(cs_url(cr, f"{edit['id']}/"), {"fields": {"title": "新"}}, format="json")
+    assert r.status_code == 200 and r.json()["proposed"] == {"title": "新"}
+    assert client.delete(cs_url(cr, f"{edit['id']}/")).status_code == 204
+    assert not ChangeSetEdit.objects.exists()
+
+
+@pytest.mark.parametrize("who", NON_DRAFTERS)
+def test_api_writes_forbidden(world, api, who):
+    p, r1, *_rest, cr = world
+    edit = draft(p, cr, op="modify", requirement=r1.key, fields={"title": "短信登录"})
+    client = api(getattr(p, who))
+    for method, url, body in [
+        ("post", cs_url(cr), {"op": "remove", "requirement": r1.key}),
+        ("patch", cs_url(cr, f"{edit.pk}/"), {"fields": {"title": "x"}}),
+        ("delete", cs_url(cr, f"{edit.pk}/"), None),
+        ("post", cs_url(cr, f"{edit.pk}/rebase/"), {}),
+        ("post", cs_url(cr, "apply/"), None),
+    ]:
+        r = getattr(client, method)(url, body, format="json")
+        assert r.status_code == 403, (method, url, r.content)
+        assert error_of(r)["code"] == "forbidden"
+    assert ChangeSetEdit.objects.get().proposed == {"title": "短信登录"}
+
+
+def test_api_apply_stale_409_then_rebase_and_apply(world, api):
+    p, r1, *_rest, cr = world
+    draft(p, cr, op="modify", requirement=r1.key, fields={"title": "短信登录"})
+    cr = implementing(p, cr)
+    other = implementing(p, make_cr(p.project, by=p.customer, title="Other"))
+    services.requirement_update(user=p.pm, requirement=r1, change_request=other.key,
+                                data={"title": "验证码登录"})  # fmt: skip
+    client = api(p.tech_lead)
+    r = client.post(cs_url(cr, "apply/"))
+    assert r.status_code == 409 and error_of(r)["code"] == "change_set_stale"
+    assert r1.key in error_of(r)["message"]
+    edit = ChangeSetEdit.objects.get()
+    r = client.get(cs_url(cr, f"{edit.pk}/rebase/"))
+    assert r.json()["conflicts"] == ["title"]
+    r = client.post(cs_url(cr, f"{edit.pk}/rebase/"), {}, format="json")
+    assert r.status_code == 409 and "title" in error_of(r)["fields"]
+    r = client.post(cs_url(cr, f"{edit.pk}/rebase/"), {"resolutions": {"title": "mine"}},
+                    format="json")  # fmt: skip
+    assert r.status_code == 200 and r.json()["edit"]["base_version"] == 2
+    r = client.post(cs_url(cr, "apply/"))
+    assert r.status_code == 200 and r.json()["versions"] == {r1.key: 3}
+    r = client.post(cs_url(cr, "apply/"))
+    assert r.status_code == 200 and r.json()["applied"] is False
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"op": "modify", "requirement": "ACME-R-1", "fields": {"title": ""}}, "title"),
+        ({"op": "modify", "requirement": "ACME-R-1", "fields": "x"}, "fields"),
+        ({"op": "nope"}, "op"),
+        ({"op": "remove", "requirement": "ACME-R-1", "extra": 1}, "extra"),
+    ],
+)
+def test_api_bad_input_400(world, api, body, field):
+    p, *_rest, cr = world
+    r = api(p.pm).post(cs_url(cr), body, format="json")
+    assert r.status_code == 400, r.content
+    assert field in error_of(r)["fields"]
+
+
+def test_api_impact_with_saved_snapshot(world, api):
+    p, r1, *_rest, cr = world
+    complete_assessment(cr, by=p.tech_lead)
+    client = api(p.customer)
+    live = client.get(f"/api/v1/change-requests/{cr.key}/impact/").json()
+    assert live["snapshot"]["assessment"] == 1 and live["affected"] == [r1.key]
+    saved = client.get(f"/api/v1/change-requests/{cr.key}/impact/?assessment=1")
+    assert saved.status_code == 200 and saved.json()["saved_with_assessment"] == 1
+    assert client.get(f"/api/v1/change-requests/{cr.key}/impact/?assessment=7").status_code == 404
+    assert client.get(f"/api/v1/change-requests/{cr.key}/impact/?assessment=x").status_code == 400
