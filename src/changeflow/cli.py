@@ -18,7 +18,7 @@ PROG = "changeflow"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Shown first in ``changeflow help``; the rest are Django's and the apps' other commands.
-OWN_COMMANDS = ("serve", "migrate", "createuser", "token", "demo", "audit")
+OWN_COMMANDS = ("serve", "worker", "migrate", "createuser", "token", "demo", "audit")
 # Documented names that are not valid Python module names: the command each one runs.
 ALIASES = {"ingest-email": "ingest_email"}
 
@@ -63,8 +63,10 @@ def _help_text() -> str:
         _("Usage: changeflow COMMAND [OPTIONS]"),
         "",
         _("Commands:"),
-        "  serve [--host H] [--port P] [--workers N]   "
+        "  serve [--host H] [--port P] [--workers N] [--no-worker]   "
         + _("migrate, collect static files and serve with gunicorn"),
+        "  worker [--batch]                             "
+        + _("run background tasks and periodic jobs"),
         "  migrate                                      " + _("apply database migrations"),
         "  createuser NAME [--password P] [--email E] [--admin]   " + _("create a user"),
         "  token create NAME                            "

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "django_tasks_db",
     "changeflow.core",
     "changeflow.accounts",
     "changeflow.changes",
@@ -187,6 +188,49 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# Background tasks (``django.tasks``). The database backend is the embedded default: a single
+# ``changeflow serve`` runs them in its own worker process. Larger installs may put them on
+# Redis/RQ (``CHANGEFLOW_TASKS_BACKEND=rq`` and ``REDIS_URL``) and run ``changeflow worker``.
+TASKS_BACKEND = os.environ.get("CHANGEFLOW_TASKS_BACKEND", "database").strip().lower()
+if TASKS_BACKEND == "rq":
+    INSTALLED_APPS.append("django_rq")
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    RQ_QUEUES = {
+        "default": {"URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")},
+    }
+else:
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# A worker whose heartbeat is older than this (seconds) is dead: its running task runs again.
+WORKER_DEAD_AFTER = int(os.environ.get("CHANGEFLOW_WORKER_DEAD_AFTER", 60))
+
+# Outgoing mail (Django 6.1 MAILERS). Console by default: nothing leaves the machine until an
+# SMTP server is named. CHANGEFLOW_SMTP_SECURITY is starttls (default), ssl or none.
+CHANGEFLOW_MAIL_FROM = os.environ.get("CHANGEFLOW_MAIL_FROM", "changeflow@localhost")
+DEFAULT_FROM_EMAIL = CHANGEFLOW_MAIL_FROM
+SERVER_EMAIL = CHANGEFLOW_MAIL_FROM
+if os.environ.get("CHANGEFLOW_SMTP_HOST"):
+    _security = os.environ.get("CHANGEFLOW_SMTP_SECURITY", "starttls").strip().lower()
+    _smtp_port = 465 if _security == "ssl" else 587
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": os.environ["CHANGEFLOW_SMTP_HOST"],
+                "port": int(os.environ.get("CHANGEFLOW_SMTP_PORT", _smtp_port)),
+                "username": os.environ.get("CHANGEFLOW_SMTP_USER", ""),
+                "password": os.environ.get("CHANGEFLOW_SMTP_PASSWORD", ""),
+                "use_tls": _security == "starttls",
+                "use_ssl": _security == "ssl",
+                "timeout": int(os.environ.get("CHANGEFLOW_SMTP_TIMEOUT", 30)),
+            },
+        }
+    }
+else:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+# Inbound mail larger than this (bytes) is not parsed: it is kept in quarantine (IMAP: left on
+# the server) and reported.
+MAIL_MAX_BYTES = int(os.environ.get("CHANGEFLOW_MAIL_MAX_BYTES", 30 * 1024 * 1024))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -78,3 +78,29 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class WorkerHeartbeat(models.Model):
+    """A task worker's last sign of life; a task running under a silent worker runs again."""
+
+    worker_id = models.CharField(max_length=64, unique=True)
+    host = models.CharField(max_length=100, blank=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} @ {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PeriodicJob(models.Model):
+    """When a periodic job (``core.periodic``) next runs; workers compare-and-set ``next_run``
+    so that each period runs once however many workers there are."""
+
+    name = models.CharField(max_length=100, unique=True)
+    next_run = models.DateTimeField()
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_worker = models.CharField(max_length=64, blank=True)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.name

@@ -10,8 +10,13 @@ environment turns it on. The application is loaded once in the master before for
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -81,6 +86,57 @@ def gunicorn_options(*, host: str, port: int, workers: int, threads: int) -> dic
     return options
 
 
+logger = logging.getLogger(__name__)
+
+
+class TaskWorkerSupervisor:
+    """The in-process task worker of a single ``changeflow serve``: a child process of the
+    gunicorn master (``changeflow worker``), started when the server is ready, restarted if it
+    dies, and stopped (SIGTERM, then SIGKILL after the grace period) when the server stops."""
+
+    def __init__(self, grace: float = 20.0) -> None:
+        self.grace = grace
+        self.process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "changeflow.cli", "worker", "--exit-with-parent"]
+
+    def _spawn(self) -> None:
+        with self._lock:
+            if not self._stopping.is_set():
+                self.process = subprocess.Popen(self.command())  # noqa: S603 - our own CLI
+
+    def start(self, _server=None) -> None:
+        self._spawn()
+        threading.Thread(target=self._supervise, daemon=True, name="task-worker").start()
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            process = self.process
+            if process is None:
+                return
+            code = process.wait()
+            if self._stopping.wait(2):  # stopping, or a pause before the restart
+                return
+            logger.warning("task worker exited with %s; starting it again", code)
+            self._spawn()
+
+    def stop(self, _server=None) -> None:
+        self._stopping.set()
+        with self._lock:
+            process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(self.grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run_gunicorn(options: dict[str, Any]) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -111,8 +167,15 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=_positive, default=2, help=_("worker processes"))
         parser.add_argument("--threads", type=_positive, default=4, help=_("threads per worker"))
         parser.add_argument("--no-migrate", action="store_true", help=_("do not apply migrations"))
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help=_("do not run background tasks here (run 'changeflow worker' instead)"),
+        )
 
-    def handle(self, *args, host, port, workers, threads, no_migrate, verbosity, **options):
+    def handle(
+        self, *args, host, port, workers, threads, no_migrate, no_worker, verbosity, **options
+    ):
         _check_free(host, port)
         if not no_migrate:
             self._migrate(verbosity)
@@ -134,7 +197,12 @@ class Command(BaseCommand):
             }
         )
         self.stdout.flush()
-        run_gunicorn(gunicorn_options(host=host, port=port, workers=workers, threads=threads))
+        config = gunicorn_options(host=host, port=port, workers=workers, threads=threads)
+        if not no_worker:
+            supervisor = TaskWorkerSupervisor(grace=config["graceful_timeout"])
+            config["when_ready"] = supervisor.start
+            config["on_exit"] = supervisor.stop
+        run_gunicorn(config)
 
     def _migrate(self, verbosity: int) -> None:
         connection = connections[DEFAULT_DB_ALIAS]
