@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from changeflow.accounts import api as accounts
 from changeflow.ccb import api as ccb
 from changeflow.changes import api as changes
+from changeflow.comms import api as comms
 from changeflow.core import api_views as core
 from changeflow.impact import plan_api
 from changeflow.requirements import api as requirements
@@ -165,6 +166,33 @@ urlpatterns = [
         name="api-cr-change-set-rebase",
     ),
     *plan_api_urls,
+    path("projects/<str:key>/mailbox/", comms.MailboxView.as_view(), name="api-mailbox"),
+    path(
+        "projects/<str:key>/quarantine/",
+        comms.QuarantineListView.as_view(),
+        name="api-quarantine-list",
+    ),
+    path(
+        "projects/<str:key>/quarantine/<int:id>/resolve/",
+        comms.QuarantineResolveView.as_view(),
+        name="api-quarantine-resolve",
+    ),
+    path(
+        "projects/<str:key>/communications/",
+        comms.CommunicationListView.as_view(),
+        name="api-communication-list",
+    ),
+    path(
+        CR + "communications/",
+        comms.CrCommunicationListView.as_view(),
+        name="api-cr-communications",
+    ),
+    path("projects/<str:key>/sla/", comms.SlaView.as_view(), name="api-sla"),
+    path(
+        "projects/<str:key>/sla/breaches/",
+        comms.SlaBreachListView.as_view(),
+        name="api-sla-breaches",
+    ),
     path("audit/", core.AuditListView.as_view(), name="api-audit"),
     path("audit/verify/", core.AuditVerifyView.as_view(), name="api-audit-verify"),
     path("", include("changeflow.meetings.api_urls")),

@@ -21,6 +21,7 @@ from changeflow.accounts.models import Project, User
 from changeflow.changes import selectors
 from changeflow.changes import services as changes
 from changeflow.changes.models import ChangeRequest
+from changeflow.comms import demo as comms_demo
 from changeflow.core.errors import ValidationError
 from changeflow.impact import demo as impact_demo
 from changeflow.meetings import demo as meetings_demo
@@ -157,6 +158,7 @@ class _Demo:
         requirements_demo.load_demo(self.project, self.users, self.crs)
         notifications_demo.load_demo(self.project, self.users, self.crs)
         impact_demo.load_demo(self.project, self.users, self.crs)
+        comms_demo.load_demo(self.project, self.users, self.crs)
 
     # ------------------------------------------------------------------ verbs
 

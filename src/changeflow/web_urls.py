@@ -80,3 +80,25 @@ urlpatterns = [
         "changes/<str:key>/change-set/<int:edit_id>/rebase/", change_sets.rebase, name="cs-rebase"
     ),
 ]
+
+# The communication app's pages (communication log, SLA, mailbox and quarantine, tasks).
+from changeflow.comms import views as comms  # noqa: E402
+from changeflow.core import tasks_admin  # noqa: E402
+
+urlpatterns += [
+    path("projects/<str:key>/communications/", comms.communication_log, name="comms-log"),
+    path("projects/<str:key>/sla/", comms.sla_page, name="comms-sla"),
+    path("projects/<str:key>/mailbox/", comms.mailbox_page, name="comms-mailbox"),
+    path(
+        "projects/<str:key>/mailbox/quarantine/<int:pk>/raw/",
+        comms.quarantine_raw,
+        name="comms-quarantine-raw",
+    ),
+    path(
+        "projects/<str:key>/mailbox/quarantine/<int:pk>/<str:action>/",
+        comms.quarantine_action,
+        name="comms-quarantine-action",
+    ),
+    path("admin/tasks/", tasks_admin.task_list, name="admin-tasks"),
+    path("admin/tasks/<uuid:task_id>/retry/", tasks_admin.task_retry, name="admin-task-retry"),
+]

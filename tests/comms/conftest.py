@@ -16,3 +16,35 @@ def samples() -> Path:
 
 # The CLI fixtures (in-process runner, installed script, English output).
 from tests.cli.conftest import _english, cli_home, run_cli, sh  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def dovecot_server(tmp_path_factory):
+    """One Dovecot for the session, with a throwaway config on a free loopback port."""
+    from tests.comms.servers import Dovecot, dovecot_unavailable
+
+    why = dovecot_unavailable()
+    if why:
+        pytest.skip(why)
+    server = Dovecot(tmp_path_factory.mktemp("dovecot")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def imap(dovecot_server):
+    """The Dovecot server with an empty INBOX for this test (a user of its own)."""
+    import uuid
+
+    dovecot_server.user = "u%s@changeflow.test" % uuid.uuid4().hex[:8]
+    with open(dovecot_server.root / "users", "a") as fh:
+        fh.write(f"{dovecot_server.user}:{{PLAIN}}{dovecot_server.password}::::::\n")
+    return dovecot_server
+
+
+@pytest.fixture
+def smtp_server():
+    from tests.comms.servers import SmtpSink
+
+    with SmtpSink() as sink:
+        yield sink

@@ -39,8 +39,13 @@ def acme(personas):
 
 
 def ingest(project, raw, capture):
+    """Take the mail in, then run the background tasks it queued (the acknowledgement)."""
+    from changeflow.core.tasks import run_pending
+
     with capture(execute=True):
-        return email_ingest(project=project, raw=raw)
+        record = email_ingest(project=project, raw=raw)
+    run_pending()
+    return record
 
 
 def test_new_mail_from_a_member_becomes_a_cr(acme, mailoutbox, django_capture_on_commit_callbacks):

@@ -6,3 +6,8 @@ class CommsConfig(AppConfig):
     name = "changeflow.comms"
     verbose_name = _("Communication")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from .tasks import register_periodic_jobs
+
+        register_periodic_jobs()

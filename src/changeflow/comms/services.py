@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import re
@@ -11,15 +12,19 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Membership, Project, Role, User
 from changeflow.changes import services as changes
 from changeflow.changes.models import ChangeRequest
-from changeflow.core.errors import ApplicationError
+from changeflow.core import audit
+from changeflow.core.access import role_in
+from changeflow.core.errors import ApplicationError, PermissionDenied, ValidationError
+from changeflow.core.tasks import enqueue_on_commit
 
 from . import mail
-from .models import InboundMessage
+from .models import AckStatus, CommunicationEntry, InboundMessage, Mailbox, QuarantinedMail
 
 logger = logging.getLogger(__name__)
 TITLE_MAX = 200
@@ -92,29 +97,58 @@ def _store_attachments(*, user: User, cr: ChangeRequest, parsed: mail.ParsedMail
     return skipped
 
 
-def _acknowledge(*, cr: ChangeRequest, to: str, subject: str, created: bool) -> None:
-    if created:
+def _ack_message_id(cr: ChangeRequest) -> str:
+    domain = mail_from().rpartition("@")[2].strip("> ") or "localhost"
+    return "<changeflow.ack.%s.%s@%s>" % (cr.key, uuid.uuid4().hex, domain)
+
+
+def acknowledgement_send(*, record_id: int) -> bool:
+    """Send the acknowledgement of one inbound mail, once: True when sent now, False when it
+    was sent before or is not needed. Raises when the mail server fails (the task retries)."""
+    record = InboundMessage.objects.select_related("change_request").filter(pk=record_id).first()
+    if record is None or record.ack_status != AckStatus.PENDING or record.change_request is None:
+        return False
+    cr = record.change_request
+    if record.outcome == InboundMessage.Outcome.CREATED:
         body = _(
             "Your request has been recorded as %(key)s. Keep %(key)s in the subject of "
             "any reply so that it joins the same change request."
         ) % {"key": cr.key}
     else:
         body = _("Your reply has been added to %(key)s.") % {"key": cr.key}
-    domain = mail_from().rpartition("@")[2].strip("> ") or "localhost"
     message = EmailMessage(
-        subject="[%s] %s" % (cr.key, subject or cr.title),
+        subject="[%s] %s" % (cr.key, record.subject or cr.title),
         body=body,
         from_email=mail_from(),
-        to=[to],
+        to=[record.sender],
         headers={
-            "Message-ID": "<changeflow.ack.%s.%s@%s>" % (cr.key, uuid.uuid4().hex, domain),
+            "Message-ID": record.ack_message_id,
+            "In-Reply-To": record.message_id,
+            "References": record.message_id,
             "Auto-Submitted": "auto-replied",
         },
     )
-    try:
-        message.send()
-    except Exception:  # a mail server that is down must not undo the intake
-        logger.exception("acknowledgement for %s to %s not sent", cr.key, to)
+    message.send()
+    InboundMessage.objects.filter(pk=record.pk, ack_status=AckStatus.PENDING).update(
+        ack_status=AckStatus.SENT, ack_sent_at=timezone.now(), ack_error=""
+    )
+    return True
+
+
+def acknowledgement_failed(*, record_id: int, error: str) -> None:
+    """The acknowledgement could not be sent after every retry: say why on the record."""
+    with transaction.atomic():
+        record = InboundMessage.objects.select_related("project").filter(pk=record_id).first()
+        if record is None or record.ack_status != AckStatus.PENDING:
+            return
+        InboundMessage.objects.filter(pk=record.pk).update(
+            ack_status=AckStatus.FAILED, ack_error=error[:2000]
+        )
+        audit.record(
+            actor="system", action="mail.ack_failed", object_type="inbound_message",
+            object_key=str(record.pk), project=record.project.key,
+            after={"to": record.sender, "error": error[:500]}, internal=True,
+        )  # fmt: skip
 
 
 def email_ingest(*, project: Project, raw: bytes) -> InboundMessage:
@@ -137,6 +171,10 @@ def email_ingest(*, project: Project, raw: bytes) -> InboundMessage:
         with transaction.atomic():
             _handle(project, parsed, record)
             record.save()
+            if record.ack_status == AckStatus.PENDING:
+                from .tasks import send_acknowledgement
+
+                enqueue_on_commit(send_acknowledgement, record.pk)
     except IntegrityError:
         # The same mail, delivered twice at once: the other delivery won.
         existing = InboundMessage.objects.filter(project=project, message_id=message_id).first()
@@ -191,7 +229,219 @@ def _handle(project: Project, parsed: mail.ParsedMail, record: InboundMessage) -
         notes = _store_attachments(user=manager, cr=cr, parsed=parsed)
     record.change_request = cr
     record.reason = "; ".join(notes)
-    created = record.outcome == InboundMessage.Outcome.CREATED
-    transaction.on_commit(
-        lambda: _acknowledge(cr=cr, to=parsed.sender, subject=parsed.subject, created=created)
-    )
+    record.ack_status = AckStatus.PENDING
+    record.ack_message_id = _ack_message_id(cr)
+    # The record's id is known only once saved: email_ingest enqueues the task after the save.
+
+
+# --- every mail that arrives: taken in, or kept in quarantine -----------------------------
+
+
+def _headers_for_report(raw: bytes) -> tuple[str, str]:
+    """Sender and subject for the quarantine list, best effort on any bytes."""
+    try:
+        parsed = mail.parse(raw[:200_000])
+        return parsed.sender[:320], parsed.subject[:998]
+    except Exception:  # a mail too broken to read its headers is still kept
+        return "", ""
+
+
+def mail_quarantine(
+    *,
+    raw: bytes,
+    reason: str,
+    source: str,
+    project: Project | None = None,
+    project_hint: str = "",
+    cr: ChangeRequest | None = None,
+) -> QuarantinedMail:
+    """Keep a mail that could not be taken in as it is, with the reason, for the managers."""
+    sender, subject = _headers_for_report(raw)
+    with transaction.atomic():
+        item = QuarantinedMail.objects.create(
+            project=project, project_hint=project_hint[:64], source=source[:16], raw=raw,
+            size=len(raw), sender=sender, subject=subject, reason=reason, change_request=cr,
+        )  # fmt: skip
+        audit.record(
+            actor="system", action="mail.quarantined", object_type="quarantined_mail",
+            object_key=str(item.pk), project=project.key if project else "",
+            after={"reason": reason[:500], "sender": sender, "size": len(raw), "source": source},
+            internal=True,
+        )  # fmt: skip
+    logger.info("mail kept in quarantine #%d: %s", item.pk, reason)
+    return item
+
+
+def mail_receive(
+    *, raw: bytes, source: str, project: Project | None, project_hint: str = ""
+) -> InboundMessage | QuarantinedMail:
+    """Take one mail in (a CR, a comment, or ignored), or keep it in quarantine with the
+    reason; never raises for what is in the mail, so a poller goes on with the next one."""
+    if project is None:
+        return mail_quarantine(
+            raw=raw, source=source, project_hint=project_hint,
+            reason=_("unknown project '%s'") % project_hint,
+        )  # fmt: skip
+    limit = settings.MAIL_MAX_BYTES
+    if len(raw) > limit:
+        return mail_quarantine(
+            raw=raw, source=source, project=project,
+            reason=_("the mail is larger than the limit of %(mb).1f MB") % {"mb": limit / 1048576},
+        )  # fmt: skip
+    try:
+        record = email_ingest(project=project, raw=raw)
+    except Exception as exc:  # malformed beyond what the parser forgives: kept, reported
+        logger.exception("mail for %s could not be taken in", project.key)
+        return mail_quarantine(
+            raw=raw, source=source, project=project,
+            reason=_("the mail could not be processed: %s") % (str(exc) or type(exc).__name__),
+        )  # fmt: skip
+    if record.reason and record.change_request_id and "skipped" in record.reason:
+        # A refused attachment: the CR exists, and the whole mail is kept beside it.
+        mail_quarantine(
+            raw=raw, source=source, project=project, cr=record.change_request,
+            reason=record.reason,
+        )  # fmt: skip
+    return record
+
+
+def quarantine_resolve(*, user: User, item: QuarantinedMail) -> QuarantinedMail:
+    """Mark a quarantined mail as dealt with (it stays kept)."""
+    with transaction.atomic():
+        done = QuarantinedMail.objects.filter(pk=item.pk, resolved_at__isnull=True).update(
+            resolved_at=timezone.now(), resolved_by=user
+        )
+        if done:
+            audit.record(
+                actor=user, action="mail.quarantine_resolved", object_type="quarantined_mail",
+                object_key=str(item.pk), project=item.project.key if item.project else "",
+                internal=True,
+            )  # fmt: skip
+    item.refresh_from_db()
+    return item
+
+
+def quarantine_retry(*, user: User, item: QuarantinedMail) -> InboundMessage | QuarantinedMail:
+    """Take a quarantined mail in again (after its project got a manager, a limit was raised…);
+    it is resolved when that works."""
+    if item.project is None:
+        raise ValidationError(_("The mail names no known project."))
+    limit = settings.MAIL_MAX_BYTES
+    raw = bytes(item.raw)
+    if len(raw) > limit:
+        raise ValidationError(_("The mail is still larger than the limit."))
+    try:
+        record = email_ingest(project=item.project, raw=raw)
+    except Exception as exc:
+        raise ValidationError(
+            _("The mail still cannot be processed: %s") % (str(exc) or type(exc).__name__)
+        ) from exc
+    quarantine_resolve(user=user, item=item)
+    return record
+
+
+# --- the project's mailbox settings ------------------------------------------------------
+
+MAILBOX_FIELDS = ("host", "port", "security", "username", "folder", "poll_minutes", "enabled")
+
+
+def mailbox_set(*, user: User, project: Project, data: dict) -> Mailbox:
+    """Create or change the project's mailbox. A blank or absent ``password`` keeps the
+    stored one; the password is never written to the audit log."""
+    with transaction.atomic():
+        mailbox = Mailbox.objects.select_for_update().filter(project=project).first()
+        before = {f: getattr(mailbox, f) for f in MAILBOX_FIELDS} if mailbox else {}
+        if mailbox is None:
+            mailbox = Mailbox(project=project)
+        for name in MAILBOX_FIELDS:
+            if name in data:
+                setattr(mailbox, name, data[name])
+        password_changed = bool(data.get("password"))
+        if password_changed:
+            mailbox.password = data["password"]
+        if not mailbox.host or not mailbox.username:
+            raise ValidationError(
+                _("A mailbox needs a server and a user name."),
+                fields={"host": [_("Required.")]} if not mailbox.host else {
+                    "username": [_("Required.")]},
+            )  # fmt: skip
+        if not 1 <= int(mailbox.port) <= 65535:
+            raise ValidationError(_("A port is from 1 to 65535."), fields={"port": [_("1–65535")]})
+        if not 1 <= int(mailbox.poll_minutes) <= 1440:
+            raise ValidationError(
+                _("Poll between every minute and once a day (1–1440 minutes)."),
+                fields={"poll_minutes": [_("1–1440")]},
+            )
+        if before and (before["host"], before["username"], before["folder"]) != (
+            mailbox.host, mailbox.username, mailbox.folder
+        ):  # fmt: skip
+            mailbox.uidvalidity, mailbox.last_uid = None, 0  # another mailbox: start afresh
+        mailbox.save()
+        after = {f: getattr(mailbox, f) for f in MAILBOX_FIELDS}
+        after["password_changed"] = password_changed
+        audit.record(
+            actor=user, action="mailbox.set", object_type="project", object_key=project.key,
+            project=project.key, before=before, after=after, internal=True,
+        )  # fmt: skip
+    return mailbox
+
+
+# --- communication log -------------------------------------------------------------------
+
+
+def communication_create(
+    *,
+    user: User,
+    project: Project,
+    channel: str,
+    occurred_at,
+    summary: str,
+    participants: list[str] | None = None,
+    change_requests: list[str] | None = None,
+) -> CommunicationEntry:
+    """Log one exchange with the customer; ``change_requests`` are keys of this project."""
+    from .models import LogChannel
+
+    if role_in(user, project) is None and not user.is_superuser:
+        raise PermissionDenied(_("Only the project's members may log communication."))
+    if role_in(user, project) in ("viewer",):
+        raise PermissionDenied(_("Viewers may not log communication."))
+    errors: dict[str, list] = {}
+    if channel not in LogChannel.values:
+        errors["channel"] = [_("Choose one of: %s.") % ", ".join(LogChannel.values)]
+    summary = (summary or "").strip()
+    if not summary:
+        errors["summary"] = [_("Say what was discussed.")]
+    elif len(summary) > 20_000:
+        errors["summary"] = [_("At most 20,000 characters.")]
+    people = [" ".join(str(p).split())[:200] for p in (participants or []) if str(p).strip()]
+    if len(people) > 50:
+        errors["participants"] = [_("At most 50 participants.")]
+    keys = list(dict.fromkeys(change_requests or []))
+    crs = list(ChangeRequest.objects.filter(project=project, key__in=keys))
+    unknown = sorted(set(keys) - {cr.key for cr in crs})
+    if unknown:
+        errors["change_requests"] = [
+            _("Not change requests of this project: %s.") % ", ".join(unknown)
+        ]
+    if occurred_at is None:
+        errors["occurred_at"] = [_("Say when it happened.")]
+    elif occurred_at > timezone.now() + dt.timedelta(days=1):
+        errors["occurred_at"] = [_("That is in the future.")]
+    if errors:
+        raise ValidationError(_("The entry is not valid."), fields=errors)
+    with transaction.atomic():
+        entry = CommunicationEntry.objects.create(
+            project=project, channel=channel, occurred_at=occurred_at, summary=summary,
+            participants=people, created_by=user,
+        )  # fmt: skip
+        entry.change_requests.set(crs)
+        audit.record(
+            actor=user, action="communication.logged", object_type="communication",
+            object_key=str(entry.pk), project=project.key,
+            after={
+                "channel": channel, "occurred_at": occurred_at, "participants": people,
+                "summary": summary[:500], "change_requests": sorted(cr.key for cr in crs),
+            },
+        )  # fmt: skip
+    return entry

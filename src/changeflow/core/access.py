@@ -80,11 +80,24 @@ def _project_path(model: type[Model]) -> str:
         PlanMilestone: "plan__project_id",
         ChangePlan: "change_request__project_id",
         SimulationRun: "project_id",
+        **_comms_paths(),
     }
     try:
         return paths[model]
     except KeyError:
         raise TypeError(f"restrict() does not know {model.__name__}") from None
+
+
+def _comms_paths() -> dict[type[Model], str]:
+    from changeflow.comms import models as comms
+
+    return {
+        comms.Mailbox: "project_id",
+        comms.QuarantinedMail: "project_id",
+        comms.CommunicationEntry: "project_id",
+        comms.SlaTarget: "project_id",
+        comms.SlaBreach: "project_id",
+    }
 
 
 def _projects(user, roles=None) -> QuerySet:

@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Project
-from changeflow.comms.services import email_ingest
+from changeflow.comms.models import QuarantinedMail
+from changeflow.comms.services import mail_receive
 
 
 class Command(BaseCommand):
@@ -22,8 +23,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, file: str, project: str, **options):
         target = Project.objects.filter(key__iexact=project.strip()).first()
-        if target is None:
-            raise CommandError(_("unknown project '%s'") % project)
         try:
             if file == "-":
                 raw = sys.stdin.buffer.read()
@@ -36,7 +35,13 @@ class Command(BaseCommand):
             ) from None
         if not raw.strip():
             raise CommandError(_("the mail is empty"))
-        record = email_ingest(project=target, raw=raw)
+        record = mail_receive(raw=raw, source="cli", project=target, project_hint=project.strip())
+        if isinstance(record, QuarantinedMail):
+            # Kept, never lost: the managers (site admins for an unknown project) see it.
+            raise CommandError(
+                _("%(reason)s: the mail is kept in quarantine as #%(id)d")
+                % {"reason": record.reason, "id": record.pk}
+            )
         labels = {
             "created": _("created"),
             "commented": _("commented"),

@@ -1,0 +1,179 @@
+"""Real mail servers on loopback for the tests: Dovecot (IMAP) and aiosmtpd (SMTP)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+
+CONFIG = """\
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{root}/mail/%u
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={root}/home/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service auth {{
+  user = root
+}}
+service auth-worker {{
+  user = root
+}}
+service stats {{
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dovecot_unavailable() -> str:
+    """Why Dovecot cannot run here ("" when it can)."""
+    if not os.path.exists(DOVECOT):
+        return "dovecot is not installed (apt-get install dovecot-imapd; .ci/run does it)"
+    return ""
+
+
+@dataclass
+class Dovecot:
+    root: Path
+    port: int = 0
+    user: str = "acme@changeflow.test"
+    password: str = "imap-pw-1"
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self) -> Dovecot:
+        # Dovecot never delivers as root: as root, mail belongs to "nobody", in a folder that
+        # user can reach (pytest's own temporary folders are private to root).
+        uid, gid = os.getuid(), os.getgid()
+        if uid == 0:
+            import pwd
+            import tempfile
+
+            nobody = pwd.getpwnam("nobody")
+            uid, gid = nobody.pw_uid, nobody.pw_gid
+            self.root = Path(tempfile.mkdtemp(prefix="changeflow-dovecot-", dir="/tmp"))  # noqa: S108
+            self.root.chmod(0o755)
+        for sub in ("run", "state", "mail", "home"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        for sub in ("mail", "home"):
+            os.chown(self.root / sub, uid, gid)
+        self.port = free_port()
+        (self.root / "users").write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n")
+        conf = self.root / "dovecot.conf"
+        conf.write_text(CONFIG.format(root=self.root, port=self.port, uid=uid, gid=gid))
+        self.process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("dovecot exited: " + self.process.stderr.read().decode())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("dovecot did not start listening")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if str(self.root).startswith("/tmp/changeflow-dovecot-"):
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def connect(self):
+        import imaplib
+
+        conn = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+        conn.login(self.user, self.password)
+        return conn
+
+    def append(self, raw: bytes, folder: str = "INBOX") -> None:
+        conn = self.connect()
+        try:
+            conn.create(folder) if folder != "INBOX" else None
+            typ, data = conn.append(folder, None, None, raw)
+            assert typ == "OK", data
+        finally:
+            conn.logout()
+
+    def seen_flags(self, folder: str = "INBOX") -> list[bool]:
+        conn = self.connect()
+        try:
+            conn.select(folder)
+            typ, data = conn.fetch("1:*", "(FLAGS)")
+            return [b"\\Seen" in d for d in data if d]
+        finally:
+            conn.logout()
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+                sink.messages.append(envelope)
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()
+
+
+def smtp_mailers(port: int) -> dict:
+    return {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 5},
+        }
+    }
