@@ -135,10 +135,12 @@ def test_task_list_for_site_admins_only_with_retry(personas, client, tmp_path):
 
     task_helpers.flaky.enqueue(str(tmp_path / "calls"), 5)
     run_pending()
+    mail_quarantine(raw=b"Subject: lost\r\n\r\nx", reason="unknown project 'NOPE'", source="cli")
     failed = DBTaskResult.objects.get(status="FAILED")
     client.force_login(p := personas.admin)
     page = client.get("/admin/tasks/").content.decode()
     assert "flaky" in page and "attempt 1 failed" in page
+    assert "unknown project &#x27;NOPE&#x27;" in page  # mail no project manager would see
     response = client.post(f"/admin/tasks/{failed.pk}/retry/")
     assert response.status_code == 302
     assert DBTaskResult.objects.filter(status="READY").count() == 2  # back-off retry + manual

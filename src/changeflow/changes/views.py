@@ -224,6 +224,7 @@ EVENT_LABELS: dict[str, Any] = {
     "assessment.created": gettext_lazy("assessed the impact"),
     "vote.cast": gettext_lazy("voted"),
     "vote.changed": gettext_lazy("changed their vote"),
+    "sla.breached": gettext_lazy("was over its service level"),
 }
 # Keys of an event's before/after that are shown otherwise or not at all.
 _HIDDEN_KEYS = {

@@ -218,3 +218,9 @@ class SlaBreach(models.Model):
 
     def __str__(self) -> str:
         return f"{self.change_request_id} {self.stage} L{self.level}"
+
+    @property
+    def stage_label(self) -> str:
+        from changeflow.changes.workflow import State
+
+        return str(State(self.stage).label) if self.stage in State.values else self.stage

@@ -161,7 +161,6 @@ def _record_breach(cr, priority, hours, level, notify, now) -> SlaBreach | None:
                 after={
                     "stage": cr.state, "priority": priority, "target_hours": hours,
                     "level": level, "notify": notify,
-                    "since": cr.state_changed_at,
                 },
             )  # fmt: skip
     except IntegrityError:  # another worker recorded it first

@@ -51,11 +51,15 @@ def task_list(request: HttpRequest) -> HttpResponse:
     _admin_only(request)
     from django.conf import settings
 
+    from changeflow.comms.selectors import quarantine_list
+
     rows = task_rows()
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("READY", "RUNNING", "FAILED")}
+    # Mail addressed to no known project has no project manager to see it: the admins do.
+    orphans = quarantine_list(user=request.user, project=None)[:100]
     return render(
         request, "core/tasks.html",
-        {"rows": rows, "counts": counts, "backend": settings.TASKS_BACKEND},
+        {"rows": rows, "counts": counts, "backend": settings.TASKS_BACKEND, "orphans": orphans},
     )  # fmt: skip
 
 
