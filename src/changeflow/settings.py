@@ -287,6 +287,7 @@ SPECTACULAR_SETTINGS = {
         "WebhookKindEnum": "changeflow.notifications.models.WebhookKind",
         "NotificationKindEnum": "changeflow.notifications.models.Kind",
         "DeliveryStateEnum": "changeflow.notifications.models.DeliveryState",
+        "ChannelEnum": "changeflow.changes.models.Channel",
         "CommunicationChannelEnum": "changeflow.comms.models.LogChannel",
     },
 }

@@ -62,7 +62,7 @@ class CommunicationSerializer(serializers.ModelSerializer):
 
 
 class CommunicationCreateSerializer(StrictSerializer):
-    channel = serializers.ChoiceField(choices=LogChannel.values)
+    channel = serializers.ChoiceField(choices=LogChannel.choices)
     occurred_at = serializers.DateTimeField()
     participants = serializers.ListField(
         child=serializers.CharField(max_length=200), required=False, default=list, max_length=50

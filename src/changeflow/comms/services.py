@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Membership, Project, Role, User
@@ -44,6 +44,14 @@ def _first_manager(project: Project) -> User | None:
         .first()
     )
     return membership.user if membership else None
+
+
+def _manager_names(project: Project) -> list[str]:
+    return list(
+        Membership.objects.filter(project=project, role=Role.PROJECT_MANAGER, user__is_active=True)
+        .order_by("user__username")
+        .values_list("user__username", flat=True)
+    )
 
 
 def _member_by_address(project: Project, address: str) -> User | None:
@@ -109,13 +117,21 @@ def acknowledgement_send(*, record_id: int) -> bool:
     if record is None or record.ack_status != AckStatus.PENDING or record.change_request is None:
         return False
     cr = record.change_request
-    if record.outcome == InboundMessage.Outcome.CREATED:
-        body = _(
-            "Your request has been recorded as %(key)s. Keep %(key)s in the subject of "
-            "any reply so that it joins the same change request."
-        ) % {"key": cr.key}
-    else:
-        body = _("Your reply has been added to %(key)s.") % {"key": cr.key}
+    # The sender's language is unknown: the acknowledgement says it in each of ours.
+    texts = []
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            if record.outcome == InboundMessage.Outcome.CREATED:
+                texts.append(
+                    _(
+                        "Your request has been recorded as %(key)s. Keep %(key)s in the subject "
+                        "of any reply so that it joins the same change request."
+                    )
+                    % {"key": cr.key}
+                )
+            else:
+                texts.append(_("Your reply has been added to %(key)s.") % {"key": cr.key})
+    body = "\n\n".join(dict.fromkeys(texts))
     message = EmailMessage(
         subject="[%s] %s" % (cr.key, record.subject or cr.title),
         body=body,
@@ -265,7 +281,11 @@ def mail_quarantine(
         audit.record(
             actor="system", action="mail.quarantined", object_type="quarantined_mail",
             object_key=str(item.pk), project=project.key if project else "",
-            after={"reason": reason[:500], "sender": sender, "size": len(raw), "source": source},
+            after={
+                "reason": reason[:500], "sender": sender, "size": len(raw), "source": source,
+                # Who must be told: the project's managers (site admins read the rest).
+                "notify": _manager_names(project) if project else [],
+            },
             internal=True,
         )  # fmt: skip
     logger.info("mail kept in quarantine #%d: %s", item.pk, reason)
