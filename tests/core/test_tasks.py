@@ -129,7 +129,7 @@ def _sh(env, *args, timeout=120):
     )  # fmt: skip
 
 
-def _wait_for(predicate, timeout=60.0):
+def _wait_for(predicate, timeout=180.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
