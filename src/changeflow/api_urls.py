@@ -94,6 +94,9 @@ urlpatterns = [
     path(CR + "votes/", changes.VoteListView.as_view(), name="api-cr-votes"),
     path(CR + "decision/", ccb.DecisionView.as_view(), name="api-cr-decision"),
     path("projects/<str:key>/board/", ccb.BoardView.as_view(), name="api-project-board"),
+    path("projects/<str:key>/unratified/", ccb.UnratifiedView.as_view(), name="api-unratified"),
+    path("projects/<str:key>/supervision/", ccb.SupervisionView.as_view(), name="api-supervision"),
+    path("votes/pending/", ccb.PendingVotesView.as_view(), name="api-pending-votes"),
     path(
         "projects/<str:key>/freeze-windows/",
         ccb.FreezeWindowListView.as_view(),

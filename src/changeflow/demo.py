@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from changeflow.accounts import services as accounts
 from changeflow.accounts.models import Project, User
+from changeflow.ccb import demo as ccb_demo
 from changeflow.changes import selectors
 from changeflow.changes import services as changes
 from changeflow.changes.models import ChangeRequest
@@ -154,6 +155,7 @@ class _Demo:
             user=self.users["wang.lei"], project=project, data=THRESHOLDS
         )
         self._change_requests()
+        ccb_demo.load_demo(self.project, self.users, self.crs)
         meetings_demo.load_demo(self.project, self.users, self.crs)
         requirements_demo.load_demo(self.project, self.users, self.crs)
         notifications_demo.load_demo(self.project, self.users, self.crs)

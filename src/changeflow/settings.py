@@ -106,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "changeflow.ccb.context_processors.pending_votes",
             ],
         },
     }
@@ -158,6 +159,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Days the board has to ratify an emergency approval, unless the board sets its own.
+CHANGEFLOW_RATIFICATION_DAYS = int(os.environ.get("CHANGEFLOW_RATIFICATION_DAYS", "5"))
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")

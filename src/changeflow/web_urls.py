@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from changeflow.accounts import views as accounts
+from changeflow.ccb import views as ccb
 from changeflow.changes import views as changes
 from changeflow.impact import plan_views as impact_plans
 from changeflow.requirements import cr_views as change_sets
@@ -79,6 +80,17 @@ urlpatterns = [
     path(
         "changes/<str:key>/change-set/<int:edit_id>/rebase/", change_sets.rebase, name="cs-rebase"
     ),
+    path("projects/<str:key>/board/", ccb.board_settings, name="ccb-board"),
+    path("projects/<str:key>/board/delegation/", ccb.delegation, name="ccb-delegation"),
+    path("projects/<str:key>/freeze-windows/", ccb.freeze_create, name="ccb-freeze-create"),
+    path(
+        "projects/<str:key>/freeze-windows/<int:pk>/delete/",
+        ccb.freeze_delete,
+        name="ccb-freeze-delete",
+    ),
+    path("projects/<str:key>/emergencies/", ccb.emergencies, name="ccb-emergencies"),
+    path("projects/<str:key>/supervision/", ccb.supervision, name="ccb-supervision"),
+    path("votes/pending/", ccb.pending_votes, name="ccb-pending-votes"),
 ]
 
 # The communication app's pages (communication log, SLA, mailbox and quarantine, tasks).

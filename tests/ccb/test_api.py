@@ -66,10 +66,11 @@ def test_put_by_manager_or_admin(personas, api, who):
     assert data["configured"] is True and data["rule"] == "weighted"
     assert data["threshold"] == "0.600" and data["quorum"] == 3
     assert data["members"][0] == {"username": p.pm.username, "role": "project_manager",
-                                  "weight": "3.00"}  # fmt: skip
+                                  "weight": "3.00", "active": True}  # fmt: skip
     assert data["members"][1]["weight"] == "1.00"
     assert data["delegation"] == {"max_effort_hours": "16.00", "max_cost": "5000.00",
-                                  "max_schedule_days": None}  # fmt: skip
+                                  "max_schedule_days": None,
+                                  "max_risk_exposure": None}  # fmt: skip
     assert data["required_roles"] == ["customer_rep"] and data["veto_roles"] == ["qa"]
     assert api(p.viewer).get(board_url()).json() == data
     assert AuditEvent.objects.filter(action="board.set", object_key="ACME").count() == 1
@@ -95,12 +96,7 @@ def test_put_forbidden_for_other_members(personas, api, who):
         ({"members": [{"username": "qa_acme", "role": "viewer"}]}, "members"),
         ({"members": [{"username": "qa_acme", "colour": "red"}]}, "members"),
         ({"rule": "dictator"}, "rule"),
-        ({"threshold": "0"}, "threshold"),
-        ({"threshold": "1.2"}, "threshold"),
-        ({"rule": "weighted", "threshold": None}, "threshold"),
         ({"quorum": 0}, "quorum"),
-        ({"quorum": 9}, "quorum"),
-        ({"required_roles": ["developer"]}, "required_roles"),
         ({"veto_roles": ["boss"]}, "veto_roles"),
         ({"delegation": {"max_cost": "-1"}}, "delegation"),
         ({"delegation": {"max_money": 1}}, "delegation"),
@@ -114,6 +110,26 @@ def test_put_bad_input_is_400_naming_the_field(personas, api, change, field):
     assert r.status_code == 400, r.content
     err = error_of(r)
     assert names(err, field), err
+    assert not Board.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"threshold": "0"}, "threshold"),
+        ({"threshold": "1.2"}, "threshold"),
+        ({"rule": "weighted", "threshold": None}, "threshold"),
+        ({"quorum": 9}, "quorum"),
+        ({"required_roles": ["developer"]}, "required_roles"),
+        ({"veto_roles": ["developer"]}, "veto_roles"),
+    ],
+)
+def test_put_unsatisfiable_policy_is_422_naming_the_problem(personas, api, change, field):
+    p = personas
+    r = api(p.pm).put(board_url(), body(p, **change), format="json")
+    assert r.status_code == 422, r.content
+    err = error_of(r)
+    assert err["code"] == "unsatisfiable_policy" and names(err, field), err
     assert not Board.objects.exists()
 
 

@@ -11,7 +11,7 @@ from changeflow.ccb import selectors as ccb_selectors
 from changeflow.ccb import services as ccb
 from changeflow.ccb.models import Board, BoardMember
 from changeflow.changes import services
-from changeflow.core.errors import NotFound, PermissionDenied, ValidationError
+from changeflow.core.errors import NotFound, PermissionDenied, PreconditionFailed, ValidationError
 from changeflow.core.models import AuditEvent
 from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
 
@@ -71,8 +71,9 @@ def test_board_set_allowed_and_audited(personas, who):
     )
     assert spec.configured and spec.rule == "weighted" and spec.threshold == D("0.6")
     assert spec.chair == p.pm.username and spec.quorum == 3
-    stored = Board.objects.get(project=p.project)
-    assert stored.max_cost == D(5000) and stored.max_schedule_days is None
+    stored = Board.objects.get(links__project=p.project)
+    p.project.refresh_from_db()  # the thresholds' one place: the project
+    assert p.project.delegate_max_cost == D(5000) and p.project.delegate_max_schedule_days is None
     assert BoardMember.objects.filter(board=stored).count() == 4
     event = AuditEvent.objects.filter(action="board.set").get()
     assert event.actor == user.username and event.project == p.project.key
@@ -116,14 +117,9 @@ def test_board_outsider_is_not_found(personas):
         ({"members": [{"username": "qa_acme"}, {"username": "qa_acme"}]}, "members"),
         ({"members": [{"username": "qa_acme", "extra": 1}]}, "members"),
         ({"rule": "dictator"}, "rule"),
-        ({"rule": "weighted"}, "threshold"),
-        ({"rule": "weighted", "threshold": 0}, "threshold"),
-        ({"rule": "weighted", "threshold": "1.5"}, "threshold"),
         ({"threshold": "abc"}, "threshold"),
         ({"quorum": 0}, "quorum"),
-        ({"quorum": 5}, "quorum"),  # larger than the board: never met
         ({"quorum": "3"}, "quorum"),
-        ({"required_roles": ["developer"]}, "required_roles"),  # nobody holds it
         ({"required_roles": ["boss"]}, "required_roles"),
         ({"veto_roles": "qa"}, "veto_roles"),
         ({"delegation": {"max_cost": -1}}, "delegation.max_cost"),
@@ -142,13 +138,35 @@ def test_board_set_bad_input_names_the_field(personas, change, field):
     assert not AuditEvent.objects.filter(action="board.set").exists()
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"rule": "weighted"}, "threshold"),
+        ({"rule": "weighted", "threshold": 0}, "threshold"),
+        ({"rule": "weighted", "threshold": "1.5"}, "threshold"),
+        ({"threshold": "1.5"}, "threshold"),
+        ({"quorum": 5}, "quorum"),  # larger than the board: never met
+        ({"required_roles": ["developer"]}, "required_roles"),  # nobody holds it
+        ({"veto_roles": ["developer"]}, "veto_roles"),
+    ],
+)
+def test_unsatisfiable_policy_is_refused_422_naming_the_problem(personas, change, field):
+    p = personas
+    with pytest.raises(PreconditionFailed) as err:
+        ccb.board_set(user=p.pm, project=p.project, data=board(p, **change))
+    assert err.value.status == 422 and err.value.code == "unsatisfiable_policy"
+    assert field in err.value.fields, err.value.fields
+    assert not Board.objects.exists()
+    assert not AuditEvent.objects.filter(action="board.set").exists()
+
+
 def test_role_defaults_to_the_project_role(personas):
     p = personas
     spec = ccb.board_set(
         user=p.pm, project=p.project, data={"members": [{"username": p.developer.username}]}
     )
     assert spec.members == [{"username": p.developer.username, "role": "developer",
-                             "weight": D(1)}]  # fmt: skip
+                             "weight": D(1), "active": True}]  # fmt: skip
 
 
 # ---------------------------------------------------------------- votes under a board
@@ -224,7 +242,7 @@ def test_board_members_only_and_requester_excluded(personas):
         vote(p.customer, cr)
 
 
-def test_delegation_thresholds_come_from_the_board(personas):
+def test_delegation_thresholds_live_on_the_project_and_the_board_sets_them(personas):
     p = personas
     accounts.project_update(user=p.pm, project=p.project, data={"delegate_max_cost": D(100000)})
     cr = advance(make_cr(p.project, by=p.customer), p, "assessing")
@@ -236,8 +254,13 @@ def test_delegation_thresholds_come_from_the_board(personas):
     assert not services.workflow_context(fresh(cr, p.pm), p.pm).within_delegation
     ccb.board_set(user=p.pm, project=p.project, data=board(p, delegation={"max_cost": 20000}))
     assert services.workflow_context(fresh(cr, p.pm), p.pm).within_delegation
-    ccb.board_set(user=p.pm, project=p.project, data=board(p))  # a board without delegation
+    ccb.board_set(user=p.pm, project=p.project, data=board(p))  # no delegation: unchanged
+    assert services.workflow_context(fresh(cr, p.pm), p.pm).within_delegation
+    # and the project's own setting is the same threshold, not a second one
+    accounts.project_update(user=p.pm, project=p.project, data={"delegate_max_cost": D(100)})
     assert not services.workflow_context(fresh(cr, p.pm), p.pm).within_delegation
+    p.project.refresh_from_db()
+    assert ccb_selectors.board_get(user=p.pm, project=p.project).delegation["max_cost"] == 100
 
 
 def test_ratification_under_a_unanimous_board(personas):

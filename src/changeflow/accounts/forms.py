@@ -77,10 +77,11 @@ class ProjectCreateForm(forms.Form):
     )
 
 
-def _threshold(label):
+def _threshold(label, *, help_text="", max_value=None):
     return forms.DecimalField(
-        label=label, required=False, min_value=0, max_digits=14, decimal_places=2
-    )
+        label=label, required=False, min_value=0, max_value=max_value, max_digits=14,
+        decimal_places=2, help_text=help_text,
+    )  # fmt: skip
 
 
 class ProjectSettingsForm(forms.Form):
@@ -104,6 +105,11 @@ class ProjectSettingsForm(forms.Form):
     delegate_max_effort_hours = _threshold(_("Delegation: max effort (hours)"))
     delegate_max_cost = _threshold(_("Delegation: max cost"))
     delegate_max_schedule_days = _threshold(_("Delegation: max schedule (days)"))
+    delegate_max_risk_exposure = _threshold(
+        _("Delegation: max risk exposure"),
+        help_text=_("The largest single risk's probability × impact (0–5)."),
+        max_value=5,
+    )
 
     @classmethod
     def for_project(cls, project: Project, data=None) -> ProjectSettingsForm:

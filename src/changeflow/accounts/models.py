@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -82,6 +82,11 @@ class Project(models.Model):
     delegate_max_schedule_days = models.DecimalField(
         _("delegation: max schedule (days)"), max_digits=8, decimal_places=2, null=True,
         blank=True, validators=[MinValueValidator(0)],
+    )  # fmt: skip
+    # The largest single risk's exposure (probability × impact, 0–5) a PM may accept alone.
+    delegate_max_risk_exposure = models.DecimalField(
+        _("delegation: max risk exposure"), max_digits=5, decimal_places=2, null=True,
+        blank=True, validators=[MinValueValidator(0), MaxValueValidator(5)],
     )  # fmt: skip
     next_cr_number = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -30,7 +30,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = [
             "key", "name", "customer", "description", "currency",
             "delegate_max_effort_hours", "delegate_max_cost", "delegate_max_schedule_days",
-            "cr_count", "created_at",
+            "delegate_max_risk_exposure", "cr_count", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -72,6 +72,12 @@ class ProjectUpdateSerializer(StrictSerializer):
     delegate_max_effort_hours = _threshold(10)
     delegate_max_cost = _threshold(14)
     delegate_max_schedule_days = _threshold(8)
+    delegate_max_risk_exposure = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=5, required=False,
+        allow_null=True,
+        help_text=_("The largest single risk exposure (probability × impact, 0–5) a manager "
+                    "may accept alone."),
+    )  # fmt: skip
 
 
 class MemberSerializer(serializers.ModelSerializer):

@@ -26,6 +26,7 @@ PROJECT_SETTINGS = (
     "delegate_max_effort_hours",
     "delegate_max_cost",
     "delegate_max_schedule_days",
+    "delegate_max_risk_exposure",
 )
 
 

@@ -10,14 +10,19 @@ from rest_framework.response import Response
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
 from changeflow.changes import selectors as change_selectors
-from changeflow.changes import services as change_services
-from changeflow.changes.models import ChangeRequest, VotePurpose
-from changeflow.changes.serializers import VoteSerializer
+from changeflow.changes.models import ChangeRequest
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
 from changeflow.core.errors import NotFound
 
-from . import selectors, services
-from .serializers import BoardSerializer, DecisionSerializer, FreezeWindowSerializer
+from . import decisions, selectors, services
+from .serializers import (
+    BoardSerializer,
+    DecisionSerializer,
+    FreezeWindowSerializer,
+    PendingVoteSerializer,
+    SupervisionSerializer,
+    UnratifiedSerializer,
+)
 
 
 class BoardView(ApiView):
@@ -61,27 +66,7 @@ class DecisionView(ApiView):
     )
     def get(self, request, key: str):
         cr = change_selectors.change_request_get(user=request.user, key=key)
-        purpose, tally = change_services.decision_tally(cr)
-        rnd = None
-        if purpose == VotePurpose.DECISION:
-            rnd = cr.review_round
-        elif purpose == VotePurpose.RATIFICATION:
-            rnd = 1
-        voting = selectors.voting(cr.project, requester=cr.requested_by.username)
-        votes = change_selectors.vote_list(user=request.user, cr=cr).filter(
-            purpose=purpose, round=rnd
-        )
-        body = {
-            "purpose": purpose,
-            "round": rnd,
-            "board_configured": selectors.board_of(cr.project) is not None,
-            "policy": voting.policy.as_dict(),
-            "tally": tally.details(),
-            "verdict": tally.verdict,
-            "eligible_members": voting.eligible,
-            "votes": VoteSerializer(votes if purpose else [], many=True).data,
-        }
-        return Response(body)
+        return Response(decisions.decision_body(user=request.user, cr=cr))
 
 
 class FreezeWindowListView(ApiView):
@@ -129,3 +114,49 @@ class FreezeWindowDetailView(ApiView):
             raise NotFound(_("No such freeze window."))
         services.freeze_window_delete(user=request.user, window=window)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PendingVotesView(ApiView):
+    """The CRs waiting for the signed-in member's vote (a reset vote is to be cast again)."""
+
+    queryset = ChangeRequest.objects.none()
+
+    @extend_schema(
+        operation_id="votes_pending_list",
+        responses={200: PendingVoteSerializer(many=True), **errors(400)},
+    )
+    def get(self, request):
+        return self.paginated(decisions.pending_votes(user=request.user), PendingVoteSerializer)
+
+
+class UnratifiedView(ApiView):
+    """A project's emergency approvals not ratified yet, with their deadline; overdue ones
+    flagged."""
+
+    queryset = Project.objects.none()  # types the path's `key` in the schema
+
+    @extend_schema(
+        operation_id="project_unratified_list",
+        responses={200: UnratifiedSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        rows = decisions.unratified(user=request.user, project=project)
+        return self.paginated(rows, UnratifiedSerializer)
+
+
+class SupervisionView(ApiView):
+    """Approved CRs through implementation to close, with owners, due dates, overdue."""
+
+    queryset = Project.objects.none()  # types the path's `key` in the schema
+
+    @extend_schema(
+        operation_id="project_supervision_list",
+        parameters=[OpenApiParameter("closed", bool, description="Include closed CRs.")],
+        responses={200: SupervisionSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        closed = request.query_params.get("closed") in ("1", "true")
+        rows = decisions.supervision(user=request.user, project=project, include_closed=closed)
+        return self.paginated(rows, SupervisionSerializer)

@@ -1,6 +1,6 @@
 """The Change Control Board of a project: its members, their weights, the voting policy and
-the thresholds under which a project manager decides alone. A project without a board uses
-the default board (``policy.DEFAULT_BOARD_ROLES``, simple majority); nothing is stored."""
+the snapshot of who votes on a CR. A project without a board uses the default board
+(``policy.DEFAULT_BOARD_ROLES``, simple majority); nothing is stored."""
 
 from __future__ import annotations
 
@@ -23,10 +23,14 @@ BOARD_ROLES = [r for r in Role.values if r != Role.VIEWER]
 
 
 class Board(models.Model):
-    """A project's board and its policy (one project per board for now)."""
+    """A Change Control Board and its policy. It serves one or more projects (``BoardProject``);
+    a project has at most one board. The delegation thresholds are per project
+    (``Project.delegate_max_*``), not per board: a board shared by a small and a large project
+    still lets each PM decide alone only what is small for their project."""
 
-    project = models.OneToOneField(
-        Project, verbose_name=_("project"), on_delete=models.CASCADE, related_name="ccb_board"
+    name = models.CharField(_("name"), max_length=200, blank=True, default="")
+    projects = models.ManyToManyField(
+        Project, through="BoardProject", related_name="ccb_boards", verbose_name=_("projects")
     )
     rule = models.CharField(_("rule"), max_length=10, choices=Rule.choices, default=Rule.MAJORITY)
     threshold = models.DecimalField(
@@ -40,17 +44,11 @@ class Board(models.Model):
     )  # fmt: skip
     required_roles = models.JSONField(_("required roles"), default=list, blank=True)
     veto_roles = models.JSONField(_("veto roles"), default=list, blank=True)
-    max_effort_hours = models.DecimalField(
-        _("delegation: max effort (hours)"), max_digits=10, decimal_places=2, null=True,
-        blank=True, validators=[MinValueValidator(0)],
-    )  # fmt: skip
-    max_cost = models.DecimalField(
-        _("delegation: max cost"), max_digits=14, decimal_places=2, null=True, blank=True,
-        validators=[MinValueValidator(0)],
-    )  # fmt: skip
-    max_schedule_days = models.DecimalField(
-        _("delegation: max schedule (days)"), max_digits=8, decimal_places=2, null=True,
-        blank=True, validators=[MinValueValidator(0)],
+    ratification_days = models.PositiveSmallIntegerField(
+        _("ratification deadline (days)"), null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text=_("Days the board has to ratify an emergency approval; empty: the site's "
+                    "default."),
     )  # fmt: skip
     chair = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("chair"), null=True, blank=True,
@@ -64,7 +62,21 @@ class Board(models.Model):
         verbose_name_plural = _("boards")
 
     def __str__(self) -> str:
-        return f"CCB {self.project_id}"
+        return self.name or f"CCB {self.pk}"
+
+
+class BoardProject(models.Model):
+    """That a board serves a project: one board per project, several projects per board."""
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="links")
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="ccb_link")
+
+    class Meta:
+        verbose_name = _("project served by a board")
+        verbose_name_plural = _("projects served by boards")
+
+    def __str__(self) -> str:
+        return f"{self.board_id} → {self.project_id}"
 
 
 class BoardMember(models.Model):
@@ -127,3 +139,30 @@ class FreezeWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id} {self.name}"
+
+
+class VotingSnapshot(models.Model):
+    """Who may vote on one CR's review round (or its ratification) and under which policy,
+    taken when the review starts. A board edited in the middle of a review does not change
+    the tally of that review: the new board applies from the next round. A member who has
+    since left the project (or been deactivated) no longer votes nor counts."""
+
+    change_request = models.ForeignKey(
+        "changes.ChangeRequest", on_delete=models.CASCADE, related_name="voting_snapshots"
+    )
+    purpose = models.CharField(max_length=12)
+    round = models.PositiveIntegerField()
+    board = models.ForeignKey(Board, null=True, blank=True, on_delete=models.SET_NULL)
+    eligible = models.JSONField(default=list)  # usernames, the requester excluded
+    policy = models.JSONField(default=dict)  # rule, threshold, quorum, weights, roles, ...
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["change_request", "purpose", "round"], name="ccb_snapshot_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.change_request_id} {self.purpose} {self.round}"

@@ -219,6 +219,9 @@ def decide(eligible: Iterable[str], votes: Mapping[str, str]) -> Tally:
     return evaluate(DEFAULT_POLICY, eligible, votes)
 
 
+DELEGATION_LIMITS = ("max_effort_hours", "max_cost", "max_schedule_days", "max_risk_exposure")
+
+
 def within_delegation(
     *,
     effort_hours: Decimal | None,
@@ -227,13 +230,70 @@ def within_delegation(
     max_effort_hours: Decimal | None,
     max_cost: Decimal | None,
     max_schedule_days: Decimal | None,
+    risk_exposure: Decimal | None = None,
+    max_risk_exposure: Decimal | None = None,
 ) -> bool:
-    """True when at least one threshold is set and the assessment is at or under each one set."""
+    """True when at least one threshold is set and the assessment is at or under each one set.
+
+    ``risk_exposure`` is the assessment's largest single risk exposure (probability × impact):
+    one likely, severe risk is what a PM should not accept alone, however many small ones
+    there are. A figure that is unknown (None) is never under its threshold.
+    """
     pairs = [
         (effort_hours, max_effort_hours),
         (cost, max_cost),
         (schedule_days, max_schedule_days),
+        (risk_exposure, max_risk_exposure),
     ]
     if all(limit is None for _, limit in pairs):
         return False
     return all(limit is None or (value is not None and value <= limit) for value, limit in pairs)
+
+
+def problems(
+    *,
+    members: Mapping[str, str],
+    rule: str,
+    threshold: Decimal | Fraction | None,
+    quorum: int | None,
+    required_roles: Iterable[str],
+    veto_roles: Iterable[str],
+) -> dict[str, tuple[str, dict[str, object]]]:
+    """Why a board (``members``: username → role) could never reach a verdict under this
+    policy, by field; empty when it can. Pure, so that the form, the API and the tests agree.
+
+    Unsatisfiable: no member; a quorum larger than the board; a required or veto role no
+    member holds; a weighted rule without a threshold in (0, 1]; an unknown rule. Each
+    problem is ``(code, parameters)``: the caller words it in the user's language.
+    """
+    found: dict[str, tuple[str, dict[str, object]]] = {}
+    held = set(members.values())
+    if not members:
+        found["members"] = ("no_members", {})
+    if rule not in RULES:
+        found["rule"] = ("unknown_rule", {"rule": rule})
+    if rule == "weighted" and (threshold is None or not 0 < Fraction(threshold) <= 1):
+        found["threshold"] = ("threshold_needed", {})
+    elif threshold is not None and not 0 < Fraction(threshold) <= 1:
+        found["threshold"] = ("threshold_range", {})
+    if quorum is not None and (quorum < 1 or quorum > len(members)):
+        found["quorum"] = ("quorum_too_large", {"q": quorum, "n": len(members)})
+    missing = [r for r in required_roles if r not in held]
+    if missing:
+        found["required_roles"] = ("role_not_held", {"roles": ", ".join(missing)})
+    missing = [r for r in veto_roles if r not in held]
+    if missing:
+        found["veto_roles"] = ("role_not_held", {"roles": ", ".join(missing)})
+    return found
+
+
+def still_needed(tally: Tally, policy: Policy) -> dict[str, object]:
+    """What the board still needs for a verdict, in plain figures for the CR page: votes to
+    reach quorum, required roles without an approval, veto holders who have not voted."""
+    role = policy.roles.get
+    return {
+        "votes_to_quorum": max(0, tally.quorum - tally.cast),
+        "required_roles": list(tally.required_missing),
+        "veto_pending": sorted({role(u) for u in tally.pending if role(u) in policy.veto_roles}),
+        "pending": list(tally.pending),
+    }

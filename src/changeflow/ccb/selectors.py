@@ -7,17 +7,21 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from changeflow.accounts.models import Membership, Project, User
 from changeflow.core.access import restrict, role_in
 from changeflow.core.errors import NotFound
 
 from . import policy
-from .models import Board, FreezeWindow
+from .models import Board, FreezeWindow, VotingSnapshot
 
-DELEGATION_FIELDS = ("max_effort_hours", "max_cost", "max_schedule_days")
+DELEGATION_FIELDS = policy.DELEGATION_LIMITS
+# The thresholds live on the project (one place): the board API shows and sets them.
+PROJECT_DELEGATION = {f: f"delegate_{f}" for f in DELEGATION_FIELDS}
 _UNSET: Any = object()
 
 
@@ -34,6 +38,9 @@ class BoardSpec:
     veto_roles: list[str] = field(default_factory=list)
     delegation: dict[str, Decimal | None] = field(default_factory=dict)
     chair: str | None = None
+    name: str = ""
+    projects: list[str] = field(default_factory=list)
+    ratification_days: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +53,9 @@ class BoardSpec:
             "veto_roles": self.veto_roles,
             "delegation": self.delegation,
             "chair": self.chair,
+            "name": self.name,
+            "projects": self.projects,
+            "ratification_days": self.ratification_days,
         }
 
 
@@ -62,17 +72,33 @@ def board_of(project: Project) -> Board | None:
     cached = getattr(project, "_ccb_board", _UNSET)
     if cached is _UNSET:
         cached = (
-            Board.objects.filter(project_id=project.pk)
+            Board.objects.filter(links__project_id=project.pk)
             .select_related("chair")
-            .prefetch_related("members__user")
+            .prefetch_related("members__user", "links__project")
             .first()
         )
         project._ccb_board = cached
     return cached
 
 
+def delegation_of(project: Project) -> dict[str, Decimal | None]:
+    """The thresholds under which the project's PM decides alone (one place: the project)."""
+    return {f: getattr(project, column) for f, column in PROJECT_DELEGATION.items()}
+
+
+def current_members(project: Project) -> dict[str, str]:
+    """Active members of ``project``: username → role."""
+    return dict(
+        Membership.objects.filter(project_id=project.pk, user__is_active=True).values_list(
+            "user__username", "role"
+        )
+    )
+
+
 def board_spec(project: Project, board: Board | None) -> BoardSpec:
-    """``board`` (or, when None, the project's default board) as API.md describes it."""
+    """``board`` (or, when None, the project's default board) as API.md describes it. Each
+    member says whether they vote on this project's CRs (``active``: still an active member
+    of the project)."""
     if board is None:
         rows = (
             Membership.objects.filter(
@@ -83,17 +109,22 @@ def board_spec(project: Project, board: Board | None) -> BoardSpec:
         )
         return BoardSpec(
             configured=False,
-            members=[{"username": u, "role": r, "weight": Decimal(1)} for u, r in rows],
-            delegation={
-                "max_effort_hours": project.delegate_max_effort_hours,
-                "max_cost": project.delegate_max_cost,
-                "max_schedule_days": project.delegate_max_schedule_days,
-            },
+            members=[
+                {"username": u, "role": r, "weight": Decimal(1), "active": True} for u, r in rows
+            ],
+            delegation=delegation_of(project),
+            projects=[project.key],
         )
+    current = current_members(project)
     return BoardSpec(
         configured=True,
         members=[
-            {"username": m.user.username, "role": m.role, "weight": m.weight}
+            {
+                "username": m.user.username,
+                "role": m.role,
+                "weight": m.weight,
+                "active": m.user.username in current,
+            }  # fmt: skip
             for m in board.members.all()
         ],
         rule=board.rule,
@@ -101,8 +132,11 @@ def board_spec(project: Project, board: Board | None) -> BoardSpec:
         quorum=board.quorum,
         required_roles=list(board.required_roles),
         veto_roles=list(board.veto_roles),
-        delegation={f: getattr(board, f) for f in DELEGATION_FIELDS},
+        delegation=delegation_of(project),
         chair=board.chair.username if board.chair else None,
+        name=board.name,
+        projects=sorted(link.project.key for link in board.links.all()),
+        ratification_days=board.ratification_days,
     )
 
 
@@ -114,19 +148,19 @@ def board_get(*, user: User, project: Project) -> BoardSpec:
 
 
 def voting(project: Project, *, requester: str) -> Voting:
-    """The eligible voters and the policy for a CR of ``project`` requested by ``requester``.
+    """The eligible voters and the policy of ``project``'s board now, for a CR requested by
+    ``requester``: a review takes this as its snapshot when it starts (``voting_for``).
 
     With a stored board: its members who are still active members of the project, in the role
     and with the weight the board gives them. Without: the default board.
     """
     board = board_of(project)
-    members = Membership.objects.filter(project_id=project.pk, user__is_active=True)
+    current = current_members(project)
     if board is None:
-        rows = list(members.values_list("user__username", "role"))
+        rows = list(current.items())
         eligible = policy.eligible_voters(rows, requester=requester)
         roles = {u: r for u, r in rows if u in eligible}
         return Voting(eligible, policy.Policy(roles=roles))
-    current = set(members.values_list("user__username", flat=True))
     seats = [m for m in board.members.all() if m.user.username in current]
     eligible = policy.eligible_voters(
         [(m.user.username, m.role) for m in seats], requester=requester, roles=None
@@ -145,16 +179,75 @@ def voting(project: Project, *, requester: str) -> Voting:
     )
 
 
+def policy_to_json(p: policy.Policy) -> dict[str, Any]:
+    return {
+        "rule": p.rule,
+        "threshold": None if p.threshold is None else str(p.threshold),
+        "quorum": p.quorum,
+        "weights": {u: str(w) for u, w in p.weights.items()},
+        "roles": dict(p.roles),
+        "required_roles": list(p.required_roles),
+        "veto_roles": list(p.veto_roles),
+    }
+
+
+def policy_from_json(data: dict[str, Any]) -> policy.Policy:
+    threshold = data.get("threshold")
+    return policy.Policy(
+        rule=data.get("rule", "majority"),
+        threshold=None if threshold is None else Decimal(threshold),
+        quorum=data.get("quorum"),
+        weights={u: Decimal(w) for u, w in (data.get("weights") or {}).items()},
+        roles=dict(data.get("roles") or {}),
+        required_roles=tuple(data.get("required_roles") or ()),
+        veto_roles=tuple(data.get("veto_roles") or ()),
+    )
+
+
+def snapshot_take(cr: Any, purpose: str, rnd: int) -> VotingSnapshot:
+    """Record who votes on ``cr``'s round ``rnd`` of ``purpose`` and under which policy, as
+    the board is now; an existing snapshot is kept (taken once, when the review starts)."""
+    found = VotingSnapshot.objects.filter(change_request_id=cr.pk, purpose=purpose, round=rnd)
+    snap = found.first()
+    if snap is not None:
+        return snap
+    now = voting(cr.project, requester=cr.requested_by.username)
+    snap, _created = VotingSnapshot.objects.get_or_create(
+        change_request_id=cr.pk, purpose=purpose, round=rnd,
+        defaults={
+            "board": board_of(cr.project), "eligible": now.eligible,
+            "policy": policy_to_json(now.policy),
+        },
+    )  # fmt: skip
+    return snap
+
+
+def voting_for(cr: Any, purpose: str, rnd: int) -> Voting:
+    """Who votes on this round of ``cr`` and how the board decides: the snapshot taken when
+    the review started (taken now if there is none yet), less the members who have since
+    left the project or been deactivated — they neither vote nor count towards quorum."""
+    snap = snapshot_take(cr, purpose, rnd)
+    current = current_members(cr.project)
+    eligible = [u for u in snap.eligible if u in current]
+    return Voting(eligible, policy_from_json(snap.policy))
+
+
 def delegation_limits(project: Project) -> dict[str, Decimal | None]:
-    """The thresholds under which a PM decides alone: the board's, else the project's."""
+    """The thresholds under which a PM decides alone (the project's, whatever the board)."""
+    return delegation_of(project)
+
+
+def ratification_days(project: Project) -> int:
+    """Days the board has to ratify an emergency approval: the board's, else the site's."""
     board = board_of(project)
-    if board is None:
-        return {
-            "max_effort_hours": project.delegate_max_effort_hours,
-            "max_cost": project.delegate_max_cost,
-            "max_schedule_days": project.delegate_max_schedule_days,
-        }
-    return {f: getattr(board, f) for f in DELEGATION_FIELDS}
+    if board is not None and board.ratification_days:
+        return board.ratification_days
+    return int(getattr(settings, "CHANGEFLOW_RATIFICATION_DAYS", 5))
+
+
+def is_chair(user: User, project: Project) -> bool:
+    board = board_of(project)
+    return board is not None and board.chair_id is not None and board.chair_id == user.pk
 
 
 def freeze_window_list(*, user: User, project: Project) -> QuerySet[FreezeWindow]:
@@ -176,3 +269,40 @@ def in_freeze(project: Project, at: dt.datetime) -> bool:
     return FreezeWindow.objects.filter(
         project_id=project.pk, starts_at__lte=at, ends_at__gt=at
     ).exists()
+
+
+# ---------------------------------------------------------------- signature meaning
+
+_ROLE_PHRASES = {
+    "project_manager": gettext_lazy("as the project manager"),
+    "tech_lead": gettext_lazy("as the tech lead"),
+    "qa": gettext_lazy("as quality assurance"),
+    "developer": gettext_lazy("as a developer"),
+    "customer_rep": gettext_lazy("as the customer representative"),
+    "customer": gettext_lazy("as the customer"),
+}
+_MEANINGS = {
+    ("decision", "approve"): gettext_lazy("I approve change request %(key)s %(as)s."),
+    ("decision", "reject"): gettext_lazy("I reject change request %(key)s %(as)s."),
+    ("decision", "defer"): gettext_lazy("I vote to defer change request %(key)s %(as)s."),
+    ("decision", "abstain"): gettext_lazy("I abstain on change request %(key)s %(as)s."),
+    ("ratification", "approve"): gettext_lazy(
+        "I ratify the emergency approval of change request %(key)s %(as)s."
+    ),
+    ("ratification", "reject"): gettext_lazy(
+        "I refuse to ratify the emergency approval of change request %(key)s %(as)s."
+    ),
+    ("ratification", "abstain"): gettext_lazy(
+        "I abstain on the ratification of change request %(key)s %(as)s."
+    ),
+}
+
+
+def signature_meaning(*, key: str, purpose: str, decision: str, role: str) -> str:
+    """The statement a voter signs with their password: what they agree to and in which
+    capacity (21 CFR Part 11 style "meaning of the signature"), in the signer's language."""
+    template = _MEANINGS.get((purpose, decision))
+    if template is None:
+        return ""
+    phrase = _ROLE_PHRASES.get(role) or gettext_lazy("as a board member")
+    return str(template) % {"key": key, "as": str(phrase)}

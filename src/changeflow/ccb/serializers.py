@@ -22,6 +22,10 @@ class DelegationSerializer(StrictSerializer):
     max_effort_hours = _limit(10)
     max_cost = _limit(14)
     max_schedule_days = _limit(8)
+    max_risk_exposure = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=5, required=False, allow_null=True,
+        help_text=_("The largest single risk exposure (probability × impact, 0–5)."),
+    )  # fmt: skip
 
 
 class BoardMemberSerializer(StrictSerializer):
@@ -36,6 +40,10 @@ class BoardMemberSerializer(StrictSerializer):
         max_digits=6, decimal_places=2, required=False, default=1,
         help_text=_("Greater than 0; counts under the weighted rule."),
     )  # fmt: skip
+    active = serializers.BooleanField(
+        read_only=True,
+        help_text=_("False: no longer an active member of the project; does not vote."),
+    )
 
 
 class BoardSerializer(StrictSerializer):
@@ -67,6 +75,16 @@ class BoardSerializer(StrictSerializer):
         max_length=150, required=False, allow_null=True, allow_blank=True,
         help_text=_("A board member's username."),
     )  # fmt: skip
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    projects = serializers.ListField(
+        child=serializers.CharField(max_length=20), required=False,
+        help_text=_("Keys of the projects this board serves (this one included); default: "
+                    "unchanged."),
+    )  # fmt: skip
+    ratification_days = serializers.IntegerField(
+        min_value=1, max_value=365, required=False, allow_null=True,
+        help_text=_("Days to ratify an emergency approval; null: the site's default."),
+    )  # fmt: skip
 
 
 class PolicySerializer(serializers.Serializer):
@@ -97,6 +115,15 @@ class DecisionTallySerializer(serializers.Serializer):
     )
 
 
+class StillNeededSerializer(serializers.Serializer):
+    votes_to_quorum = serializers.IntegerField()
+    required_roles = serializers.ListField(child=serializers.CharField())
+    veto_pending = serializers.ListField(
+        child=serializers.CharField(), help_text=_("Veto roles whose holders have not voted.")
+    )
+    pending = serializers.ListField(child=serializers.CharField())
+
+
 class DecisionSerializer(serializers.Serializer):
     purpose = serializers.ChoiceField(
         choices=["decision", "ratification"], allow_null=True,
@@ -110,7 +137,11 @@ class DecisionSerializer(serializers.Serializer):
         choices=["approve", "reject", "defer"], allow_null=True,
         help_text=_("The policy's verdict so far (the tally's)."),
     )  # fmt: skip
-    eligible_members = serializers.ListField(child=serializers.CharField())
+    eligible_members = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=_("Who votes: the board as the review started, less members who left."),
+    )
+    still_needed = StillNeededSerializer()
     votes = VoteSerializer(many=True)
 
 
@@ -137,3 +168,31 @@ class FreezeWindowSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
+
+
+class PendingVoteSerializer(serializers.Serializer):
+    key = serializers.CharField(source="cr.key")
+    title = serializers.CharField(source="cr.title")
+    project = serializers.CharField(source="cr.project.key")
+    purpose = serializers.CharField(help_text=_("decision or ratification"))
+    round = serializers.IntegerField()
+    since = serializers.DateTimeField(help_text=_("When the CR entered its current state."))
+
+
+class UnratifiedSerializer(serializers.Serializer):
+    key = serializers.CharField(source="cr.key")
+    title = serializers.CharField(source="cr.title")
+    state = serializers.CharField(source="cr.state")
+    approved_at = serializers.DateTimeField(help_text=_("When it was approved as an emergency."))
+    due = serializers.DateTimeField(help_text=_("The board must have ratified it by then."))
+    overdue = serializers.BooleanField()
+
+
+class SupervisionSerializer(serializers.Serializer):
+    key = serializers.CharField(source="cr.key")
+    title = serializers.CharField(source="cr.title")
+    state = serializers.CharField(source="cr.state")
+    owner = serializers.CharField(help_text=_("Who owns the implementation."))
+    due = serializers.DateField(allow_null=True, help_text=_("The CR's desired date."))
+    overdue = serializers.BooleanField()
+    ratification = serializers.CharField()

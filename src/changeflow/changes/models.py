@@ -290,13 +290,21 @@ class Vote(models.Model):
     comment = models.TextField(_("comment"), blank=True, max_length=TEXT_MAX)
     role = models.CharField(max_length=20)
     signed_at = models.DateTimeField()
+    # The electronic signature's meaning: the statement the signer agreed to with their
+    # password, e.g. "I approve this change as the customer representative".
+    meaning = models.CharField(_("meaning of the signature"), max_length=300, blank=True)
+    # A vote voided because the CR changed materially after it was cast: kept, never counted.
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True, max_length=TEXT_MAX)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["signed_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["change_request", "purpose", "round", "voter"], name="vote_once_per_round"
+                fields=["change_request", "purpose", "round", "voter"],
+                condition=models.Q(voided_at__isnull=True),
+                name="vote_once_per_round",
             ),
         ]
 

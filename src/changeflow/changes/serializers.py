@@ -252,8 +252,16 @@ class VoteSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Vote
-        fields = ["voter", "role", "decision", "comment", "purpose", "round", "signed_at"]
+        fields = [
+            "voter", "role", "decision", "comment", "purpose", "round", "signed_at", "meaning",
+            "voided_at", "void_reason",
+        ]  # fmt: skip
         read_only_fields = fields
+        extra_kwargs = {
+            "meaning": {"help_text": _("What the signer agreed to with their password.")},
+            "voided_at": {"help_text": _("Set when a material change reset the votes: kept, "
+                                         "not counted.")},
+        }  # fmt: skip
 
 
 class TallySerializer(serializers.Serializer):

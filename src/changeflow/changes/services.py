@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, DecimalField, F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -84,13 +84,20 @@ class AssessmentFacts:
     effort_hours: Decimal | None = None
     cost: Decimal | None = None
     schedule_days: Decimal | None = None
+    risk_exposure: Decimal | None = None  # the largest probability × impact of its risks
 
 
 def current_assessment(cr: ChangeRequest) -> ImpactAssessment | None:
     return (
         ImpactAssessment.objects.filter(change_request=cr)
         .select_related("author")
-        .annotate(risk_count=Count("risks"))
+        .annotate(
+            risk_count=Count("risks"),
+            max_exposure=Max(
+                F("risks__probability") * F("risks__impact"),
+                output_field=DecimalField(max_digits=8, decimal_places=3),
+            ),
+        )
         .order_by("-version")
         .first()
     )
@@ -110,7 +117,11 @@ def _assessment_facts(cr: ChangeRequest, a: ImpactAssessment | None = _UNREAD) -
         and a.cost is not None
         and a.risk_count > 0
     )
-    return AssessmentFacts(complete, a.effort_hours, a.cost, a.schedule_days)
+    exposure = getattr(a, "max_exposure", None)
+    if exposure is None and not hasattr(a, "max_exposure"):
+        exposures = [r.probability * r.impact for r in a.risks.all()]
+        exposure = max(exposures) if exposures else None
+    return AssessmentFacts(complete, a.effort_hours, a.cost, a.schedule_days, exposure)
 
 
 def workflow_context(
@@ -124,6 +135,7 @@ def workflow_context(
         role=role_in(user, project),
         is_admin=user.is_superuser,
         is_requester=cr.requested_by_id == user.pk,
+        is_chair=ccb.is_chair(user, project),
         emergency=cr.emergency,
         ratification_pending=cr.ratification == Ratification.PENDING,
         has_title_and_description=bool(cr.title.strip() and cr.description.strip()),
@@ -135,7 +147,8 @@ def workflow_context(
             effort_hours=facts.effort_hours,
             cost=facts.cost,
             schedule_days=facts.schedule_days,
-            **ccb.delegation_limits(project),  # the board's, else the project's
+            risk_exposure=facts.risk_exposure,
+            **ccb.delegation_limits(project),  # the project's, the one place they live
         ),
         actual_effort_recorded=cr.actual_effort_hours is not None,
         # Only approved CRs start implementation: no query for any other state.
@@ -410,6 +423,13 @@ def change_request_transition(
                 _("Someone else changed the state of this change request first."),
                 code="conflict",
             )
+        if action is Action.REQUEST_REVIEW:
+            # Who votes on this round, as the board is now: a board edited mid-review does
+            # not change this review's tally.
+            current.review_round += 1
+            ccb.snapshot_take(current, VotePurpose.DECISION, current.review_round)
+        elif action is Action.APPROVE_EMERGENCY:
+            ccb.snapshot_take(current, VotePurpose.RATIFICATION, 1)
         if comment:
             Comment.objects.create(change_request=cr, author=user, body=comment)
         if action is Action.VERIFY:  # an applied change set's requirements: the next baseline
@@ -417,6 +437,9 @@ def change_request_transition(
 
             on_cr_closed(user=user, cr=current)
         after = {"state": target, "comment": comment}
+        if updates.get("decision_mode") == DecisionMode.DELEGATED:
+            # Recorded as delegated: the thresholds it was decided under.
+            after["delegation"] = ccb.delegation_limits(current.project)
         if "decision_mode" in updates:
             after["decision_mode"] = updates["decision_mode"]
         if "ratification" in updates:
@@ -584,7 +607,11 @@ def assessment_create(
     )
     risk_rows = _clean_risks(risks)
     full_clean(assessment, exclude=["change_request", "author", "version"])
+    from changeflow.ccb import services as ccb_services
+
     with transaction.atomic():
+        previous = ImpactAssessment.objects.filter(change_request=cr).order_by("-version").first()
+        figures_before = ccb_services.assessment_figures(previous)
         bumped = ChangeRequest.objects.filter(pk=cr.pk, state=ctx.state).update(
             version=F("version") + 1, updated_at=timezone.now()
         )
@@ -599,6 +626,15 @@ def assessment_create(
         from changeflow.requirements.changesets import impact_snapshot_save
 
         impact_snapshot_save(assessment=assessment)  # what the board will see when it decides
+        changed = ccb_services.material_changes(
+            figures_before, ccb_services.assessment_figures(assessment)
+        )
+        if changed and ctx.state == State.IN_REVIEW:
+            # The board voted on other figures: its votes no longer hold.
+            ccb_services.reset_votes(
+                cr=cr, by=user,
+                reason=ccb_services.material_reason(assessment.version, changed),
+            )  # fmt: skip
         audit.record(
             actor=user, action="assessment.created", object_type="change_request",
             object_key=cr.key, project=cr.project.key,
@@ -618,7 +654,11 @@ def assessment_create(
 
 
 def board_eligible(cr: ChangeRequest) -> list[str]:
-    return ccb.voting(cr.project, requester=cr.requested_by.username).eligible
+    """Who may vote on what ``cr`` is being voted on now (none when nothing is)."""
+    purpose = vote_purpose(cr)
+    if purpose is None:
+        return []
+    return ccb.voting_for(cr, purpose, _round(cr, purpose)).eligible
 
 
 def vote_purpose(cr: ChangeRequest) -> str | None:
@@ -629,28 +669,42 @@ def vote_purpose(cr: ChangeRequest) -> str | None:
     return None
 
 
+def live_votes(cr: ChangeRequest, purpose: str, rnd: int) -> dict[str, str]:
+    """username → decision of the votes that count (not voided) in this round."""
+    return dict(
+        Vote.objects.filter(
+            change_request=cr, purpose=purpose, round=rnd, voided_at__isnull=True
+        ).values_list("voter__username", "decision")
+    )
+
+
 def decision_tally(cr: ChangeRequest) -> tuple[str | None, policy.Tally]:
-    """The purpose being voted on now and the tally so far."""
+    """The purpose being voted on now and the tally so far (on the review's snapshot)."""
     purpose = vote_purpose(cr)
-    board = ccb.voting(cr.project, requester=cr.requested_by.username)
-    votes = {}
-    if purpose:
-        votes = dict(
-            Vote.objects.filter(
-                change_request=cr, purpose=purpose, round=_round(cr, purpose)
-            ).values_list("voter__username", "decision")
-        )
-    return purpose, policy.evaluate(board.policy, board.eligible, votes)
+    if not purpose:
+        board = ccb.voting(cr.project, requester=cr.requested_by.username)
+        return None, policy.evaluate(board.policy, board.eligible, {})
+    rnd = _round(cr, purpose)
+    board = ccb.voting_for(cr, purpose, rnd)
+    return purpose, policy.evaluate(board.policy, board.eligible, live_votes(cr, purpose, rnd))
 
 
 def _round(cr: ChangeRequest, purpose: str) -> int:
     return cr.review_round if purpose == VotePurpose.DECISION else 1
 
 
+# The statement a voter signs with their password (ccb owns its wording).
+signature_meaning = ccb.signature_meaning
+
+
 def vote_cast(
     *, user: User, cr: ChangeRequest, decision: str, password: str, comment: str = "", ip: str = ""
 ) -> tuple[Vote, policy.Tally]:
-    """Sign and cast (or change) a board member's vote; apply the verdict once reached."""
+    """Sign and cast (or change) a board member's vote; apply the verdict once reached.
+
+    The signature records the signer, the time and its meaning (``signature_meaning``). A
+    second vote before the decision replaces the first; both are audited.
+    """
     if decision not in VoteDecision.values:
         raise _field_error("decision", _("One of: %s") % ", ".join(VoteDecision.values))
     if len(comment or "") > 100_000:
@@ -680,39 +734,38 @@ def vote_cast(
             raise InvalidTransition(_("Nothing is being voted on for this change request."))
         if purpose == VotePurpose.RATIFICATION and decision == VoteDecision.DEFER:
             raise _field_error("decision", _("A ratification is approved, rejected or abstained."))
-        board = ccb.voting(fresh.project, requester=fresh.requested_by.username)
+        rnd = _round(fresh, purpose)
+        board = ccb.voting_for(fresh, purpose, rnd)
         if user.username not in board.eligible:
             raise PermissionDenied(
                 _("You are not a voting member of this board."), code="not_board"
             )
         role = board.policy.roles.get(user.username) or role_in(user, fresh.project) or ""
-        rnd = _round(fresh, purpose)
+        meaning = signature_meaning(key=fresh.key, purpose=purpose, decision=decision, role=role)
+        now = timezone.now()
         vote = Vote.objects.filter(
-            change_request=fresh, purpose=purpose, round=rnd, voter=user
+            change_request=fresh, purpose=purpose, round=rnd, voter=user, voided_at__isnull=True
         ).first()
         before = {}
         if vote:
-            before = {"decision": vote.decision, "comment": vote.comment}
-            vote.decision, vote.comment, vote.signed_at = decision, comment or "", timezone.now()
-            vote.save(update_fields=["decision", "comment", "signed_at"])
+            before = {"decision": vote.decision, "comment": vote.comment,
+                      "meaning": vote.meaning, "signed_at": vote.signed_at}  # fmt: skip
+            vote.decision, vote.comment, vote.signed_at = decision, comment or "", now
+            vote.meaning = meaning
+            vote.save(update_fields=["decision", "comment", "signed_at", "meaning"])
         else:
             vote = Vote.objects.create(
                 change_request=fresh, voter=user, purpose=purpose, round=rnd, decision=decision,
-                comment=comment or "", role=role, signed_at=timezone.now(),
+                comment=comment or "", role=role, signed_at=now, meaning=meaning,
             )  # fmt: skip
-        votes = dict(
-            Vote.objects.filter(change_request=fresh, purpose=purpose, round=rnd).values_list(
-                "voter__username", "decision"
-            )
-        )
-        tally = policy.evaluate(board.policy, board.eligible, votes)
+        tally = policy.evaluate(board.policy, board.eligible, live_votes(fresh, purpose, rnd))
         audit.record(
             actor=user, action="vote.changed" if before else "vote.cast",
             object_type="change_request", object_key=fresh.key, project=fresh.project.key,
             before=before,
             after={"decision": decision, "comment": comment or "", "purpose": purpose,
                    "round": rnd, "role": role, "signature": "password re-entered",
-                   "signed_at": vote.signed_at},
+                   "signer": user.username, "meaning": meaning, "signed_at": vote.signed_at},
         )  # fmt: skip
         if tally.verdict:
             _apply_verdict(fresh, purpose, tally)

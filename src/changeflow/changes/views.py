@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Role
+from changeflow.ccb import decisions as ccb_decisions
 from changeflow.core.access import role_in, sees_internal
 from changeflow.core.errors import ApplicationError, NotFound
 from changeflow.core.middleware import client_ip
@@ -225,6 +226,7 @@ EVENT_LABELS: dict[str, Any] = {
     "vote.cast": gettext_lazy("voted"),
     "vote.changed": gettext_lazy("changed their vote"),
     "sla.breached": gettext_lazy("was over its service level"),
+    "votes.reset": gettext_lazy("reset the board's votes"),
 }
 # Keys of an event's before/after that are shown otherwise or not at all.
 _HIDDEN_KEYS = {
@@ -232,6 +234,7 @@ _HIDDEN_KEYS = {
     "sha256", "key", "risks", "resources", "internal", "content_type", "round", "title",
     "description", "reason", "expected_benefit", "requested_by", "labels", "emergency",
     "requester_contact", "desired_date", "channel", "type", "priority", "urgency",
+    "signer", "meaning", "notify", "voided", "voters", "delegation",
 }  # fmt: skip
 # For cr.updated every field change is shown, long texts included.
 _UPDATE_HIDDEN = {"tally", "signature", "signed_at"}
@@ -278,7 +281,9 @@ def _timeline(events) -> list[dict[str, Any]]:
                 "label": EVENT_LABELS.get(event.action, event.action),
                 "actor": _("Change Control Board") if event.actor == "board" else event.actor,
                 "changes": changes,
-                "text": after.get("comment") or after.get("body") or "",
+                "text": after.get("comment")
+                or after.get("body")
+                or (after.get("reason", "") if event.action == "votes.reset" else ""),
                 "internal": event.internal,
                 "tally": {
                     VoteDecision(d).label: n for d, n in (tally.get("counts") or {}).items() if n
@@ -376,6 +381,7 @@ def _detail_context(request: HttpRequest, cr: ChangeRequest, **forms: Any) -> di
         "ratification_pending": cr.ratification == Ratification.PENDING,
         "simulation": simulation_panel(request, cr),
         "requirements_panel": cr_panel(user=user, cr=cr),
+        **ccb_decisions.cr_board_panel(user=user, cr=cr),  # ccb/_cr_board.html
     }
 
 

@@ -96,6 +96,7 @@ class Transition:
     requester_may: bool = False  # the CR's requester may take it whatever their role
     decides: bool = False  # an approval-like act: never by the CR's requester
     board_only: bool = False  # applied by the board's votes, never called directly
+    chair_may: bool = False  # the chair of the project's board may take it whatever their role
 
 
 def _t(action, sources, target, roles, **kw) -> Transition:
@@ -124,6 +125,7 @@ TABLE: dict[Action, Transition] = {
             S.IMPLEMENTING,
             [PM],
             decides=True,
+            chair_may=True,
         ),
         _t(Action.RATIFY, ALL_STATES, None, [], decides=True, board_only=True),
         _t(Action.START_IMPLEMENTATION, [S.APPROVED], S.IMPLEMENTING, [PM, TL]),
@@ -143,6 +145,7 @@ class Context:
     role: str | None  # the actor's role in the CR's project (None: not a member)
     is_admin: bool = False
     is_requester: bool = False
+    is_chair: bool = False  # chairs the board of the CR's project
     emergency: bool = False
     ratification_pending: bool = False
     has_title_and_description: bool = True
@@ -168,6 +171,8 @@ def _may_act(t: Transition, ctx: Context) -> bool:
     if ctx.role == VIEWER and not ctx.is_admin:
         return False
     if ctx.is_admin or ctx.role in t.roles:
+        return True
+    if t.chair_may and ctx.is_chair and ctx.role is not None:
         return True
     return t.requester_may and ctx.is_requester and ctx.role is not None
 
