@@ -56,9 +56,9 @@ def board_to_vote(cr) -> list[str]:
         return eligible
     rnd = cr.review_round if purpose == VotePurpose.DECISION else 1
     voted = set(
-        Vote.objects.filter(change_request=cr, purpose=purpose, round=rnd).values_list(
-            "voter__username", flat=True
-        )
+        Vote.objects.filter(
+            change_request=cr, purpose=purpose, round=rnd, voided_at__isnull=True
+        ).values_list("voter__username", flat=True)
     )
     return [u for u in eligible if u not in voted]
 
