@@ -162,12 +162,17 @@ def pending_votes(*, user: User) -> list[dict[str, Any]]:
             change_request_id__in=[cr.pk for cr in crs], voter=user, voided_at__isnull=True
         ).values_list("change_request_id", "purpose", "round")
     )
-    member_of = set(user.memberships.values_list("project_id", flat=True))
+    # ``restrict`` keeps a member to their projects; a site admin votes only where a member.
+    member_of = (
+        set(user.memberships.values_list("project_id", flat=True)) if user.is_superuser else None
+    )
     rows = []
     for cr in crs:
         purpose = change_services.vote_purpose(cr)
         rnd = _round(cr, purpose)
-        if (cr.pk, purpose, rnd) in voted or cr.project_id not in member_of:
+        if (cr.pk, purpose, rnd) in voted or (
+            member_of is not None and cr.project_id not in member_of
+        ):
             continue
         snap = snaps.get((cr.pk, purpose, rnd)) or selectors.snapshot_take(cr, purpose, rnd)
         if user.username not in snap.eligible:

@@ -87,12 +87,17 @@ def delegation_of(project: Project) -> dict[str, Decimal | None]:
 
 
 def current_members(project: Project) -> dict[str, str]:
-    """Active members of ``project``: username → role."""
-    return dict(
-        Membership.objects.filter(project_id=project.pk, user__is_active=True).values_list(
-            "user__username", "role"
+    """Active members of ``project``: username → role (read once per project object, so one
+    page or one service call asks once)."""
+    cached = project.__dict__.get("_ccb_members")
+    if cached is None:
+        cached = dict(
+            Membership.objects.filter(project_id=project.pk, user__is_active=True).values_list(
+                "user__username", "role"
+            )
         )
-    )
+        project.__dict__["_ccb_members"] = cached
+    return cached
 
 
 def board_spec(project: Project, board: Board | None) -> BoardSpec:
@@ -144,6 +149,7 @@ def board_get(*, user: User, project: Project) -> BoardSpec:
     """The project's board for a member (or a site admin); 404 for anyone else."""
     if not user.is_superuser and role_in(user, project) is None:
         raise NotFound(_("No such project."))
+    project.__dict__.pop("_ccb_members", None)  # membership may have changed since
     return board_spec(project, board_of(project))
 
 
@@ -207,9 +213,13 @@ def policy_from_json(data: dict[str, Any]) -> policy.Policy:
 def snapshot_take(cr: Any, purpose: str, rnd: int) -> VotingSnapshot:
     """Record who votes on ``cr``'s round ``rnd`` of ``purpose`` and under which policy, as
     the board is now; an existing snapshot is kept (taken once, when the review starts)."""
+    cache = cr.__dict__.setdefault("_ccb_snapshots", {})
+    if (purpose, rnd) in cache:
+        return cache[(purpose, rnd)]
     found = VotingSnapshot.objects.filter(change_request_id=cr.pk, purpose=purpose, round=rnd)
-    snap = found.first()
+    snap = found.select_related("board__chair").first()
     if snap is not None:
+        cache[(purpose, rnd)] = snap
         return snap
     now = voting(cr.project, requester=cr.requested_by.username)
     snap, _created = VotingSnapshot.objects.get_or_create(
@@ -219,6 +229,7 @@ def snapshot_take(cr: Any, purpose: str, rnd: int) -> VotingSnapshot:
             "policy": policy_to_json(now.policy),
         },
     )  # fmt: skip
+    cache[(purpose, rnd)] = snap
     return snap
 
 

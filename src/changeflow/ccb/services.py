@@ -264,6 +264,7 @@ def board_set(*, user: User, project: Project, data: dict[str, Any]) -> BoardSpe
         # Locked like membership changes, so that no board member leaves the project meanwhile.
         Project.objects.select_for_update().filter(pk=project.pk).first()
         project.refresh_from_db()
+        project.__dict__.pop("_ccb_members", None)
         clean = _clean(project, data)
         current = selectors.board_of(project)
         served = _served(
