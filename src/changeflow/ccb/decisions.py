@@ -77,8 +77,10 @@ def cr_board_panel(*, user: User, cr: ChangeRequest) -> dict[str, Any]:
     """The context of ``ccb/_cr_board.html`` on the CR page: the board, each member's vote,
     signature meaning and comment, the tally and in words what is still needed."""
     purpose = change_services.vote_purpose(cr)
-    board = selectors.board_of(cr.project)
+    board = None
     if not purpose:
+        if cr.decision_mode != "board" and cr.ratification in ("", "pending"):
+            return {"board_purpose": None, "board": board, "board_past_votes": []}
         decided = (
             restrict(Vote.objects, user)
             .filter(change_request=cr, voided_at__isnull=True)
