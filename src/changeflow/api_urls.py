@@ -200,5 +200,6 @@ urlpatterns = [
     path("audit/verify/", core.AuditVerifyView.as_view(), name="api-audit-verify"),
     path("", include("changeflow.meetings.api_urls")),
     path("", include("changeflow.notifications.api_urls")),
+    path("", include("changeflow.impact.api_urls")),
     re_path(r"", core.api_not_found),  # last: JSON 404 for any other API path
 ]

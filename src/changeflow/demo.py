@@ -25,6 +25,7 @@ from changeflow.changes.models import ChangeRequest
 from changeflow.comms import demo as comms_demo
 from changeflow.core.errors import ValidationError
 from changeflow.impact import demo as impact_demo
+from changeflow.impact import demo_estimates as impact_estimates_demo
 from changeflow.meetings import demo as meetings_demo
 from changeflow.notifications import demo as notifications_demo
 from changeflow.requirements import demo as requirements_demo
@@ -161,6 +162,7 @@ class _Demo:
         notifications_demo.load_demo(self.project, self.users, self.crs)
         impact_demo.load_demo(self.project, self.users, self.crs)
         comms_demo.load_demo(self.project, self.users, self.crs)
+        impact_estimates_demo.load_demo(self.project, self.users, self.crs)
 
     # ------------------------------------------------------------------ verbs
 

@@ -91,6 +91,7 @@ urlpatterns = [
     path("projects/<str:key>/emergencies/", ccb.emergencies, name="ccb-emergencies"),
     path("projects/<str:key>/supervision/", ccb.supervision, name="ccb-supervision"),
     path("votes/pending/", ccb.pending_votes, name="ccb-pending-votes"),
+    path("", include("changeflow.impact.urls")),
 ]
 
 # The communication app's pages (communication log, SLA, mailbox and quarantine, tasks).

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from changeflow.impact import analogy, metrics
+from changeflow.impact import analogy
 from changeflow.impact.datasets import (
     DatasetError,
     NonNumericTarget,
@@ -27,14 +27,39 @@ def test_loo_on_a_hand_made_dataset(tmp_path):
     assert cases.nominal_names == ("lang",)
     # k = 1: row 0's nearest is row 1 (same lang, 1/9 apart) and vice versa; row 2's nearest is
     # row 3 (same lang: sqrt(36/81) = 0.667) rather than row 1 (sqrt(4/81 + 1) = 1.02).
-    assert analogy.loo_predictions(cases, k=1) == pytest.approx([20, 10, 100, 40])
+    # Without the size adjustment (with so few cases it is fitted on three rows).
+    assert analogy.loo_predictions(cases, k=1, adjust=False) == pytest.approx([20, 10, 100, 40])
     # k = 2: the geometric mean of the two nearest others. Row 3's second nearest is row 1
     # (sqrt((8/9)^2 + 1) = 1.34), not row 0 (sqrt(2) = 1.41).
     expected = [np.sqrt(20 * 40), np.sqrt(10 * 40), np.sqrt(100 * 20), np.sqrt(40 * 20)]
-    assert analogy.loo_predictions(cases, k=2) == pytest.approx(expected)
-    result = analogy.backtest(ds, "effort", k=1)
-    assert result.metrics == pytest.approx(metrics.summary([10, 20, 40, 100], [20, 10, 100, 40]))
-    assert result.metrics["MMRE"] == pytest.approx((1 + 0.5 + 1.5 + 0.6) / 4)
+    assert analogy.loo_predictions(cases, k=2, adjust=False) == pytest.approx(expected)
+    for how, combine in (("mean", np.mean), ("median", np.median)):
+        got = analogy.loo_predictions(cases, k=2, aggregate=how, adjust=False)
+        assert got == pytest.approx([combine(p) for p in ([20, 40], [10, 40], [100, 20], [40, 20])])
+
+
+def test_the_adjustment_scales_an_analogue_by_the_size_difference(tmp_path):
+    # effort = 10 * size exactly: in log space log effort = log 10 + log size, which the
+    # ridge on log(1 + size) nearly recovers, so the adjusted analogue lands near the truth
+    # where the plain nearest neighbour is off by its whole size difference.
+    sizes = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233]
+    rows = "\n".join(f"{s},{10 * s}" for s in sizes)
+    cases = analogy.prepare(write(tmp_path, "size,effort\n" + rows + "\n"), "effort")
+    assert cases.logged == ("size",)
+    plain = analogy.loo_predictions(cases, k=1, adjust=False)
+    adjusted = analogy.loo_predictions(cases, k=1)
+    truth = np.array(sizes) * 10.0
+    assert np.abs(adjusted / truth - 1).mean() < np.abs(plain / truth - 1).mean() / 2
+
+
+def test_ridge_recovers_a_linear_law_and_ignores_missing_values():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (200, 2))
+    y = 1.0 + 2.0 * x[:, 0] - 1.0 * x[:, 1]
+    x[5, 1] = np.nan
+    model = analogy.fit_ridge(x, y)
+    assert model.beta == pytest.approx([2.0, -1.0], abs=0.05)
+    assert model.penalty == min(analogy.RIDGE_LAMBDAS)
 
 
 def test_missing_feature_values_compare_on_what_both_cases_have(tmp_path):
@@ -47,7 +72,7 @@ def test_missing_feature_values_compare_on_what_both_cases_have(tmp_path):
     assert np.isinf(d[1, 3])
     # Row 0 vs row 3: only x compared, |0 - 1| = 1, scaled by 2 features / 1 compared.
     assert d[0, 3] == pytest.approx(np.sqrt(2))
-    assert analogy.loo_predictions(cases, k=1) == pytest.approx([11, 10, 55, 50])
+    assert analogy.loo_predictions(cases, k=1, adjust=False) == pytest.approx([11, 10, 55, 50])
 
 
 def test_a_case_with_no_comparable_neighbour_gets_the_geometric_mean_of_the_others(tmp_path):

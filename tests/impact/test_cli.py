@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from changeflow import cli
 
 KEYS = {
-    "file", "format", "method", "target", "excluded", "k", "n", "rows",
+    "file", "format", "method", "target", "excluded", "k", "aggregate", "n", "rows",
     "dropped_missing_target", "features", "missing_feature_values", "notes",
     "MMRE", "MdMRE", "PRED25", "MAR", "MAR_P0", "SA",
 }  # fmt: skip
@@ -51,7 +51,7 @@ def test_backtest_desharnais_prints_the_metrics_as_json(run, effort_data):
     report = json.loads(out)
     assert set(report) == KEYS
     assert report["target"] == "Effort" and report["excluded"] == ["Project", "Length"]
-    assert (report["n"], report["rows"], report["k"]) == (81, 81, 3)
+    assert (report["n"], report["rows"], report["k"]) == (81, 81, 4)
     assert report["method"] == "analogy" and report["format"] == "arff"
     assert "Length" not in report["features"]["numeric"]
     assert report["features"]["nominal"] == ["Language"]
@@ -66,7 +66,7 @@ def test_backtest_csv_with_k(run, effort_data):
     assert code == 0
     report = json.loads(out)
     assert (report["n"], report["k"], report["format"]) == (15, 1, "csv")
-    assert report["features"] == {"numeric": ["size"], "nominal": []}
+    assert report["features"] == {"numeric": ["size"], "nominal": [], "logged": ["size"]}
 
 
 @pytest.mark.parametrize(
@@ -174,3 +174,43 @@ def test_the_installed_console_script(effort_data, tmp_path):
     )
     assert (bad.returncode, bad.stdout) == (1, "")
     assert "no column 'Effort'" in one_line(bad.stderr)
+
+
+def test_backtest_all_prints_every_public_dataset(run, effort_data):
+    from changeflow.impact.effort_datasets import SPECS
+
+    code, out, err = run("--all", str(effort_data))
+    assert (code, err) == (0, "")
+    reports = [json.loads(line) for line in out.strip().splitlines()]
+    assert [r["dataset"] for r in reports] == [s.label for s in SPECS]
+    by = {r["dataset"]: r for r in reports}
+    for name in ("Desharnais", "Albrecht", "Kemerer", "Maxwell", "China"):
+        assert by[name]["SA"] > 0.4  # well above random guessing
+    assert by["Desharnais"]["missing_feature_values"] > 0  # -1 read as missing
+    assert by["Kemerer (7 columns)"]["n"] == 15  # headerless file read with --names
+
+
+def test_backtest_all_and_file_usage_errors(run, effort_data, tmp_path):
+    code, _out, err = run("--all", str(effort_data), "--target", "Effort")
+    assert code == 2 and "--all" in one_line(err)
+    code, _out, err = run()
+    assert code == 2 and "FILE" in one_line(err)
+    code, _out, err = run("--all", str(tmp_path))
+    assert code == 1 and "no known effort dataset" in one_line(err)
+
+
+def test_headerless_csv_with_names_and_the_aggregate(run, effort_data):
+    code, out, err = run(
+        str(effort_data / "hemant0308_kemerer.csv"), "--target", "EffortMM",
+        "--names", "Language,Hardware,Duration,KSLOC,AdjFP,RAWFP,EffortMM",
+        "--exclude", "Duration", "--aggregate", "median",
+    )  # fmt: skip
+    assert (code, err) == (0, ""), err
+    assert json.loads(out)["aggregate"] == "median" and json.loads(out)["n"] == 15
+
+
+def test_non_numeric_target_exits_1_naming_it(run, tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("size,effort\n1,a\n2,b\n", encoding="utf-8")
+    code, _out, err = run(str(path), "--target", "effort")
+    assert code == 1 and "'effort' is not numeric" in one_line(err)

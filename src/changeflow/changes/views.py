@@ -28,6 +28,7 @@ from changeflow.core.access import role_in, sees_internal
 from changeflow.core.errors import ApplicationError, NotFound
 from changeflow.core.middleware import client_ip
 from changeflow.impact.plan_views import simulation_panel
+from changeflow.impact.services import EVENT_LABELS as IMPACT_EVENT_LABELS
 from changeflow.requirements.cr_selectors import cr_panel
 from changeflow.web import add_errors, form_status, or_404
 
@@ -227,6 +228,7 @@ EVENT_LABELS: dict[str, Any] = {
     "vote.changed": gettext_lazy("changed their vote"),
     "sla.breached": gettext_lazy("was over its service level"),
     "votes.reset": gettext_lazy("reset the board's votes"),
+    **IMPACT_EVENT_LABELS,
 }
 # Keys of an event's before/after that are shown otherwise or not at all.
 _HIDDEN_KEYS = {

@@ -1,30 +1,41 @@
 """Analogy-based estimation (k nearest neighbours) on tabular data, and its LOO backtest.
 
-Pure NumPy; no ORM. One method, one default configuration, for every dataset:
+Pure NumPy; no ORM. One method, one default configuration, for every dataset and for change
+requests (``impact.history`` feeds CRs through the same ``estimate_one``):
 
-- **Features**: every column but the target and the excluded ones. Numeric columns are
-  min-max normalised to [0, 1] over the cases in use (a constant column then adds nothing);
-  nominal columns (ARFF ``{...}``, CSV columns with text) compare by overlap: 0 when equal,
-  1 when not. Only the feature values are seen by the normalisation, never the target, so
+- **Features**: every column but the target and the excluded ones. A numeric column that is
+  never negative and has more than ``LOG_DISTINCT`` distinct values is a size-like measure
+  and is taken as ``log(1 + x)`` (effort grows with size multiplicatively, so 10 vs 20
+  function points differ as much as 100 vs 200). Numeric columns are then min-max normalised
+  to [0, 1] over the cases in use; nominal columns (ARFF ``{...}``, CSV text) compare by
+  overlap: 0 when equal, 1 when not. The target is never seen by the normalisation, so
   leave-one-out leaks nothing about the held-out case's effort.
 - **Distance**: Euclidean over the features both cases have. Missing values are not imputed:
   a pair's squared distance is the sum over the features present in both, scaled by
-  (all features / features compared) so pairs with gaps stay comparable with complete ones
-  (the "available-case" treatment). A pair with no feature in common is infinitely far.
-- **Estimate**: the *geometric* mean of the k nearest cases' targets (k = 3). ANGEL
-  (Shepperd and Schofield 1997) takes the arithmetic mean; effort is right-skewed (roughly
-  log-normal), so one large analogue dominates an arithmetic mean and over-estimates, which
-  MRE punishes without bound. Averaging in log space fixes that. Chosen once over all eight
-  public datasets in ``../shared/data/effort`` (not per dataset): at k = 3 it lowered their
-  average MMRE from 1.26 to 0.92 with SA unchanged (0.51). Ties in distance go to the
-  earlier row, so results are deterministic. When fewer than k cases are at a finite
-  distance the finite ones are used; when none is, the geometric mean of all other cases.
+  (all features / features compared) (the "available-case" treatment). A pair with no
+  feature in common is infinitely far.
+- **Adjustment**: each analogue's log effort is adjusted for how it differs from the case
+  estimated, ``log y_j + (x - x_j) · beta``, where ``beta`` is a ridge regression of log
+  effort on the numeric features fitted on the *training* cases only (its penalty chosen by
+  generalised cross-validation among ``RIDGE_LAMBDAS``, so nothing is set per dataset; a
+  feature missing on either side adjusts nothing). This is analogy with linear size
+  adjustment (Walkerden and Jeffery 1999; Li et al.'s AQUA), in log space.
+- **Estimate**: the *geometric* mean of the k = 4 adjusted analogues. Effort is right-skewed
+  (roughly log-normal): one large analogue dominates an arithmetic mean and over-estimates.
+- **Chosen by measurement** over all 13 public files (``changeflow estimate backtest --all``,
+  figures in ``benchmarks/README.md``), never per dataset: plain geometric k = 3 averaged
+  MMRE 0.90 / SA 0.51; log features plus the adjustment 0.64 / 0.61 at k = 3 and
+  0.62 / 0.62 at k = 4; the arithmetic mean and the median of the same analogues did worse
+  (at k = 3: 0.66 / 0.59 for the median). Ties in distance go to the earlier row, so
+  results are deterministic. When fewer than k cases are at a finite distance the finite
+  ones are used; when none is, the geometric mean of all training cases.
 - **Cases**: rows whose target is missing are dropped (they cannot be scored); targets must
   be positive (MRE divides by them).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -34,8 +45,13 @@ from django.utils.translation import gettext as _
 from changeflow.impact import metrics
 from changeflow.impact.datasets import Dataset, DatasetError, NonNumericTarget, UnknownColumn
 
-DEFAULT_K = 3
+DEFAULT_K = 4
+AGGREGATES = ("geometric", "mean", "median")
+DEFAULT_AGGREGATE = "geometric"
 METHODS = ("analogy",)
+LOG_DISTINCT = 10
+RIDGE_LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+PARTITION_FROM = 5_000  # candidates above which the k nearest are partitioned, not sorted
 # Rows of the distance matrix computed at once: bounds memory to BLOCK × n × features.
 BLOCK = 256
 
@@ -50,13 +66,32 @@ class Cases:
     numeric_names: tuple[str, ...]
     nominal_names: tuple[str, ...]
     dropped: int  # rows without a target
+    logged: tuple[str, ...] = ()  # numeric columns taken as log(1 + x)
 
     @property
     def n(self) -> int:
         return int(self.target.size)
 
 
-def prepare(dataset: Dataset, target: str, exclude: Iterable[str] = ()) -> Cases:
+def size_like(values: np.ndarray) -> bool:
+    """Whether a numeric column is taken on a log scale (see the module docstring)."""
+    present = values[~np.isnan(values)]
+    return bool(present.size and present.min() >= 0 and np.unique(present).size > LOG_DISTINCT)
+
+
+def normalise(matrix: np.ndarray) -> np.ndarray:
+    """Min-max normalise each column to [0, 1] (NaN stays NaN; a constant column is 0)."""
+    out = np.empty_like(matrix, dtype=float)
+    for j in range(matrix.shape[1]):
+        v = matrix[:, j]
+        lo, hi = (np.nanmin(v), np.nanmax(v)) if not np.isnan(v).all() else (0.0, 0.0)
+        out[:, j] = (v - lo) / (hi - lo) if hi > lo else np.where(np.isnan(v), np.nan, 0.0)
+    return out
+
+
+def prepare(
+    dataset: Dataset, target: str, exclude: Iterable[str] = (), *, log_scale: bool = True
+) -> Cases:
     """Select, encode and normalise the features; validate the target."""
     excluded = list(dict.fromkeys(exclude))
     for name in excluded:
@@ -78,48 +113,183 @@ def prepare(dataset: Dataset, target: str, exclude: Iterable[str] = ()) -> Cases
     num = [c for c in features if c.kind == "numeric"]
     nom = [c for c in features if c.kind != "numeric"]
     n = int(keep.sum())
-    numeric = np.empty((n, len(num)))
+    raw = np.empty((n, len(num)))
+    logged = []
     for j, c in enumerate(num):
         v = c.values[keep]
-        lo, hi = (np.nanmin(v), np.nanmax(v)) if not np.isnan(v).all() else (0.0, 0.0)
-        numeric[:, j] = (v - lo) / (hi - lo) if hi > lo else np.where(np.isnan(v), np.nan, 0.0)
+        if log_scale and size_like(v):
+            v = np.log1p(v)
+            logged.append(c.name)
+        raw[:, j] = v
     nominal = np.empty((n, len(nom)), dtype=np.int64)
     for j, c in enumerate(nom):
         labels = c.values[keep]
         codes = {v: i for i, v in enumerate(sorted({v for v in labels if v is not None}))}
         nominal[:, j] = [-1 if v is None else codes[v] for v in labels]
     return Cases(
-        numeric=numeric,
+        numeric=normalise(raw),
         nominal=nominal,
         target=y,
         numeric_names=tuple(c.name for c in num),
         nominal_names=tuple(c.name for c in nom),
         dropped=int((~keep).sum()),
+        logged=tuple(logged),
     )
 
 
-def distances(cases: Cases, rows: slice | np.ndarray | None = None) -> np.ndarray:
-    """Distances from ``rows`` (default: every case) to every case; see the module docstring."""
-    a_num = cases.numeric if rows is None else cases.numeric[rows]
-    a_nom = cases.nominal if rows is None else cases.nominal[rows]
-    total = cases.numeric.shape[1] + cases.nominal.shape[1]
-    present = ~np.isnan(a_num)[:, None, :] & ~np.isnan(cases.numeric)[None, :, :]
-    diff = np.where(present, a_num[:, None, :] - cases.numeric[None, :, :], 0.0)
+def pair_distances(
+    a_num: np.ndarray,
+    a_nom: np.ndarray,
+    b_num: np.ndarray,
+    b_nom: np.ndarray,
+    extra: np.ndarray | None = None,
+) -> np.ndarray:
+    """Distances from each row of ``a`` to each row of ``b`` (see the module docstring).
+
+    ``extra`` (len(a) × len(b), values in [0, 1], never missing) is one more feature's
+    difference, such as 1 - text similarity for change requests.
+    """
+    total = b_num.shape[1] + b_nom.shape[1] + (1 if extra is not None else 0)
+    present = ~np.isnan(a_num)[:, None, :] & ~np.isnan(b_num)[None, :, :]
+    diff = np.where(present, a_num[:, None, :] - b_num[None, :, :], 0.0)
     squared = (diff * diff).sum(axis=2)
     compared = present.sum(axis=2)
-    if cases.nominal.shape[1]:
-        both = (a_nom[:, None, :] >= 0) & (cases.nominal[None, :, :] >= 0)
-        squared = squared + (both & (a_nom[:, None, :] != cases.nominal[None, :, :])).sum(axis=2)
+    if b_nom.shape[1]:
+        both = (a_nom[:, None, :] >= 0) & (b_nom[None, :, :] >= 0)
+        squared = squared + (both & (a_nom[:, None, :] != b_nom[None, :, :])).sum(axis=2)
         compared = compared + both.sum(axis=2)
+    if extra is not None:
+        squared = squared + extra * extra
+        compared = compared + 1
     with np.errstate(divide="ignore", invalid="ignore"):
         scaled = np.where(compared > 0, squared * total / np.maximum(compared, 1), np.inf)
     return np.sqrt(scaled)
 
 
-def loo_predictions(cases: Cases, k: int = DEFAULT_K) -> np.ndarray:
-    """Leave-one-out estimates: each case predicted from the k nearest *other* cases."""
+def distances(cases: Cases, rows: slice | np.ndarray | None = None) -> np.ndarray:
+    """Distances from ``rows`` (default: every case) to every case."""
+    a_num = cases.numeric if rows is None else cases.numeric[rows]
+    a_nom = cases.nominal if rows is None else cases.nominal[rows]
+    return pair_distances(a_num, a_nom, cases.numeric, cases.nominal)
+
+
+@dataclass(frozen=True)
+class Ridge:
+    """log y ≈ intercept + (x - centre) · beta, fitted on training cases."""
+
+    centre: np.ndarray
+    intercept: float
+    beta: np.ndarray
+    penalty: float
+
+
+def fit_ridge(numeric: np.ndarray, log_y: np.ndarray) -> Ridge:
+    """Ridge regression of ``log_y`` on ``numeric`` (NaN → the column mean), penalty by GCV.
+
+    Generalised cross-validation (Golub, Heath and Wahba 1979) picks the penalty from the
+    training cases alone, through one SVD: no held-out data, no per-dataset setting.
+    """
+    p = numeric.shape[1]
+    intercept = float(log_y.mean()) if log_y.size else 0.0
+    if p == 0 or log_y.size < 3:
+        return Ridge(np.zeros(p), intercept, np.zeros(p), 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column
+        centre = np.nan_to_num(np.nanmean(numeric, axis=0))
+    a = np.where(np.isnan(numeric), 0.0, numeric - centre)
+    y = log_y - intercept
+    u, sv, vt = np.linalg.svd(a, full_matrices=False)
+    uy = u.T @ y
+    n = y.size
+    best: tuple[float, float, np.ndarray] | None = None
+    for lam in RIDGE_LAMBDAS:
+        shrink = sv * sv / (sv * sv + lam)
+        residual = y - u @ (shrink * uy)
+        dof = float(shrink.sum())
+        if dof >= n:
+            continue
+        gcv = float(residual @ residual) / n / (1 - dof / n) ** 2
+        if best is None or gcv < best[0]:
+            best = (gcv, lam, vt.T @ (sv / (sv * sv + lam) * uy))
+    if best is None:
+        return Ridge(centre, intercept, np.zeros(p), 0.0)
+    return Ridge(centre, intercept, best[2], best[1])
+
+
+def combine(values: np.ndarray, how: str = DEFAULT_AGGREGATE) -> float:
+    """One estimate from the analogues' (adjusted) log targets: see the module docstring."""
+    if how not in AGGREGATES:
+        raise ValueError(_("unknown aggregation %s") % how)
+    if how == "geometric":
+        return float(np.exp(values.mean()))
+    if how == "mean":
+        return float(np.exp(values).mean())
+    return float(np.median(np.exp(values)))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    neighbours: np.ndarray  # indices into the training cases, nearest first
+    distances: np.ndarray
+    adjusted: np.ndarray  # each analogue's adjusted target, same order
+
+
+def estimate_one(
+    distance_row: np.ndarray,
+    query_numeric: np.ndarray,
+    train_numeric: np.ndarray,
+    train_target: np.ndarray,
+    *,
+    k: int = DEFAULT_K,
+    aggregate: str = DEFAULT_AGGREGATE,
+    adjust: bool = True,
+    model: Ridge | None = None,
+    fallback: float | None = None,
+) -> Estimate:
+    """The estimate for one case from its distances to the training cases.
+
+    ``distance_row`` has one distance per training case (``np.inf``: not comparable, or
+    the case itself in a leave-one-out). ``model`` is the ridge fitted on the training cases
+    (fitted here when not given and ``adjust`` is on). ``fallback``, when no training case is
+    comparable, defaults to the geometric mean of every training target.
+    """
+    log_y = np.log(train_target)
+    finite = np.flatnonzero(np.isfinite(distance_row))
+    if finite.size == 0:
+        value = float(np.exp(log_y.mean())) if fallback is None else fallback
+        return Estimate(value, finite, finite.astype(float), finite.astype(float))
+    if finite.size > PARTITION_FROM:
+        # Large histories: partition first (ties at the k-th place may go either way).
+        near = finite[np.argpartition(distance_row[finite], min(k, finite.size) - 1)[:k]]
+        order = near[np.lexsort((near, distance_row[near]))]
+    else:
+        order = finite[np.argsort(distance_row[finite], kind="stable")[:k]]
+    values = log_y[order]
+    if adjust and train_numeric.shape[1]:
+        if model is None:
+            model = fit_ridge(train_numeric, log_y)
+        diff = np.nan_to_num(query_numeric[None, :] - train_numeric[order], nan=0.0)
+        values = values + diff @ model.beta
+    return Estimate(combine(values, aggregate), order, distance_row[order], np.exp(values))
+
+
+def loo_predictions(
+    cases: Cases,
+    k: int = DEFAULT_K,
+    aggregate: str = DEFAULT_AGGREGATE,
+    *,
+    adjust: bool = True,
+) -> np.ndarray:
+    """Leave-one-out estimates: each case predicted from the k nearest *other* cases.
+
+    With ``adjust`` the ridge is refitted without the held-out case each time, so its effort
+    never reaches its own estimate.
+    """
     if k < 1:
         raise ValueError(_("k must be at least 1"))
+    if aggregate not in AGGREGATES:
+        raise ValueError(_("unknown aggregation %s") % aggregate)
     n = cases.n
     if n < 2:
         raise DatasetError(_("at least two cases with a target are needed"))
@@ -130,17 +300,21 @@ def loo_predictions(cases: Cases, k: int = DEFAULT_K) -> np.ndarray:
         )
     log_y = np.log(cases.target)  # targets are positive (prepare() checks)
     out = np.empty(n)
+    others = np.ones(n, dtype=bool)
     for start in range(0, n, BLOCK):
         idx = np.arange(start, min(start + BLOCK, n))
         d = distances(cases, idx)
         d[np.arange(idx.size), idx] = np.inf  # never one's own analogue
-        order = np.argsort(d, axis=1, kind="stable")[:, :k]
-        near = np.take_along_axis(d, order, axis=1)
-        finite = np.isfinite(near)
-        counts = finite.sum(axis=1)
-        sums = np.where(finite, log_y[order], 0.0).sum(axis=1)
-        fallback = (log_y.sum() - log_y[idx]) / (n - 1)
-        out[idx] = np.exp(np.where(counts > 0, sums / np.maximum(counts, 1), fallback))
+        for row, i in enumerate(idx):
+            others[i] = False
+            model = fit_ridge(cases.numeric[others], log_y[others]) if adjust else None
+            others[i] = True
+            est = estimate_one(
+                d[row], cases.numeric[i], cases.numeric, cases.target,
+                k=k, aggregate=aggregate, adjust=adjust, model=model,
+                fallback=float(np.exp((log_y.sum() - log_y[i]) / (n - 1))),
+            )  # fmt: skip
+            out[i] = est.value
     return out
 
 
@@ -150,14 +324,19 @@ class Backtest:
     predictions: np.ndarray
     cases: Cases
     k: int
+    aggregate: str = DEFAULT_AGGREGATE
 
 
 def backtest(
-    dataset: Dataset, target: str, exclude: Iterable[str] = (), k: int = DEFAULT_K
+    dataset: Dataset,
+    target: str,
+    exclude: Iterable[str] = (),
+    k: int = DEFAULT_K,
+    aggregate: str = DEFAULT_AGGREGATE,
 ) -> Backtest:
     """Leave-one-out analogy estimation over ``dataset``; the metrics of ``metrics.summary``."""
     cases = prepare(dataset, target, exclude)
-    predictions = loo_predictions(cases, k)
+    predictions = loo_predictions(cases, k, aggregate)
     if np.ptp(cases.target) == 0:
         raise DatasetError(_("every case has the same target value; there is nothing to estimate"))
     return Backtest(
@@ -165,4 +344,5 @@ def backtest(
         predictions=predictions,
         cases=cases,
         k=k,
+        aggregate=aggregate,
     )

@@ -109,8 +109,13 @@ class Dataset:
         )
 
 
-def load(path: str | Path, *, missing: Iterable[str] = ()) -> Dataset:
-    """Read ``path`` as ARFF (``.arff``) or CSV (anything else)."""
+def load(
+    path: str | Path, *, missing: Iterable[str] = (), names: Sequence[str] | None = None
+) -> Dataset:
+    """Read ``path`` as ARFF (``.arff``) or CSV (anything else).
+
+    ``names`` gives the column names of a CSV file that has no header row (every row is data).
+    """
     path = Path(path)
     tokens = MISSING_TOKENS | {t.strip() for t in missing}
     text = _read_text(path)
@@ -118,7 +123,7 @@ def load(path: str | Path, *, missing: Iterable[str] = ()) -> Dataset:
         raise EmptyDataset(_("%s is empty") % path.name)
     if path.suffix.lower() == ".arff":
         return _parse_arff(text, path.name, tokens)
-    return _parse_csv(text, path.name, tokens)
+    return _parse_csv(text, path.name, tokens, names)
 
 
 def _read_text(path: Path) -> str:
@@ -297,7 +302,9 @@ def _unique(names: list[str], file: str) -> None:
 # --- CSV --------------------------------------------------------------------------------
 
 
-def _parse_csv(text: str, name: str, missing: frozenset[str]) -> Dataset:
+def _parse_csv(
+    text: str, name: str, missing: frozenset[str], names: Sequence[str] | None = None
+) -> Dataset:
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip()), "")
     try:
@@ -310,6 +317,10 @@ def _parse_csv(text: str, name: str, missing: frozenset[str]) -> Dataset:
         table = [(reader.line_num, [c.strip() for c in row]) for row in reader if any(row)]
     except csv.Error as exc:
         raise MalformedCsv(_("%(file)s: %(reason)s") % {"file": name, "reason": exc}) from None
+    if not table:
+        raise EmptyDataset(_("%s has no rows") % name)
+    if names:
+        table = [(0, list(names)), *table]
     header = table[0][1]
     if all(_number(c, decimal_comma) is not None for c in header):
         raise MalformedCsv(

@@ -183,3 +183,138 @@ class SimulationRun(models.Model):
 
     def __str__(self) -> str:
         return f"simulation {self.pk}"
+
+
+# ---------------------------------------------------------------- expert estimates, calibration
+
+
+class Dimension(models.TextChoices):
+    EFFORT = "effort", _("Effort (hours)")
+    SCHEDULE = "schedule", _("Schedule (days)")
+    COST = "cost", _("Cost")
+
+
+DIMENSIONS = (Dimension.EFFORT, Dimension.SCHEDULE, Dimension.COST)
+POINTS = ("optimistic", "most_likely", "pessimistic")
+
+
+class RoundStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    AGREED = "agreed", _("Closed: agreed")
+    DISAGREED = "disagreed", _("Closed: estimators disagreed, next round opened")
+
+
+class EstimationRound(models.Model):
+    """One Wideband-Delphi round of expert estimates on a CR; round 1 is the first estimate.
+
+    A round is closed by an assessor. If the estimators' PERT means are further apart than
+    ``threshold`` (relative spread) on any dimension, the next round opens and everyone sees
+    the closed round's anonymised spread (``summary``) before revising.
+    """
+
+    change_request = models.ForeignKey(
+        ChangeRequest, on_delete=models.PROTECT, related_name="estimation_rounds"
+    )
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=RoundStatus.choices, default=RoundStatus.OPEN)
+    threshold = models.FloatField(validators=[MinValueValidator(0)])
+    summary = models.JSONField(default=dict, blank=True)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["change_request", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["change_request", "number"], name="round_cr_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.change_request_id} round {self.number}"
+
+
+def _point(label):
+    return models.DecimalField(
+        label, max_digits=14, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)],
+    )  # fmt: skip
+
+
+class ExpertEstimate(models.Model):
+    """One estimator's three-point estimates in one round (revised in place while it is open).
+
+    Effort is required; schedule and cost are optional, each as a whole triple.
+    """
+
+    round = models.ForeignKey(EstimationRound, on_delete=models.PROTECT, related_name="estimates")
+    change_request = models.ForeignKey(ChangeRequest, on_delete=models.PROTECT, related_name="+")
+    estimator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    effort_optimistic = _point(_("effort, optimistic (hours)"))
+    effort_most_likely = _point(_("effort, most likely (hours)"))
+    effort_pessimistic = _point(_("effort, pessimistic (hours)"))
+    schedule_optimistic = _point(_("schedule, optimistic (days)"))
+    schedule_most_likely = _point(_("schedule, most likely (days)"))
+    schedule_pessimistic = _point(_("schedule, pessimistic (days)"))
+    cost_optimistic = _point(_("cost, optimistic"))
+    cost_most_likely = _point(_("cost, most likely"))
+    cost_pessimistic = _point(_("cost, pessimistic"))
+    comment = models.TextField(_("comment"), blank=True, max_length=10_000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["round", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["round", "estimator"], name="estimate_once_per_round"),
+        ]
+        indexes = [models.Index(fields=["change_request", "round"])]
+
+    def __str__(self) -> str:
+        return f"{self.change_request_id} r{self.round_id} {self.estimator_id}"
+
+    def triple(self, dimension: str) -> tuple[float, float, float] | None:
+        values = [getattr(self, f"{dimension}_{p}") for p in POINTS]
+        if any(v is None for v in values):
+            return None
+        return tuple(float(v) for v in values)  # type: ignore[return-value]
+
+
+class CalibrationSource(models.TextChoices):
+    EXPERT = "expert", _("Expert (PERT)")
+    ANALOGY = "analogy", _("Historical analogy")
+    ASSESSMENT = "assessment", _("Recorded assessment")
+
+
+class CalibrationRecord(models.Model):
+    """An estimate set against the actual once the CR closed: log(actual / estimate).
+
+    Kept per source (expert PERT aggregate, expert per estimator, analogy, the recorded
+    assessment), CR type and dimension, so the bias of each can be measured and applied.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
+    change_request = models.ForeignKey(ChangeRequest, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=12, choices=CalibrationSource.choices)
+    estimator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cr_type = models.CharField(max_length=16, blank=True)
+    dimension = models.CharField(max_length=10, choices=Dimension.choices)
+    estimate = models.DecimalField(max_digits=14, decimal_places=2)
+    actual = models.DecimalField(max_digits=14, decimal_places=2)
+    log_ratio = models.FloatField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "recorded_at", "id"]
+        indexes = [
+            models.Index(fields=["project", "source", "dimension"]),
+            models.Index(fields=["change_request"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.change_request_id} {self.source} {self.dimension} {self.log_ratio:+.2f}"

@@ -1,0 +1,181 @@
+"""API endpoints for estimation. Thin: fetch through a selector, call one service, render.
+
+The CR comes through ``changes.selectors`` (not a member: 404); estimates, analogy and
+calibration are internal (customer roles: 403).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from changeflow.accounts import selectors as account_selectors
+from changeflow.accounts.models import Project
+from changeflow.changes import selectors as change_selectors
+from changeflow.changes.models import ChangeRequest
+from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
+from changeflow.core.errors import ValidationError
+
+from . import selectors, services
+from .serializers import (
+    AnalogySerializer,
+    CalibrationSerializer,
+    EstimateCreateSerializer,
+    EstimatesSerializer,
+    RoundSerializer,
+    SimilarSerializer,
+)
+
+SCOPE_PARAM = OpenApiParameter(
+    "scope", OpenApiTypes.STR, enum=["project", "organisation"], required=False,
+    description="History of the project (default) or of every project of its customer "
+    "organisation that you can see.",
+)  # fmt: skip
+LIMIT_PARAM = OpenApiParameter("limit", OpenApiTypes.INT, required=False, description="1–20")
+
+
+def _scope(request) -> str:
+    scope = request.query_params.get("scope", "project")
+    if scope not in ("project", "organisation"):
+        raise ValidationError("scope", fields={"scope": ["project or organisation"]})
+    return scope
+
+
+def _limit(request, default: int = 5) -> int:
+    raw = request.query_params.get("limit", str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 20:
+        raise ValidationError("limit", fields={"limit": ["a whole number from 1 to 20"]})
+    return value
+
+
+def _estimates_body(user, cr) -> dict:
+    data = selectors.expert_rounds(user=user, cr=cr)
+    return {"rounds": data["rounds"], "can_estimate": data["can_estimate"],
+            "can_close": data["can_close"]}  # fmt: skip
+
+
+class EstimateListView(ApiView):
+    """Expert three-point estimates of a CR and their Wideband-Delphi rounds."""
+
+    queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
+
+    @extend_schema(
+        operation_id="change_requests_estimates_retrieve",
+        responses={200: EstimatesSerializer, **errors(403, 404)},
+    )
+    def get(self, request, key: str):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        return Response(EstimatesSerializer(_estimates_body(request.user, cr)).data)
+
+    @extend_schema(
+        operation_id="change_requests_estimates_create",
+        request=EstimateCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: EstimatesSerializer, **errors(400, 403, 404, 409, 422)},
+    )
+    def post(self, request, key: str):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        data = self.get_validated(EstimateCreateSerializer)
+        services.expert_estimate_submit(user=request.user, cr=cr, **data)
+        body = EstimatesSerializer(_estimates_body(request.user, cr)).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class RoundCloseView(ApiView):
+    """Close the open round; a new one opens when the estimators disagree beyond the spread."""
+
+    queryset = ChangeRequest.objects.none()
+
+    @extend_schema(
+        operation_id="change_requests_estimates_close_round",
+        request=None,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={200: RoundSerializer, **errors(403, 404, 409, 422)},
+    )
+    def post(self, request, key: str):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        closed = services.estimation_round_close(user=request.user, cr=cr)
+        rounds = selectors.expert_rounds(user=request.user, cr=cr)["rounds"]
+        row = next(r for r in rounds if r["number"] == closed.number)
+        return Response(RoundSerializer(row).data)
+
+
+class AnalogyView(ApiView):
+    """The CR's most similar closed CRs with their actuals, and the analogy estimate."""
+
+    queryset = ChangeRequest.objects.none()
+
+    @extend_schema(
+        operation_id="change_requests_analogy_retrieve",
+        parameters=[SCOPE_PARAM],
+        responses={200: AnalogySerializer, **errors(400, 403, 404, 422)},
+    )
+    def get(self, request, key: str):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        data = selectors.analogy_for(user=request.user, cr=cr, scope=_scope(request))
+        side = selectors.corrections_for(cr, data)
+        return Response(AnalogySerializer({**data, "corrected": side}).data)
+
+
+class SimilarView(ApiView):
+    """Likely duplicates and related CRs of this one (Chinese and English text)."""
+
+    queryset = ChangeRequest.objects.none()
+
+    @extend_schema(
+        operation_id="change_requests_similar_list",
+        parameters=[LIMIT_PARAM, SCOPE_PARAM],
+        responses={200: SimilarSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        cr = change_selectors.change_request_get(user=request.user, key=key)
+        hits = selectors.similar_to(
+            user=request.user, project=cr.project, text=cr.title, body=cr.description,
+            exclude_key=cr.key, limit=_limit(request), scope=_scope(request),
+        )  # fmt: skip
+        return Response(SimilarSerializer(hits, many=True).data)
+
+
+class ProjectSimilarView(ApiView):
+    """Search a project's CRs for text like ``q`` (intake: is this already asked for?)."""
+
+    queryset = Project.objects.none()
+
+    @extend_schema(
+        operation_id="project_similar_list",
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR, required=True, description="title and text"),
+            LIMIT_PARAM,
+        ],
+        responses={200: SimilarSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        q = request.query_params.get("q", "").strip()
+        if not q:
+            raise ValidationError("q", fields={"q": ["text to compare is required"]})
+        hits = selectors.similar_to(
+            user=request.user, project=project, text=q[:10_000], limit=_limit(request)
+        )
+        return Response(SimilarSerializer(hits, many=True).data)
+
+
+class CalibrationView(ApiView):
+    """How far each source of estimates, estimator and CR type has been from the actuals."""
+
+    queryset = Project.objects.none()
+
+    @extend_schema(
+        operation_id="project_calibration_retrieve",
+        responses={200: CalibrationSerializer, **errors(403, 404)},
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        data = selectors.calibration_summary(user=request.user, project=project)
+        return Response(CalibrationSerializer(data).data)

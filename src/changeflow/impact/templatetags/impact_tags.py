@@ -1,0 +1,74 @@
+"""Template tags that give the impact panels their context from ``impact.selectors``, so the
+CR page and the assessment form include them with one line and no change to their views."""
+
+from __future__ import annotations
+
+from django import template
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+
+from changeflow.impact import selectors
+from changeflow.impact.forms import ExpertEstimateForm
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def impact_methods(context, cr):
+    """Expert rounds, analogy and calibration-corrected figures for ``cr`` (None for customers)."""
+    request = context.get("request")
+    if request is None:
+        return None
+    # The CR page and the assessment form have read the current assessment already.
+    extra = {}
+    for name in ("assessment", "current"):
+        if name in context:
+            extra["assessment"] = context[name]
+            break
+    data = selectors.methods_side_by_side(user=request.user, cr=cr, **extra)
+    if not data.get("visible"):
+        return None
+    mine = data["expert"]["my_current"]
+    initial = {}
+    if mine:
+        for dim in ("effort", "schedule", "cost"):
+            if mine.get(dim):
+                for point in ("optimistic", "most_likely", "pessimistic"):
+                    initial[f"{dim}_{point}"] = mine[dim][point]
+        initial["comment"] = mine.get("comment", "")
+    data["form"] = ExpertEstimateForm(initial=initial)
+    return data
+
+
+@register.simple_tag(takes_context=True)
+def similar_changes(context, cr):
+    request = context.get("request")
+    if request is None:
+        return []
+    return selectors.similar_to(
+        user=request.user, project=cr.project, text=cr.title, body=cr.description,
+        exclude_key=cr.key,
+    )  # fmt: skip
+
+
+@register.simple_tag(takes_context=True)
+def optional_include(context, name):
+    """Render template ``name`` with the current context if it exists, else nothing.
+
+    The slot for the simulation summary: its template belongs to the simulation feature and
+    may not be there yet.
+    """
+    try:
+        tpl = get_template(name)
+    except TemplateDoesNotExist:
+        return ""
+    return tpl.render(context.flatten(), context.get("request"))
+
+
+@register.filter
+def pct(value):
+    """0.123 → 12 (for "12 %")."""
+    try:
+        return round(float(value) * 100)
+    except (TypeError, ValueError):
+        return ""
