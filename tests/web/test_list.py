@@ -106,5 +106,8 @@ def test_detail_query_count_is_bounded(client, personas, django_assert_max_num_q
     for i in range(10):
         services.comment_create(user=personas.pm, cr=fresh(cr, personas.pm), body=f"评论 {i}")
     cl = _as(client, personas.pm)
-    with django_assert_max_num_queries(25):
+    # 25 for the page itself; the estimation panels (impact) add a fixed number: the history
+    # pool's check and, cold, its build, the Delphi rounds and estimates, the calibration
+    # records, the CR's requirements count — none grows with the CR's comments or history.
+    with django_assert_max_num_queries(40):
         assert cl.get(f"/changes/{cr.key}/").status_code == 200
