@@ -113,6 +113,16 @@ urlpatterns = [
         name="api-requirement-list",
     ),
     path(
+        "projects/<str:key>/requirements/import/",
+        requirements.RequirementImportView.as_view(),
+        name="api-requirement-import",
+    ),
+    path(
+        "projects/<str:key>/requirements/export/",
+        requirements.RequirementExportView.as_view(),
+        name="api-requirement-export",
+    ),
+    path(
         "requirements/<str:key>/",
         requirements.RequirementDetailView.as_view(),
         name="api-requirement-detail",
@@ -146,6 +156,21 @@ urlpatterns = [
         "projects/<str:key>/links/", requirements.TraceLinkListView.as_view(), name="api-link-list"
     ),
     path(
+        "artifacts/<str:key>/",
+        requirements.ArtifactDetailView.as_view(),
+        name="api-artifact-detail",
+    ),
+    path(
+        "artifacts/<str:key>/versions/",
+        requirements.ArtifactVersionListView.as_view(),
+        name="api-artifact-versions",
+    ),
+    path(
+        "projects/<str:key>/links/<int:id>/",
+        requirements.TraceLinkDetailView.as_view(),
+        name="api-link-detail",
+    ),
+    path(
         "projects/<str:key>/links/<int:id>/review/",
         requirements.TraceLinkReviewView.as_view(),
         name="api-link-review",
@@ -167,6 +192,12 @@ urlpatterns = [
         CR + "change-set/<int:id>/rebase/",
         changeset_api.ChangeSetRebaseView.as_view(),
         name="api-cr-change-set-rebase",
+    ),
+    path("projects/<str:key>/matrix/", requirements.MatrixView.as_view(), name="api-matrix"),
+    path(
+        "projects/<str:key>/matrix/export/",
+        requirements.MatrixExportView.as_view(),
+        name="api-matrix-export",
     ),
     *plan_api_urls,
     path("projects/<str:key>/mailbox/", comms.MailboxView.as_view(), name="api-mailbox"),

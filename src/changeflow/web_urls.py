@@ -8,6 +8,7 @@ from changeflow.ccb import views as ccb
 from changeflow.changes import views as changes
 from changeflow.impact import plan_views as impact_plans
 from changeflow.requirements import cr_views as change_sets
+from changeflow.requirements import views as requirements
 
 impact_plan_urls = [
     path("projects/<str:key>/plan/", impact_plans.plan_page, name="plan"),
@@ -114,4 +115,35 @@ urlpatterns += [
     ),
     path("admin/tasks/", tasks_admin.task_list, name="admin-tasks"),
     path("admin/tasks/<uuid:task_id>/retry/", tasks_admin.task_retry, name="admin-task-retry"),
+    # Requirements, baselines, artifacts, trace links, the traceability matrix.
+    path(
+        "projects/<str:key>/requirements/", requirements.requirement_list, name="requirement-list"
+    ),
+    path(
+        "projects/<str:key>/requirements/new/",
+        requirements.requirement_create,
+        name="requirement-create",
+    ),
+    path(
+        "projects/<str:key>/requirements/import/",
+        requirements.requirement_import,
+        name="requirement-import",
+    ),
+    path(
+        "projects/<str:key>/requirements/export/",
+        requirements.requirement_export,
+        name="requirement-export",
+    ),
+    path("requirements/<str:key>/", requirements.requirement_detail, name="requirement-detail"),
+    path("requirements/<str:key>/edit/", requirements.requirement_edit, name="requirement-edit"),
+    path("projects/<str:key>/baselines/", requirements.baseline_list, name="baseline-list"),
+    path("projects/<str:key>/baselines/diff/", requirements.baseline_diff, name="baseline-diff"),
+    path("projects/<str:key>/artifacts/", requirements.artifact_list, name="artifact-list"),
+    path("artifacts/<str:key>/", requirements.artifact_detail, name="artifact-detail"),
+    path("artifacts/<str:key>/edit/", requirements.artifact_edit, name="artifact-edit"),
+    path("projects/<str:key>/links/new/", requirements.link_create, name="link-create"),
+    path("projects/<str:key>/links/<int:pk>/review/", requirements.link_review, name="link-review"),
+    path("projects/<str:key>/links/<int:pk>/delete/", requirements.link_delete, name="link-delete"),
+    path("projects/<str:key>/matrix/", requirements.matrix, name="matrix"),
+    path("projects/<str:key>/matrix/export/", requirements.matrix_export, name="matrix-export"),
 ]

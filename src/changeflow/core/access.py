@@ -43,6 +43,7 @@ def _project_path(model: type[Model]) -> str:
     from changeflow.requirements.models import (
         AffectedRequirement,
         Artifact,
+        ArtifactVersion,
         Baseline,
         BaselineItem,
         ChangeSetApplication,
@@ -67,6 +68,7 @@ def _project_path(model: type[Model]) -> str:
         BaselineItem: "baseline__project_id",
         AffectedRequirement: "requirement__project_id",
         Artifact: "project_id",
+        ArtifactVersion: "artifact__project_id",
         TraceLink: "project_id",
         ChangeSetEdit: "change_request__project_id",
         ChangeSetApplication: "change_request__project_id",

@@ -6,11 +6,13 @@ see: 404), call one service, render.
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from changeflow.accounts import selectors as account_selectors
@@ -18,14 +20,21 @@ from changeflow.accounts.models import Project
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
 from changeflow.core.errors import StalePrecondition, ValidationError
 
+from . import io as req_io
+from . import matrix as trace_matrix
 from . import selectors, services
-from .models import Requirement, TraceLink
+from .models import Artifact, Requirement, TraceLink
 from .serializers import (
     ArtifactCreateSerializer,
     ArtifactSerializer,
+    ArtifactUpdateSerializer,
+    ArtifactVersionSerializer,
     BaselineCreateSerializer,
     BaselineDiffSerializer,
     BaselineSerializer,
+    ImportReportSerializer,
+    ImportUploadSerializer,
+    MatrixSerializer,
     RequirementCreateSerializer,
     RequirementSerializer,
     RequirementUpdateSerializer,
@@ -303,6 +312,96 @@ class TraceLinkListView(ApiView):
         return Response(TraceLinkSerializer(link).data, status=status.HTTP_201_CREATED)
 
 
+def _artifact_detail(art: Artifact, code: int = status.HTTP_200_OK) -> Response:
+    return Response(ArtifactSerializer(art).data, status=code, headers={"ETag": f'"{art.version}"'})
+
+
+class ArtifactDetailView(ApiView):
+    """One artifact, ETag = its version. A PATCH makes a new version and turns every link
+    whose upstream end (target) is this artifact suspect, until someone reviews it."""
+
+    queryset = Artifact.objects.none()
+    serializer_class = ArtifactSerializer
+
+    @extend_schema(
+        operation_id="artifacts_retrieve",
+        parameters=[ETAG_HEADER],
+        responses={200: ArtifactSerializer, **errors(404)},
+    )
+    def get(self, request, key: str):
+        return _artifact_detail(selectors.artifact_get(user=request.user, key=key))
+
+    @extend_schema(
+        operation_id="artifacts_partial_update",
+        request=ArtifactUpdateSerializer,
+        parameters=[IDEMPOTENCY_PARAM, IF_MATCH_PARAM, ETAG_HEADER],
+        responses={200: ArtifactSerializer, **errors(400, 403, 404, 409, 412)},
+    )
+    def patch(self, request, key: str):
+        art = selectors.artifact_get(user=request.user, key=key)
+        data = dict(self.get_validated(ArtifactUpdateSerializer, partial=True))
+        cr_key = data.pop("change_request", None)
+        raw = request.headers.get("If-Match")
+        expected = None
+        if raw is not None and raw.strip() != "*":
+            tags = [t.strip().removeprefix("W/").strip('"') for t in raw.split(",")]
+            if str(art.version) not in tags:
+                raise StalePrecondition(
+                    _("The artifact was changed since you read it (If-Match does not match).")
+                )
+            expected = art.version
+        services.artifact_update(
+            user=request.user, artifact=art, data=data, change_request=cr_key,
+            expected_version=expected,
+        )  # fmt: skip
+        return _artifact_detail(selectors.artifact_get(user=request.user, key=key))
+
+
+class ArtifactVersionListView(ApiView):
+    """Every version of an artifact, newest first, with its author and causing CR."""
+
+    queryset = Artifact.objects.none()
+    serializer_class = ArtifactVersionSerializer
+
+    @extend_schema(
+        operation_id="artifacts_versions_list",
+        responses={200: ArtifactVersionSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        art = selectors.artifact_get(user=request.user, key=key)
+        qs = selectors.artifact_version_list(user=request.user, artifact=art)
+        return self.paginated(qs, ArtifactVersionSerializer)
+
+
+class TraceLinkDetailView(ApiView):
+    """One trace link; project managers and tech leads delete one (recorded in the audit log
+    with what it was)."""
+
+    queryset = TraceLink.objects.none()
+    serializer_class = TraceLinkSerializer
+
+    @extend_schema(
+        operation_id="project_links_retrieve",
+        parameters=[LINK_ID_PARAM],
+        responses={200: TraceLinkSerializer, **errors(404)},
+    )
+    def get(self, request, key: str, id: int):
+        project = account_selectors.project_get(user=request.user, key=key)
+        link = selectors.link_get(user=request.user, project=project, pk=id)
+        return Response(TraceLinkSerializer(link).data)
+
+    @extend_schema(
+        operation_id="project_links_destroy",
+        parameters=[LINK_ID_PARAM, IDEMPOTENCY_PARAM],
+        responses={204: None, **errors(403, 404)},
+    )
+    def delete(self, request, key: str, id: int):
+        project = account_selectors.project_get(user=request.user, key=key)
+        link = selectors.link_get(user=request.user, project=project, pk=id)
+        services.link_delete(user=request.user, link=link)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class TraceLinkReviewView(ApiView):
     """Mark a link reviewed: it is no longer suspect (recorded in the audit log)."""
 
@@ -321,3 +420,166 @@ class TraceLinkReviewView(ApiView):
         services.link_review(user=request.user, link=link)
         link = selectors.link_get(user=request.user, project=project, pk=id)
         return Response(TraceLinkSerializer(link).data)
+
+
+FORMAT_PARAM = OpenApiParameter(
+    "format", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False,
+    enum=list(req_io.FORMATS), description=gettext_lazy("csv (default), xlsx or reqif."),
+)  # fmt: skip
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class RequirementImportView(ApiView):
+    """Import requirements from CSV, XLSX or ReqIF (multipart, field `file`), all or nothing.
+    Rows with a key of the project update that requirement (a new version when something
+    changes), the others add requirements; `dry_run` reports what would change and writes
+    nothing. A malformed file is a 400 naming each row, line or XML element; a change to a
+    baselined requirement without a change request in state implementing is a 422."""
+
+    queryset = Project.objects.none()
+    parser_classes = [MultiPartParser, FormParser]
+    serializer_class = ImportReportSerializer
+
+    def check_body_size(self, request) -> None:
+        if request.method == "POST":
+            self.max_body_bytes = req_io.max_bytes() + MULTIPART_OVERHEAD
+        super().check_body_size(request)
+
+    @extend_schema(
+        operation_id="project_requirements_import",
+        request={"multipart/form-data": ImportUploadSerializer},
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={200: ImportReportSerializer, **errors(400, 403, 404, 413, 422)},
+    )
+    def post(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationError(_("No file was sent."), fields={"file": [_("Required.")]})
+        data = self.get_validated(
+            ImportUploadSerializer, data={k: v for k, v in request.data.items() if k != "file"}
+            | {"file": upload},
+        )  # fmt: skip
+        services._require_editor(request.user, project)
+        if upload.size > req_io.max_bytes():
+            raise req_io.TooLarge(_("The file is larger than the limit."))
+        parsed = req_io.parse(upload.read(), filename=upload.name or "", fmt=data["format"] or None)
+        report = req_io.requirements_import(
+            user=request.user, project=project, parsed=parsed,
+            change_request=data["change_request"] or None, dry_run=data["dry_run"],
+            filename=upload.name or "",
+        )  # fmt: skip
+        return Response(report)
+
+
+class RequirementExportView(ApiView):
+    """Every requirement of the project as a file: CSV (UTF-8 with BOM, for Excel), XLSX or
+    ReqIF 1.0; what it writes imports back unchanged. Every member may export."""
+
+    queryset = Project.objects.none()
+
+    def perform_content_negotiation(self, request, force=False):
+        # `format` is ours (the file's format), not DRF's renderer override.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="project_requirements_export",
+        parameters=[FORMAT_PARAM],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description=gettext_lazy("The file, as an attachment.")
+            ),
+            **errors(400, 404),
+        },
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        fmt = (request.query_params.get("format") or "csv").strip().lower()
+        if fmt not in req_io.FORMATS:
+            raise ValidationError(
+                _("Some fields are invalid."),
+                fields={"format": [_("Not one of: %s.") % ", ".join(req_io.FORMATS)]},
+            )
+        content, content_type, name = req_io.requirements_export(
+            user=request.user, project=project, fmt=fmt
+        )
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+MATRIX_PARAMS = [
+    OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False,
+                     description=gettext_lazy("The requirements' kind.")),
+    OpenApiParameter("status", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False,
+                     description=gettext_lazy("The requirements' status.")),
+    OpenApiParameter("link_kind", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False,
+                     description=gettext_lazy("Only links of this kind.")),
+    OpenApiParameter("artifact_kind", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False,
+                     description=gettext_lazy("Only artifacts of this kind.")),
+    OpenApiParameter("suspect", OpenApiTypes.BOOL, OpenApiParameter.QUERY, required=False,
+                     description=gettext_lazy("Only suspect links.")),
+    OpenApiParameter("q", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False,
+                     description=gettext_lazy("Text in the requirement's key, title or text.")),
+]  # fmt: skip
+EXPORT_FORMAT_PARAM = OpenApiParameter(
+    "format", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False, enum=["csv", "xlsx"],
+    description=gettext_lazy("csv (default) or xlsx."),
+)  # fmt: skip
+
+
+class MatrixView(ApiView):
+    """The traceability matrix: requirements (rows, paginated) × the artifacts linked to them
+    (columns), each cell the links between the two, and each row's links to other
+    requirements."""
+
+    queryset = Project.objects.none()
+    serializer_class = MatrixSerializer
+
+    @extend_schema(
+        operation_id="project_matrix",
+        parameters=MATRIX_PARAMS,
+        responses={200: MatrixSerializer, **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        filters = trace_matrix.Filters.parse(request.query_params)
+        qs = trace_matrix.rows(user=request.user, project=project, filters=filters)
+        page = self.paginate_queryset(qs)
+        data = trace_matrix.page_of(project=project, filters=filters, requirements=list(page))
+        response = self.get_paginated_response(data["rows"])
+        response.data["columns"] = [
+            {k: c[k] for k in ("key", "kind", "title")} for c in data["columns"]
+        ]
+        return response
+
+
+class MatrixExportView(ApiView):
+    """The whole filtered traceability matrix as a spreadsheet (CSV or XLSX)."""
+
+    queryset = Project.objects.none()
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="project_matrix_export",
+        parameters=[*MATRIX_PARAMS, EXPORT_FORMAT_PARAM],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description=gettext_lazy("The file, as an attachment.")
+            ),
+            **errors(400, 404),
+        },
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        filters = trace_matrix.Filters.parse(request.query_params)
+        fmt = (request.query_params.get("format") or "csv").strip().lower()
+        content, content_type, name = trace_matrix.export(
+            user=request.user, project=project, filters=filters, fmt=fmt
+        )
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response

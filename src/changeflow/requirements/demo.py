@@ -1,15 +1,104 @@
-"""Demo requirements: a baselined specification with artifacts and trace links, and a change
-request in review whose change set proposes requirement edits (the reviewers see the redline).
-Another CR being assessed touches the same requirement, so both show a conflict."""
+"""Demo requirements, artifacts and trace links of the demo project (through the services).
+
+Two parts: the sign-in/checkout specification with its design items, tests and documents (its
+links, the traceability matrix and a suspect link after a later edit), and the loyalty-points
+specification with a change request in review whose change set proposes edits (the reviewers
+see the redline) and another CR being assessed that touches the same requirement (a conflict).
+
+Shows the requirements area: a tree of bilingual requirements, design items, tests and
+documents traced to them, a baseline, and a link left suspect by a later edit — so the
+requirement pages, the traceability matrix and its review button have something to show.
+"""
 
 from __future__ import annotations
 
 from changeflow.accounts.models import Project, User
 
 from . import changesets, services
+from .models import Requirement
+
+REQUIREMENTS = [
+    # (ref, parent ref, title, kind, priority, status, text)
+    ("login", None, "用户登录 / Sign-in", "user", "must", "approved",
+     "顾客可以用手机号和短信验证码登录，也可以用密码登录。\n\n"
+     "Customers sign in with a mobile number and an SMS code, or with a password."),
+    ("sms", "login", "短信验证码登录", "functional", "must", "approved",
+     "- 验证码 6 位数字，5 分钟内有效\n- 同一手机号每分钟最多发送 1 次"),
+    ("lockout", "login", "Lock the account after 5 failed sign-ins", "non_functional", "should",
+     "draft", "After **5** failed attempts within 15 minutes the account is locked for 30 "
+     "minutes."),
+    ("checkout", None, "结算与支付 / Checkout", "business", "must", "approved",
+     "支持支付宝、微信支付和银行卡支付。"),
+    ("perf", "checkout", "Checkout responds within 2 s at peak", "non_functional", "must",
+     "approved", "P95 of the checkout API under 2 seconds with 5x normal traffic (大促)."),
+]  # fmt: skip
+ARTIFACTS = [
+    # (ref, kind, title, [(link kind, requirement ref)])
+    ("d-login", "design", "登录模块设计 / Sign-in design", [("implements", "login")]),
+    ("t-sms", "test", "短信验证码登录测试用例", [("verifies", "sms")]),
+    ("t-lock", "test", "Lockout test cases", [("verifies", "lockout")]),
+    ("c-pay", "code", "payment-service", [("implements", "checkout"), ("implements", "perf")]),
+    (
+        "doc",
+        "document",
+        "用户手册：登录与支付",
+        [("documents", "login"), ("documents", "checkout")],
+    ),
+]
+
+
+def _specification(project: Project, users: dict[str, User]):
+    """The sign-in/checkout requirements with their artifacts and links (before the baseline)."""
+    pm, tl = users["wang.lei"], users["chen.jing"]
+    refs: dict[str, Requirement] = {}
+    for ref, parent, title, kind, priority, status, text in REQUIREMENTS:
+        refs[ref] = services.requirement_create(
+            user=pm, project=project, title=title, text=text, kind=kind, priority=priority,
+            status=status, parent=refs[parent].key if parent else None,
+        )  # fmt: skip
+    arts = {}
+    for ref, kind, title, links in ARTIFACTS:
+        arts[ref] = services.artifact_create(user=tl, project=project, kind=kind, title=title)
+        for link_kind, target in links:
+            services.link_create(user=tl, project=project, source=arts[ref].key,
+                                 target=refs[target].key, kind=link_kind)  # fmt: skip
+    services.link_create(user=pm, project=project, source=refs["sms"].key,
+                         target=refs["login"].key, kind="refines")  # fmt: skip
+    return refs, arts
+
+
+def _after_the_baseline(project: Project, users: dict[str, User], refs, arts) -> None:
+    """A requirement drafted after the baseline (so edited freely, without a CR), tested, then
+    reworded: its test is suspect until someone reviews it. And a design item revised after the
+    baseline: the tests depending on it turn suspect."""
+    pm, tl = users["wang.lei"], users["chen.jing"]
+    invoice = services.requirement_create(
+        user=pm, project=project, title="电子发票", kind="functional", priority="could",
+        text="订单完成后，顾客可以申请电子发票。", parent=refs["checkout"].key,
+    )  # fmt: skip
+    test = services.artifact_create(user=tl, project=project, kind="test", title="电子发票测试用例")
+    services.link_create(user=tl, project=project, source=test.key, target=invoice.key,
+                         kind="verifies")  # fmt: skip
+    services.requirement_update(
+        user=pm, requirement=invoice,
+        data={"text": "订单完成后，顾客可以申请增值税普通电子发票或专用发票。"},
+    )  # fmt: skip
+    services.link_create(user=tl, project=project, source=arts["t-sms"].key,
+                         target=arts["d-login"].key, kind="depends_on")  # fmt: skip
+    services.artifact_update(
+        user=tl, artifact=arts["d-login"],
+        data={"description": "短信验证码改为 6 位；增加图形验证码防刷。"},
+    )  # fmt: skip
 
 
 def load_demo(project: Project, users: dict[str, User], crs: list) -> None:
+    refs, arts = _specification(project, users)
+    _change_sets(project, users, crs)  # also freezes the baseline V1.0 of everything so far
+    _after_the_baseline(project, users, refs, arts)
+
+
+def _change_sets(project: Project, users: dict[str, User], crs: list) -> None:
+    """The loyalty-points requirements, the baseline V1.0, and the change sets on two CRs."""
     from changeflow.changes.models import Vote
 
     pm, tl = users["wang.lei"], users["chen.jing"]

@@ -225,10 +225,13 @@ class Artifact(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=ArtifactKind.choices)
     title = models.CharField(_("title"), max_length=TITLE_MAX)
     description = models.TextField(_("description"), blank=True, max_length=TEXT_MAX)
+    # The number of the current ArtifactVersion, and the ETag (as for requirements).
+    version = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["project", "number"]
@@ -240,6 +243,40 @@ class Artifact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.title}"
+
+
+class ArtifactVersion(models.Model):
+    """One immutable version of an artifact: what it was, who changed it, which CR caused it.
+
+    An artifact is upstream of the links that point at it (a test depends on a design item):
+    a new version turns those links suspect, as a requirement's does."""
+
+    artifact = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    kind = models.CharField(_("kind"), max_length=16, choices=ArtifactKind.choices)
+    title = models.CharField(_("title"), max_length=TITLE_MAX)
+    description = models.TextField(_("description"), blank=True, max_length=TEXT_MAX)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    change_request = models.ForeignKey(
+        "changes.ChangeRequest",
+        verbose_name=_("change request"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="artifact_versions",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["artifact", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["artifact", "version"], name="artifact_version_unique"),
+        ]
+        verbose_name = _("artifact version")
+        verbose_name_plural = _("artifact versions")
+
+    def __str__(self) -> str:
+        return f"{self.artifact_id} v{self.version}"
 
 
 class LinkKind(models.TextChoices):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Project, User
@@ -15,6 +15,7 @@ from . import impact
 from .models import (
     AffectedRequirement,
     Artifact,
+    ArtifactVersion,
     Baseline,
     ChangeSetEdit,
     EditOp,
@@ -79,6 +80,22 @@ def artifact_list(*, user: User, project: Project) -> QuerySet[Artifact]:
         .filter(project=project)
         .select_related("project", "created_by")
         .order_by("number")
+    )
+
+
+def artifact_get(*, user: User, key: str) -> Artifact:
+    try:
+        return restrict(Artifact.objects, user).select_related("project", "created_by").get(key=key)
+    except Artifact.DoesNotExist:
+        raise NotFound(_("No such artifact.")) from None
+
+
+def artifact_version_list(*, user: User, artifact: Artifact) -> QuerySet[ArtifactVersion]:
+    return (
+        restrict(ArtifactVersion.objects, user)
+        .filter(artifact=artifact)
+        .select_related("artifact", "author", "change_request")
+        .order_by("-version")
     )
 
 
@@ -155,3 +172,41 @@ def impact_of(*, user: User, cr, limit: int = IMPACT_LIMIT) -> dict[str, Any]:
         "change_set": [keys[pk] for pk in in_set],
         **result,
     }
+
+
+def links_of(*, user: User, item: Requirement | Artifact) -> tuple[list, list]:
+    """(links in, links out) of a requirement or an artifact: in = those whose target
+    (upstream end) it is, out = those whose source it is. One query."""
+    field = "requirement" if isinstance(item, Requirement) else "artifact"
+    qs = link_list(user=user, project=item.project).filter(
+        Q(**{f"source_{field}": item}) | Q(**{f"target_{field}": item})
+    )
+    incoming, outgoing = [], []
+    for link in qs:
+        (outgoing if getattr(link, f"source_{field}_id") == item.pk else incoming).append(link)
+    return incoming, outgoing
+
+
+def requirement_tree(*, user: User, project: Project) -> list[tuple[int, int]]:
+    """(requirement id, depth) of every requirement of ``project``, depth first, children in
+    key order: the order of the tree view. One query of ids (cheap for 20,000 rows)."""
+    children: dict[int | None, list[int]] = {}
+    ids = set()
+    for pk, parent in (
+        restrict(Requirement.objects, user)
+        .filter(project=project)
+        .order_by("number")
+        .values_list("id", "parent_id")
+    ):
+        children.setdefault(parent, []).append(pk)
+        ids.add(pk)
+    out: list[tuple[int, int]] = []
+    stack = [(pk, 0) for pk in reversed(children.get(None, []))]
+    # A parent outside the visible set (cannot happen within a project) still shows its rows.
+    stack += [(pk, 0) for p, kids in children.items() if p is not None and p not in ids
+              for pk in reversed(kids)]  # fmt: skip
+    while stack:
+        pk, depth = stack.pop()
+        out.append((pk, depth))
+        stack.extend((kid, depth + 1) for kid in reversed(children.get(pk, [])))
+    return out

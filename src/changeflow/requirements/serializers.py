@@ -13,6 +13,7 @@ from .models import (
     TITLE_MAX,
     Artifact,
     ArtifactKind,
+    ArtifactVersion,
     Baseline,
     Kind,
     LinkKind,
@@ -182,9 +183,38 @@ class ArtifactSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Artifact
-        fields = ["key", "project", "number", "kind", "title", "description", "created_by",
+        fields = ["key", "project", "number", "kind", "title", "description", "version",
+                  "created_by", "created_at", "updated_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class ArtifactVersionSerializer(serializers.ModelSerializer):
+    key = serializers.CharField(source="artifact.key", read_only=True)
+    author = serializers.CharField(source="author.username", read_only=True)
+    change_request = serializers.CharField(
+        source="change_request.key", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = ArtifactVersion
+        fields = ["key", "version", "kind", "title", "description", "author", "change_request",
                   "created_at"]  # fmt: skip
         read_only_fields = fields
+
+
+class ArtifactUpdateSerializer(StrictSerializer):
+    """A PATCH: only the fields sent change; any change makes a new version and turns the
+    links whose upstream end is this artifact suspect."""
+
+    kind = serializers.ChoiceField(choices=ArtifactKind.choices, required=False)
+    title = serializers.CharField(max_length=TITLE_MAX, required=False)
+    description = serializers.CharField(
+        max_length=TEXT_MAX, required=False, allow_blank=True, trim_whitespace=False
+    )
+    change_request = serializers.CharField(
+        max_length=24, required=False, allow_null=True, allow_blank=True,
+        help_text=_("Key of the change request causing this edit (optional)."),
+    )  # fmt: skip
 
 
 class ArtifactCreateSerializer(StrictSerializer):
@@ -247,3 +277,92 @@ class ImpactSerializer(serializers.Serializer):
     affected = serializers.ListField(child=serializers.CharField())
     items = ImpactItemSerializer(many=True)
     truncated = serializers.BooleanField()
+
+
+# ---------------------------------------------------------------- import / export
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text=_("The file: .csv, .xlsx, .reqif or .reqifz."))
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text=_("Report what would change; write nothing.")
+    )
+    change_request = serializers.CharField(
+        max_length=24,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_(
+            "Key of the change request (state implementing) that changes baselined "
+            "requirements; required when the file changes one."
+        ),
+    )
+    format = serializers.ChoiceField(
+        choices=["csv", "xlsx", "reqif"],
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("Default: from the file's name."),
+    )
+
+
+class ImportItemSerializer(serializers.Serializer):
+    where = serializers.CharField(help_text=_("The row, line or XML element."))
+    key = serializers.CharField(help_text=_("The requirement's key (the one it would get)."))
+    action = serializers.CharField(help_text=_("added, modified or unchanged"))
+    fields = serializers.ListField(child=serializers.CharField())
+
+
+class ImportReportSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    format = serializers.CharField()
+    added = serializers.IntegerField()
+    modified = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    links_added = serializers.IntegerField()
+    change_request = serializers.CharField(allow_null=True)
+    items = ImportItemSerializer(many=True)
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+# ---------------------------------------------------------------- traceability matrix
+
+
+class MatrixLinkSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    suspect = serializers.BooleanField()
+    direction = serializers.CharField(
+        help_text=_("out: the requirement is the link's source; in: its target (upstream).")
+    )
+
+
+class MatrixRequirementLinkSerializer(MatrixLinkSerializer):
+    key = serializers.CharField(help_text=_("The other requirement."))
+
+
+class MatrixColumnSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    kind = serializers.CharField()
+    title = serializers.CharField()
+
+
+class MatrixRowSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    suspect = serializers.BooleanField(help_text=_("Whether any link shown is suspect."))
+    cells = serializers.ListField(
+        child=MatrixLinkSerializer(many=True),
+        help_text=_("One entry per column: the links between the requirement and that artifact."),
+    )
+    requirements = MatrixRequirementLinkSerializer(many=True)
+
+
+class MatrixSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    columns = MatrixColumnSerializer(many=True, help_text=_("The artifacts linked to this page."))
+    results = MatrixRowSerializer(many=True)

@@ -36,6 +36,7 @@ from .models import (
     AffectedRequirement,
     Artifact,
     ArtifactKind,
+    ArtifactVersion,
     Baseline,
     BaselineItem,
     Kind,
@@ -500,6 +501,7 @@ def artifact_create(
         art.number = (last or 0) + 1
         art.key = f"{project.key}-A-{art.number}"
         art.save()
+        _new_artifact_version(art, author=user)
         audit.record(
             actor=user, action="artifact.created", object_type="artifact",
             object_key=art.key, project=project.key,
@@ -590,3 +592,119 @@ def _mark_suspect(req: Requirement) -> int:
     return TraceLink.objects.filter(target_requirement=req, suspect=False).update(
         suspect=True, suspect_since=timezone.now()
     )
+
+
+# ---------------------------------------------------------------- artifact edits, link deletion
+
+ARTIFACT_FIELDS = ("kind", "title", "description")
+
+
+def _new_artifact_version(art: Artifact, *, author: User, change_request=None) -> ArtifactVersion:
+    return ArtifactVersion.objects.create(
+        artifact=art, version=art.version, kind=art.kind, title=art.title,
+        description=art.description, author=author, change_request=change_request,
+    )  # fmt: skip
+
+
+def _artifact_snapshot(art: Artifact) -> dict[str, Any]:
+    return {"key": art.key, "version": art.version, "kind": art.kind, "title": art.title,
+            "description": art.description}  # fmt: skip
+
+
+def artifact_update(
+    *,
+    user: User,
+    artifact: Artifact,
+    data: dict[str, Any],
+    change_request: str | None = None,
+    expected_version: int | None = None,
+) -> Artifact:
+    """Change an artifact's fields: a new version (none when nothing changes), and every link
+    whose upstream end (target) is this artifact turns suspect until reviewed.
+
+    ``change_request``, when given, must be a CR of the project; it is recorded on the version.
+    """
+    from changeflow.changes.models import ChangeRequest
+
+    unknown = set(data) - set(ARTIFACT_FIELDS)
+    if unknown:
+        raise ValidationError(
+            _("Some fields cannot be changed."),
+            fields={k: [_("This field cannot be changed.")] for k in sorted(unknown)},
+        )
+    _require_editor(user, artifact.project)
+    with transaction.atomic():
+        art = (
+            Artifact.objects.select_for_update(of=("self",))
+            .select_related("project")
+            .get(pk=artifact.pk)
+        )
+        if expected_version is not None and art.version != expected_version:
+            raise StalePrecondition(_("The artifact was changed by someone else."))
+        before = _artifact_snapshot(art)
+        for name, value in data.items():
+            if name == "kind":
+                art.kind = _clean_choice("kind", value, ArtifactKind)
+            elif name == "title":
+                art.title = _clean_text("title", value, TITLE_MAX, required=True)
+            else:
+                art.description = _clean_text("description", value, TEXT_MAX, required=False)
+        after = _artifact_snapshot(art)
+        changed = [f for f in ARTIFACT_FIELDS if before[f] != after[f]]
+        cr = None
+        if change_request:
+            cr = ChangeRequest.objects.filter(project_id=art.project_id, key=change_request).first()
+            if cr is None:
+                raise _invalid(
+                    "change_request", _("No such change request in this project: %s")
+                    % change_request,
+                )  # fmt: skip
+        if not changed:
+            return art
+        updated = Artifact.objects.filter(pk=art.pk, version=art.version).update(
+            kind=art.kind, title=art.title, description=art.description,
+            version=F("version") + 1, updated_at=timezone.now(),
+        )  # fmt: skip
+        if not updated:
+            raise Conflict(_("The artifact was changed by someone else."))
+        art.version += 1
+        _new_artifact_version(art, author=user, change_request=cr)
+        suspect = TraceLink.objects.filter(target_artifact=art, suspect=False).update(
+            suspect=True, suspect_since=timezone.now()
+        )
+        audit.record(
+            actor=user, action="artifact.updated", object_type="artifact",
+            object_key=art.key, project=art.project.key,
+            before={f: before[f] for f in ["version", *changed]},
+            after={"version": art.version, **{f: after[f] for f in changed},
+                   "links_suspect": suspect}
+            | ({"change_request": cr.key} if cr else {}),
+        )  # fmt: skip
+    return art
+
+
+def link_delete(*, user: User, link: TraceLink) -> None:
+    """Remove a trace link (a mistaken one, or one that no longer holds); audited with what it
+    was, so the audit log still tells the link's story."""
+    _require_editor(user, link.project)
+    with transaction.atomic():
+        locked = (
+            TraceLink.objects.select_for_update(of=("self",))
+            .select_related(
+                "project",
+                "source_requirement",
+                "source_artifact",
+                "target_requirement",
+                "target_artifact",
+            )  # fmt: skip
+            .filter(pk=link.pk)
+            .first()
+        )
+        if locked is None:
+            raise NotFound(_("No such trace link."))
+        before = _link_snapshot(locked)
+        locked.delete()
+        audit.record(
+            actor=user, action="trace_link.deleted", object_type="trace_link",
+            object_key=str(link.pk), project=link.project.key, before=before,
+        )  # fmt: skip

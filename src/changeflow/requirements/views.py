@@ -1,0 +1,599 @@
+"""Pages of the requirements area: requirements (tree, page, forms), baselines and their diff,
+artifacts, trace links, the traceability matrix, import and export.
+
+Thin, like the change-request pages: read through selectors (which apply the permission
+filter: objects of other projects are 404), call one service, render. Readers are every
+member; project managers and tech leads (and site admins) write — others get a 403 page
+saying so.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from changeflow.accounts import selectors as account_selectors
+from changeflow.accounts.models import Project
+from changeflow.core.access import role_in
+from changeflow.core.errors import ApplicationError
+from changeflow.web import add_errors, error_page, form_status, or_404
+
+from . import io as req_io
+from . import matrix as trace_matrix
+from . import selectors, services
+from .forms import (
+    ArtifactEditForm,
+    ArtifactForm,
+    BaselineForm,
+    ImportForm,
+    LinkForm,
+    MatrixFilterForm,
+    RequirementEditForm,
+    RequirementFilterForm,
+    RequirementForm,
+)
+from .models import Requirement
+
+PAGE_SIZE = 50
+
+
+def _project(request: HttpRequest, key: str) -> Project:
+    return or_404(account_selectors.project_get, user=request.user, key=key)
+
+
+def can_edit(user, project: Project) -> bool:
+    return user.is_superuser or role_in(user, project) in services.EDITOR_ROLES
+
+
+def _forbidden(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "error.html",
+        {"message": _("Only project managers and tech leads change requirements.")},
+        status=403,
+    )
+
+
+def _ctx(request: HttpRequest, project: Project, section: str, **extra: Any) -> dict[str, Any]:
+    return {"project": project, "section": section,
+            "can_edit": can_edit(request.user, project), **extra}  # fmt: skip
+
+
+def _next_url(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+# ---------------------------------------------------------------- requirements
+
+
+@login_required
+@require_GET
+def requirement_list(request: HttpRequest, key: str) -> HttpResponse:
+    """The tree of requirements (by parent), or a flat list when filtered or searched."""
+    project = _project(request, key)
+    form = RequirementFilterForm(request.GET or None)
+    filters: dict[str, str] = {}
+    if form.is_bound and form.is_valid():
+        filters = {k: v for k, v in form.cleaned_data.items() if v}
+    base = selectors.requirement_list(user=request.user, project=project)
+    if filters:
+        qs = base
+        if filters.get("kind"):
+            qs = qs.filter(kind=filters["kind"])
+        if filters.get("status"):
+            qs = qs.filter(status=filters["status"])
+        if filters.get("q"):
+            from django.db.models import Q
+
+            q = filters["q"]
+            qs = qs.filter(Q(key__icontains=q) | Q(title__icontains=q) | Q(text__icontains=q))
+        page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = [(r, 0) for r in page.object_list]
+    else:
+        order = selectors.requirement_tree(user=request.user, project=project)
+        page = Paginator(order, PAGE_SIZE).get_page(request.GET.get("page"))
+        found = base.in_bulk([pk for pk, _depth in page.object_list])
+        rows = [(found[pk], depth) for pk, depth in page.object_list if pk in found]
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = _ctx(
+        request, project, "requirements", form=form, page=page, rows=rows,
+        filtered=bool(filters), query=query.urlencode(),
+    )  # fmt: skip
+    template = "requirements/requirement_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    response = render(request, template, context, status=400 if form.errors else 200)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def requirement_create(request: HttpRequest, key: str) -> HttpResponse:
+    project = _project(request, key)
+    if not can_edit(request.user, project):
+        return _forbidden(request)
+    form = RequirementForm(request.POST or None, initial={"parent": request.GET.get("parent")})
+    status = form_status(form) if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data["parent"] = data["parent"].strip() or None
+        try:
+            req = services.requirement_create(user=request.user, project=project, **data)
+        except ApplicationError as exc:
+            add_errors(form, exc)
+            status = exc.status
+        else:
+            messages.success(request, _("%(key)s was created.") % {"key": req.key})
+            return redirect("requirement-detail", key=req.key)
+    return render(
+        request,
+        "requirements/requirement_form.html",
+        _ctx(request, project, "requirements", form=form),
+        status=status,
+    )
+
+
+def _requirement(request: HttpRequest, key: str) -> Requirement:
+    return or_404(selectors.requirement_get, user=request.user, key=key)
+
+
+@login_required
+@require_GET
+def requirement_detail(request: HttpRequest, key: str) -> HttpResponse:
+    req = _requirement(request, key)
+    incoming, outgoing = selectors.links_of(user=request.user, item=req)
+    children = selectors.requirement_list(user=request.user, project=req.project).filter(parent=req)
+    baselined = services.is_baselined(req)
+    return render(
+        request,
+        "requirements/requirement_detail.html",
+        _ctx(
+            request, req.project, "requirements", req=req, incoming=incoming,
+            outgoing=outgoing, children=children, baselined=baselined,
+            versions=selectors.version_list(user=request.user, requirement=req),
+            link_form=LinkForm(initial={"target": req.key, "next": request.path}),
+        ),
+    )  # fmt: skip
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def requirement_edit(request: HttpRequest, key: str) -> HttpResponse:
+    req = _requirement(request, key)
+    if not can_edit(request.user, req.project):
+        return _forbidden(request)
+    initial = {
+        "title": req.title, "text": req.text, "kind": req.kind, "priority": req.priority,
+        "status": req.status, "parent": req.parent.key if req.parent_id else "",
+        "version": req.version,
+    }  # fmt: skip
+    form = RequirementEditForm(request.POST or None, initial=initial)
+    baselined = services.is_baselined(req)
+    status = 200
+    if request.method == "POST":
+        status = form_status(form)
+        if form.is_valid():
+            data = {n: form.cleaned_data[n] for n in form.changed_data
+                    if n not in ("version", "change_request")}  # fmt: skip
+            if "parent" in data:
+                data["parent"] = data["parent"].strip() or None
+            try:
+                services.requirement_update(
+                    user=request.user, requirement=req, data=data,
+                    change_request=form.cleaned_data["change_request"].strip() or None,
+                    expected_version=form.cleaned_data["version"],
+                )  # fmt: skip
+            except ApplicationError as exc:
+                add_errors(form, exc)
+                status = exc.status
+            else:
+                if data:
+                    messages.success(request, _("Your changes were saved."))
+                return redirect("requirement-detail", key=req.key)
+    return render(
+        request,
+        "requirements/requirement_form.html",
+        _ctx(request, req.project, "requirements", form=form, req=req, baselined=baselined),
+        status=status,
+    )
+
+
+# ---------------------------------------------------------------- baselines
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def baseline_list(request: HttpRequest, key: str) -> HttpResponse:
+    project = _project(request, key)
+    form = BaselineForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if not can_edit(request.user, project):
+            return _forbidden(request)
+        status = form_status(form)
+        if form.is_valid():
+            try:
+                baseline = services.baseline_create(
+                    user=request.user, project=project, **form.cleaned_data
+                )
+            except ApplicationError as exc:
+                add_errors(form, exc)
+                status = exc.status
+            else:
+                messages.success(
+                    request, _("Baseline %(name)s was created.") % {"name": baseline.name}
+                )
+                return redirect("baseline-list", key=project.key)
+    baselines = list(selectors.baseline_list(user=request.user, project=project)[:200])
+    return render(
+        request,
+        "requirements/baseline_list.html",
+        _ctx(
+            request,
+            project,
+            "baselines",
+            form=form,
+            baselines=baselines,
+            pairs=list(zip(baselines, [*baselines[1:], None], strict=True)),
+        ),  # fmt: skip
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def baseline_diff(request: HttpRequest, key: str) -> HttpResponse:
+    """What changed from baseline ``against`` to baseline ``name`` (any two)."""
+    project = _project(request, key)
+    baselines = list(selectors.baseline_list(user=request.user, project=project)[:200])
+    name, against = request.GET.get("name", ""), request.GET.get("against", "")
+    diff = None
+    if name and against:
+        new = or_404(selectors.baseline_get, user=request.user, project=project, name=name)
+        old = or_404(selectors.baseline_get, user=request.user, project=project, name=against)
+        diff = services.baseline_diff(baseline=new, against=old)
+    elif len(baselines) >= 2 and not (name or against):
+        query = urlencode({"name": baselines[0].name, "against": baselines[1].name})
+        return redirect(f"{request.path}?{query}")
+    return render(
+        request,
+        "requirements/baseline_diff.html",
+        _ctx(
+            request,
+            project,
+            "baselines",
+            baselines=baselines,
+            diff=diff,
+            name=name,
+            against=against,
+        ),  # fmt: skip
+    )
+
+
+# ---------------------------------------------------------------- artifacts
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def artifact_list(request: HttpRequest, key: str) -> HttpResponse:
+    project = _project(request, key)
+    form = ArtifactForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if not can_edit(request.user, project):
+            return _forbidden(request)
+        status = form_status(form)
+        if form.is_valid():
+            try:
+                art = services.artifact_create(
+                    user=request.user, project=project, **form.cleaned_data
+                )
+            except ApplicationError as exc:
+                add_errors(form, exc)
+                status = exc.status
+            else:
+                messages.success(request, _("%(key)s was created.") % {"key": art.key})
+                return redirect("artifact-detail", key=art.key)
+    qs = selectors.artifact_list(user=request.user, project=project)
+    kind = request.GET.get("kind", "")
+    if kind:
+        qs = qs.filter(kind=kind)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "requirements/artifact_list.html",
+        _ctx(request, project, "artifacts", form=form, page=page, kind=kind),
+        status=status,
+    )
+
+
+def _artifact(request: HttpRequest, key: str):
+    return or_404(selectors.artifact_get, user=request.user, key=key)
+
+
+@login_required
+@require_GET
+def artifact_detail(request: HttpRequest, key: str) -> HttpResponse:
+    art = _artifact(request, key)
+    incoming, outgoing = selectors.links_of(user=request.user, item=art)
+    return render(
+        request,
+        "requirements/artifact_detail.html",
+        _ctx(
+            request, art.project, "artifacts", art=art, incoming=incoming, outgoing=outgoing,
+            versions=selectors.artifact_version_list(user=request.user, artifact=art),
+            link_form=LinkForm(initial={"source": art.key, "next": request.path}),
+        ),
+    )  # fmt: skip
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def artifact_edit(request: HttpRequest, key: str) -> HttpResponse:
+    art = _artifact(request, key)
+    if not can_edit(request.user, art.project):
+        return _forbidden(request)
+    initial = {"kind": art.kind, "title": art.title, "description": art.description,
+               "version": art.version}  # fmt: skip
+    form = ArtifactEditForm(request.POST or None, initial=initial)
+    status = 200
+    if request.method == "POST":
+        status = form_status(form)
+        if form.is_valid():
+            data = {n: form.cleaned_data[n] for n in form.changed_data
+                    if n not in ("version", "change_request")}  # fmt: skip
+            try:
+                services.artifact_update(
+                    user=request.user, artifact=art, data=data,
+                    change_request=form.cleaned_data["change_request"].strip() or None,
+                    expected_version=form.cleaned_data["version"],
+                )  # fmt: skip
+            except ApplicationError as exc:
+                add_errors(form, exc)
+                status = exc.status
+            else:
+                if data:
+                    messages.success(request, _("Your changes were saved."))
+                return redirect("artifact-detail", key=art.key)
+    return render(
+        request,
+        "requirements/artifact_form.html",
+        _ctx(request, art.project, "artifacts", form=form, art=art),
+        status=status,
+    )
+
+
+# ---------------------------------------------------------------- links
+
+
+@login_required
+@require_POST
+def link_create(request: HttpRequest, key: str) -> HttpResponse:
+    project = _project(request, key)
+    if not can_edit(request.user, project):
+        return _forbidden(request)
+    form = LinkForm(request.POST)
+    back = _next_url(request, reverse("matrix", args=[project.key]))
+    if not form.is_valid():
+        messages.error(request, _("The link was not created: fill in source, kind and target."))
+        return redirect(back)
+    data = {k: form.cleaned_data[k].strip() for k in ("source", "target", "kind")}
+    try:
+        services.link_create(user=request.user, project=project, **data)
+    except ApplicationError as exc:
+        if exc.status == 404:
+            raise Http404() from None
+        problems = "; ".join(str(m) for ms in exc.fields.values() for m in ms)
+        messages.error(request, f"{exc.message} {problems}".strip())
+        return redirect(back)
+    messages.success(
+        request,
+        _("Linked: %(source)s %(kind)s %(target)s.")
+        % {"source": data["source"], "kind": data["kind"], "target": data["target"]},
+    )
+    return redirect(back)
+
+
+def _link_action(request: HttpRequest, key: str, pk: int, action: str) -> HttpResponse:
+    project = _project(request, key)
+    link = or_404(selectors.link_get, user=request.user, project=project, pk=pk)
+    if not can_edit(request.user, project):
+        return _forbidden(request)
+    try:
+        if action == "review":
+            services.link_review(user=request.user, link=link)
+            messages.success(request, _("The link was reviewed: it is no longer suspect."))
+        else:
+            services.link_delete(user=request.user, link=link)
+            messages.success(request, _("The link was deleted."))
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    return redirect(_next_url(request, reverse("matrix", args=[project.key])))
+
+
+@login_required
+@require_POST
+def link_review(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+    return _link_action(request, key, pk, "review")
+
+
+@login_required
+@require_POST
+def link_delete(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+    return _link_action(request, key, pk, "delete")
+
+
+# ---------------------------------------------------------------- matrix
+
+
+@login_required
+@require_GET
+def matrix(request: HttpRequest, key: str) -> HttpResponse:
+    project = _project(request, key)
+    form = MatrixFilterForm(request.GET or None)
+    try:
+        filters = trace_matrix.Filters.parse(request.GET)
+    except ApplicationError:
+        form.is_valid()
+        filters = trace_matrix.Filters()
+    qs = trace_matrix.rows(user=request.user, project=project, filters=filters)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    data = trace_matrix.page_of(project=project, filters=filters, requirements=list(page))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "requirements/matrix.html",
+        _ctx(
+            request,
+            project,
+            "matrix",
+            form=form,
+            page=page,
+            data=data,
+            query=query.urlencode(),
+            filtered=filters.active,
+        ),  # fmt: skip
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_GET
+def matrix_export(request: HttpRequest, key: str) -> HttpResponse:
+    project = _project(request, key)
+    try:
+        filters = trace_matrix.Filters.parse(request.GET)
+        content, content_type, name = trace_matrix.export(
+            user=request.user, project=project, filters=filters,
+            fmt=request.GET.get("format", "csv"),
+        )  # fmt: skip
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    return _download(content, content_type, name)
+
+
+# ---------------------------------------------------------------- import / export
+
+
+def _download(content: bytes, content_type: str, name: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+@require_GET
+def requirement_export(request: HttpRequest, key: str) -> HttpResponse:
+    project = _project(request, key)
+    try:
+        content, content_type, name = req_io.requirements_export(
+            user=request.user, project=project, fmt=request.GET.get("format", "csv")
+        )
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    return _download(content, content_type, name)
+
+
+def _staging() -> Path:
+    folder = Path(settings.MEDIA_ROOT) / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def requirement_import(request: HttpRequest, key: str) -> HttpResponse:
+    """Upload → dry-run preview (nothing written) → confirm (the same file, imported).
+
+    Between the two steps the file waits in MEDIA_ROOT/imports under a random token kept in
+    the user's session, so nobody else can confirm (or read) it."""
+    project = _project(request, key)
+    if not can_edit(request.user, project):
+        return _forbidden(request)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    context = _ctx(request, project, "requirements", form=form)
+    staged = request.session.get("requirements_import") or {}
+    if request.method == "POST" and request.POST.get("confirm"):
+        token = request.POST.get("token", "")
+        if not token or staged.get("token") != token or staged.get("project") != project.key:
+            messages.error(request, _("That preview has expired; upload the file again."))
+            return redirect("requirement-import", key=project.key)
+        path = _staging() / token
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            messages.error(request, _("That preview has expired; upload the file again."))
+            return redirect("requirement-import", key=project.key)
+        try:
+            parsed = req_io.parse(raw, filename=staged["filename"])
+            report = req_io.requirements_import(
+                user=request.user, project=project, parsed=parsed,
+                change_request=staged.get("change_request") or None,
+                filename=staged["filename"],
+            )  # fmt: skip
+        except ApplicationError as exc:
+            context["error"] = exc
+            return render(request, "requirements/import.html", context, status=exc.status)
+        path.unlink(missing_ok=True)
+        request.session.pop("requirements_import", None)
+        messages.success(
+            request,
+            _("Imported: %(added)d added, %(modified)d modified, %(unchanged)d unchanged.")
+            % report,
+        )
+        return redirect("requirement-list", key=project.key)
+    status = 200
+    if request.method == "POST":
+        status = form_status(form)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            cr = form.cleaned_data["change_request"].strip()
+            try:
+                if upload.size > req_io.max_bytes():
+                    raise req_io.TooLarge(_("The file is larger than the limit."))
+                raw = upload.read()
+                parsed = req_io.parse(raw, filename=upload.name)
+                report = req_io.requirements_import(
+                    user=request.user, project=project, parsed=parsed,
+                    change_request=cr or None, dry_run=True, filename=upload.name,
+                )  # fmt: skip
+            except ApplicationError as exc:
+                context["error"] = exc
+                status = exc.status
+            else:
+                token = secrets.token_urlsafe(24)
+                old = staged.get("token")
+                if old:
+                    (_staging() / old).unlink(missing_ok=True)
+                (_staging() / token).write_bytes(raw)
+                request.session["requirements_import"] = {
+                    "token": token, "project": project.key, "filename": upload.name,
+                    "change_request": cr,
+                }  # fmt: skip
+                changes = [i for i in report["items"] if i["action"] != "unchanged"]
+                context.update(
+                    report=report, token=token, filename=upload.name, changes=changes[:500]
+                )
+    return render(request, "requirements/import.html", context, status=status)
