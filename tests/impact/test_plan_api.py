@@ -489,3 +489,19 @@ def test_an_assessment_is_recorded_from_a_run_through_the_api(personas, api):
     assert body["method"] == "simulation" and body["version"] == 2
     shift = run["result"]["finish_shift_days"]["P95"]
     assert float(body["schedule_days"]) == pytest.approx(shift, abs=0.01)
+
+
+def test_the_assessment_form_shows_the_simulation_beside_the_other_methods(personas, api, client):
+    p = personas
+    make_plan(api, p)
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    complete_assessment(cr, by=p.tech_lead)
+    change_plan(api, p, cr)
+    client.force_login(p.tech_lead)
+    before = client.get(f"/changes/{cr.key}/assessment/", headers={"Accept-Language": "en"})
+    assert "No simulation has been run for this change request yet." in before.content.decode()
+    r = api(p.tech_lead).post(sim_url(cr), {"iterations": 2000, "seed": 7}, format="json")
+    shift = r.json()["result"]["finish_shift_days"]["P80"]
+    html = client.get(f"/changes/{cr.key}/assessment/", headers={"Accept-Language": "en"})
+    html = html.content.decode()
+    assert "Delivery with the change" in html and f"+{shift:.1f}" in html

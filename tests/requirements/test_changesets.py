@@ -252,9 +252,17 @@ def test_change_in_review_is_material_and_audited(world):
 
     cr = cs.change_request_transition(user=p.tech_lead, cr=fresh(cr, p.tech_lead),
                                       action="request_review")  # fmt: skip
+    from changeflow.changes.models import Vote
+    from tests.factories import PASSWORD
+
+    cs.vote_cast(user=p.qa, cr=fresh(cr, p.qa), decision="approve", password=PASSWORD)
     draft(p, cr, op="modify", requirement=r1.key, fields={"title": "短信登录"})
     event = AuditEvent.objects.filter(action="change_set.edit_added").latest("id")
-    assert event.after["material"] is True
+    assert event.after["material"] is True and event.after["votes_reset"] == 1
+    # the vote is kept, void, and the members are told why
+    assert Vote.objects.get(change_request=cr).voided_at is not None
+    reset = AuditEvent.objects.get(action="votes.reset", object_key=cr.key)
+    assert p.qa.username in reset.after["notify"]
 
 
 # ---------------------------------------------------------------- impact snapshot, conflicts

@@ -182,21 +182,11 @@ def _material(cr, user: User, after: dict[str, Any]) -> dict[str, Any]:
 
     if cr.state != State.IN_REVIEW:
         return after
-    try:
-        from changeflow.ccb import services as ccb_services
+    from changeflow.ccb import services as ccb_services
 
-        reset = ccb_services.votes_reset  # type: ignore[attr-defined]
-    except (ImportError, AttributeError):
-        reset = None
-    told: list[str] = []
-    if reset is not None:
-        result = reset(cr=cr, actor=user, reason=_("The change set changed."))
-        told = list(getattr(result, "notify", None) or [])
-    return after | {
-        "material": True,
-        "votes_reset": reset is not None,
-        **({"notify": told} if told else {}),
-    }
+    # reset_votes records its own "votes.reset" event naming whom to tell.
+    voided = ccb_services.reset_votes(cr=cr, reason=_("The change set changed."), by=user)
+    return after | {"material": True, "votes_reset": voided}
 
 
 def _record(user: User, cr, action: str, *, before=None, after=None) -> None:

@@ -4,8 +4,6 @@ CR page and the assessment form include them with one line and no change to thei
 from __future__ import annotations
 
 from django import template
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 
 from changeflow.impact import selectors
 from changeflow.impact.forms import ExpertEstimateForm
@@ -51,18 +49,13 @@ def similar_changes(context, cr):
     )  # fmt: skip
 
 
-@register.simple_tag(takes_context=True)
-def optional_include(context, name):
-    """Render template ``name`` with the current context if it exists, else nothing.
+@register.simple_tag
+def simulation_summary_of(cr):
+    """P50/P80/P95 of the CR's latest finished simulation (``impact.plans.simulation_summary``),
+    for the methods side by side; the page showing it has already checked the CR's visibility."""
+    from changeflow.impact.plans import simulation_summary
 
-    The slot for the simulation summary: its template belongs to the simulation feature and
-    may not be there yet.
-    """
-    try:
-        tpl = get_template(name)
-    except TemplateDoesNotExist:
-        return ""
-    return tpl.render(context.flatten(), context.get("request"))
+    return simulation_summary(cr)
 
 
 @register.filter
