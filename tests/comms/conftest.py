@@ -34,11 +34,7 @@ def dovecot_server(tmp_path_factory):
 @pytest.fixture
 def imap(dovecot_server):
     """The Dovecot server with an empty INBOX for this test (a user of its own)."""
-    import uuid
-
-    dovecot_server.user = "u%s@changeflow.test" % uuid.uuid4().hex[:8]
-    with open(dovecot_server.root / "users", "a") as fh:
-        fh.write(f"{dovecot_server.user}:{{PLAIN}}{dovecot_server.password}::::::\n")
+    dovecot_server.next_user()
     return dovecot_server
 
 

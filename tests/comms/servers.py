@@ -73,6 +73,20 @@ class Dovecot:
     user: str = "acme@changeflow.test"
     password: str = "imap-pw-1"
     process: subprocess.Popen | None = field(default=None, repr=False)
+    boxes: int = 500  # users box0..box499, one per test that wants an empty INBOX
+    used: int = 0
+
+    @staticmethod
+    def box(n: int) -> str:
+        return "box%d@changeflow.test" % n
+
+    def next_user(self) -> str:
+        """A user (so an INBOX) no test has used yet."""
+        if self.used >= self.boxes:
+            raise RuntimeError("all %d Dovecot test users are used" % self.boxes)
+        self.user = self.box(self.used)
+        self.used += 1
+        return self.user
 
     def start(self) -> Dovecot:
         # Dovecot never delivers as root: as root, mail belongs to "nobody", in a folder that
@@ -91,7 +105,12 @@ class Dovecot:
         for sub in ("mail", "home"):
             os.chown(self.root / sub, uid, gid)
         self.port = free_port()
-        (self.root / "users").write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n")
+        # Every user the session's tests may need, written before the start: Dovecot does not
+        # reliably see users appended to its passwd-file later (they failed to sign in).
+        users = [self.user, *(self.box(n) for n in range(self.boxes))]
+        (self.root / "users").write_text(
+            "".join(f"{u}:{{PLAIN}}{self.password}::::::\n" for u in users)
+        )
         conf = self.root / "dovecot.conf"
         conf.write_text(CONFIG.format(root=self.root, port=self.port, uid=uid, gid=gid))
         self.process = subprocess.Popen(
