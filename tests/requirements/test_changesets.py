@@ -433,3 +433,22 @@ def test_api_impact_with_saved_snapshot(world, api):
     assert saved.status_code == 200 and saved.json()["saved_with_assessment"] == 1
     assert client.get(f"/api/v1/change-requests/{cr.key}/impact/?assessment=7").status_code == 404
     assert client.get(f"/api/v1/change-requests/{cr.key}/impact/?assessment=x").status_code == 400
+
+
+def test_verification_waits_until_the_change_set_is_applied(world):
+    from changeflow.changes import services as cs
+    from changeflow.core.errors import PreconditionFailed
+
+    p, r1, *_rest, cr = world
+    draft(p, cr, op="modify", requirement=r1.key, fields={"title": "短信登录"})
+    cr = implementing(p, cr)
+    assert "submit_verification" not in cs.available_actions(cr=cr, user=p.developer)
+    with pytest.raises(PreconditionFailed) as exc:
+        cs.change_request_transition(user=p.developer, cr=fresh(cr, p.developer),
+                                     action="submit_verification")  # fmt: skip
+    assert "change set" in str(exc.value.message) or "变更集" in str(exc.value.message)
+    assert fresh(cr, p.pm).state == "implementing"
+    changesets.change_set_apply(user=p.tech_lead, cr=fresh(cr, p.tech_lead))
+    cr = cs.change_request_transition(user=p.developer, cr=fresh(cr, p.developer),
+                                      action="submit_verification")  # fmt: skip
+    assert cr.state == "verifying"

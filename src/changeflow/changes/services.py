@@ -153,7 +153,15 @@ def workflow_context(
         actual_effort_recorded=cr.actual_effort_hours is not None,
         # Only approved CRs start implementation: no query for any other state.
         in_freeze=cr.state == State.APPROVED and ccb.in_freeze(project, timezone.now()),
+        # Only implementing CRs can submit for verification: no query for any other state.
+        change_set_unapplied=cr.state == State.IMPLEMENTING and _change_set_unapplied(cr),
     )
+
+
+def _change_set_unapplied(cr: ChangeRequest) -> bool:
+    from changeflow.requirements.changesets import is_unapplied
+
+    return is_unapplied(cr)
 
 
 def available_actions(*, cr: ChangeRequest, user: User, assessment: Any = _UNREAD) -> list[Action]:

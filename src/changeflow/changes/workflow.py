@@ -158,6 +158,8 @@ class Context:
     within_delegation: bool = False
     actual_effort_recorded: bool = False
     in_freeze: bool = False
+    # The CR proposes requirement edits (a change set) that have not been applied yet.
+    change_set_unapplied: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,11 @@ def _precondition(action: Action, ctx: Context) -> Denial | None:
         return need("not_emergency", _("Only a CR flagged as an emergency can be approved so."))
     if action is Action.START_IMPLEMENTATION and ctx.in_freeze and not ctx.emergency:
         return need("freeze_window", _("Implementation cannot start inside a change freeze."))
+    if action is Action.SUBMIT_VERIFICATION and ctx.change_set_unapplied:
+        return need(
+            "change_set_unapplied",
+            _("Apply the change set to the requirements before submitting for verification."),
+        )
     if action is Action.VERIFY and not ctx.actual_effort_recorded:
         return need("actuals_required", _("Record the actual effort before verifying."))
     return None

@@ -442,6 +442,16 @@ def stale_edits(cr) -> list[ChangeSetEdit]:
     ]
 
 
+def is_unapplied(cr) -> bool:
+    """Whether ``cr`` proposes requirement edits that have not been applied (one query): such a
+    CR may not go to verification, or its approved edits would never reach the requirements."""
+    return (
+        ChangeSetEdit.objects.filter(change_request=cr)
+        .exclude(change_request__in=ChangeSetApplication.objects.values("change_request"))
+        .exists()
+    )
+
+
 def change_set_apply(*, user: User, cr) -> dict[str, Any]:
     """Apply the CR's whole change set, atomically: every edit makes a new requirement version
     that records the CR (an added requirement starts at version 1), or nothing happens.
