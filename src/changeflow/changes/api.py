@@ -18,8 +18,14 @@ from rest_framework.response import Response
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.core.access import sees_internal
-from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors, validated_filters
-from changeflow.core.errors import StalePrecondition, ValidationError
+from changeflow.core.api_views import (
+    IDEMPOTENCY_PARAM,
+    ApiView,
+    errors,
+    expected_version,
+    validated_filters,
+)
+from changeflow.core.errors import ValidationError
 from changeflow.core.middleware import client_ip
 
 from . import selectors, services, uploads, workflow
@@ -85,16 +91,10 @@ def _detail(cr: ChangeRequest, user, code: int = status.HTTP_200_OK) -> Response
 
 
 def _expected_version(request, cr: ChangeRequest) -> int | None:
-    """The version named by ``If-Match`` (None when absent or ``*``); 412 when stale."""
-    raw = request.headers.get("If-Match")
-    if raw is None or raw.strip() == "*":
-        return None
-    tags = [t.strip().removeprefix("W/").strip('"') for t in raw.split(",")]
-    if str(cr.version) in tags:
-        return cr.version
-    raise StalePrecondition(
-        _("The change request was changed since you read it (If-Match does not match).")
-    )
+    return expected_version(
+        request, cr.version,
+        _("The change request was changed since you read it (If-Match does not match)."),
+    )  # fmt: skip
 
 
 class ChangeRequestListView(ApiView):

@@ -20,7 +20,14 @@ from rest_framework.response import Response
 
 from . import audit, selectors
 from .api import Pagination
-from .errors import ApplicationError, NotFound, PermissionDenied, TooLarge, ValidationError
+from .errors import (
+    ApplicationError,
+    NotFound,
+    PermissionDenied,
+    StalePrecondition,
+    TooLarge,
+    ValidationError,
+)
 from .idempotency import IdempotencyMixin
 from .models import AuditEvent
 
@@ -245,3 +252,16 @@ class AuditVerifyView(ApiView):
 
 
 __all__ = ["ApiView", "ApplicationError", "StrictSerializer", "errors", "validated_filters"]
+
+
+def expected_version(request, current: int, stale: str) -> int | None:
+    """The version an ``If-Match`` header names (None when absent or ``*``), for a write that
+    must not overwrite someone else's; ``StalePrecondition`` (412, message ``stale``) when the
+    object has moved on. ETags are the object's version, weak or strong, quoted or not."""
+    raw = request.headers.get("If-Match")
+    if raw is None or raw.strip() == "*":
+        return None
+    tags = [t.strip().removeprefix("W/").strip('"') for t in raw.split(",")]
+    if str(current) in tags:
+        return current
+    raise StalePrecondition(stale)

@@ -17,8 +17,8 @@ from rest_framework.response import Response
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
-from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
-from changeflow.core.errors import StalePrecondition, ValidationError
+from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors, expected_version
+from changeflow.core.errors import ValidationError
 
 from . import io as req_io
 from . import matrix as trace_matrix
@@ -70,16 +70,10 @@ def _detail(req: Requirement, code: int = status.HTTP_200_OK) -> Response:
 
 
 def _expected_version(request, req: Requirement) -> int | None:
-    """The version named by ``If-Match`` (None when absent or ``*``); 412 when stale."""
-    raw = request.headers.get("If-Match")
-    if raw is None or raw.strip() == "*":
-        return None
-    tags = [t.strip().removeprefix("W/").strip('"') for t in raw.split(",")]
-    if str(req.version) in tags:
-        return req.version
-    raise StalePrecondition(
-        _("The requirement was changed since you read it (If-Match does not match).")
-    )
+    return expected_version(
+        request, req.version,
+        _("The requirement was changed since you read it (If-Match does not match)."),
+    )  # fmt: skip
 
 
 class RequirementListView(ApiView):
@@ -341,15 +335,10 @@ class ArtifactDetailView(ApiView):
         art = selectors.artifact_get(user=request.user, key=key)
         data = dict(self.get_validated(ArtifactUpdateSerializer, partial=True))
         cr_key = data.pop("change_request", None)
-        raw = request.headers.get("If-Match")
-        expected = None
-        if raw is not None and raw.strip() != "*":
-            tags = [t.strip().removeprefix("W/").strip('"') for t in raw.split(",")]
-            if str(art.version) not in tags:
-                raise StalePrecondition(
-                    _("The artifact was changed since you read it (If-Match does not match).")
-                )
-            expected = art.version
+        expected = expected_version(
+            request, art.version,
+            _("The artifact was changed since you read it (If-Match does not match)."),
+        )  # fmt: skip
         services.artifact_update(
             user=request.user, artifact=art, data=data, change_request=cr_key,
             expected_version=expected,
