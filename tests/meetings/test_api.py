@@ -452,3 +452,39 @@ def test_project_calendar(personas, api):
     assert kinds.count("meeting") == 4 and "freeze" in kinds and "desired" in kinds
     assert api(p.pm).get("/api/v1/projects/ACME/calendar/?month=2026-13").status_code == 400
     assert api(p.outsider).get("/api/v1/projects/ACME/calendar/").status_code == 404
+
+
+def test_votes_reset_during_the_meeting_are_marked_void_in_the_minutes(personas, api):
+    """A material change in the meeting voids the votes cast so far: the minutes, the page
+    and the API still list them (they were cast) but say they do not count, and why."""
+    from changeflow.ccb.services import reset_votes
+
+    p = personas
+    m, cr, occ_url, held = _held_ccb(p, api)
+    item = held["agenda"][0]["id"]
+    present = [{"username": u.username, "status": "present"} for u in (p.pm, p.qa)]
+    api(p.pm).put(occ_url + "attendance/", {"attendance": present}, format="json")
+    vote = {"item": item, "password": PASSWORD}
+    r = api(p.qa).post(occ_url + "votes/", {**vote, "decision": "reject"}, format="json")
+    assert r.status_code == 201, r.content
+    assert reset_votes(cr=cr, reason="估算翻倍 estimate doubled", by=p.pm) == 1
+    r = api(p.qa).post(occ_url + "votes/", {**vote, "decision": "approve"}, format="json")
+    assert r.status_code == 201, r.content
+    lines = api(p.pm).get(occ_url).json()["agenda"][0]["votes"]
+    assert [(v["decision"], v["void_reason"], v["voided_at"] is None) for v in lines] == [
+        ("reject", "估算翻倍 estimate doubled", False),
+        ("approve", "", True),
+    ]
+    assert api(p.pm).post(occ_url + "close/", {}, format="json").status_code == 200
+    md = api(p.pm).get(occ_url + "minutes.md").content.decode()
+    rows = [line for line in md.splitlines() if line.startswith("| ") and p.qa.username in line]
+    assert len(rows) == 2
+    assert "void, does not count: 估算翻倍 estimate doubled" in rows[0] and "Reject" in rows[0]
+    assert "void" not in rows[1] and "Approve" in rows[1]
+    pdf = _pdf_text(api(p.pm).get(occ_url + "minutes.pdf").content)
+    # The narrow column wraps the note; its start is on the voided vote only.
+    assert pdf.count("Reject (voi") == 1 and "Approve (" not in pdf
+    client = api(p.pm)
+    client.force_login(p.pm)
+    page = client.get(f"/projects/ACME/meetings/{m.pk}/{latest_key(m)}/").content.decode()
+    assert page.count("void, does not count: 估算翻倍 estimate doubled") == 1

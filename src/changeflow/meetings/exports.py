@@ -48,6 +48,18 @@ def _person(user: User) -> str:
 # ------------------------------------------------------------------ minutes data
 
 
+def _void_note(vote) -> str:
+    """Empty for a vote that counts; for one a material change reset, what the minutes say
+    instead of letting it pass for a valid vote (it stays listed: it was cast in the meeting)."""
+    if vote.voided_at is None:
+        return ""
+    return _("void, does not count: %(reason)s") % {"reason": vote.void_reason}
+
+
+def _vote_text(v: dict[str, Any]) -> str:
+    return f"{v['decision']} ({v['void']})" if v["void"] else v["decision"]
+
+
 def minutes_data(occurrence: Occurrence, *, user: User) -> dict[str, Any]:
     """Everything the minutes list, as plain text values in the active language."""
     meeting = occurrence.meeting
@@ -81,6 +93,7 @@ def minutes_data(occurrence: Occurrence, *, user: User) -> dict[str, Any]:
                             "p": _label(VotePurpose, v.purpose),
                         },
                         "comment": v.comment,
+                        "void": _void_note(v),
                     }
                     for v in entry.votes
                 ],
@@ -186,8 +199,9 @@ def minutes_markdown(data: dict[str, Any]) -> str:
             ]
             for v in item["votes"]:
                 lines.append(
-                    f"| {_md(v['member'])} ({v['username']}) | {v['role']} | {v['decision']} | "
-                    f"{v['signed_at']} | {_md(v['signature'])} | {_md(v['comment'])} |"
+                    f"| {_md(v['member'])} ({v['username']}) | {v['role']} | "
+                    f"{_md(_vote_text(v))} | {v['signed_at']} | {_md(v['signature'])} | "
+                    f"{_md(v['comment'])} |"
                 )
         lines.append("")
     lines += [f"## {_('Action items')}", ""]
@@ -302,7 +316,7 @@ def minutes_pdf(data: dict[str, Any]) -> bytes:
             for v in item["votes"]:
                 vrows.append([
                     _p(f"{v['member']} ({v['username']})", st["small"]), _p(v["role"], st["small"]),
-                    _p(v["decision"], st["small"]), _p(v["signed_at"], st["small"]),
+                    _p(_vote_text(v), st["small"]), _p(v["signed_at"], st["small"]),
                     _p(v["signature"], st["small"]), _p(v["comment"], st["small"]),
                 ])  # fmt: skip
             story += [

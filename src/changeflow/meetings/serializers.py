@@ -75,6 +75,12 @@ class VoteLineSerializer(serializers.Serializer):
     round = serializers.IntegerField()
     comment = serializers.CharField()
     signed_at = serializers.DateTimeField()
+    voided_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text=_("Set when a material change reset the votes: the vote is listed but no "
+                    "longer counts."),
+    )  # fmt: skip
+    void_reason = serializers.CharField(allow_blank=True)
 
 
 class AgendaLineSerializer(serializers.Serializer):
