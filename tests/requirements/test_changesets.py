@@ -452,3 +452,47 @@ def test_verification_waits_until_the_change_set_is_applied(world):
     cr = cs.change_request_transition(user=p.developer, cr=fresh(cr, p.developer),
                                       action="submit_verification")  # fmt: skip
     assert cr.state == "verifying"
+
+
+# ---------------------------------------------------------------- the CR page's history
+
+
+@pytest.mark.parametrize(
+    "language", ["en", "zh-hans"]
+)  # every change-set event named in words, in both languages
+def test_cr_history_names_every_change_set_event(world, language):
+    from django.test import Client
+    from django.utils import translation
+
+    p, r1, r2, *_rest, cr = world
+    edit = draft(p, cr, op="modify", requirement=r1.key, fields={"title": "短信登录"})
+    changesets.edit_update(user=p.pm, cr=fresh(cr, p.pm), edit_id=edit.pk,
+                           fields={"title": "验证码登录"})  # fmt: skip
+    gone = draft(p, cr, op="remove", requirement=r2.key)
+    changesets.edit_delete(user=p.pm, cr=fresh(cr, p.pm), edit_id=gone.pk)
+    cr = implementing(p, cr)
+    other = implementing(p, make_cr(p.project, by=p.customer, title="Other"))
+    services.requirement_update(user=p.pm, requirement=r1, change_request=other.key,
+                                data={"text": "新的文本"})  # fmt: skip
+    changesets.edit_rebase(user=p.pm, cr=fresh(cr, p.pm), edit_id=edit.pk)
+    changesets.change_set_apply(user=p.pm, cr=fresh(cr, p.pm))
+    recorded = set(
+        AuditEvent.objects.filter(object_key=cr.key, action__startswith="change_set.").values_list(
+            "action", flat=True
+        )
+    )
+    assert recorded == set(changesets.EVENT_LABELS)  # every one of them happened above
+    client = Client()
+    client.force_login(p.viewer)
+    html = client.get(f"/changes/{cr.key}/", headers={"Accept-Language": language})
+    assert html.status_code == 200
+    html = html.content.decode()
+    with translation.override(language):
+        labels = [str(label) for label in changesets.EVENT_LABELS.values()]
+        details = [str(changesets.EVENT_FIELD_LABELS[k]) for k in ("edits", "versions")]
+    for action, label in zip(changesets.EVENT_LABELS, labels, strict=True):
+        assert label in html, action
+        assert f">{action}<" not in html and f"> {action}" not in html
+    assert all(d in html for d in details)
+    if language == "zh-hans":
+        assert "应用了变更集" in html

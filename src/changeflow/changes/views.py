@@ -29,6 +29,7 @@ from changeflow.core.errors import ApplicationError, NotFound
 from changeflow.core.middleware import client_ip
 from changeflow.impact.plan_views import simulation_panel
 from changeflow.impact.services import EVENT_LABELS as IMPACT_EVENT_LABELS
+from changeflow.requirements import changesets as cs
 from changeflow.requirements.cr_selectors import cr_panel
 from changeflow.web import add_errors, form_status, or_404
 
@@ -187,6 +188,7 @@ FIELD_LABELS.update(
     role=gettext_lazy("Role"),
     requested_by=gettext_lazy("Requester"),
 )
+FIELD_LABELS = cs.EVENT_FIELD_LABELS | FIELD_LABELS  # a CR field's own label wins
 VALUE_CHOICES: dict[str, Any] = {
     "state": State,
     "type": ChangeType,
@@ -199,6 +201,7 @@ VALUE_CHOICES: dict[str, Any] = {
     "method": AssessmentMethod,
     "purpose": VotePurpose,
     "role": Role,
+    "op": cs.EditOp,
 }
 EVENT_LABELS: dict[str, Any] = {
     "cr.created": gettext_lazy("created the change request"),
@@ -229,6 +232,7 @@ EVENT_LABELS: dict[str, Any] = {
     "sla.breached": gettext_lazy("was over its service level"),
     "votes.reset": gettext_lazy("reset the board's votes"),
     **IMPACT_EVENT_LABELS,
+    **cs.EVENT_LABELS,
 }
 # Keys of an event's before/after that are shown otherwise or not at all.
 _HIDDEN_KEYS = {
@@ -237,6 +241,7 @@ _HIDDEN_KEYS = {
     "description", "reason", "expected_benefit", "requested_by", "labels", "emergency",
     "requester_contact", "desired_date", "channel", "type", "priority", "urgency",
     "signer", "meaning", "notify", "voided", "voters", "delegation",
+    *cs.EVENT_HIDDEN_KEYS,
 }  # fmt: skip
 # For cr.updated every field change is shown, long texts included.
 _UPDATE_HIDDEN = {"tally", "signature", "signed_at"}

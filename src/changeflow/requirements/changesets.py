@@ -29,6 +29,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from changeflow.accounts.models import User
 from changeflow.core import audit
@@ -65,6 +66,27 @@ ADD_DEFAULTS = {
     "parent": None,
 }
 MAX_EDITS = 500  # per change set: a bound on what one apply locks and writes
+# How the CR page's history names the events this module records against a CR.
+EVENT_LABELS = {
+    "change_set.edit_added": gettext_lazy("proposed a requirement edit"),
+    "change_set.edit_changed": gettext_lazy("changed a proposed requirement edit"),
+    "change_set.edit_removed": gettext_lazy("took a requirement edit out of the change set"),
+    "change_set.edit_rebased": gettext_lazy("rebased a requirement edit"),
+    "change_set.applied": gettext_lazy("applied the change set"),
+}
+# ... and the details of those events it shows (the rest are internal: ids, vote resets).
+EVENT_FIELD_LABELS = {
+    "op": gettext_lazy("Kind of edit"),
+    "requirement": gettext_lazy("Requirement"),
+    "proposed": gettext_lazy("Proposed"),
+    "edits": gettext_lazy("Edits applied"),
+    "versions": gettext_lazy("New versions"),
+    "rebased_from": gettext_lazy("Drafted against version"),
+    "rebased_to": gettext_lazy("Rebased on version"),
+    "resolutions": gettext_lazy("Conflicts resolved"),
+    "dropped": gettext_lazy("Dropped"),
+}
+EVENT_HIDDEN_KEYS = {"id", "base_version", "material", "votes_reset"}
 
 
 def drafting_states() -> tuple[str, ...]:
