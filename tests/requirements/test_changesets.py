@@ -496,3 +496,118 @@ def test_cr_history_names_every_change_set_event(world, language):
     assert all(d in html for d in details)
     if language == "zh-hans":
         assert "应用了变更集" in html
+
+
+# ---------------------------------------------------------------- a new parent of a new one
+
+
+def test_added_requirement_under_another_added_one_whatever_the_order(world):
+    """Drafted child first, parent second: the apply creates the parent first all the same,
+    and a grandchild under the child; the redline names the new parent."""
+    p, r1, *_rest, cr = world
+    child = draft(p, cr, op="add", fields={"title": "Child"})
+    parent = draft(p, cr, op="add", fields={"title": "Parent", "parent": r1.key})
+    changesets.edit_update(user=p.pm, cr=fresh(cr, p.pm), edit_id=child.pk,
+                           fields={"title": "Child", "parent": f"edit:{parent.pk}"})  # fmt: skip
+    grandchild = draft(
+        p, cr, op="add", fields={"title": "Grandchild", "parent": f"edit:{child.pk}"}
+    )
+    panel = cr_selectors.cr_panel(user=p.viewer, cr=fresh(cr, p.viewer))
+    shown = {
+        e["id"]: {c["field"]: c["to"] for c in e["changes"]} for e in panel["change_set"]["edits"]
+    }
+    assert "Parent" in shown[child.pk]["parent"] and "Child" in shown[grandchild.pk]["parent"]
+    cr = implementing(p, cr)
+    result = changesets.change_set_apply(user=p.pm, cr=cr)
+    made = {
+        r.title: r for r in Requirement.objects.filter(title__in=["Parent", "Child", "Grandchild"])
+    }
+    assert made["Parent"].parent_id == r1.pk
+    assert made["Child"].parent_id == made["Parent"].pk
+    assert made["Grandchild"].parent_id == made["Child"].pk
+    assert result["versions"] == {made[t].key: 1 for t in made}
+    assert made["Parent"].number < made["Child"].number < made["Grandchild"].number
+    # After the apply, the redline names the key the parent got.
+    after = cr_selectors.change_set_get(user=p.viewer, cr=fresh(cr, p.viewer))
+    to = {e["id"]: {c["field"]: c["to"] for c in e["changes"]} for e in after["edits"]}
+    assert to[child.pk]["parent"] == made["Parent"].key
+    assert to[grandchild.pk]["parent"] == made["Child"].key
+
+
+def test_new_parent_cycle_unknown_edit_and_modify_refused(world):
+    from changeflow.core.errors import PreconditionFailed
+
+    p, r1, *_rest, cr = world
+    a = draft(p, cr, op="add", fields={"title": "A"})
+    b = draft(p, cr, op="add", fields={"title": "B", "parent": f"edit:{a.pk}"})
+    for ref in (b.pk, a.pk):  # a cycle through B, and A its own parent
+        with pytest.raises(PreconditionFailed) as exc:
+            changesets.edit_update(user=p.pm, cr=fresh(cr, p.pm), edit_id=a.pk,
+                                   fields={"title": "A", "parent": f"edit:{ref}"})  # fmt: skip
+        assert exc.value.code == "parent_cycle" and "parent" in exc.value.fields
+    assert ChangeSetEdit.objects.get(pk=a.pk).proposed["parent"] is None
+    with pytest.raises(ValidationError) as exc:
+        draft(p, cr, op="add", fields={"title": "C", "parent": "edit:99999"})
+    assert "99999" in str(exc.value.fields["parent"])
+    modify = draft(p, cr, op="modify", requirement=r1.key, fields={"title": "X"})
+    with pytest.raises(ValidationError):
+        draft(p, cr, op="add", fields={"title": "D", "parent": f"edit:{modify.pk}"})
+    with pytest.raises(ValidationError):
+        changesets.edit_update(user=p.pm, cr=fresh(cr, p.pm), edit_id=modify.pk,
+                               fields={"parent": f"edit:{a.pk}"})  # fmt: skip
+    # The parent edit cannot leave while a child needs it.
+    with pytest.raises(PreconditionFailed) as exc:
+        changesets.edit_delete(user=p.pm, cr=fresh(cr, p.pm), edit_id=a.pk)
+    assert exc.value.code == "edit_is_parent" and str(b.pk) in str(exc.value.message)
+    assert ChangeSetEdit.objects.filter(pk=a.pk).exists()
+
+
+def test_apply_refuses_a_cycle_that_got_in_anyway(world):
+    """Drafting refuses cycles; should one be stored all the same, the apply writes nothing."""
+    from changeflow.core.errors import PreconditionFailed
+
+    p, *_rest, cr = world
+    a = draft(p, cr, op="add", fields={"title": "A"})
+    b = draft(p, cr, op="add", fields={"title": "B", "parent": f"edit:{a.pk}"})
+    ChangeSetEdit.objects.filter(pk=a.pk).update(proposed=a.proposed | {"parent": f"edit:{b.pk}"})
+    cr = implementing(p, cr)
+    count = Requirement.objects.count()
+    with pytest.raises(PreconditionFailed) as exc:
+        changesets.change_set_apply(user=p.pm, cr=cr)
+    assert exc.value.code == "parent_cycle"
+    assert Requirement.objects.count() == count
+
+
+def test_api_new_parent_by_edit_id(world, api):
+    p, r1, *_rest, cr = world
+    client = api(p.tech_lead)
+    r = client.post(cs_url(cr), {"op": "add", "fields": {"title": "Parent"}}, format="json")
+    assert r.status_code == 201, r.content
+    parent = r.json()["id"]
+    body = {"op": "add", "fields": {"title": "Child", "parent": f"edit:{parent}"}}
+    r = client.post(cs_url(cr), body, format="json")
+    assert r.status_code == 201, r.content
+    child = r.json()
+    assert child["proposed"]["parent"] == f"edit:{parent}"
+    assert {"field": "parent", "to": f"edit:{parent}"}.items() <= {
+        k: v for c in child["changes"] if c["field"] == "parent" for k, v in c.items()
+    }.items()
+    # A cycle: 422 naming the parent; a parent edit that does not exist: 400.
+    r = client.patch(cs_url(cr, f"{parent}/"),
+                     {"fields": {"title": "Parent", "parent": f"edit:{child['id']}"}},
+                     format="json")  # fmt: skip
+    assert r.status_code == 422, r.content
+    assert error_of(r)["code"] == "parent_cycle" and "parent" in error_of(r)["fields"]
+    r = client.post(cs_url(cr), {"op": "add", "fields": {"title": "X", "parent": "edit:0"}},
+                    format="json")  # fmt: skip
+    assert r.status_code == 400 and "parent" in error_of(r)["fields"]
+    r = client.delete(cs_url(cr, f"{parent}/"))
+    assert r.status_code == 422 and error_of(r)["code"] == "edit_is_parent"
+    cr = implementing(p, cr)
+    r = client.post(cs_url(cr, "apply/"))
+    assert r.status_code == 200, r.content
+    made = Requirement.objects.get(title="Child")
+    assert made.parent.title == "Parent" and made.parent.key in r.json()["versions"]
+    r = client.get(cs_url(cr))
+    changes = {e["id"]: e["changes"] for e in r.json()["edits"]}
+    assert [c["to"] for c in changes[child["id"]] if c["field"] == "parent"] == [made.parent.key]

@@ -98,7 +98,9 @@ class EditCreateSerializer(StrictSerializer):
     fields = serializers.DictField(
         child=serializers.JSONField(allow_null=True), required=False, default=dict,
         help_text=gettext_lazy(
-            "Proposed values of title, text, kind, priority, status, parent (a key)."
+            "Proposed values of title, text, kind, priority, status, parent (a key; for an "
+            'added requirement also "edit:<id>", the one another add edit of this change set '
+            "creates)."
         ),
     )  # fmt: skip
 

@@ -145,8 +145,55 @@ def version_values(v: RequirementVersion | Requirement) -> dict[str, Any]:
     return out
 
 
-def _clean_fields(project, data: Any, *, requirement: Requirement | None) -> dict[str, Any]:
-    """The proposed values, checked like a requirement edit would be."""
+NEW_REF = "edit:"  # a parent given as "edit:<id>": the requirement that add edit will create
+
+
+def new_ref(value: Any) -> int | None:
+    """The edit id of a parent given as ``"edit:<id>"`` (another add edit of the same change
+    set), else None."""
+    if isinstance(value, str) and value.startswith(NEW_REF) and value[len(NEW_REF) :].isdigit():
+        return int(value[len(NEW_REF) :])
+    return None
+
+
+def _cycle(edit_ids: list[int]) -> PreconditionFailed:
+    return PreconditionFailed(
+        _("These added requirements would be each other's ancestors: edits %s.")
+        % ", ".join(str(i) for i in edit_ids),
+        code="parent_cycle",
+        fields={"parent": [_("This parent would make a cycle in the hierarchy.")]},
+    )
+
+
+def _clean_new_parent(cr, ref: int, *, requirement, edit_id: int | None) -> str:
+    """A parent that is another requirement this change set adds: only for an added
+    requirement, only an add edit of the same change set, and no cycle among them (422)."""
+    if requirement is not None or cr is None:
+        raise _invalid(
+            "parent",
+            _("Only a requirement this change set adds can have another added one as parent."),
+        )
+    adds = dict(
+        ChangeSetEdit.objects.filter(change_request=cr, op=EditOp.ADD).values_list(
+            "pk", "proposed__parent"
+        )
+    )
+    if ref not in adds:
+        raise _invalid("parent", _("No requirement added by this change set has edit id %d.") % ref)
+    chain, current = [], ref
+    while current is not None and current not in chain:
+        chain.append(current)
+        if current == edit_id:
+            raise _cycle(chain)
+        current = new_ref(adds.get(current))
+    return f"{NEW_REF}{ref}"
+
+
+def _clean_fields(
+    project, data: Any, *, requirement: Requirement | None, cr=None, edit_id: int | None = None
+) -> dict[str, Any]:
+    """The proposed values, checked like a requirement edit would be. An added requirement's
+    parent may be another one the change set ``cr`` adds, as ``"edit:<id>"``."""
     if not isinstance(data, dict):
         raise _invalid("fields", _("An object of requirement fields."))
     unknown = sorted(set(data) - set(FIELDS))
@@ -170,6 +217,10 @@ def _clean_fields(project, data: Any, *, requirement: Requirement | None) -> dic
         elif name == "parent":
             if value is not None and not isinstance(value, str):
                 raise _invalid("parent", _("A requirement key."))
+            ref = new_ref((value or "").strip())
+            if ref is not None:
+                out[name] = _clean_new_parent(cr, ref, requirement=requirement, edit_id=edit_id)
+                continue
             parent = services._parent(project, (value or "").strip() or None)
             if (
                 parent is not None
@@ -240,7 +291,7 @@ def edit_create(
         if op == EditOp.ADD:
             if requirement:
                 raise _invalid("requirement", _("An added requirement has no key yet."))
-            proposed = ADD_DEFAULTS | _clean_fields(cr.project, fields, requirement=None)
+            proposed = ADD_DEFAULTS | _clean_fields(cr.project, fields, requirement=None, cr=cr)
             if not proposed.get("title"):
                 raise _invalid("title", _("Required."))
         else:
@@ -303,7 +354,9 @@ def edit_update(*, user: User, cr, edit_id: int, fields: Any) -> ChangeSetEdit:
         if edit.op == EditOp.REMOVE:
             raise _invalid("fields", _("A removal proposes no fields."))
         if edit.op == EditOp.ADD:
-            proposed = ADD_DEFAULTS | _clean_fields(cr.project, fields, requirement=None)
+            proposed = ADD_DEFAULTS | _clean_fields(
+                cr.project, fields, requirement=None, cr=cr, edit_id=edit.pk
+            )
             if not proposed.get("title"):
                 raise _invalid("title", _("Required."))
         else:
@@ -331,6 +384,17 @@ def edit_delete(*, user: User, cr, edit_id: int) -> None:
         _require_drafter(user, cr)
         edit = _edit_locked(cr, edit_id)
         before = _snapshot(edit)
+        children = sorted(
+            ChangeSetEdit.objects.filter(
+                change_request=cr, op=EditOp.ADD, proposed__parent=f"{NEW_REF}{edit.pk}"
+            ).values_list("pk", flat=True)
+        )
+        if children:
+            raise PreconditionFailed(
+                _("The requirements added by edits %s have this one as parent: change them first.")
+                % ", ".join(str(i) for i in children),
+                code="edit_is_parent",
+            )
         edit.delete()
         _record(user, cr, "change_set.edit_removed", before=before, after=_material(cr, user, {}))
 
@@ -474,6 +538,38 @@ def is_unapplied(cr) -> bool:
     )
 
 
+def in_dependency_order(edits: list[ChangeSetEdit]) -> list[ChangeSetEdit]:
+    """The edits in their order, except that an added requirement whose parent is another
+    added one comes after it, whatever order they were drafted in. A cycle, or a parent edit
+    no longer in the change set, is refused (422) — drafting refuses both already."""
+    adds = {e.pk for e in edits if e.op == EditOp.ADD}
+    ordered: list[ChangeSetEdit] = []
+    done: set[int] = set()
+    pending = list(edits)
+    while pending:
+        waiting = []
+        for e in pending:
+            ref = new_ref(e.proposed.get("parent")) if e.op == EditOp.ADD else None
+            if ref is not None and ref not in adds:
+                raise PreconditionFailed(
+                    _("Edit %(id)d has as parent edit %(ref)d, which is not in the change set.")
+                    % {"id": e.pk, "ref": ref},
+                    code="parent_missing",
+                    fields={
+                        "parent": [
+                            _("No requirement added by this change set has edit id %d.") % ref
+                        ]
+                    },
+                )
+            (waiting if ref is not None and ref not in done else ordered).append(e)
+            if e not in waiting:
+                done.add(e.pk)
+        if len(waiting) == len(pending):
+            raise _cycle(sorted(e.pk for e in waiting))
+        pending = waiting
+    return ordered
+
+
 def change_set_apply(*, user: User, cr) -> dict[str, Any]:
     """Apply the CR's whole change set, atomically: every edit makes a new requirement version
     that records the CR (an added requirement starts at version 1), or nothing happens.
@@ -533,12 +629,18 @@ def change_set_apply(*, user: User, cr) -> dict[str, Any]:
                 },
             )
         versions: dict[str, int] = {}
-        for edit in edits:
+        created: dict[int, str] = {}  # add edit id -> the key of the requirement it created
+        for edit in in_dependency_order(edits):
             if edit.op == EditOp.ADD:
+                fields = dict(edit.proposed)
+                ref = new_ref(fields.get("parent"))
+                if ref is not None:
+                    fields["parent"] = created[ref]
                 req = services.requirement_create(
-                    user=user, project=cr.project, change_request=cr, **edit.proposed
+                    user=user, project=cr.project, change_request=cr, **fields
                 )
                 edit.requirement = req
+                created[edit.pk] = req.key
             else:
                 req = services.requirement_update(
                     user=user, requirement=edit.requirement, data=dict(edit.proposed),

@@ -37,9 +37,17 @@ FIELD_LABELS = {
 TEXT_FIELDS = ("title", "text")
 
 
-def _shown(field: str, value: Any) -> Any:
-    """A choice's label rather than its stored value (the redline is read by people)."""
+def _shown(field: str, value: Any, titles: dict[int, str] | None = None) -> Any:
+    """A choice's label rather than its stored value (the redline is read by people); a
+    parent this change set adds, by its title."""
     from .models import Kind, RequirementPriority, RequirementStatus
+
+    ref = changesets.new_ref(value) if field == "parent" else None
+    if ref is not None:
+        return _("the new requirement “%(title)s” (edit %(id)d)") % {
+            "title": (titles or {}).get(ref, ""),
+            "id": ref,
+        }
 
     choices = {"kind": Kind, "priority": RequirementPriority, "status": RequirementStatus}
     if field in choices and value in choices[field].values:
@@ -112,6 +120,13 @@ def change_set_get(*, user: User, cr) -> dict[str, Any]:
                 "created_at": e.created_at,
             }
         )
+    # A parent that another add edit creates: the key it got once applied, else "edit:<id>".
+    created = {e.pk: e.requirement.key for e in edits if e.op == EditOp.ADD and e.requirement_id}
+    for item in out:
+        for change in item["changes"]:
+            ref = changesets.new_ref(change["to"]) if change["field"] == "parent" else None
+            if ref is not None and ref in created:
+                change["to"] = created[ref]
     return {
         "change_request": cr.key,
         "state": cr.state,
@@ -217,9 +232,14 @@ def cr_panel(*, user: User, cr) -> dict[str, Any]:
     from .models import EditOp as Op
 
     change_set = change_set_get(user=user, cr=cr)
+    titles = {e["id"]: e["title"] for e in change_set["edits"]}
     for edit in change_set["edits"]:  # labels, not stored values, for people
         edit["changes"] = [
-            c | {"from": _shown(c["field"], c["from"]), "to": _shown(c["field"], c["to"])}
+            c
+            | {
+                "from": _shown(c["field"], c["from"]),
+                "to": _shown(c["field"], c["to"], titles),
+            }
             for c in edit["changes"]
         ]
     impact = impact_get(user=user, cr=cr)
