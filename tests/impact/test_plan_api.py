@@ -67,14 +67,14 @@ def test_the_project_manager_replaces_the_plan_and_members_read_it(personas, api
     assert [t["key"] for t in data["tasks"]] == ["A", "B", "C"]
     assert data["tasks"][1]["depends_on"] == [{"task": "A", "lag": 1}]
     assert data["milestones"][0]["name"] == "上线"
-    for who in ("qa", "developer", "customer", "viewer", "admin", "tech_lead"):
+    for who in ("qa", "developer", "viewer", "admin", "tech_lead"):
         r = api(getattr(p, who)).get(PLAN.format("ACME"))
         assert r.status_code == 200, (who, r.content)
         assert r.json()["version"] == 1
     assert AuditEvent.objects.filter(action="plan.replaced", object_key="ACME").exists()
 
 
-@pytest.mark.parametrize("who", ["qa", "developer", "customer_rep", "customer", "viewer"])
+@pytest.mark.parametrize("who", ["qa", "developer", "viewer"])
 def test_other_roles_may_not_edit_the_plan(personas, api, who):
     p = personas
     r = api(getattr(p, who)).put(PLAN.format("ACME"), plan_body(), format="json")
@@ -305,7 +305,7 @@ def test_a_small_simulation_answers_at_once_with_percentiles_shift_and_charts(pe
     assert again["result"]["baseline"] == res["baseline"]
     assert again["result"]["with_change"] == res["with_change"]
     # Detail, list and charts.
-    client = api(p.customer)
+    client = api(p.qa)
     detail = client.get(run["url"])
     assert detail.status_code == 200 and detail.json()["id"] == run["id"]
     assert client.get(f"/api/v1/change-requests/{cr.key}/simulations/").json()["count"] == 2
@@ -397,7 +397,7 @@ def test_a_change_plan_naming_unknown_plan_tasks_is_refused(personas, api):
     assert "ALSO" in error_of(r)["fields"]["before"][0]
 
 
-@pytest.mark.parametrize("who", ["qa", "developer", "customer_rep", "customer", "viewer"])
+@pytest.mark.parametrize("who", ["qa", "developer", "viewer"])
 def test_other_roles_may_not_simulate_or_set_change_plans_but_see_runs(personas, api, who):
     p = personas
     make_plan(api, p)
@@ -505,3 +505,67 @@ def test_the_assessment_form_shows_the_simulation_beside_the_other_methods(perso
     html = client.get(f"/changes/{cr.key}/assessment/", headers={"Accept-Language": "en"})
     html = html.content.decode()
     assert "Delivery with the change" in html and f"+{shift:.1f}" in html
+
+
+# ---------------------------------------------------------------- customer roles: internal
+
+
+@pytest.mark.parametrize("who", ["customer", "customer_rep"])
+def test_plans_and_simulations_do_not_exist_for_customer_roles(personas, api, who):
+    """Task rates, costs and simulated figures are internal (API.md: customer roles see no
+    internal cost notes): every plan and simulation endpoint answers 404, reads and writes,
+    while the project manager is served and the CR itself stays visible to the customer."""
+    p = personas
+    make_plan(api, p)
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    change_plan(api, p, cr)
+    pm = api(p.pm)
+    run = pm.post(sim_url(cr), {"iterations": 200, "seed": 3}, format="json").json()
+    base = f"/api/v1/change-requests/{cr.key}/"
+    task = PlanTask.objects.get(key="A")
+    dep = task.plan.dependencies.first()
+    milestone = task.plan.milestones.first()
+    reads = [
+        PLAN.format("ACME"),
+        PLAN.format("ACME") + "tasks/",
+        PLAN.format("ACME") + "tasks/A/",
+        PLAN.format("ACME") + "dependencies/",
+        PLAN.format("ACME") + "milestones/",
+        base + "change-plan/",
+        base + "simulations/",
+        run["url"],
+        run["url"] + "chart.png",
+        run["url"] + "chart.svg?kind=scurve&metric=cost",
+    ]
+    for url in reads:
+        assert pm.get(url).status_code == 200, url
+    client = api(getattr(p, who))
+    for url in reads:
+        r = client.get(url)
+        assert r.status_code == 404, (url, r.content)
+        assert b"P80" not in r.content and b"rate" not in r.content
+    writes = [
+        ("put", PLAN.format("ACME"), plan_body()),
+        ("patch", PLAN.format("ACME"), {"currency": "USD"}),
+        ("post", PLAN.format("ACME") + "tasks/", {"key": "Z", "name": "z", "optimistic": 1,
+                                                 "most_likely": 2, "pessimistic": 3}),
+        ("patch", PLAN.format("ACME") + "tasks/A/", {"name": "x"}),
+        ("delete", PLAN.format("ACME") + "tasks/A/", None),
+        ("post", PLAN.format("ACME") + "dependencies/", {"predecessor": "A", "successor": "C"}),
+        ("delete", PLAN.format("ACME") + f"dependencies/{dep.pk}/", None),
+        ("post", PLAN.format("ACME") + "milestones/", {"name": "m", "task": "A"}),
+        ("delete", PLAN.format("ACME") + f"milestones/{milestone.pk}/", None),
+        ("put", base + "change-plan/", {"tasks": []}),
+        ("post", sim_url(cr), {"iterations": 100}),
+        ("post", run["url"] + "assessment/", {"level": "P80"}),
+    ]  # fmt: skip
+    for method, url, body in writes:
+        r = getattr(client, method)(url, body, format="json")
+        assert r.status_code == 404, (method, url, r.content)
+    upload = io.BytesIO(b"id,optimistic,most_likely,pessimistic\nQ,1,2,3\n")
+    upload.name = "plan.csv"
+    r = client.post(PLAN.format("ACME") + "import/", {"file": upload}, format="multipart")
+    assert r.status_code == 404, r.content
+    assert SimulationRun.objects.count() == 1
+    assert PlanTask.objects.filter(plan__project=p.project).count() == 3
+    assert client.get(base).status_code == 200  # the CR itself is theirs to see

@@ -5,7 +5,8 @@ do not exist for that user (404, never 403).
 
 Actions:
 - ``view``: members of the object's project see it; customer roles do not see internal
-  comments or internal audit events.
+  comments, internal audit events, or the project's plans and simulations (internal costs,
+  rates and schedule figures: ``sees_internal``).
 - ``manage``: the project's project managers (members, settings, board).
 - ``audit``: the project's audit trail, for project managers, tech leads and QA.
 Site admins may do everything.
@@ -142,7 +143,23 @@ def restrict(qs: QuerySet, user, action: str = "view") -> QuerySet:
         qs = qs.exclude(
             Q(internal=True) & Q(change_request__project_id__in=_projects(user, CUSTOMER_ROLES))
         )
+    elif model in _internal_models():
+        qs = qs.exclude(**{f"{path}__in": _projects(user, CUSTOMER_ROLES)})
     return qs
+
+
+def _internal_models() -> tuple[type[Model], ...]:
+    """Models wholly internal to the delivery team: plans (task rates, costs) and simulations."""
+    from changeflow.impact.models import (
+        ChangePlan,
+        PlanDependency,
+        PlanMilestone,
+        PlanTask,
+        ProjectPlan,
+        SimulationRun,
+    )
+
+    return (ProjectPlan, PlanTask, PlanDependency, PlanMilestone, ChangePlan, SimulationRun)
 
 
 def role_in(user, project) -> str | None:

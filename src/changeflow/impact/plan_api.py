@@ -219,7 +219,16 @@ class SimulationRunSerializer(serializers.Serializer):
 
 
 def _project(request, key: str) -> Project:
-    return account_selectors.project_get(user=request.user, key=key)
+    project = account_selectors.project_get(user=request.user, key=key)
+    plans.require_plans(request.user, project)
+    return project
+
+
+def _cr(request, key: str) -> ChangeRequest:
+    """The change request, when the user may see its plan and simulations (else 404)."""
+    cr = change_selectors.change_request_get(user=request.user, key=key)
+    plans.require_plans(request.user, cr.project)
+    return cr
 
 
 def _plan(request, key: str):
@@ -466,7 +475,7 @@ class ChangePlanView(ApiView):
     @extend_schema(operation_id="change_requests_change_plan_retrieve",
                    responses={200: ChangePlanSerializer, **errors(404)})  # fmt: skip
     def get(self, request, key: str):
-        cr = change_selectors.change_request_get(user=request.user, key=key)
+        cr = _cr(request, key)
         return Response(plans.change_plan_data(cr))
 
     @extend_schema(
@@ -476,7 +485,7 @@ class ChangePlanView(ApiView):
         responses={200: ChangePlanSerializer, **errors(400, 403, 404, 422)},
     )
     def put(self, request, key: str):
-        cr = change_selectors.change_request_get(user=request.user, key=key)
+        cr = _cr(request, key)
         data = self.get_validated(ChangePlanWriteSerializer)
         plans.change_plan_set(user=request.user, cr=cr, data=dict(data))
         return Response(plans.change_plan_data(cr))
@@ -501,7 +510,7 @@ class SimulateView(ApiView):
         },
     )  # fmt: skip
     def post(self, request, key: str):
-        cr = change_selectors.change_request_get(user=request.user, key=key)
+        cr = _cr(request, key)
         data = self.get_validated(SimulateSerializer)
         run = plans.simulation_start(
             user=request.user, project=cr.project, cr=cr,
@@ -524,7 +533,7 @@ class SimulationListView(ApiView):
         responses={200: SimulationRunSerializer(many=True), **errors(400, 404)},
     )
     def get(self, request, key: str):
-        cr = change_selectors.change_request_get(user=request.user, key=key)
+        cr = _cr(request, key)
         qs = plans.run_list(user=request.user, cr=cr).select_related(
             "project", "change_request", "created_by"
         )
@@ -538,7 +547,7 @@ class SimulationDetailView(ApiView):
     @extend_schema(operation_id="change_requests_simulations_retrieve", parameters=[ID_PARAM],
                    responses={200: SimulationRunSerializer, **errors(404)})  # fmt: skip
     def get(self, request, key: str, id: int):
-        cr = change_selectors.change_request_get(user=request.user, key=key)
+        cr = _cr(request, key)
         return Response(_run_body(request, plans.run_get(user=request.user, cr=cr, pk=id)))
 
 
@@ -567,7 +576,7 @@ class SimulationChartView(ApiView):
         },
     )  # fmt: skip
     def get(self, request, key: str, id: int, fmt: str):
-        cr = change_selectors.change_request_get(user=request.user, key=key)
+        cr = _cr(request, key)
         run = plans.run_get(user=request.user, cr=cr, pk=id)
         return chart_response(run, fmt, request.query_params)
 
@@ -617,7 +626,7 @@ class SimulationAssessView(ApiView):
         responses={201: AssessmentSerializer, **errors(400, 403, 404, 409, 422)},
     )
     def post(self, request, key: str, id: int):
-        cr = change_selectors.change_request_get(user=request.user, key=key)
+        cr = _cr(request, key)
         run = plans.run_get(user=request.user, cr=cr, pk=id)
         data = self.get_validated(SimulationAssessSerializer)
         assessment = plans.assessment_from_run(

@@ -114,9 +114,14 @@ class ChangePlanForm(forms.Form):
 # ---------------------------------------------------------------- the CR panel
 
 
-def simulation_panel(request: HttpRequest, cr: ChangeRequest, **extra: Any) -> dict[str, Any]:
-    """The context of ``impact/_cr_simulation.html`` (called from the CR page's view)."""
+def simulation_panel(
+    request: HttpRequest, cr: ChangeRequest, **extra: Any
+) -> dict[str, Any] | None:
+    """The context of ``impact/_cr_simulation.html`` (called from the CR page's view); None
+    for those who do not see plans and simulations (customer roles: internal figures)."""
     user = request.user
+    if not plans.sees_plans(user, cr.project):
+        return None
     plan = plans.plan_of(cr.project)
     run = plans.latest_run(cr)
     done = run if run and run.status == RunStatus.DONE else plans.latest_run(cr, done=True)
@@ -142,7 +147,9 @@ def simulation_panel(request: HttpRequest, cr: ChangeRequest, **extra: Any) -> d
 
 
 def _cr(request: HttpRequest, key: str) -> ChangeRequest:
-    return or_404(change_selectors.change_request_get, user=request.user, key=key)
+    cr = or_404(change_selectors.change_request_get, user=request.user, key=key)
+    or_404(plans.require_plans, user=request.user, project=cr.project)
+    return cr
 
 
 def _panel(request: HttpRequest, cr: ChangeRequest, status: int = 200, **extra) -> HttpResponse:
@@ -318,7 +325,9 @@ def _plan_context(request: HttpRequest, project, **forms_: Any) -> dict[str, Any
 
 
 def _project(request: HttpRequest, key: str):
-    return or_404(account_selectors.project_get, user=request.user, key=key)
+    project = or_404(account_selectors.project_get, user=request.user, key=key)
+    or_404(plans.require_plans, user=request.user, project=project)
+    return project
 
 
 @login_required

@@ -38,7 +38,7 @@ from django.utils.translation import gettext as _
 from changeflow.accounts.models import Project, Role, User
 from changeflow.changes.models import ChangeRequest, ImpactAssessment, Risk
 from changeflow.core import audit
-from changeflow.core.access import restrict, role_in
+from changeflow.core.access import restrict, role_in, sees_internal
 from changeflow.core.errors import ApplicationError, NotFound, PermissionDenied, ValidationError
 
 from . import plan_io
@@ -88,6 +88,21 @@ class Unprocessable(ApplicationError):
 # Permissions
 
 
+def sees_plans(user: User, project: Project) -> bool:
+    """Plans and simulations are internal (task rates, costs, simulated figures): members who
+    are not customers (``core.access.sees_internal``, as for internal comments); site admins."""
+    return bool(
+        user.is_superuser or (role_in(user, project) is not None and sees_internal(user, project))
+    )
+
+
+def require_plans(user: User, project: Project) -> None:
+    """The one check before any plan or simulation is read or written: for those who may not
+    see them they do not exist (404, as for other projects' objects)."""
+    if not sees_plans(user, project):
+        raise NotFound(_("No such plan or simulation."))
+
+
 def may_plan(user: User, project: Project) -> bool:
     """Project managers, tech leads and site admins edit plans and run simulations."""
     return bool(user.is_superuser or role_in(user, project) in PLANNERS)
@@ -96,6 +111,7 @@ def may_plan(user: User, project: Project) -> bool:
 def _require_planner(user: User, project: Project) -> None:
     if user.is_superuser:
         return
+    require_plans(user, project)
     role = role_in(user, project)
     if role is None:
         raise NotFound(_("No such project."))
@@ -137,6 +153,7 @@ def plan_of(project: Project) -> ProjectPlan | None:
 
 
 def plan_get(*, user: User, project: Project) -> ProjectPlan:
+    require_plans(user, project)
     plan = restrict(ProjectPlan.objects, user).filter(project=project).first()
     if plan is None:
         raise NotFound(_("The project has no plan yet."))
@@ -209,6 +226,7 @@ def change_plan_data(cr: ChangeRequest) -> dict[str, Any]:
 
 
 def run_list(*, user: User, cr: ChangeRequest) -> QuerySet[SimulationRun]:
+    require_plans(user, cr.project)
     return restrict(SimulationRun.objects, user).filter(change_request=cr)
 
 

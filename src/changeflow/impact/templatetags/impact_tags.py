@@ -49,13 +49,24 @@ def similar_changes(context, cr):
     )  # fmt: skip
 
 
-@register.simple_tag
-def simulation_summary_of(cr):
+@register.simple_tag(takes_context=True)
+def simulation_summary_of(context, cr):
     """P50/P80/P95 of the CR's latest finished simulation (``impact.plans.simulation_summary``),
-    for the methods side by side; the page showing it has already checked the CR's visibility."""
-    from changeflow.impact.plans import simulation_summary
+    for the methods side by side; None for those who do not see simulations (customer roles)."""
+    from changeflow.impact.plans import sees_plans, simulation_summary
 
+    request = context.get("request")
+    if request is None or not sees_plans(request.user, cr.project):
+        return None
     return simulation_summary(cr)
+
+
+@register.filter
+def sees_plans(project, user) -> bool:
+    """``{% if project|sees_plans:request.user %}``: whether to link the project's plan."""
+    from changeflow.impact.plans import sees_plans as sees
+
+    return sees(user, project)
 
 
 @register.filter
