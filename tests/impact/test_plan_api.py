@@ -569,3 +569,10 @@ def test_plans_and_simulations_do_not_exist_for_customer_roles(personas, api, wh
     assert SimulationRun.objects.count() == 1
     assert PlanTask.objects.filter(plan__project=p.project).count() == 3
     assert client.get(base).status_code == 200  # the CR itself is theirs to see
+
+    # Nor does the CR's history tell them of the plan or the runs (internal audit events).
+    def actions(c):
+        return {e["action"] for e in c.get(base + "history/").json()["results"]}
+
+    assert "cr.change_plan_set" in actions(pm)
+    assert not {a for a in actions(client) if a.startswith(("cr.change_plan", "simulation"))}

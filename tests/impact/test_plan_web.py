@@ -94,7 +94,7 @@ def test_the_cr_page_panel_runs_a_simulation_and_shows_charts(client, personas):
     assert panel.lstrip().startswith("<section") and "P80" in panel and "hx-trigger" not in panel
     run = SimulationRun.objects.get()
     assert f"/changes/{cr.key}/simulations/{run.pk}/chart.svg?kind=histogram" in panel
-    for who in ("customer", "viewer", "qa"):
+    for who in ("viewer", "qa"):
         client.force_login(getattr(p, who))
         r = client.get(f"/changes/{cr.key}/simulations/{run.pk}/chart.png?kind=scurve")
         assert r.status_code == 200 and r["Content-Type"] == "image/png"
@@ -187,3 +187,81 @@ def test_the_change_plan_page(client, personas):
     assert client.get(f"/changes/{cr.key}/change-plan/").status_code == 403
     client.force_login(p.outsider)
     assert client.get(f"/changes/{cr.key}/change-plan/").status_code == 404
+
+
+# ---------------------------------------------------------------- customer roles: internal
+
+
+def _plan_pages(p, cr, run):
+    """Every plan and simulation page: (method, url, data)."""
+    task = f"/changes/{cr.key}/simulations/{run.pk}"
+    dep = plans.plan_of(p.project).dependencies.first()
+    milestone = plans.plan_of(p.project).milestones.first()
+    return [
+        ("get", "/projects/ACME/plan/", None),
+        ("get", f"/changes/{cr.key}/simulation/", None),
+        ("get", f"/changes/{cr.key}/change-plan/", None),
+        ("get", f"{task}/chart.png?kind=scurve", None),
+        ("get", f"{task}/chart.svg?metric=cost", None),
+        ("post", "/projects/ACME/plan/task/",
+         {"key": "D", "name": "d", "optimistic": "1", "most_likely": "2", "pessimistic": "3"}),
+        ("post", "/projects/ACME/plan/header/", {"start_date": "2027-02-01",
+                                                 "calendar": "working", "currency": "USD"}),
+        ("post", "/projects/ACME/plan/task/A/delete/", {}),
+        ("post", f"/projects/ACME/plan/dependency/{dep.pk}/delete/", {}),
+        ("post", f"/projects/ACME/plan/milestone/{milestone.pk}/delete/", {}),
+        ("post", f"/changes/{cr.key}/change-plan/", {"tasks": "id,optimistic,most_likely,"
+                                                     "pessimistic\nY,1,2,3\n"}),
+        ("post", f"/changes/{cr.key}/simulate/", {"iterations": "100"}),
+        ("post", f"{task}/assess/", {"level": "P80"}),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("who", ["customer", "customer_rep", "outsider"])
+def test_plan_and_simulation_pages_do_not_exist_for_customer_roles(client, personas, who):
+    p = personas
+    cr = advance(make_cr(p.project, by=p.customer), p, "assessing")
+    complete_assessment(cr, by=p.tech_lead)
+    setup_plan(p, cr=cr)
+    run = plans.simulation_start(user=p.pm, project=p.project, cr=cr, iterations=300, seed=2)
+    pages = _plan_pages(p, cr, run)
+    client.force_login(p.pm)  # allowed: every read page answers
+    for method, url, _data in pages:
+        if method == "get":
+            assert client.get(url).status_code == 200, url
+    client.force_login(getattr(p, who))
+    for method, url, data in pages:
+        r = getattr(client, method)(url, data) if data is not None else client.get(url)
+        assert r.status_code == 404, (method, url, r.status_code)
+    # Nothing was written on their behalf.
+    assert SimulationRun.objects.count() == 1
+    assert ImpactAssessment.objects.filter(change_request=cr).count() == 1
+    plan = plans.plan_of(p.project)
+    assert plan.currency == "CNY" and plan.tasks.count() == 3 and plan.dependencies.count() == 2
+    assert plan.milestones.count() == 1
+    assert [t["key"] for t in plans.change_plan_data(cr)["tasks"]] == ["X"]
+
+
+@pytest.mark.parametrize("who", ["customer", "customer_rep"])
+def test_the_cr_page_shows_customer_roles_no_simulated_figures(client, personas, who):
+    p = personas
+    cr = advance(make_cr(p.project, by=p.customer), p, "assessing")
+    complete_assessment(cr, by=p.tech_lead)
+    setup_plan(p, cr=cr)
+    run = plans.simulation_start(user=p.pm, project=p.project, cr=cr, iterations=300, seed=2)
+    summary = plans.simulation_summary(cr)
+    p80 = summary["percentiles"][1]
+    finish = str(p80["finish_date_with_change"])
+    client.force_login(p.pm)
+    html = client.get(f"/changes/{cr.key}/").content.decode()
+    assert 'id="simulation"' in html and "P80" in html and finish in html
+    assert f"/simulations/{run.pk}/chart" in html and "/projects/ACME/plan/" in html
+    assert "/projects/ACME/plan/" in client.get("/projects/ACME/").content.decode()
+    client.force_login(getattr(p, who))
+    r = client.get(f"/changes/{cr.key}/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert 'id="simulation"' not in html and "Monte Carlo" not in html
+    assert "P80" not in html and "P95" not in html and finish not in html
+    assert "/simulations/" not in html and "/plan/" not in html and "change-plan" not in html
+    assert "/projects/ACME/plan/" not in client.get("/projects/ACME/").content.decode()

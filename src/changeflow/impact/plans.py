@@ -368,6 +368,7 @@ def plan_replace(
                    "dependencies": sum(len(t.depends_on) for t in clean.tasks),
                    "milestones": len(clean.milestones), "start_date": plan.start_date,
                    "calendar": plan.calendar},
+            internal=True,  # plans are internal (customer roles do not see them)
         )  # fmt: skip
     return plan
 
@@ -432,7 +433,7 @@ def _audit_plan(user: User, plan: ProjectPlan, action: str, before: dict, after:
     key = plan.project.key
     audit.record(
         actor=user, action=action, object_type="plan", object_key=key, project=key,
-        before=before, after=after,
+        before=before, after=after, internal=True,
     )  # fmt: skip
 
 
@@ -699,6 +700,7 @@ def change_plan_set(*, user: User, cr: ChangeRequest, data: dict[str, Any]) -> C
             object_key=cr.key, project=project.key, before=previous,
             after={"tasks": len(tasks), "after": after, "before": before,
                    "include_risks": cp.include_risks},
+            internal=True,
         )  # fmt: skip
     return cp
 
@@ -911,6 +913,7 @@ def simulation_start(
             object_key=cr.key if cr else project.key, project=project.key,
             after={"run": run.pk, "iterations": n, "seed": seed, "background": background,
                    "plan_version": spec["plan_version"]},
+            internal=True,
         )  # fmt: skip
         if background:
             from .tasks import run_simulation
