@@ -240,6 +240,36 @@ def test_a_member_removed_from_the_project_no_longer_votes_nor_counts(personas):
     assert [m["active"] for m in spec.members if m["username"] == p.developer.username] == [False]
 
 
+def test_the_only_holder_of_a_required_role_cannot_leave_until_the_board_changes(personas, api):
+    """Removing the customer representative whom the policy requires would leave a board that
+    can never decide: refused (422, nothing removed, nothing audited) until the board changes."""
+    from changeflow.accounts.models import Membership
+    from tests.api.conftest import error_of
+
+    p = personas
+    ccb.board_set(
+        user=p.pm, project=p.project,
+        data={"members": members(p), "required_roles": ["customer_rep"]},
+    )  # fmt: skip
+    url = f"/api/v1/projects/{p.project.key}/members/{p.customer_rep.username}/"
+    client = api(p.pm)
+    before = AuditEvent.objects.count()
+    r = client.delete(url)
+    assert r.status_code == 422, r.content
+    err = error_of(r)
+    assert err["code"] == "board_needs_member" and p.customer_rep.username in err["message"]
+    assert "required_roles" in err["fields"]
+    assert Membership.objects.filter(project=p.project, user=p.customer_rep).exists()
+    assert AuditEvent.objects.count() == before
+    # Not required any more: the representative may leave; the seat stays, inactive.
+    ccb.board_set(user=p.pm, project=p.project, data={"members": members(p)})
+    assert client.delete(url).status_code == 204
+    spec = ccb_selectors.board_get(user=p.pm, project=p.project)
+    assert [m["active"] for m in spec.members if m["username"] == p.customer_rep.username] == [
+        False
+    ]
+
+
 # ---------------------------------------------------------------- delegation
 
 

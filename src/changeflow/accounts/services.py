@@ -257,6 +257,9 @@ def membership_remove(*, user: User, project: Project, username: str) -> None:
         if membership is None:
             raise NotFound(_("No such member."))
         _keep_a_manager(project, membership, new_role=None)
+        from changeflow.ccb.services import removal_check  # ccb builds on accounts
+
+        removal_check(project=project, username=username)
         membership.delete()
         audit.record(
             actor=user, action="member.removed", object_type="membership",

@@ -215,6 +215,41 @@ def _clean(project: Project, data: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def removal_check(*, project: Project, username: str) -> None:
+    """Refuse (422, naming why) to let ``username`` leave ``project`` when their seat on the
+    project's board is one its policy cannot do without — e.g. the only holder of a required
+    role: the board could then never decide the project's CRs. Change the board first.
+
+    A seat of someone who may leave is kept (the board may serve other projects where they are
+    still a member); it just no longer votes on this project's CRs."""
+    # Read afresh, not through board_of's per-object cache: the caller keeps using ``project``.
+    board = Board.objects.filter(links__project_id=project.pk).first()
+    if board is None:
+        return
+    seats = dict(board.members.values_list("user__username", "role"))
+    if username not in seats:
+        return
+    staying = set(
+        Membership.objects.filter(project=project, user__is_active=True)
+        .exclude(user__username=username)
+        .values_list("user__username", flat=True)
+    )
+    left = {u: r for u, r in seats.items() if u in staying}
+    found = policy.problems(
+        members=left, rule=board.rule, threshold=board.threshold,
+        # the tally caps the quorum at the members left, so a smaller board still decides
+        quorum=min(board.quorum, len(left)) if board.quorum and left else board.quorum,
+        required_roles=board.required_roles, veto_roles=board.veto_roles,
+    )  # fmt: skip
+    if found:
+        raise PreconditionFailed(
+            _("%(user)s sits on the change control board, which could no longer decide "
+              "without them: change the board first.") % {"user": username},
+            code="board_needs_member",
+            fields={k: [_problem_message(c, prm)] for k, (c, prm) in found.items()},
+        )  # fmt: skip
+
+
 def _may_manage(user: User, project: Project, refusal: str) -> None:
     """Site admins and the project's managers pass; other members get ``refusal`` (403),
     outsiders a 404."""
