@@ -265,3 +265,17 @@ def test_the_cr_page_shows_customer_roles_no_simulated_figures(client, personas,
     assert "P80" not in html and "P95" not in html and finish not in html
     assert "/simulations/" not in html and "/plan/" not in html and "change-plan" not in html
     assert "/projects/ACME/plan/" not in client.get("/projects/ACME/").content.decode()
+
+
+def test_the_cr_history_names_the_change_plan_in_words(client, personas):
+    p = personas
+    cr = advance(make_cr(p.project, by=p.customer), p, "assessing")
+    setup_plan(p, cr=cr)
+    client.force_login(p.pm)
+    html = client.get(f"/changes/{cr.key}/", headers={"Accept-Language": "en"}).content.decode()
+    assert "set the implementation tasks for the simulation" in html
+    assert "cr.change_plan_set" not in html
+    html = client.get(
+        f"/changes/{cr.key}/", headers={"Accept-Language": "zh-hans"}
+    ).content.decode()
+    assert "设置了用于模拟的实施任务" in html

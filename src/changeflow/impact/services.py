@@ -41,6 +41,7 @@ EVENT_LABELS = {
     "estimate.revised": gettext_lazy("revised their expert estimate"),
     "estimation.round_closed": gettext_lazy("closed an estimation round"),
     "calibration.recorded": gettext_lazy("compared the estimates with the actuals"),
+    "cr.change_plan_set": gettext_lazy("set the implementation tasks for the simulation"),
 }
 MAX_VALUE = Decimal("999999999999")
 
