@@ -435,12 +435,13 @@ def test_list_items_match_the_generic_serializer(personas):
     """The hand-written list row (a hot path) says exactly what the declared serializer says."""
     from rest_framework import serializers as drf
 
-    from changeflow.changes import selectors
+    from changeflow.changes import selectors, services
     from changeflow.changes.serializers import ChangeRequestListSerializer, list_item
 
     class Generic(drf.ModelSerializer):
         project = drf.CharField(source="project.key")
         requested_by = drf.CharField(source="requested_by.username")
+        assignee = drf.CharField(source="assignee.username", allow_null=True)
 
         class Meta:
             model = ChangeRequestListSerializer.Meta.model
@@ -448,7 +449,8 @@ def test_list_items_match_the_generic_serializer(personas):
 
     p = personas
     make_cr(p.project, by=p.customer, labels=["登录", "安全"], desired_date=dt.date(2027, 1, 15))
-    make_cr(p.project, by=p.pm, emergency=True, type="feature", priority="P1", submit=True)
+    urgent = make_cr(p.project, by=p.pm, emergency=True, type="feature", priority="P1", submit=True)
+    services.change_request_update(user=p.pm, cr=urgent, data={"assignee": p.developer.username})
     rows = list(selectors.change_request_list(user=p.pm, filters={"project": "ACME"}))
     assert len(rows) == 2
     for cr in rows:

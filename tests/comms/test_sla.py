@@ -132,3 +132,37 @@ def test_sla_page_lists_current_and_past_breaches(personas, client):
     form = client.post("/projects/ACME/sla/", {"triaged__P2": "10"})
     assert form.status_code == 302
     assert sla.targets(p.project)["triaged"]["P2"] == 10
+
+
+def test_level_one_goes_to_the_assignee_then_level_two_to_the_pm(personas):
+    from changeflow.changes import services
+
+    p = personas
+    cr = triaged_cr(p)  # P2 in triage: 24 h
+    services.change_request_update(
+        user=p.pm, cr=ChangeRequest.objects.get(pk=cr.pk), data={"assignee": p.developer.username}
+    )
+    entered = ChangeRequest.objects.get(pk=cr.pk).state_changed_at
+    assert sla.sla_check(now=entered + dt.timedelta(hours=23)) == []
+    first = sla.sla_check(now=entered + dt.timedelta(hours=25))
+    assert [(b.level, b.notified) for b in first] == [(1, [p.developer.username])]
+    second = sla.sla_check(now=entered + dt.timedelta(hours=49))
+    assert [(b.level, b.notified) for b in second] == [(2, [p.pm.username])]
+    events = AuditEvent.objects.filter(action="sla.breached", object_key=cr.key).order_by("seq")
+    assert [(e.after["level"], e.after["notify"]) for e in events] == [
+        (1, [p.developer.username]), (2, [p.pm.username])
+    ]  # fmt: skip
+
+
+def test_an_inactive_assignee_leaves_level_one_to_the_pm(personas):
+    from changeflow.changes import services
+
+    p = personas
+    cr = triaged_cr(p)
+    services.change_request_update(
+        user=p.pm, cr=ChangeRequest.objects.get(pk=cr.pk), data={"assignee": p.qa.username}
+    )
+    type(p.qa).objects.filter(pk=p.qa.pk).update(is_active=False)
+    entered = ChangeRequest.objects.get(pk=cr.pk).state_changed_at
+    first = sla.sla_check(now=entered + dt.timedelta(hours=25))
+    assert [(b.level, b.notified) for b in first] == [(1, [p.pm.username])]

@@ -126,3 +126,56 @@ def test_history_is_listed_read_with_no_email_or_webhook(p, live):
     assert Notification.objects.count() == 2
     assert not Notification.objects.filter(read_at__isnull=True).exists()
     assert not EmailDelivery.objects.exists()
+
+
+def test_the_new_assignee_is_told_and_then_hears_of_the_cr(p, live):
+    cr = make_cr(p.project, by=p.customer, submit=True, type="feature", priority="P2")
+    with live():
+        cr_services.change_request_update(
+            user=p.pm, cr=fresh(cr, p.pm), data={"assignee": p.developer.username}
+        )
+    assert told() == {(p.developer.username, Kind.ASSIGNED)}
+    note = Notification.objects.get()
+    assert note.data["key"] == cr.key
+    assert [m.to for m in mail.outbox] == [[p.developer.email]]  # assignments e-mail by default
+    assert cr.key in mail.outbox[0].subject + mail.outbox[0].body
+    Notification.objects.all().delete()
+    with live():
+        cr_services.change_request_transition(
+            user=p.tech_lead, cr=fresh(cr, p.tech_lead), action="triage"
+        )
+        cr_services.comment_create(user=p.pm, cr=fresh(cr, p.pm), body="please look")
+    assert told() == {
+        (p.developer.username, Kind.STATE_CHANGED), (p.customer.username, Kind.STATE_CHANGED),
+        (p.developer.username, Kind.COMMENTED), (p.customer.username, Kind.COMMENTED),
+    }  # fmt: skip
+
+
+def test_clearing_or_taking_the_cr_oneself_tells_nobody(p, live):
+    cr = make_cr(p.project, by=p.customer, submit=True)
+    with live():
+        cr_services.change_request_update(
+            user=p.tech_lead, cr=fresh(cr, p.tech_lead), data={"assignee": p.tech_lead.username}
+        )
+        cr_services.change_request_update(
+            user=p.tech_lead, cr=fresh(cr, p.tech_lead), data={"assignee": None}
+        )
+    assert told() == set()
+    assert mail.outbox == []
+
+
+def test_an_sla_breach_reaches_the_assignee(p, live):
+    import datetime as dt
+
+    from changeflow.changes.models import ChangeRequest
+    from changeflow.comms import sla
+
+    cr = make_cr(p.project, by=p.customer, submit=True, type="feature", priority="P1")
+    cr_services.change_request_update(
+        user=p.pm, cr=fresh(cr, p.pm), data={"assignee": p.qa.username}
+    )
+    Notification.objects.all().delete()
+    entered = ChangeRequest.objects.get(pk=cr.pk).state_changed_at
+    with live():
+        sla.sla_check(now=entered + dt.timedelta(hours=5))  # P1 submitted: 4 h
+    assert told() == {(p.qa.username, Kind.SLA_BREACHED)}

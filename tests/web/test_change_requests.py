@@ -528,3 +528,40 @@ def test_assessment_notes_are_internal(client, personas):
         page = _as(client, user).get(url).content.decode()
         assert "外包单价" not in page
         assert "40" in page  # the assessment itself is shown, only its notes are not
+
+
+def test_edit_form_sets_the_assignee_for_managers_only(client, personas):
+    p = personas
+    cr = make_cr(p.project, by=p.customer, submit=True)
+    c = _as(client, p.tech_lead)
+    html = c.get(f"/changes/{cr.key}/edit/").content.decode()
+    assert 'name="assignee"' in html
+    choices = re.findall(
+        r'<option value="([^"]*)"', html.split('name="assignee"')[1].split("</select>")[0]
+    )
+    # Team members only: no viewer, no customer roles.
+    assert p.developer.username in choices and p.viewer.username not in choices
+    assert p.customer.username not in choices and p.customer_rep.username not in choices
+    data = {
+        "version": fresh(cr, p.pm).version, "title": cr.title, "description": cr.description,
+        "channel": "web", "assignee": p.developer.username,
+    }  # fmt: skip
+    assert c.post(f"/changes/{cr.key}/edit/", data).status_code == 302
+    assert fresh(cr, p.pm).assignee == p.developer
+    page = c.get(f"/changes/{cr.key}/").content.decode()
+    assert f"<dt>Assignee</dt><dd>{p.developer}</dd>" in page
+    assert '<span class="tl-field">Assignee</span>' in page
+    # A value outside the choices is a 400 naming nothing saved.
+    data.update(version=fresh(cr, p.pm).version, assignee=p.viewer.username)
+    assert c.post(f"/changes/{cr.key}/edit/", data).status_code == 400
+    assert fresh(cr, p.pm).assignee == p.developer
+    # Cleared with the empty choice.
+    data["assignee"] = ""
+    assert c.post(f"/changes/{cr.key}/edit/", data).status_code == 302
+    assert fresh(cr, p.pm).assignee is None
+
+
+def test_requester_editing_a_draft_sees_no_assignee_field(client, personas):
+    cr = make_cr(personas.project, by=personas.customer)
+    html = _as(client, personas.customer).get(f"/changes/{cr.key}/edit/").content.decode()
+    assert 'name="assignee"' not in html

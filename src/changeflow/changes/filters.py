@@ -20,6 +20,9 @@ class ChangeRequestFilter(df.FilterSet):
     type = df.MultipleChoiceFilter(choices=ChangeType.choices)
     priority = df.MultipleChoiceFilter(choices=Priority.choices)
     channel = df.MultipleChoiceFilter(choices=Channel.choices)
+    assignee = df.CharFilter(
+        max_length=150, help_text=_('The assignee\'s username, or "me" for your own.')
+    )
     q = df.CharFilter(
         max_length=200, help_text=_("Full text (Chinese and English): every term must match.")
     )

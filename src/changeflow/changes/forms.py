@@ -144,10 +144,20 @@ class ChangeRequestEditForm(ChangeRequestFieldsForm):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
     @classmethod
-    def for_cr(cls, cr: ChangeRequest, data=None):
+    def for_cr(cls, cr: ChangeRequest, data=None, *, assignable=None):
+        """``assignable``: the (username, name) choices when the editor may set the assignee;
+        None leaves the field out."""
         initial = {name: getattr(cr, name) for name in cls.base_fields if name != "version"}
         initial["version"] = cr.version
-        return cls(data, initial=initial)
+        form = cls(data, initial=initial)
+        if assignable is not None:
+            form.fields["assignee"] = forms.ChoiceField(
+                label=_("Assignee"), required=False,
+                choices=[("", _("Nobody")), *assignable],
+                help_text=_("Who owes the next step; told now, and first when the SLA is missed."),
+            )  # fmt: skip
+            form.initial["assignee"] = cr.assignee.username if cr.assignee_id else ""
+        return form
 
 
 class ActualsForm(forms.Form):

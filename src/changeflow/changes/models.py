@@ -104,6 +104,11 @@ class ChangeRequest(models.Model):
         _("external requester"), max_length=200, blank=True,
         help_text=_("Name or e-mail of a requester who has no account."),
     )  # fmt: skip
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("assignee"), on_delete=models.PROTECT,
+        related_name="assigned_changes", null=True, blank=True,
+        help_text=_("The member who owes the next step; SLA breaches are sent to them first."),
+    )  # fmt: skip
     requested_at = models.DateField(_("requested on"))
     desired_date = models.DateField(_("desired date"), null=True, blank=True)
     actual_effort_hours = models.DecimalField(
@@ -136,6 +141,7 @@ class ChangeRequest(models.Model):
             models.Index(fields=["project", "state", "priority"], name="cr_project_state_priority"),
             models.Index(fields=["project", "priority", "-created_at"]),
             models.Index(fields=["project", "type", "-created_at"]),
+            models.Index(fields=["assignee", "-created_at"], name="cr_assignee_created"),
         ]
         verbose_name = _("change request")
         verbose_name_plural = _("change requests")

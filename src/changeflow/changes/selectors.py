@@ -41,24 +41,27 @@ LIST_FIELDS = (
     "project__name",
     "requested_by__username",
     "requested_by__display_name",
+    "assignee__username",
+    "assignee__display_name",
 )
 
 
 def change_request_base(*, user: User) -> QuerySet[ChangeRequest]:
     return restrict(ChangeRequest.objects, user).select_related(
-        "project", "requested_by", "created_by"
+        "project", "requested_by", "created_by", "assignee"
     )
 
 
 def change_request_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet:
     """Visible CRs, filtered. Filters: project (key), state, type, priority, channel (each a
-    value or a list), q (full text), created_after, created_before (dates), ordering."""
+    value or a list), assignee (a username, or "me"), q (full text), created_after,
+    created_before (dates), ordering."""
     filters = filters or {}
     # Lists show neither the long texts nor most of the project and the requester: loading
     # them for every row is most of a page's cost (descriptions reach 100,000 characters).
     qs = (
         restrict(ChangeRequest.objects, user)
-        .select_related("project", "requested_by")
+        .select_related("project", "requested_by", "assignee")
         .only(*LIST_FIELDS)
     )
     if filters.get("project"):
@@ -79,6 +82,11 @@ def change_request_list(*, user: User, filters: dict[str, Any] | None = None) ->
         value = filters.get(name)
         if value:
             qs = qs.filter(**{f"{name}__in": value if isinstance(value, list) else [value]})
+    assignee = filters.get("assignee")
+    if assignee:
+        # "me": the caller; any other value a username (an unknown one matches nothing).
+        name = user.username if assignee == "me" else assignee
+        qs = qs.filter(assignee__username=name)
     if filters.get("created_after"):
         qs = qs.filter(created_at__gte=_day_start(filters["created_after"]))
     if filters.get("created_before"):
@@ -98,6 +106,19 @@ def _day_start(value: dt.date | dt.datetime, plus_days: int = 0) -> dt.datetime:
 
     day = value + dt.timedelta(days=plus_days)
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def assignable_members(*, project) -> list[tuple[str, str]]:
+    """(username, display name) of the project's active team members who may be assigned a
+    CR (not viewers or customers), by username."""
+    from .services import ASSIGNABLE_ROLES
+
+    rows = (
+        Membership.objects.filter(project=project, role__in=ASSIGNABLE_ROLES, user__is_active=True)
+        .order_by("user__username")
+        .values_list("user__username", "user__display_name")
+    )
+    return [(username, name or username) for username, name in rows]
 
 
 def change_request_get(*, user: User, key: str) -> ChangeRequest:

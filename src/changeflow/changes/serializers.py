@@ -35,13 +35,17 @@ class ChangeRequestListSerializer(serializers.ModelSerializer):
 
     project = serializers.CharField(source="project.key", read_only=True)
     requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+    assignee = serializers.CharField(
+        source="assignee.username", read_only=True, allow_null=True,
+        help_text=_("The assignee's username, or null when nobody is assigned."),
+    )  # fmt: skip
 
     class Meta:
         model = ChangeRequest
         fields = [
             "key", "project", "number", "title", "state", "channel", "type", "priority",
             "urgency", "labels", "emergency", "ratification", "decision_mode", "requested_by",
-            "requested_at", "desired_date", "version", "created_at", "updated_at",
+            "assignee", "requested_at", "desired_date", "version", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -76,6 +80,7 @@ def list_item(cr: ChangeRequest) -> dict:
         "ratification": cr.ratification,
         "decision_mode": cr.decision_mode,
         "requested_by": cr.requested_by.username,
+        "assignee": cr.assignee.username if cr.assignee_id else None,
         "requested_at": _DATE.to_representation(cr.requested_at),
         "desired_date": cr.desired_date and _DATE.to_representation(cr.desired_date),
         "version": cr.version,
@@ -355,6 +360,13 @@ class ChangeRequestUpdateSerializer(StrictSerializer):
     emergency = serializers.BooleanField(required=False)
     desired_date = serializers.DateField(required=False, allow_null=True)
     requester_contact = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    assignee = serializers.CharField(
+        max_length=150, required=False, allow_null=True, allow_blank=True,
+        help_text=_(
+            "A team member's username (not a viewer or customer); null or empty clears it. "
+            "Project managers and tech leads only; the new assignee is notified."
+        ),
+    )  # fmt: skip
     actual_effort_hours = _decimal(10)
     actual_cost = _decimal(14)
     actual_schedule_days = _decimal(8)

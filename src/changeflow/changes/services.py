@@ -66,6 +66,8 @@ EDITABLE_FIELDS = (
 )
 ACTUAL_FIELDS = ("actual_effort_hours", "actual_cost", "actual_schedule_days")
 SNAPSHOT_FIELDS = ("key", "state", *EDITABLE_FIELDS, "requested_by")
+# Roles that can be given a CR to carry forward: members of the team, not watchers or customers.
+ASSIGNABLE_ROLES = frozenset(workflow.ROLES) - workflow.CUSTOMER_ROLES - {workflow.VIEWER}
 
 _ERRORS = {
     "forbidden": PermissionDenied,
@@ -173,6 +175,20 @@ def _snapshot(cr: ChangeRequest) -> dict[str, Any]:
     data = {f: getattr(cr, f) for f in SNAPSHOT_FIELDS if f != "requested_by"}
     data["requested_by"] = cr.requested_by.username
     return data
+
+
+def _assignable(project: Project, username: str) -> User:
+    """The active team member called ``username`` (not a viewer or a customer), or a 400."""
+    user = User.objects.filter(
+        username=username, is_active=True, memberships__project=project,
+        memberships__role__in=ASSIGNABLE_ROLES,
+    ).first()  # fmt: skip
+    if user is None:
+        raise ValidationError(
+            _("The assignee must be a member of the project's team (not a viewer or customer)."),
+            fields={"assignee": [_("No such team member: %s") % username]},
+        )
+    return user
 
 
 def _search_text(cr: ChangeRequest) -> str:
@@ -329,7 +345,13 @@ def _coerce_decimal(name: str, value: Any) -> Decimal | None:
 def change_request_update(
     *, user: User, cr: ChangeRequest, data: dict[str, Any], expected_version: int | None = None
 ) -> ChangeRequest:
-    """Edit fields; each changed field is audited old → new. Compare-and-set on ``version``."""
+    """Edit fields; each changed field is audited old → new. Compare-and-set on ``version``.
+
+    ``assignee`` (a username, or None/"" to clear) is set by managers and tech leads; the new
+    assignee is told through the audit event (``after.notify``)."""
+    data = dict(data)
+    assign = "assignee" in data
+    assignee_name = (data.pop("assignee", None) or "").strip() if assign else ""
     unknown = set(data) - set(EDITABLE_FIELDS) - set(ACTUAL_FIELDS)
     if unknown:
         raise ValidationError(
@@ -338,11 +360,25 @@ def change_request_update(
         )
     _require_member(user, cr.project)
     with transaction.atomic():
-        fresh = ChangeRequest.objects.select_related("project", "requested_by").get(pk=cr.pk)
+        fresh = ChangeRequest.objects.select_related("project", "requested_by", "assignee").get(
+            pk=cr.pk
+        )
         if expected_version is not None and fresh.version != expected_version:
             raise StalePrecondition(_("The change request was changed by someone else."))
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
+        columns: dict[str, Any] = {}
+        old_assignee = fresh.assignee.username if fresh.assignee else None
+        if assign and (assignee_name or None) != old_assignee:
+            if not workflow.can_assign(workflow_context(fresh, user)):
+                raise PermissionDenied(
+                    _("Only project managers and tech leads assign a change request."),
+                    fields={"assignee": [_("You may not change the assignee.")]},
+                )
+            new = _assignable(fresh.project, assignee_name) if assignee_name else None
+            fresh.assignee = new
+            before["assignee"], after["assignee"] = old_assignee, assignee_name or None
+            columns["assignee"] = new
         for name, value in data.items():
             if name == "labels":
                 value = _clean_labels(value)
@@ -355,33 +391,36 @@ def change_request_update(
             old = getattr(fresh, name)
             if old != value:
                 before[name], after[name] = old, value
+                columns[name] = value
                 setattr(fresh, name, value)
         if not after:
             return fresh
         # Rights are checked on what actually changes: a form or client that sends unchanged
         # fields back along with the actuals is not refused for them.
         ctx = workflow_context(fresh, user)
-        if set(after) & set(EDITABLE_FIELDS) and not workflow.can_edit(ctx):
+        if set(columns) & set(EDITABLE_FIELDS) and not workflow.can_edit(ctx):
             raise PermissionDenied(_("You may not edit this change request now."))
-        if set(after) & set(ACTUAL_FIELDS) and not workflow.can_record_actuals(ctx):
+        if set(columns) & set(ACTUAL_FIELDS) and not workflow.can_record_actuals(ctx):
             if ctx.state in (State.IMPLEMENTING, State.VERIFYING) or ctx.role is None:
                 raise PermissionDenied(_("You may not record actuals."))
             raise PreconditionFailed(
                 _("Actuals are recorded during implementation and verification."),
                 code="actuals_not_now",
             )
-        full_clean(fresh, exclude=["project", "created_by", "requested_by"])
+        full_clean(fresh, exclude=["project", "created_by", "requested_by", "assignee"])
         if not fresh.title.strip() or not fresh.description.strip():
             field = "title" if not fresh.title.strip() else "description"
             raise ValidationError(_("Some fields are invalid."), fields={field: [_("Required.")]})
         updated = ChangeRequest.objects.filter(pk=fresh.pk, version=fresh.version).update(
-            **after, version=F("version") + 1, updated_at=timezone.now()
+            **columns, version=F("version") + 1, updated_at=timezone.now()
         )
         if not updated:
             raise InvalidTransition(_("The change request was changed by someone else."))
         fresh.version += 1
         if set(after) & {"title", "description", "reason", "expected_benefit", "labels"}:
             search.index(fresh.pk, _search_text(fresh))
+        if after.get("assignee") and after["assignee"] != user.username:
+            after = {**after, "notify": [after["assignee"]]}
         audit.record(
             actor=user, action="cr.updated", object_type="change_request",
             object_key=fresh.key, project=fresh.project.key, before=before, after=after,

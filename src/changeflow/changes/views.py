@@ -244,7 +244,7 @@ _HIDDEN_KEYS = {
     *cs.EVENT_HIDDEN_KEYS,
 }  # fmt: skip
 # For cr.updated every field change is shown, long texts included.
-_UPDATE_HIDDEN = {"tally", "signature", "signed_at"}
+_UPDATE_HIDDEN = {"tally", "signature", "signed_at", "notify"}
 
 
 def _value(name: str, value: Any) -> str:
@@ -442,7 +442,11 @@ def cr_edit(request: HttpRequest, key: str) -> HttpResponse:
             {"message": _("You may not edit this change request now.")},
             status=403,
         )
-    form = ChangeRequestEditForm.for_cr(cr, request.POST or None)
+    ctx = services.workflow_context(cr, request.user)
+    assignable = (
+        selectors.assignable_members(project=cr.project) if workflow.can_assign(ctx) else None
+    )
+    form = ChangeRequestEditForm.for_cr(cr, request.POST or None, assignable=assignable)
     status = 200
     if request.method == "POST":
         status = form_status(form) if not form.is_valid() else 200

@@ -260,6 +260,13 @@ def can_edit(ctx: Context) -> bool:
     return ctx.is_requester and ctx.role is not None and ctx.state in (S.DRAFT, S.RETURNED)
 
 
+def can_assign(ctx: Context) -> bool:
+    """Choose or clear the CR's assignee: managers and tech leads, while the CR is open."""
+    if ctx.state in FINAL_STATES:
+        return False
+    return ctx.is_admin or ctx.role in (PM, TL)
+
+
 def can_name_requester(role: str | None, *, is_admin: bool = False) -> bool:
     """Record a CR on someone else's behalf (a call, a meeting): managers and tech leads only,
     so that nobody can make another member the requester — who may then not decide on it."""

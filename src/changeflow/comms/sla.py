@@ -107,16 +107,18 @@ def _managers(project_ids) -> dict[int, list[str]]:
 
 
 def _assignee(cr: ChangeRequest) -> str | None:
-    """The CR's assignee, where the model has one (an assignee field may come later)."""
-    user = getattr(cr, "assignee", None)
-    return getattr(user, "username", None) if user is not None else None
+    """The username of the CR's assignee while they are active, else None (the PM is told)."""
+    user = cr.assignee
+    return user.username if user is not None and user.is_active else None
 
 
 def sla_check(*, now: dt.datetime | None = None) -> list[SlaBreach]:
     """Record the breaches that are due (the periodic job); the new ones are returned."""
     now = now or timezone.now()
     crs = list(
-        ChangeRequest.objects.filter(state__in=STAGES).select_related("project").order_by("pk")
+        ChangeRequest.objects.filter(state__in=STAGES)
+        .select_related("project", "assignee")
+        .order_by("pk")
     )
     if not crs:
         return []

@@ -25,10 +25,12 @@ DEFAULTS: dict[str, str] = {
     Kind.SLA_BREACHED: Channel.BOTH,
     Kind.MEETING_REMINDER: Channel.BOTH,
     Kind.VOTES_RESET: Channel.BOTH,
+    Kind.ASSIGNED: Channel.BOTH,
 }
 
-# Webhook filters name kinds; "*" is every kind. A mention is personal: not for webhooks.
-WEBHOOK_KINDS = [k for k in Kind.values if k != Kind.MENTIONED]
+# Webhook filters name kinds; "*" is every kind. A mention or an assignment is personal: not
+# for webhooks.
+WEBHOOK_KINDS = [k for k in Kind.values if k not in (Kind.MENTIONED, Kind.ASSIGNED)]
 TEST_KIND = "webhook.test"
 
 _DECISIONS = {"cr.approve", "cr.reject", "cr.defer", "cr.decided", "cr.ratified",
@@ -49,6 +51,8 @@ def kind_of(action: str, after: Mapping[str, Any]) -> str | None:
     """The kind of notification an audit action makes, or None when it makes none."""
     if action in _EXPLICIT:
         return _EXPLICIT[action]
+    if action == "cr.updated" and after.get("assignee") and after.get("notify"):
+        return Kind.ASSIGNED
     if action == "cr.created":
         return Kind.CR_SUBMITTED if after.get("state") == "submitted" else None
     if action == "cr.submit":

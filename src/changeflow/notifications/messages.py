@@ -67,6 +67,10 @@ def headline(kind: str, data: dict[str, Any], *, personal: bool = True) -> str:
         return _("Meeting reminder: %(title)s") % d
     if kind == Kind.VOTES_RESET:
         return _("The votes on %(key)s were reset: please vote again") % d
+    if kind == Kind.ASSIGNED:
+        if personal:
+            return _("%(actor)s assigned %(key)s to you: %(title)s") % d
+        return _("%(actor)s assigned %(key)s: %(title)s") % d
     if kind == TEST_KIND:
         return _("Test message from changeflow for project %(project)s") % d
     return f"{kind}: {d['key']}"

@@ -27,6 +27,7 @@ class Kind(models.TextChoices):
     SLA_BREACHED = "sla.breached", _("SLA breached")
     MEETING_REMINDER = "meeting.reminder", _("Meeting reminder")
     VOTES_RESET = "votes.reset", _("Votes reset")
+    ASSIGNED = "cr.assigned", _("Change request assigned to you")
 
 
 class Channel(models.TextChoices):

@@ -82,9 +82,8 @@ def recipients(event: AuditEvent, project: Project, cr=None) -> list[Recipient]:
         concerned: list[str] = []
         if "requester" in audience and cr.requested_by_id:
             concerned.append(cr.requested_by.username)
-        assignee = getattr(cr, "assignee", None)
-        if "assignee" in audience and assignee is not None:
-            concerned.append(assignee.username)
+        if "assignee" in audience and cr.assignee_id:
+            concerned.append(cr.assignee.username)
         if "watchers" in audience:
             concerned += list(
                 Watch.objects.filter(change_request=cr).values_list("user__username", flat=True)

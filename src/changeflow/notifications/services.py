@@ -125,7 +125,7 @@ def notify_event(event: AuditEvent) -> list[Notification]:
         from changeflow.changes.models import ChangeRequest
 
         cr = (
-            ChangeRequest.objects.select_related("project", "requested_by")
+            ChangeRequest.objects.select_related("project", "requested_by", "assignee")
             .filter(key=event.object_key)
             .first()
         )
