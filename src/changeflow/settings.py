@@ -235,6 +235,18 @@ else:
 # the server) and reported.
 MAIL_MAX_BYTES = int(os.environ.get("CHANGEFLOW_MAIL_MAX_BYTES", 30 * 1024 * 1024))
 
+# Notifications and webhooks (see the README). The public address of this server: the links in
+# notifications, and what a webhook URL may not point back at.
+CHANGEFLOW_BASE_URL = os.environ.get("CHANGEFLOW_BASE_URL", "")
+CHANGEFLOW_MAIL_DOMAIN = os.environ.get("CHANGEFLOW_MAIL_DOMAIN", "changeflow.invalid")
+CHANGEFLOW_WEBHOOK_TIMEOUT = float(os.environ.get("CHANGEFLOW_WEBHOOK_TIMEOUT", "10"))
+CHANGEFLOW_WEBHOOK_ALLOW_PRIVATE = _env_bool("CHANGEFLOW_WEBHOOK_ALLOW_PRIVATE")
+CHANGEFLOW_DELIVERY_MAX_ATTEMPTS = int(os.environ.get("CHANGEFLOW_DELIVERY_MAX_ATTEMPTS", "6"))
+CHANGEFLOW_DELIVERY_BACKOFF_SECONDS = float(
+    os.environ.get("CHANGEFLOW_DELIVERY_BACKOFF_SECONDS", "30")
+)
+CHANGEFLOW_DELIVERY_LEASE_SECONDS = int(os.environ.get("CHANGEFLOW_DELIVERY_LEASE_SECONDS", "300"))
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
