@@ -139,3 +139,16 @@ def test_token_auth_needs_no_csrf(personas, api):
         format="json",
     )
     assert r.status_code == 201
+
+
+def test_token_endpoint_failures_are_audited_on_the_api_channel(personas):
+    from changeflow.core.models import AuditEvent
+
+    APIClient().post(TOKEN_URL, {"username": personas.pm.username, "password": "no"}, format="json")
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert (event.action, event.actor, event.object_key, event.channel) == (
+        "user.sign_in_failed",
+        "",
+        personas.pm.username,
+        "api",
+    )

@@ -177,3 +177,28 @@ def test_a_post_without_csrf_token_gets_the_expired_form_page(personas):
     )
     assert response.status_code == 403
     assert "The form has expired" in response.content.decode()
+
+
+def test_sign_ins_refusals_and_sign_outs_are_audited_without_the_password(client, personas):
+    from changeflow.core import audit
+    from changeflow.core.models import AuditEvent
+
+    start = AuditEvent.objects.count()
+    client.post("/signin/", {"username": personas.pm.username, "password": "wrong-one"})
+    client.post("/signin/", {"username": "nobody-here", "password": "x"})
+    client.post("/signin/", {"username": personas.pm.username, "password": PASSWORD})
+    client.post("/signout/")
+    events = list(
+        AuditEvent.objects.order_by("seq")[start:].values_list(
+            "action", "actor", "object_key", "channel"
+        )
+    )
+    assert events == [
+        ("user.sign_in_failed", "", personas.pm.username, "web"),
+        ("user.sign_in_failed", "", "nobody-here", "web"),
+        ("user.signed_in", personas.pm.username, personas.pm.username, "web"),
+        ("user.signed_out", personas.pm.username, personas.pm.username, "web"),
+    ]
+    stored = AuditEvent.objects.order_by("seq")[start:]
+    assert not any("wrong-one" in str(e.before) + str(e.after) for e in stored)
+    assert audit.verify().ok

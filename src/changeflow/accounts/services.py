@@ -280,3 +280,31 @@ def token_revoke(*, user: User, token_id: int) -> None:
             actor=user, action="token.revoked", object_type="token", object_key=key,
             before={"name": name},
         )  # fmt: skip
+
+
+# ------------------------------------------------------------------ signing in and out
+
+
+def sign_in_recorded(*, user: User) -> None:
+    """Audit a successful sign-in (the channel and address come from the request's origin)."""
+    with transaction.atomic():
+        audit.record(
+            actor=user, action="user.signed_in", object_type="user", object_key=user.username
+        )
+
+
+def sign_in_failed_recorded(*, username: str) -> None:
+    """Audit a refused sign-in: wrong password, unknown or inactive user. The name tried is
+    kept (truncated), never the password; there is no actor, nobody having signed in."""
+    with transaction.atomic():
+        audit.record(
+            actor="", action="user.sign_in_failed", object_type="user",
+            object_key=(username or "")[:64],
+        )  # fmt: skip
+
+
+def sign_out_recorded(*, user: User) -> None:
+    with transaction.atomic():
+        audit.record(
+            actor=user, action="user.signed_out", object_type="user", object_key=user.username
+        )
