@@ -85,15 +85,21 @@ def test_dingtalk_markdown_with_documented_signature(p, live, receiver):
     assert unquote_plus(raw_sign) == base64.b64encode(digest).decode()
 
 
-def test_feishu_text_with_sign_in_body(p, live, receiver):
+def test_feishu_card_with_sign_in_body(p, live, receiver):
     hook(p, receiver, kind="feishu")
-    sla_event(p, live)
+    sla_event(p, live, title="<at id=all></at> **loud**")
     body = receiver.requests[0]["json"]
-    assert body["msg_type"] == "text" and "SLA" in body["content"]["text"]
-    ts = body["timestamp"]
-    assert len(ts) == 10  # seconds
-    key = f"{ts}\n{SECRET}".encode()
-    assert body["sign"] == base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+    assert body["msg_type"] == "interactive"
+    card = body["card"]
+    assert card["header"]["title"]["tag"] == "plain_text"
+    assert "SLA" in card["header"]["title"]["content"]
+    div, action = card["elements"]
+    # The CR's own text goes in as plain text: no lark_md, so no mention or markup.
+    assert div["text"]["tag"] == "plain_text"
+    (button,) = action["actions"]
+    assert button["url"] == "http://changeflow.test/projects/ACME/"
+    assert button["text"]["content"] == "ACME"
+    assert div["text"]["content"] == "Title: <at id=all></at> **loud**\nReason: 3 days"
 
 
 def test_wecom_markdown_unsigned(p, live, receiver):

@@ -9,7 +9,8 @@
 - ``dingtalk`` (custom robot): ``{"msgtype": "markdown", "markdown": {"title", "text"}}``;
   with a secret, ``timestamp`` (milliseconds) and ``sign`` =
   urlencode(base64(HMAC-SHA256(key=secret, msg="<timestamp>\\n<secret>"))) as query parameters.
-- ``feishu`` (Feishu/Lark custom bot): ``{"msg_type": "text", "content": {"text"}}``; with a
+- ``feishu`` (Feishu/Lark custom bot): a message card, ``{"msg_type": "interactive", "card":
+  {"header": {"title"}, "elements": [plain-text div, link button]}}``; with a
   secret, ``timestamp`` (seconds) and ``sign`` = base64(HMAC-SHA256(key="<timestamp>\\n<secret>",
   msg=b"")) in the body.
 - ``wecom`` (group robot): ``{"msgtype": "markdown", "markdown": {"content"}}``; no signing.
@@ -72,6 +73,31 @@ def _markdown(message: dict[str, Any], *, bold: str = "**") -> str:
     return "\n\n".join(lines)
 
 
+def _feishu_card(message: dict[str, Any]) -> dict[str, Any]:
+    """A message card: the headline as its title, the lines as plain text (not lark_md, so a
+    CR title cannot mention everyone or inject markup), and a button opening the link."""
+    elements: list[dict[str, Any]] = []
+    lines = [line for line in message.get("lines", []) if line]
+    if lines:
+        elements.append({"tag": "div", "text": {"tag": "plain_text", "content": "\n".join(lines)}})
+    if message.get("link"):
+        button = {
+            "tag": "button",
+            "text": {"tag": "plain_text", "content": message.get("key") or message["link"]},
+            "type": "primary",
+            "url": message["link"],
+        }
+        elements.append({"tag": "action", "actions": [button]})
+    return {
+        "config": {"wide_screen_mode": True},
+        "header": {
+            "title": {"tag": "plain_text", "content": message["headline"]},
+            "template": "blue",
+        },
+        "elements": elements,
+    }
+
+
 def _slack_escape(text: str) -> str:
     # Slack reads &, < and > as markup (<!channel> would ping everyone).
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -99,14 +125,11 @@ def build(
             url = _add_query(url, f"timestamp={ts}&sign={dingtalk_sign(secret, ts)}")
         return Request(url, headers, body)
     if kind == "feishu":
-        text = "\n".join(
-            [message["headline"], *message.get("lines", []), message.get("link", "")]
-        ).strip()
         doc: dict[str, Any] = {}
         if secret:
             ts = str(int(now))
             doc = {"timestamp": ts, "sign": feishu_sign(secret, ts)}
-        doc.update({"msg_type": "text", "content": {"text": text}})
+        doc.update({"msg_type": "interactive", "card": _feishu_card(message)})
         return Request(url, headers, _json(doc))
     if kind == "wecom":
         body = _json({"msgtype": "markdown", "markdown": {"content": _markdown(message)}})
