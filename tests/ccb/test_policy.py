@@ -22,6 +22,20 @@ def test_eligible_voters_are_board_roles_without_the_requester():
     assert policy.eligible_voters(members, requester="x", roles=["developer"]) == ["dev"]
 
 
+def test_the_requester_votes_only_as_the_sole_holder_of_a_required_role():
+    members = [("pm", "project_manager"), ("tl", "tech_lead"), ("rep", "customer_rep")]
+    both = ["pm", "rep", "tl"]
+    need_rep = {"roles": None, "required_roles": ["customer_rep"]}
+    assert policy.eligible_voters(members, requester="rep", **need_rep) == both
+    # not required: excluded as ever
+    assert policy.eligible_voters(members, requester="rep", roles=None) == ["pm", "tl"]
+    # another holder of the role can give the sign-off: the requester is excluded
+    two_reps = [*members, ("rep2", "customer_rep")]
+    assert policy.eligible_voters(two_reps, requester="rep", **need_rep) == ["pm", "rep2", "tl"]
+    # a requester holding some other, unrequired role stays out
+    assert policy.eligible_voters(members, requester="tl", **need_rep) == ["pm", "rep"]
+
+
 def test_no_eligible_members_never_decides():
     tally = policy.decide([], {"a": "approve"})
     assert (tally.eligible, tally.quorum, tally.cast, tally.verdict) == (0, 0, 0, None)

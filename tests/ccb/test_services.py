@@ -242,6 +242,40 @@ def test_board_members_only_and_requester_excluded(personas):
         vote(p.customer, cr)
 
 
+def in_review_requested_by(user, p):
+    cr = make_cr(p.project, by=user, type="feature", priority="P2")
+    cr = services.change_request_transition(user=user, cr=fresh(cr, user), action="submit")
+    for action in ("triage", "start_assessment", "request_review"):
+        if action == "request_review":
+            complete_assessment(cr, by=p.tech_lead)
+        cr = services.change_request_transition(
+            user=p.tech_lead, cr=fresh(cr, p.tech_lead), action=action
+        )
+    return cr
+
+
+def test_a_customer_rep_who_requested_the_cr_signs_off_when_the_board_needs_their_role(personas):
+    """The only holder of a required role votes on their own request: without them the board
+    could never approve it. Anyone else who requested it still does not vote."""
+    p = personas
+    ccb.board_set(user=p.pm, project=p.project, data=board(p, required_roles=["customer_rep"]))
+    cr = in_review_requested_by(p.customer_rep, p)
+    assert p.customer_rep.username in services.board_eligible(fresh(cr, p.pm))
+    vote(p.tech_lead, cr)
+    _v, tally = vote(p.pm, cr)
+    assert tally.verdict is None and tally.required_missing == ("customer_rep",)
+    v, tally = vote(p.customer_rep, cr)
+    assert v.meaning == f"I approve change request {cr.key} as the customer representative."
+    assert tally.verdict == "approve" and fresh(cr, p.pm).state == "approved"
+    # without the requirement, the requester is out as before
+    ccb.board_set(user=p.pm, project=p.project, data=board(p))
+    other = in_review_requested_by(p.customer_rep, p)
+    assert p.customer_rep.username not in services.board_eligible(fresh(other, p.pm))
+    with pytest.raises(PermissionDenied) as err:
+        vote(p.customer_rep, other)
+    assert err.value.code == "own_change_request"
+
+
 def test_delegation_thresholds_live_on_the_project_and_the_board_sets_them(personas):
     p = personas
     accounts.project_update(user=p.pm, project=p.project, data={"delegate_max_cost": D(100000)})

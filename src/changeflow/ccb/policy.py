@@ -9,7 +9,8 @@ The semantics, in the order they are applied:
 1. Only eligible members' votes count; no eligible member means no verdict ever.
 2. No verdict without quorum: at least ``quorum`` eligible members (abstainers included)
    have voted. The default quorum is a majority of the eligible members; a configured quorum
-   larger than the eligible members (the requester is excluded at run time) is capped at them.
+   larger than the eligible members (the requester is excluded at run time, unless they are
+   the only holder of a required role) is capped at them.
 3. A reject by a member holding a veto role rejects.
 4. The rule, over the non-abstaining votes (abstentions count for quorum only):
    - ``majority`` (heads): a decision more than half of the eligible members chose wins at
@@ -125,10 +126,21 @@ def eligible_voters(
     *,
     requester: str,
     roles: Iterable[str] | None = DEFAULT_BOARD_ROLES,
+    required_roles: Iterable[str] = (),
 ) -> list[str]:
-    """Members (username, role) of the board roles (None: any role), the requester excluded."""
+    """Members (username, role) of the board roles (None: any role), the requester excluded —
+    unless the requester is the only member holding a role whose approval the board requires.
+    Then their approval is the required sign-off nobody else can give (typically the customer
+    representative who filed the change accepting its cost and schedule), and excluding them
+    would leave a board that can never approve what they ask for."""
     allowed = None if roles is None else set(roles)
-    return sorted({u for u, r in members if (allowed is None or r in allowed) and u != requester})
+    seated = {(u, r) for u, r in members if allowed is None or r in allowed}
+    eligible = {u for u, _r in seated if u != requester}
+    held_by_others = {r for u, r in seated if u != requester}
+    required = set(required_roles)
+    if any(u == requester and r in required - held_by_others for u, r in seated):
+        eligible.add(requester)
+    return sorted(eligible)
 
 
 def _majority(s: Mapping[str, Fraction], pending: Fraction, total: Fraction) -> str | None:

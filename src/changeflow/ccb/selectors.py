@@ -169,7 +169,10 @@ def voting(project: Project, *, requester: str) -> Voting:
         return Voting(eligible, policy.Policy(roles=roles))
     seats = [m for m in board.members.all() if m.user.username in current]
     eligible = policy.eligible_voters(
-        [(m.user.username, m.role) for m in seats], requester=requester, roles=None
+        [(m.user.username, m.role) for m in seats],
+        requester=requester,
+        roles=None,
+        required_roles=board.required_roles,
     )
     return Voting(
         eligible,

@@ -765,10 +765,6 @@ def vote_cast(
             fields={"password": [_("Wrong password.")]},
         )  # fmt: skip
     ratelimit.succeeded(user.username, ip)
-    if cr.requested_by_id == user.pk:
-        raise PermissionDenied(
-            _("Nobody may vote on a CR they requested."), code="own_change_request"
-        )
     with transaction.atomic():
         # Serialise votes on one CR so that every verdict sees every earlier vote.
         fresh = (
@@ -783,6 +779,11 @@ def vote_cast(
             raise _field_error("decision", _("A ratification is approved, rejected or abstained."))
         rnd = _round(fresh, purpose)
         board = ccb.voting_for(fresh, purpose, rnd)
+        if fresh.requested_by_id == user.pk and user.username not in board.eligible:
+            # Only the sole holder of a required role votes on their own request.
+            raise PermissionDenied(
+                _("Nobody may vote on a CR they requested."), code="own_change_request"
+            )
         if user.username not in board.eligible:
             raise PermissionDenied(
                 _("You are not a voting member of this board."), code="not_board"
