@@ -261,6 +261,9 @@ def test_a_customer_rep_who_requested_the_cr_signs_off_when_the_board_needs_thei
     ccb.board_set(user=p.pm, project=p.project, data=board(p, required_roles=["customer_rep"]))
     cr = in_review_requested_by(p.customer_rep, p)
     assert p.customer_rep.username in services.board_eligible(fresh(cr, p.pm))
+    from changeflow.ccb import decisions
+
+    assert [r["cr"].key for r in decisions.pending_votes(user=p.customer_rep)] == [cr.key]
     vote(p.tech_lead, cr)
     _v, tally = vote(p.pm, cr)
     assert tally.verdict is None and tally.required_missing == ("customer_rep",)
@@ -271,6 +274,7 @@ def test_a_customer_rep_who_requested_the_cr_signs_off_when_the_board_needs_thei
     ccb.board_set(user=p.pm, project=p.project, data=board(p))
     other = in_review_requested_by(p.customer_rep, p)
     assert p.customer_rep.username not in services.board_eligible(fresh(other, p.pm))
+    assert decisions.pending_votes(user=p.customer_rep) == []
     with pytest.raises(PermissionDenied) as err:
         vote(p.customer_rep, other)
     assert err.value.code == "own_change_request"

@@ -126,7 +126,8 @@ def cr_board_panel(*, user: User, cr: ChangeRequest) -> dict[str, Any]:
         "board_needed": needed,
         "board_policy": voting.policy,
         "board_voided": [v for v in all_votes if v.voided_at is not None],
-        "board_can_vote": user.username in voting.eligible and cr.requested_by_id != user.pk,
+        # The requester is among the eligible only as the sole holder of a required role.
+        "board_can_vote": user.username in voting.eligible,
         "board_my_vote": live.get(user.username),
         "board_meanings": {
             d: change_services.signature_meaning(
@@ -152,7 +153,7 @@ def _open_for_votes(user: User) -> QuerySet[ChangeRequest]:
 def pending_votes(*, user: User) -> list[dict[str, Any]]:
     """The CRs on which ``user`` may vote now and has not (a voided vote is to be cast
     again). A handful of queries whatever the number of CRs."""
-    crs = [cr for cr in _open_for_votes(user) if cr.requested_by_id != user.pk]
+    crs = list(_open_for_votes(user))  # the snapshot's eligible list leaves requesters out
     if not crs:
         return []
     snaps = {
