@@ -93,13 +93,18 @@ def _after_the_baseline(project: Project, users: dict[str, User], refs, arts) ->
 
 def load_demo(project: Project, users: dict[str, User], crs: list) -> None:
     refs, arts = _specification(project, users)
-    _change_sets(project, users, crs)  # also freezes the baseline V1.0 of everything so far
+    _change_sets(project, users, crs, refs)  # also freezes the baseline V1.0 of everything so far
     _after_the_baseline(project, users, refs, arts)
+    # Frozen again, so that the baseline made when a CR closes differs from this one by
+    # exactly that CR's change set.
+    services.baseline_create(
+        user=users["wang.lei"], project=project, name="V1.1",
+        description="加入电子发票需求 / the e-invoice requirement added",
+    )  # fmt: skip
 
 
-def _change_sets(project: Project, users: dict[str, User], crs: list) -> None:
+def _change_sets(project: Project, users: dict[str, User], crs: list, refs) -> None:
     """The loyalty-points requirements, the baseline V1.0, and the change sets on two CRs."""
-    from changeflow.changes.models import Vote
 
     pm, tl = users["wang.lei"], users["chen.jing"]
 
@@ -143,30 +148,33 @@ def _change_sets(project: Project, users: dict[str, User], crs: list) -> None:
     signed = "合同签订时的需求基线 / the specification as signed"
     services.baseline_create(user=pm, project=project, name="V1.0", description=signed)
 
-    # A CR in review (preferably one without votes yet: a change set drafted in review
-    # resets the votes cast so far) proposes edits; the reviewers see the redline.
-    voted = set(
-        Vote.objects.filter(change_request__in=crs).values_list("change_request_id", flat=True)
-    )
-    in_review = sorted(
-        (c for c in crs if c.state == "in_review"), key=lambda c: (c.pk in voted, c.number)
+    # The loyalty-points CR in review proposes edits; the reviewers see the redline. (Drafted
+    # in review, they reset the vote cast so far: the board sees why.) Any CR in review will do
+    # when the demo has no such CR.
+    in_review = [c for c in crs if c.state == "in_review"]
+    points_cr = next(
+        (c for c in in_review if "积分" in c.title), in_review[0] if in_review else None
     )
     assessing = [c for c in crs if c.state == "assessing"]
-    if in_review:
-        cr = in_review[0]
+    checkout = refs["checkout"]
+    if points_cr is not None:
         changesets.edit_create(
-            user=tl, cr=cr, op="modify", requirement=rule.key,
+            user=tl, cr=points_cr, op="modify", requirement=rule.key,
             fields={"text": "100 积分抵扣 1 元，每单最多抵扣商品金额的 10%；"
                             "运费可以全部用积分抵扣。"},
         )  # fmt: skip
         changesets.edit_create(
-            user=tl, cr=cr, op="add",
+            user=tl, cr=points_cr, op="add",
             fields={"title": "积分抵扣运费", "parent": points.key, "kind": "functional",
                     "priority": "should",
                     "text": "结算时运费可以用积分抵扣，100 积分抵扣 1 元，最多抵扣全部运费。"},
         )  # fmt: skip
-    if assessing:  # overlaps: both CRs show the conflict
         changesets.edit_create(
-            user=tl, cr=assessing[0], op="modify", requirement=rule.key,
-            fields={"priority": "should"},
+            user=tl, cr=points_cr, op="modify", requirement=checkout.key,
+            fields={"text": "支持支付宝、微信支付和银行卡支付；会员可以用积分抵扣运费。"},
+        )  # fmt: skip
+    if assessing:  # the same checkout requirement: both CRs show the conflict
+        changesets.edit_create(
+            user=tl, cr=assessing[0], op="modify", requirement=checkout.key,
+            fields={"text": "支持支付宝、微信支付和银行卡支付。订单支付成功后立即预占库存。"},
         )  # fmt: skip
