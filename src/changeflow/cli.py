@@ -55,10 +55,23 @@ def _activate_language() -> None:
 
 
 def _help_text() -> str:
-    from django.core.management import get_commands
+    from django.core.management import get_commands, load_command_class
     from django.utils.translation import gettext as _
 
-    others = sorted(set(get_commands()) - set(OWN_COMMANDS))
+    commands = get_commands()
+    public = {command: alias for alias, command in ALIASES.items()}
+    # The apps' own commands (estimate, requirements, simulate, ...) with their one-line help.
+    apps = sorted(
+        name
+        for name, app in commands.items()
+        if app.startswith("changeflow") and name not in OWN_COMMANDS
+    )
+    others = sorted(set(commands) - set(OWN_COMMANDS) - set(apps))
+    app_lines = [
+        "  %-44s %s"
+        % (public.get(name, name), _first_line(load_command_class(commands[name], name)))
+        for name in apps
+    ]
     lines = [
         _("Usage: changeflow COMMAND [OPTIONS]"),
         "",
@@ -73,6 +86,7 @@ def _help_text() -> str:
         + _("create an API token (printed alone on stdout)"),
         "  demo                                         " + _("load the demo project"),
         "  audit verify                                 " + _("check the audit hash chain"),
+        *app_lines,
         "",
         _("Other commands (Django's): %s") % ", ".join(others),
         "",
@@ -80,6 +94,10 @@ def _help_text() -> str:
         _("Exit codes: 0 success, 1 the operation failed, 2 bad usage."),
     ]
     return "\n".join(lines)
+
+
+def _first_line(command) -> str:
+    return str(command.help).strip().split("\n")[0]
 
 
 def _version() -> str:

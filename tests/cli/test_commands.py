@@ -139,6 +139,12 @@ def test_help(run_cli):
     assert code == 0
     for command in ("serve", "createuser", "token create", "demo", "audit verify"):
         assert command in out
+    # the apps' own commands are listed with their help, under their documented names
+    own, _sep, django = out.partition("Other commands")
+    for command in ("ingest-email ", "estimate ", "requirements ", "simulate ", "meetings "):
+        assert command in own
+    assert "Import or export a project's requirements" in own
+    assert "ingest_email" not in out and "makemigrations" in django
     code, out, _err = run_cli("help", "serve")
     assert code == 0 and "--workers" in out
     code, out, _err = run_cli("serve", "--help")
