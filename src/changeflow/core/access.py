@@ -15,6 +15,7 @@ Site admins may do everything.
 from __future__ import annotations
 
 from django.db.models import Model, Q, QuerySet
+from django.db.models.manager import BaseManager
 
 from changeflow.accounts.models import Membership, Project, Role
 
@@ -110,11 +111,14 @@ def _projects(user, roles=None) -> QuerySet:
     return qs.values("project_id")
 
 
-def restrict(qs: QuerySet, user, action: str = "view") -> QuerySet:
-    """``qs`` narrowed to what ``user`` may ``action``."""
+def restrict[M: Model](
+    source: QuerySet[M] | BaseManager[M], user, action: str = "view"
+) -> QuerySet[M]:
+    """``source`` (a queryset, or a model's manager) narrowed to what ``user`` may ``action``."""
     from changeflow.changes.models import Comment
     from changeflow.core.models import AuditEvent
 
+    qs = source.all()
     if user is None or not user.is_authenticated or not user.is_active:
         return qs.none()
     if action not in ("view", "manage", "audit"):
