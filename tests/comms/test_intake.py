@@ -56,7 +56,12 @@ def test_new_mail_from_a_member_becomes_a_cr(acme, mailoutbox, django_capture_on
         "email", "登录页面增加短信验证码", "请增加短信验证码登录。"
     )  # fmt: skip
     assert cr.requested_by == acme.customer and cr.requester_contact == ""
-    assert AuditEvent.objects.filter(action="cr.created", object_key=cr.key).exists()
+    # The mail is the submission: the CR is in triage at once, submitted by the workflow.
+    assert cr.state == "submitted"
+    actions = list(
+        AuditEvent.objects.filter(object_key=cr.key).order_by("seq").values_list("action", "actor")
+    )
+    assert actions == [("cr.created", acme.pm.username), ("cr.submit", acme.pm.username)]
     assert len(mailoutbox) == 1
     ack = mailoutbox[0]
     assert ack.to == ["li.lei@acme.cn"] and cr.key in ack.subject and cr.key in ack.body
@@ -148,3 +153,29 @@ def test_sample_gb2312_mail_becomes_a_cr(acme, samples, django_capture_on_commit
     assert "尊敬的管理员：" in cr.description and "10000@qq.com" in cr.requester_contact
     # No Message-ID: the mail's digest stands for it, so a second delivery does nothing.
     assert ingest(acme.project, raw, django_capture_on_commit_callbacks).pk == record.pk
+
+
+def test_a_mailed_cr_left_in_triage_escalates_to_the_pm(
+    acme, samples, django_capture_on_commit_callbacks
+):
+    import datetime as dt
+
+    from changeflow.comms import sla
+    from changeflow.comms.models import SlaBreach
+    from changeflow.notifications.models import Notification
+
+    raw = (samples / "flanker_quoted-printable.eml").read_bytes()
+    cr = ingest(acme.project, raw, django_capture_on_commit_callbacks).change_request
+    cr.refresh_from_db()
+    assert cr.state == "submitted" and cr.channel == "email"
+    entered = cr.state_changed_at
+    # No priority yet: held to P3, 24 h in the submitted stage.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sla.sla_check(now=entered + dt.timedelta(hours=23)) == []
+        breaches = sla.sla_check(now=entered + dt.timedelta(hours=25))
+    assert [(b.change_request_id, b.stage, b.level, b.notified) for b in breaches] == [
+        (cr.pk, "submitted", 1, [acme.pm.username])
+    ]
+    assert SlaBreach.objects.filter(change_request=cr).count() == 1
+    told = Notification.objects.filter(kind="sla.breached", object_key=cr.key)
+    assert [n.user.username for n in told] == [acme.pm.username]

@@ -243,6 +243,9 @@ def _handle(project: Project, parsed: mail.ParsedMail, record: InboundMessage) -
         )
         record.outcome = InboundMessage.Outcome.CREATED
         notes = _store_attachments(user=manager, cr=cr, parsed=parsed)
+        # A mail to the project's formal channel is the submission itself: the CR enters
+        # triage at once (the SLA clock starts), through the workflow like any submit.
+        cr = changes.change_request_transition(user=manager, cr=cr, action="submit")
     record.change_request = cr
     record.reason = "; ".join(notes)
     record.ack_status = AckStatus.PENDING
