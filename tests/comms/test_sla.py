@@ -166,3 +166,52 @@ def test_an_inactive_assignee_leaves_level_one_to_the_pm(personas):
     entered = ChangeRequest.objects.get(pk=cr.pk).state_changed_at
     first = sla.sla_check(now=entered + dt.timedelta(hours=25))
     assert [(b.level, b.notified) for b in first] == [(1, [p.pm.username])]
+
+
+def test_an_assignee_who_left_the_project_leaves_level_one_to_the_pm(personas):
+    from changeflow.accounts import services as accounts
+    from changeflow.changes import services
+
+    p = personas
+    left, demoted, stays = (triaged_cr(p) for _ in range(3))
+    for cr, who in ((left, p.qa), (demoted, p.developer), (stays, p.tech_lead)):
+        services.change_request_update(
+            user=p.pm, cr=ChangeRequest.objects.get(pk=cr.pk), data={"assignee": who.username}
+        )
+    accounts.membership_remove(user=p.pm, project=p.project, username=p.qa.username)
+    # Now only a viewer: no longer on the team that owes the next step.
+    accounts.membership_set(
+        user=p.pm, project=p.project, username=p.developer.username, role="viewer"
+    )
+    latest = max(ChangeRequest.objects.filter(pk__in=[left.pk, demoted.pk, stays.pk]).values_list(
+        "state_changed_at", flat=True
+    ))  # fmt: skip
+    first = sla.sla_check(now=latest + dt.timedelta(hours=25))
+    told = {b.change_request_id: (b.level, b.notified) for b in first}
+    assert told == {
+        left.pk: (1, [p.pm.username]),
+        demoted.pk: (1, [p.pm.username]),
+        stays.pk: (1, [p.tech_lead.username]),
+    }
+    events = AuditEvent.objects.filter(action="sla.breached", object_key=left.key)
+    assert [e.after["notify"] for e in events] == [[p.pm.username]]
+
+
+def test_who_is_on_the_team_is_read_once_for_all_crs(personas):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from changeflow.changes import services
+
+    p = personas
+    crs = [triaged_cr(p) for _ in range(4)]
+    for cr, who in zip(crs, (p.qa, p.developer, p.tech_lead, p.qa), strict=True):
+        services.change_request_update(
+            user=p.pm, cr=ChangeRequest.objects.get(pk=cr.pk), data={"assignee": who.username}
+        )
+    with CaptureQueriesContext(connection) as queries:
+        breaches = sla.sla_check(now=timezone.now() + dt.timedelta(hours=25))
+    assert len(breaches) == 4
+    # The managers and the assignees' memberships: one query each, not one per CR.
+    membership = [q for q in queries.captured_queries if "accounts_membership" in q["sql"]]
+    assert len(membership) == 2

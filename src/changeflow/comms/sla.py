@@ -3,7 +3,8 @@
 A stage is a CR state in which someone on the team owes the next step. Each has a target per
 priority (hours), the project's own (``SlaTarget``) or the defaults below. The periodic job
 ``sla_check`` records a breach the first time a CR is over its target in a stage — level 1,
-telling the CR's assignee, or the PM when it has none — and, a further target period later,
+telling the CR's assignee, or the PM when it has none or the assignee is no longer an active
+member of the project's team — and, a further target period later,
 level 2, telling the PM. Each level happens once per entry into the stage: leaving the stage
 and coming back starts the clock again. Each breach is an audit event ``sla.breached`` whose
 ``after`` names who must be told (``notify``), which the notifications app turns into messages.
@@ -21,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Membership, Project, Role, User
 from changeflow.changes.models import ChangeRequest, Priority
+from changeflow.changes.services import ASSIGNABLE_ROLES
 from changeflow.changes.workflow import State
 from changeflow.core import audit
 from changeflow.core.access import restrict
@@ -106,10 +108,26 @@ def _managers(project_ids) -> dict[int, list[str]]:
     return found
 
 
-def _assignee(cr: ChangeRequest) -> str | None:
-    """The username of the CR's assignee while they are active, else None (the PM is told)."""
-    user = cr.assignee
-    return user.username if user is not None and user.is_active else None
+def _team(crs: list[ChangeRequest]) -> set[tuple[int, int]]:
+    """(project id, user id) of each assignee still on the team of the CR's project: an active
+    user whose membership is a team role (not removed, not now a viewer or customer)."""
+    assignees = {cr.assignee_id for cr in crs if cr.assignee_id}
+    if not assignees:
+        return set()
+    return set(
+        Membership.objects.filter(
+            project_id__in={cr.project_id for cr in crs}, user_id__in=assignees,
+            role__in=ASSIGNABLE_ROLES, user__is_active=True,
+        ).values_list("project_id", "user_id")
+    )  # fmt: skip
+
+
+def _assignee(cr: ChangeRequest, team: set[tuple[int, int]]) -> str | None:
+    """The username of the CR's assignee while they are on the project's team, else None
+    (the PM is told instead: a left or deactivated assignee would hear nothing)."""
+    if cr.assignee_id is None or (cr.project_id, cr.assignee_id) not in team:
+        return None
+    return cr.assignee.username
 
 
 def sla_check(*, now: dt.datetime | None = None) -> list[SlaBreach]:
@@ -129,6 +147,7 @@ def sla_check(*, now: dt.datetime | None = None) -> list[SlaBreach]:
         )
     )
     managers = _managers({cr.project_id for cr in crs})
+    team = _team(crs)
     created = []
     for cr in crs:
         if cr.project_id not in table_of:
@@ -142,7 +161,7 @@ def sla_check(*, now: dt.datetime | None = None) -> list[SlaBreach]:
                 break
             if (cr.pk, cr.state, cr.state_changed_at, level) in existing:
                 continue
-            notify = [_assignee(cr) or (pms[0] if pms else None)] if level == 1 else pms
+            notify = [_assignee(cr, team) or (pms[0] if pms else None)] if level == 1 else pms
             breach = _record_breach(cr, priority, hours, level, [n for n in notify if n], now)
             if breach is not None:
                 created.append(breach)
