@@ -17,7 +17,7 @@ export CHANGEFLOW_HOME ?= $(CURDIR)/var
 PYTEST_ARGS ?=
 
 # Compiled translations, built from the .po files when those are newer (needs gettext's msgfmt).
-MO := $(patsubst %.po,%.mo,$(wildcard src/changeflow/locale/*/LC_MESSAGES/*.po))
+MO := $(patsubst %.po,%.mo,$(wildcard src/changeflow/locale/*/LC_MESSAGES/*.po src/changeflow/*/locale/*/LC_MESSAGES/*.po))
 
 .PHONY: help run test lint bench venv messages
 

@@ -38,10 +38,13 @@ def customer_mail(
 
 @pytest.fixture
 def mailbox(personas, imap):
-    return Mailbox.objects.create(
+    box = Mailbox(
         project=personas.project, host="127.0.0.1", port=imap.port, security="none",
-        username=imap.user, password=imap.password, poll_minutes=1,
+        username=imap.user, poll_minutes=1,
     )  # fmt: skip
+    box.set_password(imap.password)
+    box.save()
+    return box
 
 
 def test_mail_in_the_mailbox_becomes_a_cr_with_its_attachment_ack_and_reply_becomes_comment(
@@ -96,7 +99,7 @@ def imap_poll(mailbox) -> int:
 def test_a_mailbox_that_cannot_be_reached_or_logged_into_is_reported_not_raised(
     personas, imap, mailbox
 ):
-    mailbox.password = "wrong"
+    mailbox.set_password("wrong")
     mailbox.save()
     assert imap_poll(mailbox) == 0
     mailbox.refresh_from_db()

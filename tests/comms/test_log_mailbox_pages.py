@@ -82,7 +82,11 @@ def test_mailbox_api_never_shows_the_password(personas, client):
     assert data["has_password"] is True and "s3cret-imap" not in response.content.decode()
     # Blank keeps the stored password.
     response = client.put(url, {**body, "password": "", "folder": "CR"}, content_type=JSON)
-    assert Mailbox.objects.get().password == "s3cret-imap"
+    stored = Mailbox.objects.get()
+    assert stored.get_password() == "s3cret-imap"
+    # At rest only a token: no trace of the password in the row.
+    row = Mailbox.objects.values().get()
+    assert "s3cret" not in str(row) and row["password_encrypted"].startswith("gAAAAA")
     assert response.json()["folder"] == "CR"
     assert not AuditEvent.objects.filter(after__icontains="s3cret").exists()
     assert client.put(url, {**body, "port": 0}, content_type=JSON).status_code == 400

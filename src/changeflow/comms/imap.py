@@ -21,6 +21,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from changeflow.core.crypto import SecretUnreadable
+
 from .models import Mailbox, Security
 from .services import mail_quarantine, mail_receive
 
@@ -70,11 +72,24 @@ def poll(mailbox: Mailbox) -> int:
     return handled
 
 
+def _password(mailbox: Mailbox) -> str:
+    try:
+        return mailbox.get_password()
+    except SecretUnreadable:
+        raise MailboxError(
+            _(
+                "the stored password cannot be decrypted (the site's secret key has changed "
+                "since it was saved); enter the mailbox password again"
+            )
+        ) from None
+
+
 def _poll(mailbox: Mailbox) -> int:
+    password = _password(mailbox)  # before connecting: nothing to try without it
     conn = _connect(mailbox)
     handled = 0
     try:
-        _check(*conn.login(mailbox.username, mailbox.password), "login")
+        _check(*conn.login(mailbox.username, password), "login")
         _check(*conn.select(_quote(mailbox.folder)), _("folder %s") % mailbox.folder)
         validity = int((conn.response("UIDVALIDITY")[1] or [b"0"])[0] or 0)
         last_uid = mailbox.last_uid if mailbox.uidvalidity == validity else 0

@@ -72,8 +72,11 @@ class Security(models.TextChoices):
 
 
 class Mailbox(models.Model):
-    """The project's mailbox, polled over IMAP by a periodic job. The password is stored to
-    log in with and is never shown back (forms and the API only say whether one is set)."""
+    """The project's mailbox, polled over IMAP by a periodic job. The password is stored
+    encrypted (``core.crypto``, a key derived from the site's secret key) to log in with, and
+    is never shown back (forms and the API only say whether one is set)."""
+
+    PASSWORD_PURPOSE = "comms.mailbox.password"
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="mailbox")
     host = models.CharField(_("IMAP server"), max_length=255)
@@ -82,7 +85,8 @@ class Mailbox(models.Model):
         _("security"), max_length=8, choices=Security.choices, default=Security.SSL
     )
     username = models.CharField(_("user name"), max_length=255)
-    password = models.CharField(_("password"), max_length=500, blank=True)
+    # A Fernet token (see set_password/get_password), never the password itself.
+    password_encrypted = models.TextField(_("password (encrypted)"), blank=True, editable=False)
     folder = models.CharField(_("folder"), max_length=255, default="INBOX")
     poll_minutes = models.PositiveIntegerField(_("poll every (minutes)"), default=5)
     enabled = models.BooleanField(_("enabled"), default=True)
@@ -98,6 +102,22 @@ class Mailbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username}@{self.host}/{self.folder}"
+
+    def set_password(self, raw: str) -> None:
+        from changeflow.core import crypto
+
+        self.password_encrypted = crypto.encrypt(raw, purpose=self.PASSWORD_PURPOSE)
+
+    def get_password(self) -> str:
+        """The password to log in with; ``core.crypto.SecretUnreadable`` when the stored token
+        cannot be decrypted (the site's secret key changed): the poller reports it."""
+        from changeflow.core import crypto
+
+        return crypto.decrypt(self.password_encrypted, purpose=self.PASSWORD_PURPOSE)
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_encrypted)
 
 
 class QuarantinedMail(models.Model):

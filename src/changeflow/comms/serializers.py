@@ -35,7 +35,7 @@ class MailboxStatusSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_has_password(self, obj: Mailbox) -> bool:
-        return bool(obj.password)
+        return obj.has_password
 
 
 class QuarantinedMailSerializer(serializers.ModelSerializer):

@@ -370,7 +370,7 @@ MAILBOX_FIELDS = ("host", "port", "security", "username", "folder", "poll_minute
 
 def mailbox_set(*, user: User, project: Project, data: dict) -> Mailbox:
     """Create or change the project's mailbox. A blank or absent ``password`` keeps the
-    stored one; the password is never written to the audit log."""
+    stored one; a new one is stored encrypted and never written to the audit log."""
     with transaction.atomic():
         mailbox = Mailbox.objects.select_for_update().filter(project=project).first()
         before = {f: getattr(mailbox, f) for f in MAILBOX_FIELDS} if mailbox else {}
@@ -381,7 +381,7 @@ def mailbox_set(*, user: User, project: Project, data: dict) -> Mailbox:
                 setattr(mailbox, name, data[name])
         password_changed = bool(data.get("password"))
         if password_changed:
-            mailbox.password = data["password"]
+            mailbox.set_password(data["password"])
         if not mailbox.host or not mailbox.username:
             raise ValidationError(
                 _("A mailbox needs a server and a user name."),
