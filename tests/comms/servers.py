@@ -1,4 +1,5 @@
-"""Real mail servers on loopback for the tests: Dovecot (IMAP) and aiosmtpd (SMTP)."""
+"""Real mail servers on loopback for the tests: Dovecot (IMAP, plain, STARTTLS and IMAPS with a
+self-signed certificate made for the run) and aiosmtpd (SMTP)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,12 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+# TLS: IMAPS on its own port and STARTTLS on the plain one, with a self-signed certificate
+# made for the run; plaintext login stays allowed so the tests of security "none" still run.
+ssl = yes
+ssl_cert = <{root}/tls/cert.pem
+ssl_key = <{root}/tls/key.pem
+ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{root}/mail/%u
@@ -36,7 +42,9 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
   }}
 }}
 service auth {{
@@ -51,6 +59,64 @@ service stats {{
   }}
 }}
 """
+
+
+def self_signed_certificate(common_name: str = "changeflow test IMAP") -> tuple[str, str]:
+    """(certificate PEM, private key PEM) of a new self-signed certificate for 127.0.0.1 and
+    localhost, valid for a day, as an administrator makes one for an in-house server."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    public = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=True,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )  # fmt: skip
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return cert_pem, key_pem
 
 
 def free_port() -> int:
@@ -70,6 +136,8 @@ def dovecot_unavailable() -> str:
 class Dovecot:
     root: Path
     port: int = 0
+    tls_port: int = 0  # IMAPS
+    certificate: str = ""  # the server's self-signed certificate (PEM)
     user: str = "acme@changeflow.test"
     password: str = "imap-pw-1"
     process: subprocess.Popen | None = field(default=None, repr=False)
@@ -105,6 +173,14 @@ class Dovecot:
         for sub in ("mail", "home"):
             os.chown(self.root / sub, uid, gid)
         self.port = free_port()
+        self.tls_port = free_port()
+        tls = self.root / "tls"
+        tls.mkdir(exist_ok=True)
+        self.certificate, key_pem = self_signed_certificate()
+        (tls / "cert.pem").write_text(self.certificate)
+        key_path = tls / "key.pem"
+        key_path.write_text(key_pem)
+        key_path.chmod(0o600)
         # Every user the session's tests may need, written before the start: Dovecot does not
         # reliably see users appended to its passwd-file later (they failed to sign in).
         users = [self.user, *(self.box(n) for n in range(self.boxes))]
@@ -112,7 +188,9 @@ class Dovecot:
             "".join(f"{u}:{{PLAIN}}{self.password}::::::\n" for u in users)
         )
         conf = self.root / "dovecot.conf"
-        conf.write_text(CONFIG.format(root=self.root, port=self.port, uid=uid, gid=gid))
+        conf.write_text(
+            CONFIG.format(root=self.root, port=self.port, tls_port=self.tls_port, uid=uid, gid=gid)
+        )
         self.process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -121,8 +199,10 @@ class Dovecot:
             if self.process.poll() is not None:
                 raise RuntimeError("dovecot exited: " + self.process.stderr.read().decode())
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return self
+                for port in (self.port, self.tls_port):
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        pass
+                return self
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("dovecot did not start listening")

@@ -38,6 +38,14 @@ class MailboxForm(forms.Form):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=_("Leave blank to keep the stored password; it is never shown."),
     )  # fmt: skip
+    trusted_certificate = forms.CharField(
+        label=_("Trusted certificate (PEM)"), required=False, strip=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text=_(
+            "Only for a server with a certificate of its own (self-signed or an in-house "
+            "authority): paste it here to trust it. Otherwise leave empty."
+        ),
+    )  # fmt: skip
     folder = forms.CharField(label=_("Folder"), max_length=255, initial="INBOX")
     poll_minutes = forms.IntegerField(
         label=_("Poll every (minutes)"), min_value=1, max_value=1440, initial=5

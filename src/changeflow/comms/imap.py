@@ -35,15 +35,28 @@ class MailboxError(Exception):
     """The mailbox could not be read (server down, bad login, no such folder)."""
 
 
+def tls_context(mailbox: Mailbox) -> ssl.SSLContext:
+    """Verifying TLS: the server's certificate must chain to a public authority or to the
+    mailbox's trusted certificate, and name the host; never unverified."""
+    context = ssl.create_default_context()
+    if mailbox.trusted_certificate.strip():
+        context.load_verify_locations(cadata=mailbox.trusted_certificate)
+    return context
+
+
 def _connect(mailbox: Mailbox) -> imaplib.IMAP4:
     if mailbox.security == Security.SSL:
-        conn = imaplib.IMAP4_SSL(
-            mailbox.host, mailbox.port, ssl_context=ssl.create_default_context(), timeout=TIMEOUT
+        return imaplib.IMAP4_SSL(
+            mailbox.host, mailbox.port, ssl_context=tls_context(mailbox), timeout=TIMEOUT
         )
-    else:
-        conn = imaplib.IMAP4(mailbox.host, mailbox.port, timeout=TIMEOUT)
-        if mailbox.security == Security.STARTTLS:
-            conn.starttls(ssl.create_default_context())
+    conn = imaplib.IMAP4(mailbox.host, mailbox.port, timeout=TIMEOUT)
+    if mailbox.security == Security.STARTTLS:
+        try:
+            conn.starttls(tls_context(mailbox))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                conn.shutdown()
+            raise
     return conn
 
 
@@ -65,6 +78,12 @@ def poll(mailbox: Mailbox) -> int:
     error = ""
     try:
         handled = _poll(mailbox)
+    except ssl.SSLCertVerificationError as exc:
+        error = _(
+            "the server's TLS certificate was refused (%(why)s); if the server uses a "
+            "certificate of its own, paste it (PEM) as the mailbox's trusted certificate"
+        ) % {"why": exc.verify_message or exc.reason or exc}
+        logger.warning("mailbox of %s: %s", mailbox.project.key, error)
     except (TimeoutError, OSError, imaplib.IMAP4.error, MailboxError) as exc:
         error = "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
         logger.warning("mailbox of %s: %s", mailbox.project.key, error)

@@ -87,6 +87,9 @@ class Mailbox(models.Model):
     username = models.CharField(_("user name"), max_length=255)
     # A Fernet token (see set_password/get_password), never the password itself.
     password_encrypted = models.TextField(_("password (encrypted)"), blank=True, editable=False)
+    # A certificate (PEM) to trust for this server besides the public authorities: a server
+    # with a certificate of its own (self-signed, an in-house CA) is refused without it.
+    trusted_certificate = models.TextField(_("trusted certificate (PEM)"), blank=True)
     folder = models.CharField(_("folder"), max_length=255, default="INBOX")
     poll_minutes = models.PositiveIntegerField(_("poll every (minutes)"), default=5)
     enabled = models.BooleanField(_("enabled"), default=True)

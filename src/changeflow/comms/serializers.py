@@ -19,6 +19,13 @@ class MailboxSerializer(StrictSerializer):
         max_length=500, required=False, allow_blank=True, write_only=True,
         help_text=_("Write-only: never shown back. Blank or absent keeps the stored one."),
     )  # fmt: skip
+    trusted_certificate = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False,
+        help_text=_(
+            "A certificate (PEM) to trust for this server besides the public authorities, for "
+            "a server with a certificate of its own; empty for none."
+        ),
+    )  # fmt: skip
     folder = serializers.CharField(max_length=255, required=False, default="INBOX")
     poll_minutes = serializers.IntegerField(min_value=1, max_value=1440, required=False, default=5)
     enabled = serializers.BooleanField(required=False, default=True)
@@ -30,8 +37,8 @@ class MailboxStatusSerializer(serializers.ModelSerializer):
     class Meta:
         model = Mailbox
         fields = [
-            "host", "port", "security", "username", "has_password", "folder", "poll_minutes",
-            "enabled", "last_polled_at", "last_error",
+            "host", "port", "security", "username", "has_password", "trusted_certificate",
+            "folder", "poll_minutes", "enabled", "last_polled_at", "last_error",
         ]  # fmt: skip
 
     def get_has_password(self, obj: Mailbox) -> bool:

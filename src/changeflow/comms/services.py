@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
+import ssl
 import uuid
 
 from django.conf import settings
@@ -368,17 +369,59 @@ def quarantine_retry(*, user: User, item: QuarantinedMail) -> InboundMessage | Q
 MAILBOX_FIELDS = ("host", "port", "security", "username", "folder", "poll_minutes", "enabled")
 
 
+CERTIFICATE_MAX = 64 * 1024
+
+
+def certificate_fingerprint(pem: str) -> str:
+    """SHA-256 of the first certificate in ``pem`` (DER), as the audit log names it; "" for
+    none."""
+    if not pem.strip():
+        return ""
+    try:
+        der = ssl.PEM_cert_to_DER_cert(pem.strip())
+    except ValueError:
+        return ""
+    return "SHA256:" + hashlib.sha256(der).hexdigest()
+
+
+def _clean_certificate(pem) -> str:
+    """A PEM certificate (or several: a chain) that TLS can trust, or "" to trust only the
+    public authorities; anything else is a 400 naming the problem."""
+    pem = (pem or "").strip()
+    if not pem:
+        return ""
+    problem = None
+    if len(pem) > CERTIFICATE_MAX:
+        problem = _("At most 64 KB.")
+    elif "-----BEGIN CERTIFICATE-----" not in pem:
+        problem = _("Paste the certificate in PEM form (-----BEGIN CERTIFICATE-----…).")
+    else:
+        try:
+            ssl.create_default_context().load_verify_locations(cadata=pem)
+        except (ssl.SSLError, ValueError) as exc:
+            problem = _("Not a readable certificate: %s") % (exc.args[-1] if exc.args else exc)
+    if problem:
+        raise ValidationError(
+            _("The trusted certificate is not valid."), fields={"trusted_certificate": [problem]}
+        )
+    return pem + "\n"
+
+
 def mailbox_set(*, user: User, project: Project, data: dict) -> Mailbox:
     """Create or change the project's mailbox. A blank or absent ``password`` keeps the
-    stored one; a new one is stored encrypted and never written to the audit log."""
+    stored one; a new one is stored encrypted and never written to the audit log.
+    ``trusted_certificate`` (PEM, "" for none) is audited by its fingerprint."""
     with transaction.atomic():
         mailbox = Mailbox.objects.select_for_update().filter(project=project).first()
         before = {f: getattr(mailbox, f) for f in MAILBOX_FIELDS} if mailbox else {}
+        old_fingerprint = certificate_fingerprint(mailbox.trusted_certificate) if mailbox else ""
         if mailbox is None:
             mailbox = Mailbox(project=project)
         for name in MAILBOX_FIELDS:
             if name in data:
                 setattr(mailbox, name, data[name])
+        if "trusted_certificate" in data:
+            mailbox.trusted_certificate = _clean_certificate(data["trusted_certificate"])
         password_changed = bool(data.get("password"))
         if password_changed:
             mailbox.set_password(data["password"])
@@ -402,6 +445,9 @@ def mailbox_set(*, user: User, project: Project, data: dict) -> Mailbox:
         mailbox.save()
         after = {f: getattr(mailbox, f) for f in MAILBOX_FIELDS}
         after["password_changed"] = password_changed
+        after["trusted_certificate"] = certificate_fingerprint(mailbox.trusted_certificate)
+        if before:
+            before["trusted_certificate"] = old_fingerprint
         audit.record(
             actor=user, action="mailbox.set", object_type="project", object_key=project.key,
             project=project.key, before=before, after=after, internal=True,

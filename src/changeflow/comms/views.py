@@ -132,6 +132,7 @@ def mailbox_page(request: HttpRequest, key: str) -> HttpResponse:
     mailbox = selectors.mailbox_get(user=request.user, project=project)
     initial = (
         {f: getattr(mailbox, f) for f in services.MAILBOX_FIELDS}
+        | {"trusted_certificate": mailbox.trusted_certificate}
         if mailbox
         else {"port": 993, "security": "ssl", "folder": "INBOX", "poll_minutes": 5, "enabled": True}
     )
