@@ -18,7 +18,7 @@ PROG = "changeflow"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Shown first in ``changeflow help``; the rest are Django's and the apps' other commands.
-OWN_COMMANDS = ("serve", "worker", "migrate", "createuser", "token", "demo", "audit")
+OWN_COMMANDS = ("serve", "worker", "migrate", "createuser", "token", "demo", "audit", "cr")
 # Documented names that are not valid Python module names: the command each one runs.
 ALIASES = {"ingest-email": "ingest_email"}
 
@@ -84,6 +84,8 @@ def _help_text() -> str:
         "  createuser NAME [--password P] [--email E] [--admin]   " + _("create a user"),
         "  token create NAME                            "
         + _("create an API token (printed alone on stdout)"),
+        "  cr assign KEY USER | cr unassign KEY [--user NAME]   "
+        + _("set or clear a change request's assignee"),
         "  demo                                         " + _("load the demo project"),
         "  audit verify                                 " + _("check the audit hash chain"),
         *app_lines,

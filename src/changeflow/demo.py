@@ -436,4 +436,12 @@ class _Demo:
             submit=True,
         )
         cr = self.triage(cr, "modification", "P1", "critical")
-        self.act(cr, "wang.lei", "approve_emergency", "大促在即，先执行后补批。")
+        cr = self.act(cr, "wang.lei", "approve_emergency", "大促在即，先执行后补批。")
+        self.edit(cr, "wang.lei", assignee="zhao.min")
+
+        # Who owes the next step: the PM assigns the CRs that are being worked on.
+        # (The triaged one stays unassigned: its SLA escalation goes to the PM.)
+        owners = {"assessing": "chen.jing", "implementing": "zhao.min", "verifying": "liu.yang"}
+        for cr in list(self.crs):
+            if cr.state in owners and cr.assignee_id is None:
+                self.edit(cr, "wang.lei", assignee=owners[cr.state])

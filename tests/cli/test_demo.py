@@ -42,6 +42,15 @@ def test_demo_loads_every_state_through_the_services(run_cli, home):
     assert any(cr.title.isascii() for cr in crs)
     assert Vote.objects.filter(change_request__project=project).exists()
     assert {cr.decision_mode for cr in crs} >= {"board", "delegated", "emergency"}
+    # The CRs being worked on have assignees; the one waiting in triage does not.
+    owners = dict(crs.filter(assignee__isnull=False).values_list("key", "assignee__username"))
+    assert set(owners.values()) >= {"chen.jing", "zhao.min", "liu.yang"}
+    assert owners[emergency.key] == "zhao.min"
+    from changeflow.comms.models import InboundMessage
+
+    mailed = InboundMessage.objects.get(outcome="created").change_request
+    assert (mailed.state, owners[mailed.key]) == (State.SUBMITTED, "chen.jing")
+    assert not crs.get(state=State.TRIAGED).assignee_id
 
     # Each CR has its audit history, written through the services on the CLI's channel.
     for cr in crs:

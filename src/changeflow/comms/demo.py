@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from django.utils import timezone
 
 from changeflow.accounts.models import Project, User
+from changeflow.changes import services as changes
 from changeflow.changes.models import ChangeRequest
 
 from . import services, sla
@@ -53,6 +54,8 @@ def load_demo(project: Project, users: dict[str, User], crs: list[ChangeRequest]
     )  # fmt: skip
     cr = getattr(first, "change_request", None)
     if cr is not None:
+        # Submitted by the mail itself: the PM hands it to the tech lead to triage.
+        cr = changes.change_request_update(user=pm, cr=cr, data={"assignee": "chen.jing"})
         services.mail_receive(
             raw=_mail(
                 "Re: [%s] 对账单导出需要增加 PDF 格式" % cr.key,
