@@ -57,6 +57,25 @@ def test_the_cr_itself_is_never_its_own_analogue(pool):
     assert all(a.id != 1 for a in r.analogues)
 
 
+def test_in_a_large_history_the_cr_is_skipped_not_prepared_again(monkeypatch):
+    """Above EXACT_EXCLUDE_UP_TO the cached preparation is reused and the CR only skipped:
+    here (no numeric feature to rescale) the same analogues and figures as preparing again
+    without it, never itself, and its text's self-match does not set the text range."""
+    pool = history.build(HISTORY)
+    query = {"title": "找回密码支持短信验证", "type": "feature", "exclude_id": 2, "k": 2}
+    exact = history.estimate(pool, **query)
+    assert ("without", 2) not in pool.prepared
+    monkeypatch.setattr(history, "EXACT_EXCLUDE_UP_TO", 0)
+    skipped = history.estimate(pool, **query)
+    assert ("all",) in pool.prepared
+    assert [a.id for a in skipped.analogues] == [a.id for a in exact.analogues] == [1, 5, 3, 4]
+    assert [a.similarity for a in skipped.analogues] == pytest.approx(
+        [a.similarity for a in exact.analogues]
+    )
+    assert skipped.history == exact.history == 4
+    assert skipped.estimates["effort"] == pytest.approx(exact.estimates["effort"])
+
+
 def test_empty_history_is_a_typed_error():
     pool = history.build([row(1, "open", None, closed=False)])
     with pytest.raises(history.EmptyHistory):

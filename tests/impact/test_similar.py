@@ -62,10 +62,10 @@ def test_scores_equal_a_brute_force_cosine(index):
     q = similar.document_terms("weekly report Excel 导出")
     s = index.scores(q)
     # Brute force over dense vectors with the index's own idf.
-    vocab = index.vocab
+    vocab = index.lookup([t for d in DOCS for t in similar.document_terms(*d)] + q)
 
     def vec(terms):
-        v = np.zeros(len(vocab))
+        v = np.zeros(index.hashes.size)
         from collections import Counter
 
         for t, c in Counter(terms).items():

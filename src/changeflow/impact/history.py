@@ -30,6 +30,7 @@ from changeflow.impact import analogy, similar
 Z80 = 1.2816  # the 90th percentile of the standard normal
 TARGETS = ("effort", "schedule", "cost")
 SHOWN = 5  # the analogues shown to people; the estimate uses analogy.DEFAULT_K of them
+EXACT_EXCLUDE_UP_TO = 2_000  # see _prepare
 
 
 class EmptyHistory(ValueError):
@@ -57,9 +58,10 @@ class Pool:
         return int(self.ids.size)
 
 
-def build(rows: list[dict]) -> Pool:
+def build(rows: list[dict], text: similar.Index | None = None) -> Pool:
     """A pool from plain rows: id, title, description, type, priority, estimated_effort,
-    requirements, effort, schedule, cost, closed."""
+    requirements, effort, schedule, cost, closed. ``text``, when given, is the rows' text
+    index already built (from stored features); title and description are then not read."""
     types = {t: i for i, t in enumerate(sorted({r["type"] for r in rows if r["type"]}))}
     prios = {p: i for i, p in enumerate(sorted({r["priority"] for r in rows if r["priority"]}))}
 
@@ -68,7 +70,9 @@ def build(rows: list[dict]) -> Pool:
 
     return Pool(
         ids=np.asarray([r["id"] for r in rows], dtype=np.int64),
-        text=similar.Index([similar.document_terms(r["title"], r["description"]) for r in rows]),
+        text=text
+        if text is not None
+        else similar.Index([similar.document_terms(r["title"], r["description"]) for r in rows]),
         nominal=np.asarray(
             [[types.get(r["type"], -1), prios.get(r["priority"], -1)] for r in rows],
             dtype=np.int64,
@@ -102,11 +106,21 @@ class Result:
     history: int  # closed CRs with an actual effort in the pool
 
 
-def _prepare(pool: Pool, exclude_id: int | None) -> dict:
-    """Usable rows, feature scaling and ridge fits of the pool (cached unless a usable row is
-    excluded, as at a CR's own close)."""
+def _prepare(pool: Pool, exclude_id: int | None) -> tuple[dict, int | None]:
+    """Usable rows, feature scaling and ridge fits of the pool, and the position among them
+    of the excluded CR when it must only be kept from being its own analogue.
+
+    A closed CR's own actuals never make its estimate. In a history of up to
+    ``EXACT_EXCLUDE_UP_TO`` usable CRs the scaling and the ridge are prepared again without
+    it; in a larger one the pool's cached preparation is used and the CR only skipped as an
+    analogue (one case in thousands moves a min-max range or a ridge fit by a negligible
+    amount, and preparing again would cost every closed CR's page tens of milliseconds).
+    """
     usable = pool.closed & np.isfinite(pool.targets[:, 0]) & (pool.targets[:, 0] > 0)
     excluded = exclude_id is not None and exclude_id in pool.position
+    if excluded and usable[pool.position[exclude_id]] and usable.sum() > EXACT_EXCLUDE_UP_TO:
+        prep = _prepare(pool, None)[0]
+        return prep, int(np.searchsorted(prep["idx"], pool.position[exclude_id]))
     if excluded and usable[pool.position[exclude_id]]:
         usable = usable.copy()
         usable[pool.position[exclude_id]] = False
@@ -114,7 +128,7 @@ def _prepare(pool: Pool, exclude_id: int | None) -> dict:
     else:
         key = ("all",)
     if key in pool.prepared:
-        return pool.prepared[key]
+        return pool.prepared[key], None
     if not usable.any():
         raise EmptyHistory(
             _("there is no closed change request with actual effort to compare with")
@@ -143,7 +157,7 @@ def _prepare(pool: Pool, exclude_id: int | None) -> dict:
             "targets": targets}  # fmt: skip
     if key == ("all",):
         pool.prepared[key] = prep
-    return prep
+    return prep, None
 
 
 def _nearest(d: np.ndarray, m: int) -> np.ndarray:
@@ -175,7 +189,7 @@ def estimate(
     shown: int = SHOWN,
 ) -> Result:
     """The analogues of one CR and its estimate for each target (see the module docstring)."""
-    prep = _prepare(pool, exclude_id)
+    prep, skip = _prepare(pool, exclude_id)
     idx, train_num = prep["idx"], prep["train_num"]
     cos = pool.text.scores(similar.document_terms(title, description))[idx]
     # The query is scaled as the history was (log where the column is size-like, then the
@@ -200,12 +214,18 @@ def estimate(
     # closest text counts 0 and the farthest 1 (raw cosines between different changes
     # crowd into 0–0.3, which would make the text the weakest feature instead of an equal).
     gap = 1 - np.clip(cos, 0, 1)
-    span = float(gap.max() - gap.min()) if gap.size else 0.0
-    text_gap = ((gap - gap.min()) / span if span > 0 else np.zeros_like(gap))[None, :]
+    if skip is not None:
+        gap[skip] = np.nan  # its own text (a cosine of 1) must not set the range
+    lo_gap = float(np.nanmin(gap)) if np.isfinite(gap).any() else 0.0
+    span = float(np.nanmax(gap) - lo_gap) if np.isfinite(gap).any() else 0.0
+    text_gap = np.nan_to_num((gap - lo_gap) / span if span > 0 else np.zeros_like(gap))[None, :]
     d = analogy.pair_distances(
         query_num[None, :], query_nom[None, :], train_num, train_nom, extra=text_gap
     )[0]
+    if skip is not None:
+        d[skip] = np.inf  # never its own analogue
     order = _nearest(d, max(shown, k))
+    order = order[np.isfinite(d[order])]
     max_d = np.sqrt(train_num.shape[1] + train_nom.shape[1] + 1)
     estimates: dict[str, dict | None] = {}
     used_ids: set[int] = set()
@@ -236,4 +256,5 @@ def estimate(
         )
         for i in order[:shown]
     ]
-    return Result(analogues=analogues, estimates=estimates, history=int(idx.size))
+    history = int(idx.size) - (skip is not None)
+    return Result(analogues=analogues, estimates=estimates, history=history)

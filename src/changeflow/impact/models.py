@@ -318,3 +318,27 @@ class CalibrationRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.change_request_id} {self.source} {self.dimension} {self.log_ratio:+.2f}"
+
+
+class TextFeatures(models.Model):
+    """A change request's text as the similarity index reads it, kept so the history pool
+    loads in one query instead of re-reading and re-tokenising every CR (``impact.features``).
+
+    ``terms`` is the CR's distinct terms, each a 64-bit hash with its count; ``cr_version`` is
+    the CR's ``version`` when they were computed and ``digest`` the text's hash, so a later
+    write to the CR is noticed (its version grows) and its text re-read only then.
+    """
+
+    change_request = models.OneToOneField(
+        ChangeRequest, on_delete=models.CASCADE, primary_key=True, related_name="text_features"
+    )
+    version = models.PositiveSmallIntegerField()  # features.VERSION when computed
+    cr_version = models.PositiveIntegerField()
+    digest = models.CharField(max_length=32)
+    terms = models.BinaryField()
+
+    class Meta:
+        verbose_name = _("text features")
+
+    def __str__(self) -> str:
+        return f"features of {self.change_request_id}"

@@ -33,6 +33,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from hashlib import blake2b
 
 import numpy as np
 
@@ -43,6 +44,7 @@ K1 = 1.2
 B = 0.75
 TITLE_WEIGHT = 2
 POSTINGS_BUDGET = 400_000  # postings read per query at most (see Index.scores)
+TF_MAX = 0xFFFF  # a term's count in one document is capped (it is taken as a log anyway)
 MAX_TERMS = 4_000  # a pasted log does not make a document (or a query) unboundedly long
 
 
@@ -78,61 +80,114 @@ class Hit:
     similarity: float  # in [0, 1]: the cosine, or BM25 over the query's self-score
 
 
+def term_hash(term: str) -> int:
+    """A term's stable 64-bit id (the same in every process, unlike ``hash()``)."""
+    digest = blake2b(term.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)  # int64: NumPy sorts those fastest
+
+
+def counted(terms: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A document's distinct terms as (hashes ascending, counts): what an index stores of it."""
+    c = Counter(terms)
+    if not c:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    h = np.fromiter((term_hash(t) for t in c), dtype=np.int64, count=len(c))
+    n = np.fromiter(c.values(), dtype=np.int64, count=len(c))
+    order = np.argsort(h)
+    return h[order], n[order]
+
+
 class Index:
     """TF-IDF cosine (or BM25) over a fixed set of documents, each given as its terms.
 
-    Built once (``Index(docs)``), queried many times; see the module docstring.
+    Built once (``Index(docs)``, or ``Index.from_counts`` from documents already counted and
+    hashed, as ``impact.features`` stores them), queried many times; see the module
+    docstring. Terms are known by their 64-bit hash (``term_hash``): any collision among a million
+    terms has a chance of about 3 in 10^8, and would only merge two terms' weights.
     """
 
     def __init__(self, docs: Sequence[Sequence[str]], *, scheme: str = "tfidf"):
+        parts = [counted(d) for d in docs]
+        sizes = np.fromiter((h.size for h, _ in parts), dtype=np.int64, count=len(parts))
+        hashes = np.concatenate([h for h, _ in parts]) if parts else np.empty(0, np.int64)
+        counts = np.concatenate([c for _, c in parts]) if parts else np.empty(0, np.int64)
+        self._setup(hashes, counts, sizes, scheme)
+
+    @classmethod
+    def from_counts(
+        cls, hashes: np.ndarray, counts: np.ndarray, sizes: np.ndarray, *, scheme: str = "tfidf"
+    ) -> Index:
+        """An index of ``sizes.size`` documents whose distinct term hashes and counts are
+        concatenated in document order (document i has ``sizes[i]`` of them)."""
+        index = cls.__new__(cls)
+        index._setup(hashes, counts, sizes, scheme)
+        return index
+
+    def _setup(
+        self, hashes: np.ndarray, counts: np.ndarray, sizes: np.ndarray, scheme: str
+    ) -> None:
         if scheme not in ("bm25", "tfidf"):
             raise ValueError(f"unknown scheme {scheme!r}")
         self.scheme = scheme
-        self.n = len(docs)
-        # Term ids for every term of every document in one flat list (the only Python loop),
-        # then counting and grouping in NumPy: (term, doc) pairs sorted once.
-        vocab: dict[str, int] = {}
-        get = vocab.get
-        flat: list[int] = []
-        append = flat.append
-        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=self.n)
-        for doc in docs:
-            for term in doc:
-                tid = get(term)
-                if tid is None:
-                    tid = vocab[term] = len(vocab)
-                append(tid)
-        self.vocab = vocab
-        term_of_token = np.asarray(flat, dtype=np.int64)
-        doc_of_token = np.repeat(np.arange(self.n, dtype=np.int64), lengths)
-        keys = term_of_token * max(self.n, 1) + doc_of_token
-        pairs, tf_counts = np.unique(keys, return_counts=True)
-        t = pairs // max(self.n, 1)
-        self.postings_doc = (pairs % max(self.n, 1)).astype(np.int32)
-        tf = tf_counts.astype(np.float64)
-        df = np.bincount(t, minlength=len(vocab)).astype(np.float64)
+        self.n = n = int(sizes.size)
+        # Term ids by the sorted vocabulary, then the (term, document, tf) triples grouped
+        # by term with one sort of bit-packed integer keys (NumPy sorts plain int64 several times
+        # faster than it argsorts, and the keys are unique).
+        ordered = np.sort(hashes)  # (np.unique is several times slower here)
+        first = np.ones(ordered.size, dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        self.hashes = ordered[first]  # the vocabulary, ascending
+        del ordered, first
+        v = int(self.hashes.size)
+        tid = np.searchsorted(self.hashes, hashes).astype(np.int64)
+        doc = np.repeat(np.arange(n, dtype=np.int64), sizes)
+        tf_int = np.minimum(counts, TF_MAX).astype(np.int64)
+        doc_bits = max(n - 1, 1).bit_length()
+        if (max(v - 1, 1).bit_length() + doc_bits + 16) < 63:
+            key = (tid << (doc_bits + 16)) | (doc << 16) | tf_int
+            key.sort()
+            t = key >> (doc_bits + 16)
+            self.postings_doc = ((key >> 16) & ((1 << doc_bits) - 1)).astype(np.int32)
+            tf = (key & TF_MAX).astype(np.float64)
+            del key
+        else:  # too many terms × documents to pack: group by (term, document) the slow way
+            order = np.lexsort((doc, tid))
+            t, self.postings_doc = tid[order], doc[order].astype(np.int32)
+            tf = tf_int[order].astype(np.float64)
+        lengths = np.bincount(doc, weights=counts.astype(np.float64), minlength=n)
+        del tid, doc, tf_int
+        df = np.bincount(t, minlength=self.hashes.size).astype(np.float64)
         self.indptr = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
-        lengths = lengths.astype(np.float64)
         self.df = df
-        self.avg_length = float(lengths.mean()) if self.n else 0.0
+        self.avg_length = float(lengths.mean()) if n else 0.0
         if scheme == "bm25":
             # Lucene's non-negative BM25 idf.
-            self.idf = np.log1p((self.n - df + 0.5) / (df + 0.5))
-            avg = lengths.mean() if self.n else 0.0
-            norm = K1 * (1 - B + B * lengths / avg) if avg else np.full(self.n, K1)
+            self.idf = np.log1p((n - df + 0.5) / (df + 0.5))
+            avg = lengths.mean() if n else 0.0
+            norm = K1 * (1 - B + B * lengths / avg) if avg else np.full(n, K1)
             self.postings_weight = tf * (K1 + 1) / (tf + norm[self.postings_doc])
         else:
-            self.idf = np.log((1 + self.n) / (1 + df)) + 1
-            term_of = np.repeat(np.arange(len(vocab)), df.astype(np.int64))
-            w = (1 + np.log(tf)) * self.idf[term_of]
-            sq = np.bincount(self.postings_doc, weights=w * w, minlength=self.n)
+            self.idf = np.log((1 + n) / (1 + df)) + 1
+            w = (1 + np.log(tf)) * self.idf[t]
+            sq = np.bincount(self.postings_doc, weights=w * w, minlength=n)
             self.postings_weight = w / np.sqrt(np.maximum(sq, 1e-12))[self.postings_doc]
 
+    def lookup(self, terms: Iterable[str]) -> dict[str, int]:
+        """The vocabulary ids of those of ``terms`` the index knows."""
+        unique = list(dict.fromkeys(terms))
+        if not unique or self.hashes.size == 0:
+            return {}
+        h = np.fromiter((term_hash(t) for t in unique), dtype=np.int64, count=len(unique))
+        at = np.minimum(np.searchsorted(self.hashes, h), self.hashes.size - 1)
+        found = self.hashes[at] == h
+        return {t: int(i) for t, i, ok in zip(unique, at, found, strict=True) if ok}
+
     def _query_weights(self, query: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-        counts = Counter(t for t in query if t in self.vocab)
+        known = self.lookup(query)
+        counts = Counter(t for t in query if t in known)
         if not counts:
             return np.empty(0, dtype=np.int64), np.empty(0)
-        ids = np.fromiter((self.vocab[t] for t in counts), dtype=np.int64, count=len(counts))
+        ids = np.fromiter((known[t] for t in counts), dtype=np.int64, count=len(counts))
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
         if self.scheme == "bm25":
             return ids, self.idf[ids] * tf  # repeated query terms count again, as in Lucene
@@ -160,12 +215,13 @@ class Index:
 
     def self_score(self, query: Sequence[str]) -> float:
         """What a document made of exactly ``query`` would score (the similarity's scale)."""
-        counts = Counter(t for t in query if t in self.vocab)
+        known = self.lookup(query)
+        counts = Counter(t for t in query if t in known)
         if not counts:
             return 0.0
         if self.scheme == "tfidf":
             return 1.0
-        idf = self.idf[[self.vocab[t] for t in counts]]
+        idf = self.idf[[known[t] for t in counts]]
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
         avg = self.avg_length or 1.0
         norm = K1 * (1 - B + B * len(query) / avg)
@@ -206,14 +262,16 @@ def pair_similarity(index: Index, a: Sequence[str], b: Sequence[str]) -> float:
     collection with the index's idf, over its self-score. Used for paraphrase pairs.
     """
 
+    vocab = index.lookup([*a, *b])
+
     def one_way(q: Sequence[str], d: Sequence[str]) -> float:
-        qc = Counter(t for t in q if t in index.vocab)
+        qc = Counter(t for t in q if t in vocab)
         if not qc:
             return 0.0
         dc = Counter(d)
         avg = index.avg_length or 1.0
         if index.scheme == "tfidf":
-            ids = {t: index.idf[index.vocab[t]] for t in set(qc) | set(dc) if t in index.vocab}
+            ids = {t: index.idf[vocab[t]] for t in set(qc) | set(dc) if t in vocab}
             qv = {t: (1 + math.log(c)) * ids[t] for t, c in qc.items()}
             dv = {t: (1 + math.log(c)) * ids[t] for t, c in dc.items() if t in ids}
             num = sum(qv[t] * dv.get(t, 0.0) for t in qv)
@@ -223,7 +281,7 @@ def pair_similarity(index: Index, a: Sequence[str], b: Sequence[str]) -> float:
         def bm25(doc: Counter, length: float) -> float:
             norm = K1 * (1 - B + B * length / avg)
             return sum(
-                index.idf[index.vocab[t]] * c * doc[t] * (K1 + 1) / (doc[t] + norm)
+                index.idf[vocab[t]] * c * doc[t] * (K1 + 1) / (doc[t] + norm)
                 for t, c in qc.items()
                 if doc.get(t)
             )
