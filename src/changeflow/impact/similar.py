@@ -182,8 +182,10 @@ class Index:
         found = self.hashes[at] == h
         return {t: int(i) for t, i, ok in zip(unique, at, found, strict=True) if ok}
 
-    def _query_weights(self, query: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-        known = self.lookup(query)
+    def _query_weights(
+        self, query: Sequence[str], known: dict[str, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        known = self.lookup(query) if known is None else known
         counts = Counter(t for t in query if t in known)
         if not counts:
             return np.empty(0, dtype=np.int64), np.empty(0)
@@ -194,9 +196,10 @@ class Index:
         w = (1 + np.log(tf)) * self.idf[ids]
         return ids, w / math.sqrt(float((w * w).sum()))
 
-    def scores(self, query: Sequence[str]) -> np.ndarray:
-        """The score of every document for ``query`` (a list of terms)."""
-        ids, qw = self._query_weights(query)
+    def scores(self, query: Sequence[str], known: dict[str, int] | None = None) -> np.ndarray:
+        """The score of every document for ``query`` (a list of terms; ``known``: its
+        ``lookup`` when the caller has it)."""
+        ids, qw = self._query_weights(query, known)
         if ids.size == 0 or self.n == 0:
             return np.zeros(self.n)
         starts, ends = self.indptr[ids], self.indptr[ids + 1]
@@ -213,9 +216,9 @@ class Index:
         weights = self.postings_weight[offsets] * np.repeat(qw, lens)
         return np.bincount(self.postings_doc[offsets], weights=weights, minlength=self.n)
 
-    def self_score(self, query: Sequence[str]) -> float:
+    def self_score(self, query: Sequence[str], known: dict[str, int] | None = None) -> float:
         """What a document made of exactly ``query`` would score (the similarity's scale)."""
-        known = self.lookup(query)
+        known = self.lookup(query) if known is None else known
         counts = Counter(t for t in query if t in known)
         if not counts:
             return 0.0
@@ -239,9 +242,10 @@ class Index:
 
         ``mask`` (bool per document) restricts the candidates, e.g. to closed CRs.
         """
-        s = self.scores(query)
+        known = self.lookup(query)  # hashed once for the scores and their scale
+        s = self.scores(query, known)
         if mask is not None:
-            s = np.where(mask, s, 0.0)
+            s[~mask] = 0.0
         positive = np.flatnonzero(s > 0)
         if positive.size == 0 or limit < 1:
             return []
@@ -250,7 +254,7 @@ class Index:
         else:
             part = positive
         best = part[np.lexsort((part, -s[part]))]
-        scale = self.self_score(query) or 1.0
+        scale = self.self_score(query, known) or 1.0
         hits = [Hit(int(i), float(s[i]), min(1.0, float(s[i]) / scale)) for i in best]
         return [h for h in hits if h.similarity >= min_similarity]
 
