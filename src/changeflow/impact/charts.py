@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import io
+from pathlib import Path
 from typing import Any
 
 from django.utils import translation
@@ -28,13 +29,34 @@ METRICS = ("finish", "cost")
 BASE_COLOUR, CHANGE_COLOUR = "#4a6fa5", "#d1495b"
 
 
+# File names of those fonts, for one installed after matplotlib cached its list of fonts.
+CJK_FILES = ("NotoSansCJK", "NotoSansSC", "SourceHanSans", "wqy-", "DroidSansFallback", "uming")
+
+
 @functools.cache
 def cjk_font() -> str | None:
-    """The family name of an installed font that has Chinese glyphs, or None."""
+    """The family name of an installed font that has Chinese glyphs, or None.
+
+    matplotlib lists the system's fonts once and caches the list on disk; a font installed
+    later (``fonts-noto-cjk`` on an existing machine) is not in it, so when none of
+    :data:`CJK_FONTS` is listed their files are looked for and added.
+    """
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FONTS if name in installed), None)
+    def listed() -> str | None:
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        return next((name for name in CJK_FONTS if name in installed), None)
+
+    found = listed()
+    if found is None:
+        for path in font_manager.findSystemFonts():
+            if any(tag in Path(path).name for tag in CJK_FILES):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue  # unreadable: as if absent
+        found = listed()
+    return found
 
 
 def _language() -> str | None:
