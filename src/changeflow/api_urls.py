@@ -46,6 +46,22 @@ plan_api_urls = [
         plan_api.PlanMilestoneDetailView.as_view(),
         name="api-plan-milestone-detail",
     ),
+    path(PLAN + "simulate/", plan_api.PlanSimulateView.as_view(), name="api-plan-simulate"),
+    path(
+        PLAN + "simulations/",
+        plan_api.PlanSimulationListView.as_view(),
+        name="api-plan-simulations",
+    ),
+    path(
+        PLAN + "simulations/<int:id>/",
+        plan_api.PlanSimulationDetailView.as_view(),
+        name="api-plan-simulation",
+    ),
+    path(
+        PLAN + "simulations/<int:id>/chart.<str:fmt>",
+        plan_api.PlanSimulationChartView.as_view(),
+        name="api-plan-simulation-chart",
+    ),
     path(CR + "change-plan/", plan_api.ChangePlanView.as_view(), name="api-cr-change-plan"),
     path(CR + "simulate/", plan_api.SimulateView.as_view(), name="api-cr-simulate"),
     path(CR + "simulations/", plan_api.SimulationListView.as_view(), name="api-cr-simulations"),

@@ -576,3 +576,134 @@ def test_plans_and_simulations_do_not_exist_for_customer_roles(personas, api, wh
 
     assert "cr.change_plan_set" in actions(pm)
     assert not {a for a in actions(client) if a.startswith(("cr.change_plan", "simulation"))}
+
+
+# ---------------------------------------------------------------- the plan alone
+
+PLAN_SIM = PLAN.format("ACME") + "simulate/"
+
+
+def test_the_plan_alone_is_simulated_with_percentiles_milestones_and_criticality(personas, api):
+    p = personas
+    make_plan(api, p)
+    r = api(p.tech_lead).post(PLAN_SIM, {"iterations": 3000, "seed": 11}, format="json")
+    assert r.status_code == 200, r.content
+    run = r.json()
+    assert run["change_request"] is None and run["project"] == "ACME"
+    assert run["status"] == "done" and run["background"] is False
+    assert run["url"].endswith(f"/api/v1/projects/ACME/plan/simulations/{run['id']}/")
+    res = run["result"]
+    base = res["baseline"]
+    assert base["finish_days"]["P50"] <= base["finish_days"]["P80"] <= base["finish_days"]["P95"]
+    # The only path A → (lag 1) → B → C: its PERT means 3.17 + 1 + 8.5 + 3.33 ≈ 16 days.
+    assert 14 < base["finish_days"]["mean"] < 18
+    assert set(base["cost"]) == {"P50", "P80", "P95", "mean"}
+    assert base["cost"]["P50"] > 0
+    assert res["with_change"] is None and res["finish_shift_days"] is None
+    milestone = res["milestones"][0]
+    assert milestone["name"] == "上线" and 0 <= milestone["miss_probability"] <= 1
+    assert milestone["miss_probability_with_change"] is None
+    assert {c["task"]: c["criticality"] for c in res["criticality"]} == {
+        "A": 1.0,
+        "B": 1.0,
+        "C": 1.0,
+    }
+    # Same seed, same forecast; listed, detailed and charted under the plan.
+    again = api(p.pm).post(PLAN_SIM, {"iterations": 3000, "seed": 11}, format="json").json()
+    assert again["result"]["baseline"] == base
+    client = api(p.qa)  # an internal role that may not run it sees the runs
+    listed = client.get(PLAN.format("ACME") + "simulations/").json()
+    assert listed["count"] == 2 and {r["id"] for r in listed["results"]} == {run["id"], again["id"]}
+    assert client.get(run["url"]).json()["result"]["baseline"] == base
+    png = client.get(run["charts"]["scurve_png"])
+    assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.get(run["url"] + "chart.svg?metric=cost").status_code == 200
+    assert client.get(run["url"] + "chart.svg?metric=time").status_code == 400
+    assert AuditEvent.objects.filter(action="simulation.started", object_key="ACME").count() == 2
+
+
+def test_plan_runs_and_change_request_runs_stay_apart(personas, api):
+    p = personas
+    make_plan(api, p)
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    change_plan(api, p, cr)
+    cr_run = api(p.pm).post(sim_url(cr), {"iterations": 200}, format="json").json()
+    plan_run = api(p.pm).post(PLAN_SIM, {"iterations": 200}, format="json").json()
+    client = api(p.pm)
+    assert client.get(PLAN.format("ACME") + f"simulations/{cr_run['id']}/").status_code == 404
+    assert (
+        client.get(f"/api/v1/change-requests/{cr.key}/simulations/{plan_run['id']}/").status_code
+        == 404
+    )
+    assert client.get(PLAN.format("ACME") + "simulations/").json()["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "who, status", [("qa", 403), ("developer", 403), ("viewer", 403), ("customer", 404),
+                    ("customer_rep", 404), ("outsider", 404)],
+)  # fmt: skip
+def test_who_may_simulate_the_plan(personas, api, who, status):
+    p = personas
+    make_plan(api, p)
+    run = api(p.pm).post(PLAN_SIM, {"iterations": 100}, format="json").json()
+    client = api(getattr(p, who))
+    assert client.post(PLAN_SIM, {"iterations": 100}, format="json").status_code == status
+    seen = 200 if status == 403 else 404  # internal roles see the runs; others not at all
+    assert client.get(run["url"]).status_code == seen
+    assert client.get(run["url"] + "chart.png").status_code == seen
+    assert client.get(PLAN.format("ACME") + "simulations/").status_code == seen
+    assert SimulationRun.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        ({"iterations": 100_001}, 422, "iterations"),
+        ({"iterations": 0}, 400, "iterations"),
+        ({"iterations": "many"}, 400, "iterations"),
+        ({"seed": -1}, 400, "seed"),
+        ({"nonsense": 1}, 400, "nonsense"),
+    ],
+)
+def test_bad_plan_simulation_parameters_are_named(personas, api, body, status, field):
+    p = personas
+    make_plan(api, p)
+    r = api(p.pm).post(PLAN_SIM, body, format="json")
+    assert r.status_code == status, r.content
+    assert field in error_of(r)["fields"]
+    assert not SimulationRun.objects.exists()
+
+
+def test_simulating_a_project_without_a_plan_is_422(personas, api):
+    r = api(personas.pm).post(PLAN_SIM, {}, format="json")
+    assert r.status_code == 422 and error_of(r)["code"] == "no_plan"
+    assert not SimulationRun.objects.exists()
+
+
+@override_settings(SIMULATION_SYNC_LIMIT=100, TASKS=DUMMY)
+def test_a_large_plan_run_is_queued_with_202_and_polled(
+    personas, api, django_capture_on_commit_callbacks
+):
+    p = personas
+    make_plan(api, p)
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api(p.pm).post(PLAN_SIM, {"iterations": 5000, "seed": 3}, format="json")
+    assert r.status_code == 202, r.content
+    body = r.json()
+    assert r["Location"] == body["url"] and body["status"] == "queued"
+    assert api(p.pm).get(body["url"] + "chart.png").status_code == 409
+    from changeflow.impact.tasks import run_simulation
+
+    run_simulation.call(body["id"])
+    done = api(p.pm).get(body["url"]).json()
+    assert done["status"] == "done" and done["progress"] == 100
+    assert done["result"]["baseline"]["finish_days"]["P95"] > 0
+
+
+def test_the_plan_simulation_is_in_the_openapi_schema(personas, api):
+    schema = api(personas.pm).get("/api/v1/schema/?format=json").json()
+    paths = schema["paths"]
+    assert "post" in paths["/api/v1/projects/{key}/plan/simulate/"]
+    assert "get" in paths["/api/v1/projects/{key}/plan/simulations/"]
+    assert "get" in paths["/api/v1/projects/{key}/plan/simulations/{id}/"]
+    assert "/api/v1/projects/{key}/plan/simulations/{id}/chart.{fmt}" in paths

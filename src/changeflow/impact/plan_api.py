@@ -238,9 +238,11 @@ def _plan(request, key: str):
 
 def _run_body(request, run) -> dict:
     body = plans.run_data(run)
-    base = request.build_absolute_uri(
-        f"/api/v1/change-requests/{body['change_request']}/simulations/{run.pk}/"
-    )
+    if body["change_request"]:
+        path = f"/api/v1/change-requests/{body['change_request']}/simulations/{run.pk}/"
+    else:  # the plan alone
+        path = f"/api/v1/projects/{body['project']}/plan/simulations/{run.pk}/"
+    base = request.build_absolute_uri(path)
     body["url"] = base
     body["charts"] = (
         {
@@ -524,6 +526,68 @@ class SimulateView(ApiView):
         return Response(body)
 
 
+class PlanSimulateView(ApiView):
+    """Run the Monte Carlo simulation of the project's plan alone: its baseline forecast."""
+
+    queryset = ChangeRequest.objects.none()
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="projects_plan_simulate",
+        request=SimulateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={
+            200: OpenApiResponse(SimulationRunSerializer, description=gettext_lazy(
+                "Small runs: computed at once. The result has the baseline only "
+                "(with_change and the shifts are null).")),
+            202: OpenApiResponse(SimulationRunSerializer, description=gettext_lazy(
+                "Large runs: queued; poll the run's `url` (header Location).")),
+            **errors(400, 403, 404, 422),
+        },
+    )  # fmt: skip
+    def post(self, request, key: str):
+        project = _project(request, key)
+        data = self.get_validated(SimulateSerializer)
+        run = plans.simulation_start(
+            user=request.user, project=project, cr=None,
+            iterations=data.get("iterations"), seed=data.get("seed"),
+        )  # fmt: skip
+        body = _run_body(request, run)
+        if run.background:
+            return Response(
+                body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
+            )
+        return Response(body)
+
+
+class PlanSimulationListView(ApiView):
+    queryset = ChangeRequest.objects.none()
+    serializer_class = SimulationRunSerializer
+
+    @extend_schema(
+        operation_id="projects_plan_simulations_list",
+        responses={200: SimulationRunSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = _project(request, key)
+        qs = plans.plan_run_list(user=request.user, project=project).select_related(
+            "project", "change_request", "created_by"
+        )
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response([_run_body(request, r) for r in page])
+
+
+class PlanSimulationDetailView(ApiView):
+    queryset = ChangeRequest.objects.none()
+
+    @extend_schema(operation_id="projects_plan_simulations_retrieve", parameters=[ID_PARAM],
+                   responses={200: SimulationRunSerializer, **errors(404)})  # fmt: skip
+    def get(self, request, key: str, id: int):
+        project = _project(request, key)
+        run = plans.plan_run_get(user=request.user, project=project, pk=id)
+        return Response(_run_body(request, run))
+
+
 class SimulationListView(ApiView):
     queryset = ChangeRequest.objects.none()
     serializer_class = SimulationRunSerializer
@@ -578,6 +642,31 @@ class SimulationChartView(ApiView):
     def get(self, request, key: str, id: int, fmt: str):
         cr = _cr(request, key)
         run = plans.run_get(user=request.user, cr=cr, pk=id)
+        return chart_response(run, fmt, request.query_params)
+
+
+class PlanSimulationChartView(SimulationChartView):
+    """A finished plan run's histogram or S-curve, PNG or SVG."""
+
+    @extend_schema(
+        operation_id="projects_plan_simulations_chart",
+        parameters=[
+            ID_PARAM,
+            OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(charts.FORMATS)),
+            OpenApiParameter("kind", str, enum=list(charts.KINDS), description=gettext_lazy(
+                "histogram (default) or scurve.")),
+            OpenApiParameter("metric", str, enum=list(charts.METRICS), description=gettext_lazy(
+                "finish (default) or cost.")),
+        ],
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.BINARY),
+            **errors(400, 404, 409),
+        },
+    )  # fmt: skip
+    def get(self, request, key: str, id: int, fmt: str):
+        project = _project(request, key)
+        run = plans.plan_run_get(user=request.user, project=project, pk=id)
         return chart_response(run, fmt, request.query_params)
 
 

@@ -237,6 +237,21 @@ def run_get(*, user: User, cr: ChangeRequest, pk: int) -> SimulationRun:
     return run
 
 
+def plan_run_list(*, user: User, project: Project) -> QuerySet[SimulationRun]:
+    """The runs of the project's plan alone (its baseline forecast, no change request)."""
+    require_plans(user, project)
+    return restrict(SimulationRun.objects, user).filter(
+        project=project, change_request__isnull=True
+    )
+
+
+def plan_run_get(*, user: User, project: Project, pk: int) -> SimulationRun:
+    run = plan_run_list(user=user, project=project).filter(pk=pk).first()
+    if run is None:
+        raise NotFound(_("No such simulation run."))
+    return run
+
+
 def latest_run(cr: ChangeRequest, *, done: bool = False) -> SimulationRun | None:
     qs = SimulationRun.objects.filter(change_request=cr)
     if done:
