@@ -28,11 +28,14 @@ USERS = (
 )
 
 
-def setup_django(home: Path) -> None:
-    """Point changeflow at ``home`` on SQLite and start Django (call before any model import)."""
+def setup_django(home: Path, database_url: str | None = None) -> None:
+    """Point changeflow at ``home`` on SQLite (or at ``database_url``, a database for
+    benchmarks only) and start Django (call before any model import)."""
     home.mkdir(parents=True, exist_ok=True)
     os.environ["CHANGEFLOW_HOME"] = str(home)
-    if os.environ.pop("DATABASE_URL", None):
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+    elif os.environ.pop("DATABASE_URL", None):
         print("note: DATABASE_URL ignored; the benchmarks run on SQLite", file=sys.stderr)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "changeflow.settings")
     import django

@@ -13,7 +13,8 @@ run it first). Measures, in this process and on SQLite:
 
 Each call includes what a request pays: the stamp query that checks the cached pool is
 current, and for the analogy the CR's own lookups. Figures, not assertions.
-Usage: ``.venv/bin/python benchmarks/estimate_bench.py``
+Usage: ``.venv/bin/python benchmarks/estimate_bench.py [--database-url postgres://…/cf_est_bench]``
+(the PostgreSQL data from ``seed.py --database-url`` the same).
 """
 
 from __future__ import annotations
@@ -39,7 +40,13 @@ def show(name: str, ms: list[float]) -> None:
 
 
 def main() -> int:
-    setup_django(HOME)
+    database_url = (
+        sys.argv[sys.argv.index("--database-url") + 1] if "--database-url" in sys.argv else None
+    )
+    setup_django(HOME if not database_url else HOME.with_name("pg-home"), database_url)
+    from django.db import connection
+
+    print(f"database: {connection.vendor}")
     from changeflow.accounts.models import Project, User
     from changeflow.changes.models import ChangeRequest
     from changeflow.impact import selectors

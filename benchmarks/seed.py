@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
 import shutil
 import sys
@@ -36,19 +37,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--force", action="store_true", help="delete and rebuild the data")
+    parser.add_argument(
+        "--database-url", default=None,
+        help="seed this PostgreSQL database (one for benchmarks only, empty) instead of SQLite",
+    )  # fmt: skip
     args = parser.parse_args()
-    if args.force and HOME.exists():
+    if args.force and HOME.exists() and not args.database_url:
         shutil.rmtree(HOME)
-    setup_django(HOME)
+    setup_django(HOME if not args.database_url else HOME.with_name("pg-home"), args.database_url)
 
     from django.core.management import call_command
     from django.db import connection
 
     from changeflow.changes.models import ChangeRequest
 
-    assert connection.vendor == "sqlite", "the benchmark data is made for SQLite"
+    if args.database_url and args.force:
+        print("--force is for the SQLite data; drop and create the database instead",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    print(f"database: {connection.vendor}")
     print(f"machine: {machine()}")
-    print(f"CHANGEFLOW_HOME={HOME}")
+    print(f"CHANGEFLOW_HOME={os.environ['CHANGEFLOW_HOME']}")
     t0 = time.perf_counter()
     call_command("migrate", verbosity=0)
     existing = ChangeRequest.objects.filter(project__key=PROJECT_KEY).count()
@@ -155,10 +164,19 @@ def _change_requests(project, people, count: int) -> None:
                 t_insert += time.perf_counter() - t
                 t = time.perf_counter()
                 with connection.cursor() as cur:
-                    cur.executemany(
-                        f"INSERT INTO {search.TABLE} (rowid, doc) VALUES (%s, %s)",  # noqa: S608
-                        [(cr.pk, " ".join(search.tokenize(_search_text(cr)))) for cr in batch],
-                    )
+                    if connection.vendor == "postgresql":  # as core.search.index writes it
+                        cur.executemany(
+                            f"INSERT INTO {search.TABLE} (cr_id, doc) "  # noqa: S608
+                            "VALUES (%s, %s::tsvector)",
+                            [(cr.pk, search._pg_vector(search.tokenize(_search_text(cr))))
+                             for cr in batch],
+                        )  # fmt: skip
+                    else:
+                        cur.executemany(
+                            f"INSERT INTO {search.TABLE} (rowid, doc) VALUES (%s, %s)",  # noqa: S608
+                            [(cr.pk, " ".join(search.tokenize(_search_text(cr))))
+                             for cr in batch],
+                        )  # fmt: skip
                 t_index += time.perf_counter() - t
                 t = time.perf_counter()
                 _audit_batch(batch, AuditEvent, AuditHead, audit, _snapshot)
