@@ -84,3 +84,23 @@ def test_features_of_an_older_version_are_computed_again(personas, crs, monkeypa
     assert bytes(TextFeatures.objects.get(pk=crs[2].pk).terms) == b""
     assert crs[2].key not in titles_found(s, "会员积分")
     assert titles_found(s, "短信验证码")[0] == crs[0].key
+
+
+def test_the_upgrade_computes_the_features_of_existing_crs(
+    personas, crs, django_assert_num_queries
+):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("changeflow.impact.migrations.0004_textfeatures_backfill")
+    migration.backfill(apps, None)
+    migration.backfill(apps, None)  # again: nothing to do, nothing duplicated
+    stored = {f.change_request_id: f for f in TextFeatures.objects.all()}
+    assert set(stored) == {c.pk for c in crs}
+    for c in crs:
+        assert stored[c.pk].cr_version == c.version
+        assert bytes(stored[c.pk].terms) == features.encode(c.title, c.description)
+    with django_assert_num_queries(2):  # nothing left to compute at the first load
+        s = selectors.scope_pool((personas.project.pk,))
+    assert titles_found(s, "短信验证码")[0] == crs[0].key
