@@ -1,6 +1,7 @@
 """Charts in Chinese: with a CJK font installed every label has its glyphs; without one the
 chart falls back to English labels rather than empty boxes."""
 
+import io
 import warnings
 
 import numpy as np
@@ -70,5 +71,5 @@ def test_the_missing_glyph_check_can_fail():
         fig = Figure()
         FigureCanvasAgg(fig)
         fig.add_subplot().set_title("累积概率")
-        fig.savefig(__import__("io").BytesIO(), format="png")
+        fig.savefig(io.BytesIO(), format="png")
     assert any("missing from font" in str(w.message) for w in caught)
