@@ -127,7 +127,7 @@ def test_done_when_board_gets_dingtalk_and_email_when_a_vote_is_needed(p, live, 
     body = req["json"]
     assert body["msgtype"] == "markdown" and cr.key in body["markdown"]["text"]
     assert "投票" in body["markdown"]["title"]
-    board = {p.pm.email, p.qa.email, p.customer_rep.email}  # the tech lead acted
+    board = {p.pm.email, p.tech_lead.email, p.qa.email, p.customer_rep.email}  # all who vote
     assert {rcpt[0] for rcpt, _m in smtp.messages} == board
     for _rcpt, msg in smtp.messages:
         assert cr.key in msg["Subject"] and f"/changes/{cr.key}/" in msg.get_content()

@@ -66,12 +66,14 @@ def board_to_vote(cr) -> list[str]:
 def recipients(event: AuditEvent, project: Project, cr=None) -> list[Recipient]:
     """Who must be told of ``event``, each with the kind they are told, in username order.
 
-    Only active members of the project; never the actor; never a customer role for an internal
-    event. Someone who lost their membership gets nothing.
+    Only active members of the project; never the actor — except a board member who must vote:
+    requesting the review does not cast their vote, so they are asked like the others; never a
+    customer role for an internal event. Someone who lost their membership gets nothing.
     """
     after: dict[str, Any] = event.after if isinstance(event.after, dict) else {}
     kind = events.kind_of(event.action, after)
     wanted: dict[str, str] = {}
+    keep_actor = False
     explicit = after.get("notify")
     if isinstance(explicit, list) and kind is not None:
         for name in explicit:
@@ -101,10 +103,13 @@ def recipients(event: AuditEvent, project: Project, cr=None) -> list[Recipient]:
             voters = board_to_vote(cr) if kind == Kind.VOTE_NEEDED else cr_board(cr)
             for name in voters:
                 wanted[name] = _pressing(wanted.get(name), kind)
+            if kind == Kind.VOTE_NEEDED and event.actor in voters:
+                keep_actor = True
     if kind == Kind.COMMENTED:
         for name in events.mentions(str(after.get("body", ""))):
             wanted[name] = Kind.MENTIONED
-    wanted.pop(event.actor, None)
+    if not keep_actor:
+        wanted.pop(event.actor, None)
     if not wanted:
         return []
     rows = Membership.objects.filter(
