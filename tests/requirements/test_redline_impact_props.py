@@ -9,11 +9,12 @@ from collections import deque
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import Q
 from django.db.utils import DatabaseError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from changeflow.requirements import selectors, services
+from changeflow.requirements import impact, selectors, services
 from changeflow.requirements.diff import patch, text_diff, tokens
 from changeflow.requirements.models import Baseline, BaselineItem, Requirement, TraceLink
 from tests.factories import make_cr
@@ -149,6 +150,78 @@ def test_impact_on_a_random_graph_matches_the_reference(personas, seed):
                     assert is_parent_step
                     climbing = True
             assert climbing
+
+
+def _level_by_level(frontier):
+    """The edges leaving each node as the walk read them level by level before the one-query
+    version (children by number, then the links into the node by id): the order that decides
+    which of several shortest paths an item gets."""
+    out = {}
+    req_ids = [pk for t, pk in frontier if t == "R"]
+    art_ids = [pk for t, pk in frontier if t == "A"]
+    for pk, parent in (
+        Requirement.objects.filter(parent_id__in=req_ids)
+        .order_by("number")
+        .values_list("id", "parent_id")
+    ):
+        out.setdefault(("R", parent), []).append((("R", pk), "child", False))
+    links = TraceLink.objects.filter(
+        Q(target_requirement_id__in=req_ids) | Q(target_artifact_id__in=art_ids)
+    ).order_by("id")
+    for link in links:
+        up = ("R", link.target_requirement_id) if link.target_requirement_id else (
+            "A", link.target_artifact_id)  # fmt: skip
+        down = ("R", link.source_requirement_id) if link.source_requirement_id else (
+            "A", link.source_artifact_id)  # fmt: skip
+        out.setdefault(up, []).append((down, link.kind, link.suspect))
+    return out
+
+
+def _requirements(ids):
+    return {
+        pk: (key, title, parent)
+        for pk, key, title, parent in Requirement.objects.filter(pk__in=ids).values_list(
+            "id", "key", "title", "parent_id"
+        )
+    }
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_one_query_impact_gives_the_level_by_level_walks_exact_paths(personas, seed):
+    """Same items, same order, same paths (ties between shortest paths broken alike), same
+    truncation, as walking level by level with a query per level."""
+    rnd = random.Random(seed)
+    p = personas
+    reqs = []
+    for i in range(50):
+        parent = rnd.choice(reqs).key if reqs and rnd.random() < 0.5 else None
+        reqs.append(make_req(p.project, by=p.pm, title=f"R{i}", parent=parent))
+    arts = [
+        services.artifact_create(user=p.pm, project=p.project, kind="design", title=f"A{i}")
+        for i in range(30)
+    ]
+    ends, made = reqs + arts, 0
+    while made < 140:
+        src, dst = rnd.choice(ends), rnd.choice(ends)
+        if src is dst:
+            continue
+        try:
+            services.link_create(
+                user=p.pm, project=p.project, source=src.key, target=dst.key,
+                kind=rnd.choice(["derives", "verifies", "depends_on", "documents"]),
+            )  # fmt: skip
+        except Exception:  # noqa: BLE001 - a duplicate pair: draw again
+            continue
+        made += 1
+    TraceLink.objects.filter(pk__in=TraceLink.objects.order_by("?")[:20]).update(suspect=True)
+    starts = [r.pk for r in rnd.sample(reqs, 4)]
+    for limit in (10_000, 25, 3):
+        expected = impact.walk(starts, _level_by_level, _requirements, limit)
+        graph = impact.Subgraph(starts)
+        got = impact.walk(starts, graph.downstream, graph.requirements_of, limit)
+        assert list(got[0].items()) == list(expected[0].items())
+        assert got[2] == expected[2]
+    assert impact.analyse(starts, limit=10_000)["items"]  # and it renders
 
 
 # ---------------------------------------------------------------- append-only on PostgreSQL
