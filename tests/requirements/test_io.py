@@ -284,6 +284,101 @@ def test_reqif_sample_round_trip(personas, sample):
     assert [bool(r[6]) for r in rows] == [bool(r[6]) for r in first]
 
 
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda f: f.name)
+def test_foreign_reqif_imported_twice_adds_nothing_the_second_time(personas, sample):
+    """Another tool's file names its objects by SPEC-OBJECT IDENTIFIER, not by our keys: the
+    identifier is kept per requirement and the next import of that file matches on it."""
+    p = personas
+    first = imp(p, sample.read_bytes(), sample.name)
+    assert first["added"] >= 1
+    before = snapshot(p.project)
+    kept = set(Requirement.objects.filter(project=p.project).values_list("external_id", flat=True))
+    assert "" not in kept and len(kept) == first["added"]
+    dry = imp(p, sample.read_bytes(), sample.name, dry_run=True)
+    assert (dry["added"], dry["modified"], dry["unchanged"]) == (0, 0, first["added"])
+    assert {i["action"] for i in dry["items"]} == {"unchanged"}
+    assert sorted(i["key"] for i in dry["items"]) == sorted(r[0] for r in before)
+    again = imp(p, sample.read_bytes(), sample.name)
+    assert (again["added"], again["modified"], again["links_added"]) == (0, 0, 0)
+    assert snapshot(p.project) == before
+    assert RequirementVersion.objects.filter(requirement__project=p.project).count() == len(before)
+    # Another project keeps its own copy: the identifier is unique per project only.
+    other = req_io.requirements_import(
+        user=p.outsider, project=p.other_project,
+        parsed=req_io.parse(sample.read_bytes(), filename=sample.name),
+    )  # fmt: skip
+    assert other["added"] == first["added"]
+
+
+POLARION = SAMPLES / "strictdoc_sample1_polarion.reqif"
+LOREM = b"The Lorem Ipsum shall do something."
+
+
+def test_foreign_reqif_changed_makes_one_new_version(personas):
+    p = personas
+    imp(p, POLARION.read_bytes(), POLARION.name)
+    req = Requirement.objects.get(project=p.project, title="SW: Lorem Ipsum")
+    changed = POLARION.read_bytes().replace(LOREM, b"The Lorem Ipsum shall do more.")
+    dry = imp(p, changed, POLARION.name, dry_run=True)
+    assert (dry["added"], dry["modified"], dry["unchanged"]) == (0, 1, 1)
+    assert [i for i in dry["items"] if i["action"] == "modified"] == [
+        {"where": f"SPEC-OBJECT {req.external_id}", "key": req.key, "action": "modified",
+         "fields": ["text"]}
+    ]  # fmt: skip
+    report = imp(p, changed, POLARION.name)
+    assert (report["added"], report["modified"]) == (0, 1)
+    req.refresh_from_db()
+    assert req.version == 2 and req.text == "The Lorem Ipsum shall do more."
+    assert list(req.versions.order_by("version").values_list("version", flat=True)) == [1, 2]
+    assert Requirement.objects.filter(project=p.project).count() == 2
+
+
+def test_foreign_reqif_change_to_a_baselined_requirement_needs_an_implementing_cr(personas):
+    p = personas
+    imp(p, POLARION.read_bytes(), POLARION.name)
+    make_baseline(p.project, by=p.pm, name="R1")
+    changed = POLARION.read_bytes().replace(LOREM, b"Changed after the baseline.")
+    with pytest.raises(PreconditionFailed) as info:
+        imp(p, changed, POLARION.name)
+    assert info.value.code == "change_request_required"
+    assert RequirementVersion.objects.filter(requirement__project=p.project).count() == 2
+    cr = advance(make_cr(p.project, by=p.customer), p, "implementing")
+    report = imp(p, changed, POLARION.name, change_request=cr.key)
+    assert (report["added"], report["modified"], report["change_request"]) == (0, 1, cr.key)
+    version = RequirementVersion.objects.get(requirement__title="SW: Lorem Ipsum", version=2)
+    assert version.change_request == cr
+    # Unchanged once more: no CR needed, nothing written.
+    assert imp(p, changed, POLARION.name)["unchanged"] == 2
+
+
+def test_own_reqif_export_reimported_into_another_project_matches_there(personas):
+    """A file we exported names its objects by our key (ReqIF.ForeignID) and by a
+    ``cf-<key>`` IDENTIFIER: in its own project the key matches, in another project (where
+    the key is foreign) the identifier kept from the first import does."""
+    p = personas
+    top = make_req(p.project, by=p.pm, title="Top")
+    make_req(p.project, by=p.pm, title="Child", parent=top.key)
+    exported = req_io.write_reqif(p.project, req_io.export_rows(p.project))
+
+    def into_other():
+        return req_io.requirements_import(
+            user=p.outsider, project=p.other_project,
+            parsed=req_io.parse(exported, filename="x.reqif"),
+        )  # fmt: skip
+
+    assert into_other()["added"] == 2
+    assert set(
+        Requirement.objects.filter(project=p.other_project).values_list("external_id", flat=True)
+    ) == {f"cf-{top.key}", f"cf-{p.project.key}-R-2"}
+    assert (into_other()["added"], into_other()["modified"]) == (0, 0)
+    assert Requirement.objects.filter(project=p.other_project).count() == 2
+    # In its own project the key matches; the requirements made here keep no external id.
+    assert imp(p, exported, "x.reqif")["unchanged"] == 2
+    assert set(
+        Requirement.objects.filter(project=p.project).values_list("external_id", flat=True)
+    ) == {""}
+
+
 def test_polarion_sample_content(personas):
     sample = SAMPLES / "strictdoc_sample1_polarion.reqif"
     report = imp(personas, sample.read_bytes(), sample.name)

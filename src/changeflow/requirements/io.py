@@ -17,6 +17,12 @@ hierarchy. ``links`` lists the requirement's outgoing links as ``kind:KEY`` (``v
 derives:ACME-R-1``); imports add links, never remove them. ``version``, when given, must be the
 requirement's current version for a row that changes it: an edit made since the export is not
 silently overwritten.
+
+ReqIF: an object whose ReqIF.ForeignID (or IDENTIFIER) is one of this project's keys updates
+that requirement, as a key column does. Any other object is another tool's: its SPEC-OBJECT
+IDENTIFIER is kept as the new requirement's ``external_id`` (unique per project), and importing
+that tool's file again matches on it — unchanged objects are left alone, changed ones get a new
+version (a baselined one only through an implementing CR), as for keyed rows.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from changeflow.core import audit
 from changeflow.core.errors import PreconditionFailed, TooLarge, ValidationError
 
 from .models import (
+    EXTERNAL_ID_MAX,
     TEXT_MAX,
     TITLE_MAX,
     AffectedRequirement,
@@ -115,6 +122,7 @@ class ImportRow:
     version: int | None = None
     links: list[tuple[str, str]] = field(default_factory=list)  # (kind, target ref)
     aliases: tuple[str, ...] = ()  # other refs that name this row (a ReqIF key and id)
+    external_id: str = ""  # another tool's identifier (ReqIF SPEC-OBJECT IDENTIFIER)
 
 
 @dataclass
@@ -668,6 +676,14 @@ def _reqif_value(value: ET.Element, enums: dict[str, str], where: str, warnings)
 
 def _reqif_row(where, ident, values: dict[str, str], warnings, ignored: set[str]) -> ImportRow:
     row = ImportRow(where=where, ref=ident)
+    if len(ident) <= EXTERNAL_ID_MAX:
+        row.external_id = ident
+    else:
+        warnings.append(
+            _("%(where)s: the IDENTIFIER is longer than %(n)d characters and is not kept; "
+              "importing this file again will add it again")
+            % {"where": where, "n": EXTERNAL_ID_MAX}
+        )  # fmt: skip
     used = set()
 
     def pick(name: str) -> str | None:
@@ -743,6 +759,7 @@ class _Existing:
     number: int
     version: int
     values: dict[str, Any]  # title, text, kind, priority, status, parent (pk or None)
+    external_id: str = ""
 
 
 def _own_key(project: Project, kind: str = "R") -> re.Pattern[str]:
@@ -866,16 +883,19 @@ def _plan(project: Project, parsed: ParsedFile, progress: ProgressFn) -> _Plan:
     own_artifact = _own_key(project, "A")
     existing: dict[str, _Existing] = {}
     by_pk: dict[int, _Existing] = {}
-    fields = ("id", "key", "number", "version", "title", "text", "kind", "priority", "status",
-              "parent_id")  # fmt: skip
-    for pk, key, number, version, *vals in Requirement.objects.filter(project=project).values_list(
-        *fields
-    ):
+    by_external: dict[str, _Existing] = {}
+    fields = ("id", "key", "number", "version", "external_id", "title", "text", "kind",
+              "priority", "status", "parent_id")  # fmt: skip
+    for pk, key, number, version, external_id, *vals in Requirement.objects.filter(
+        project=project
+    ).values_list(*fields):
         values = dict(
             zip(("title", "text", "kind", "priority", "status", "parent"), vals, strict=True)
         )
-        e = _Existing(pk, key, number, version, values)
+        e = _Existing(pk, key, number, version, values, external_id)
         existing[key] = by_pk[pk] = e
+        if external_id:
+            by_external[external_id] = e
     problems: list[str] = []
     refs: dict[str, ImportRow] = {}
     claimed: dict[str, ImportRow] = {}
@@ -885,6 +905,10 @@ def _plan(project: Project, parsed: ParsedFile, progress: ProgressFn) -> _Plan:
         key = row.key if row.key and own.match(row.key) else None
         if key is None and row.ref and own.match(row.ref):
             key = row.ref
+        matched = None  # a requirement an earlier import of another tool's file made
+        if key is None and row.external_id in by_external:
+            matched = by_external[row.external_id]
+            key = matched.key
         if key is not None:
             if key not in existing:
                 problems.append(
@@ -899,6 +923,17 @@ def _plan(project: Project, parsed: ParsedFile, progress: ProgressFn) -> _Plan:
                 problems.append(
                     _("%(where)s: %(key)s appears twice (also %(other)s)")
                     % {"where": row.where, "key": key, "other": claimed[key].where}
+                    if matched is None
+                    else _(
+                        "%(where)s: %(key)s, imported earlier as %(ident)s, appears twice "
+                        "(also %(other)s)"
+                    )
+                    % {
+                        "where": row.where,
+                        "key": key,
+                        "ident": row.external_id,
+                        "other": claimed[key].where,
+                    }  # fmt: skip
                 )
                 continue
             claimed[key] = row
@@ -1126,6 +1161,7 @@ def _write(user: User, project: Project, plan: _Plan, cr, progress: ProgressFn) 
         f = row.fields
         req = Requirement(
             project=project, number=plan.next_number + i, key=plan.new_keys[id(row)],
+            external_id=row.external_id,
             title=f["title"].strip(), text=_newlines(f.get("text", "")),
             kind=f.get("kind", Kind.FUNCTIONAL),
             priority=f.get("priority", RequirementPriority.SHOULD),

@@ -12,6 +12,7 @@ from changeflow.accounts.models import Project
 
 TITLE_MAX = 200
 TEXT_MAX = 100_000
+EXTERNAL_ID_MAX = 255
 BASELINE_NAME_MAX = 100
 
 
@@ -64,6 +65,12 @@ class Requirement(models.Model):
         related_name="children",
     )
     version = models.PositiveIntegerField(default=1)
+    # The identifier another tool gave it (a ReqIF SPEC-OBJECT IDENTIFIER), kept from the
+    # import that created it so that importing that tool's file again updates it instead of
+    # adding it twice. Blank for requirements made here. Not versioned: it names, not says.
+    external_id = models.CharField(
+        _("external ID"), max_length=EXTERNAL_ID_MAX, blank=True, default=""
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -81,6 +88,11 @@ class Requirement(models.Model):
         ordering = ["project", "number"]
         constraints = [
             models.UniqueConstraint(fields=["project", "number"], name="requirement_number"),
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="requirement_external_id",
+            ),
         ]
         verbose_name = _("requirement")
         verbose_name_plural = _("requirements")
