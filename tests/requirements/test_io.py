@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from changeflow.core.errors import PermissionDenied, PreconditionFailed
+from changeflow.core.errors import PermissionDenied, PreconditionFailed, ValidationError
 from changeflow.core.models import AuditEvent
 from changeflow.requirements import io as req_io
 from changeflow.requirements import services
@@ -233,7 +233,7 @@ def test_xlsx_import_and_bad_workbook(personas):
 
 
 def test_unknown_extension(personas):
-    with pytest.raises(req_io.ValidationError):
+    with pytest.raises(ValidationError):
         req_io.parse(b"x", filename="r.doc")
 
 

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors, expected_version
-from changeflow.core.errors import ValidationError
+from changeflow.core.errors import TooLarge, ValidationError
 
 from . import io as req_io
 from . import matrix as trace_matrix
@@ -451,7 +451,7 @@ class RequirementImportView(ApiView):
         )  # fmt: skip
         services._require_editor(request.user, project)
         if upload.size > req_io.max_bytes():
-            raise req_io.TooLarge(_("The file is larger than the limit."))
+            raise TooLarge(_("The file is larger than the limit."))
         parsed = req_io.parse(upload.read(), filename=upload.name or "", fmt=data["format"] or None)
         report = req_io.requirements_import(
             user=request.user, project=project, parsed=parsed,

@@ -218,14 +218,14 @@ def export(*, user: User, project: Project, filters: Filters, fmt: str) -> tuple
                       *[_cell_text(c) for c in row["cells"]]])  # fmt: skip
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     name = f"{project.key}-traceability-{stamp}.{fmt}"
-    from . import io as req_io
+    from .io.common import CONTENT_TYPES, _defuse
 
     if fmt == "csv":
         out = io.StringIO(newline="")
         writer = csv.writer(out)
         for line in table:
-            writer.writerow([req_io._defuse(v) if isinstance(v, str) else v for v in line])
-        return codecs.BOM_UTF8 + out.getvalue().encode("utf-8"), req_io.CONTENT_TYPES["csv"], name
+            writer.writerow([_defuse(v) if isinstance(v, str) else v for v in line])
+        return codecs.BOM_UTF8 + out.getvalue().encode("utf-8"), CONTENT_TYPES["csv"], name
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
@@ -240,4 +240,4 @@ def export(*, user: User, project: Project, filters: Filters, fmt: str) -> tuple
         sheet.append(row_cells)
     buffer = io.BytesIO()
     book.save(buffer)
-    return buffer.getvalue(), req_io.CONTENT_TYPES["xlsx"], name
+    return buffer.getvalue(), CONTENT_TYPES["xlsx"], name

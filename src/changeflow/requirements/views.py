@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
 from changeflow.core.access import role_in
-from changeflow.core.errors import ApplicationError
+from changeflow.core.errors import ApplicationError, TooLarge
 from changeflow.web import add_errors, error_page, form_status, or_404
 
 from . import io as req_io
@@ -572,7 +572,7 @@ def requirement_import(request: HttpRequest, key: str) -> HttpResponse:
             cr = form.cleaned_data["change_request"].strip()
             try:
                 if upload.size > req_io.max_bytes():
-                    raise req_io.TooLarge(_("The file is larger than the limit."))
+                    raise TooLarge(_("The file is larger than the limit."))
                 raw = upload.read()
                 parsed = req_io.parse(raw, filename=upload.name)
                 report = req_io.requirements_import(
