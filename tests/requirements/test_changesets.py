@@ -611,3 +611,13 @@ def test_api_new_parent_by_edit_id(world, api):
     r = client.get(cs_url(cr))
     changes = {e["id"]: e["changes"] for e in r.json()["edits"]}
     assert [c["to"] for c in changes[child["id"]] if c["field"] == "parent"] == [made.parent.key]
+
+
+def test_openapi_describes_the_edit_parent_reference(db):
+    """The schema tells API clients that a parent may be "edit:<id>", on create and update."""
+    from django.test import Client
+
+    schema = Client().get("/api/v1/schema/?format=json").json()
+    for name in ("EditCreateRequest", "PatchedEditUpdateRequest"):
+        fields = schema["components"]["schemas"][name]["properties"]["fields"]
+        assert '"edit:<id>"' in fields["description"], name

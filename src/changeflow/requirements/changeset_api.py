@@ -89,6 +89,13 @@ class ChangeSetSerializer(serializers.Serializer):
     edits = EditSerializer(many=True)
 
 
+FIELDS_HELP = gettext_lazy(
+    "Proposed values of title, text, kind, priority, status, parent (a key; for an "
+    'added requirement also "edit:<id>", the one another add edit of this change set '
+    "creates)."
+)
+
+
 class EditCreateSerializer(StrictSerializer):
     op = serializers.CharField(max_length=8, help_text=OP_HELP)
     requirement = serializers.CharField(
@@ -97,16 +104,14 @@ class EditCreateSerializer(StrictSerializer):
     )  # fmt: skip
     fields = serializers.DictField(
         child=serializers.JSONField(allow_null=True), required=False, default=dict,
-        help_text=gettext_lazy(
-            "Proposed values of title, text, kind, priority, status, parent (a key; for an "
-            'added requirement also "edit:<id>", the one another add edit of this change set '
-            "creates)."
-        ),
+        help_text=FIELDS_HELP,
     )  # fmt: skip
 
 
 class EditUpdateSerializer(StrictSerializer):
-    fields = serializers.DictField(child=serializers.JSONField(allow_null=True))
+    fields = serializers.DictField(
+        child=serializers.JSONField(allow_null=True), help_text=FIELDS_HELP
+    )
 
 
 class RebaseSerializer(StrictSerializer):
