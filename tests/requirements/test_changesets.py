@@ -3,6 +3,8 @@ made on close, impact snapshots and conflicts — through the services and the A
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from changeflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -534,7 +536,7 @@ def test_added_requirement_under_another_added_one_whatever_the_order(world):
     assert to[grandchild.pk]["parent"] == made["Child"].key
 
 
-def test_new_parent_cycle_unknown_edit_and_modify_refused(world):
+def test_new_parent_cycle_and_unknown_edit_refused(world):
     from changeflow.core.errors import PreconditionFailed
 
     p, r1, *_rest, cr = world
@@ -550,11 +552,8 @@ def test_new_parent_cycle_unknown_edit_and_modify_refused(world):
         draft(p, cr, op="add", fields={"title": "C", "parent": "edit:99999"})
     assert "99999" in str(exc.value.fields["parent"])
     modify = draft(p, cr, op="modify", requirement=r1.key, fields={"title": "X"})
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError):  # a modify edit adds no requirement to go under
         draft(p, cr, op="add", fields={"title": "D", "parent": f"edit:{modify.pk}"})
-    with pytest.raises(ValidationError):
-        changesets.edit_update(user=p.pm, cr=fresh(cr, p.pm), edit_id=modify.pk,
-                               fields={"parent": f"edit:{a.pk}"})  # fmt: skip
     # The parent edit cannot leave while a child needs it.
     with pytest.raises(PreconditionFailed) as exc:
         changesets.edit_delete(user=p.pm, cr=fresh(cr, p.pm), edit_id=a.pk)
@@ -621,3 +620,92 @@ def test_openapi_describes_the_edit_parent_reference(db):
     for name in ("EditCreateRequest", "PatchedEditUpdateRequest"):
         fields = schema["components"]["schemas"][name]["properties"]["fields"]
         assert '"edit:<id>"' in fields["description"], name
+
+
+# ---------------------------------------------------------------- a modify edit's new parent
+
+
+def test_modify_edit_moves_a_requirement_under_an_added_one(world):
+    """A modify edit may name as parent a requirement the same change set adds; the apply
+    creates the added ones first, whatever order the edits were drafted in."""
+    p, r1, r2, *_rest, cr = world
+    move = draft(p, cr, op="modify", requirement=r2.key, fields={"title": "Export (moved)"})
+    section = draft(p, cr, op="add", fields={"title": "Section", "parent": r1.key})
+    move = changesets.edit_update(user=p.pm, cr=fresh(cr, p.pm), edit_id=move.pk,
+                                  fields={"title": "Export (moved)",
+                                          "parent": f"edit:{section.pk}"})  # fmt: skip
+    assert move.proposed == {"title": "Export (moved)", "parent": f"edit:{section.pk}"}
+    cr = implementing(p, cr)
+    result = changesets.change_set_apply(user=p.pm, cr=cr)
+    made = Requirement.objects.get(title="Section")
+    r2.refresh_from_db()
+    assert made.parent_id == r1.pk and r2.parent_id == made.pk and r2.version == 2
+    assert result["versions"] == {made.key: 1, r2.key: 2}
+    version = r2.versions.get(version=2)
+    assert version.parent_id == made.pk and version.change_request_id == cr.pk
+    after = cr_selectors.change_set_get(user=p.viewer, cr=fresh(cr, p.viewer))
+    to = {e["id"]: {c["field"]: c["to"] for c in e["changes"]} for e in after["edits"]}
+    assert to[move.pk]["parent"] == made.key
+
+
+def test_modify_edit_new_parent_cycles_and_bad_references_refused(world):
+    """R2 is under R1. Added A under R2; moving R1 under A would loop R1 → A → R2 → R1 (422
+    parent_cycle), on create and on update; and the other way round, an added requirement
+    moved under a requirement that a modify edit puts under it."""
+    from changeflow.core.errors import PreconditionFailed
+
+    p, r1, r2, *_rest, cr = world
+    a = draft(p, cr, op="add", fields={"title": "A", "parent": r2.key})
+    with pytest.raises(PreconditionFailed) as exc:
+        draft(p, cr, op="modify", requirement=r1.key, fields={"parent": f"edit:{a.pk}"})
+    assert exc.value.code == "parent_cycle" and "parent" in exc.value.fields
+    assert str(a.pk) in str(exc.value.message)
+    move = draft(p, cr, op="modify", requirement=r1.key, fields={"title": "Login"})
+    with pytest.raises(PreconditionFailed) as exc:
+        changesets.edit_update(user=p.pm, cr=fresh(cr, p.pm), edit_id=move.pk,
+                               fields={"parent": f"edit:{a.pk}"})  # fmt: skip
+    assert exc.value.code == "parent_cycle"
+    assert ChangeSetEdit.objects.get(pk=move.pk).proposed == {"title": "Login"}
+    # A to the top level: now R1 may go under A ...
+    changesets.edit_update(user=p.pm, cr=fresh(cr, p.pm), edit_id=a.pk, fields={"title": "A"})
+    changesets.edit_update(user=p.pm, cr=fresh(cr, p.pm), edit_id=move.pk,
+                           fields={"parent": f"edit:{a.pk}"})  # fmt: skip
+    # ... and then A may not go under R2 (R2 → R1 → A → R2), nor under R1.
+    for parent in (r2.key, r1.key):
+        with pytest.raises(PreconditionFailed) as exc:
+            changesets.edit_update(user=p.pm, cr=fresh(cr, p.pm), edit_id=a.pk,
+                                   fields={"title": "A", "parent": parent})  # fmt: skip
+        assert exc.value.code == "parent_cycle"
+        assert {a.pk, move.pk} <= {int(n) for n in re.findall(r"\d+", exc.value.message)}
+    # Unknown edits and edits that add nothing are not parents (400).
+    for ref in ("edit:99999", f"edit:{move.pk}"):
+        with pytest.raises(ValidationError) as exc:
+            changesets.edit_update(user=p.pm, cr=fresh(cr, p.pm), edit_id=move.pk,
+                                   fields={"parent": ref})  # fmt: skip
+        assert "parent" in exc.value.fields
+    # A's edit cannot leave while the move needs it.
+    with pytest.raises(PreconditionFailed) as exc:
+        changesets.edit_delete(user=p.pm, cr=fresh(cr, p.pm), edit_id=a.pk)
+    assert exc.value.code == "edit_is_parent" and str(move.pk) in str(exc.value.message)
+
+
+def test_api_modify_edit_under_an_added_requirement(world, api):
+    p, r1, r2, *_rest, cr = world
+    client = api(p.tech_lead)
+    r = client.post(cs_url(cr), {"op": "add", "fields": {"title": "Parent"}}, format="json")
+    assert r.status_code == 201, r.content
+    parent = r.json()["id"]
+    body = {"op": "modify", "requirement": r1.key, "fields": {"parent": f"edit:{parent}"}}
+    r = client.post(cs_url(cr), body, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["proposed"] == {"parent": f"edit:{parent}"}
+    # The added one under R2 (itself under R1, which moves under it): 422.
+    r = client.patch(cs_url(cr, f"{parent}/"),
+                     {"fields": {"title": "Parent", "parent": r2.key}}, format="json")  # fmt: skip
+    assert r.status_code == 422, r.content
+    assert error_of(r)["code"] == "parent_cycle" and "parent" in error_of(r)["fields"]
+    cr = implementing(p, cr)
+    r = client.post(cs_url(cr, "apply/"))
+    assert r.status_code == 200, r.content
+    r1.refresh_from_db()
+    assert r1.parent.title == "Parent" and r1.version == 2

@@ -90,9 +90,9 @@ class ChangeSetSerializer(serializers.Serializer):
 
 
 FIELDS_HELP = gettext_lazy(
-    "Proposed values of title, text, kind, priority, status, parent (a key; for an "
-    'added requirement also "edit:<id>", the one another add edit of this change set '
-    "creates)."
+    "Proposed values of title, text, kind, priority, status, parent (a key, or "
+    '"edit:<id>": the requirement another add edit of this change set creates, for an '
+    "added requirement or one a modify edit moves)."
 )
 
 

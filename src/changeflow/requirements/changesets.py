@@ -158,7 +158,7 @@ def new_ref(value: Any) -> int | None:
 
 def _cycle(edit_ids: list[int]) -> PreconditionFailed:
     return PreconditionFailed(
-        _("These added requirements would be each other's ancestors: edits %s.")
+        _("These edits would make requirements each other's ancestors: edits %s.")
         % ", ".join(str(i) for i in edit_ids),
         code="parent_cycle",
         fields={"parent": [_("This parent would make a cycle in the hierarchy.")]},
@@ -166,27 +166,61 @@ def _cycle(edit_ids: list[int]) -> PreconditionFailed:
 
 
 def _clean_new_parent(cr, ref: int, *, requirement, edit_id: int | None) -> str:
-    """A parent that is another requirement this change set adds: only for an added
-    requirement, only an add edit of the same change set, and no cycle among them (422)."""
-    if requirement is not None or cr is None:
+    """A parent that is another requirement this change set adds, for an added requirement or
+    for one a modify edit moves: only an add edit of the same change set (400), and no cycle
+    in the hierarchy as the change set would leave it (422 ``parent_cycle``)."""
+    if cr is None:
         raise _invalid(
-            "parent",
-            _("Only a requirement this change set adds can have another added one as parent."),
+            "parent", _("Only within a change set can a parent be a requirement it adds.")
         )
-    adds = dict(
-        ChangeSetEdit.objects.filter(change_request=cr, op=EditOp.ADD).values_list(
-            "pk", "proposed__parent"
-        )
+    adds = set(
+        ChangeSetEdit.objects.filter(change_request=cr, op=EditOp.ADD).values_list("pk", flat=True)
     )
     if ref not in adds:
         raise _invalid("parent", _("No requirement added by this change set has edit id %d.") % ref)
-    chain, current = [], ref
-    while current is not None and current not in chain:
-        chain.append(current)
-        if current == edit_id:
-            raise _cycle(chain)
-        current = new_ref(adds.get(current))
+    node = ("R", requirement.pk) if requirement is not None else ("E", edit_id)
+    _check_hierarchy(cr, node, ("E", ref), edit_id=edit_id)
     return f"{NEW_REF}{ref}"
+
+
+def _check_hierarchy(cr, node: tuple[str, Any], parent: tuple[str, Any], *, edit_id) -> None:
+    """Refuse (422 ``parent_cycle``) making ``parent`` the parent of ``node`` when, with every
+    other edit of the change set applied, the hierarchy would have a loop through it. Nodes are
+    ("R", requirement id) and ("E", add edit id); ``edit_id`` is the edit being drafted (None
+    for a new one), whose current proposal is left out."""
+    ups: dict[tuple[str, Any], tuple[str, Any] | None] = {}
+    ids: dict[str, int] = {}
+    moved_by: dict[tuple[str, Any], int] = {}  # requirement -> the modify edit moving it
+    for pk, key, parent_id in Requirement.objects.filter(project_id=cr.project_id).values_list(
+        "id", "key", "parent_id"
+    ):
+        ups[("R", pk)] = ("R", parent_id) if parent_id else None
+        ids[key] = pk
+
+    def ref_of(value: Any) -> tuple[str, Any] | None:
+        ref = new_ref(value)
+        if ref is not None:
+            return ("E", ref)
+        return ("R", ids[value]) if value in ids else None
+
+    for pk, op, rid, proposed in ChangeSetEdit.objects.filter(change_request=cr).values_list(
+        "pk", "op", "requirement_id", "proposed"
+    ):
+        if pk == edit_id or not isinstance(proposed, dict):
+            continue
+        if op == EditOp.ADD:
+            ups[("E", pk)] = ref_of(proposed.get("parent"))
+        elif op == EditOp.MODIFY and "parent" in proposed:
+            ups[("R", rid)] = ref_of(proposed["parent"])
+            moved_by[("R", rid)] = pk
+    ups[node] = parent
+    chain, current = [node], parent
+    while current is not None and current not in chain[1:]:
+        if current == node:
+            involved = {n[1] if n[0] == "E" else moved_by.get(n) for n in chain} | {edit_id}
+            raise _cycle(sorted(i for i in involved if i is not None))
+        chain.append(current)
+        current = ups.get(current)
 
 
 def _clean_fields(
@@ -228,6 +262,10 @@ def _clean_fields(
                 and (parent.pk == requirement.pk or services._would_cycle(requirement, parent))
             ):
                 raise _invalid("parent", _("This parent would make a cycle in the hierarchy."))
+            if cr is not None and parent is not None and (requirement or edit_id) is not None:
+                # With the change set's other edits (moves, added requirements) applied.
+                node = ("R", requirement.pk) if requirement is not None else ("E", edit_id)
+                _check_hierarchy(cr, node, ("R", parent.pk), edit_id=edit_id)
             out[name] = parent.key if parent else None
     return out
 
@@ -319,7 +357,7 @@ def edit_create(
                     raise _invalid("requirement", _("%s is already retired.") % target.key)
                 proposed = {"status": RequirementStatus.RETIRED.value}
             else:
-                cleaned = _clean_fields(cr.project, fields, requirement=target)
+                cleaned = _clean_fields(cr.project, fields, requirement=target, cr=cr)
                 proposed = {k: v for k, v in cleaned.items() if current[k] != v}
                 if not proposed:
                     raise _invalid("fields", _("The edit changes nothing."))
@@ -361,7 +399,9 @@ def edit_update(*, user: User, cr, edit_id: int, fields: Any) -> ChangeSetEdit:
                 raise _invalid("title", _("Required."))
         else:
             base = _base_values(edit)
-            cleaned = _clean_fields(cr.project, fields, requirement=edit.requirement)
+            cleaned = _clean_fields(
+                cr.project, fields, requirement=edit.requirement, cr=cr, edit_id=edit.pk
+            )
             proposed = {k: v for k, v in cleaned.items() if base[k] != v}
             if not proposed:
                 raise _invalid("fields", _("The edit changes nothing."))
@@ -386,12 +426,12 @@ def edit_delete(*, user: User, cr, edit_id: int) -> None:
         before = _snapshot(edit)
         children = sorted(
             ChangeSetEdit.objects.filter(
-                change_request=cr, op=EditOp.ADD, proposed__parent=f"{NEW_REF}{edit.pk}"
+                change_request=cr, proposed__parent=f"{NEW_REF}{edit.pk}"
             ).values_list("pk", flat=True)
         )
         if children:
             raise PreconditionFailed(
-                _("The requirements added by edits %s have this one as parent: change them first.")
+                _("Edits %s have the requirement this one adds as parent: change them first.")
                 % ", ".join(str(i) for i in children),
                 code="edit_is_parent",
             )
@@ -539,35 +579,38 @@ def is_unapplied(cr) -> bool:
 
 
 def in_dependency_order(edits: list[ChangeSetEdit]) -> list[ChangeSetEdit]:
-    """The edits in their order, except that an added requirement whose parent is another
-    added one comes after it, whatever order they were drafted in. A cycle, or a parent edit
-    no longer in the change set, is refused (422) — drafting refuses both already."""
+    """The order to apply ``edits`` in: the added requirements first, each after the added one
+    it has as parent whatever order they were drafted in, then the modifications and removals
+    in their order (a modify edit may move a requirement under an added one). A cycle, or a
+    parent edit no longer in the change set, is refused (422) — drafting refuses both already."""
     adds = {e.pk for e in edits if e.op == EditOp.ADD}
+    for e in edits:
+        ref = new_ref(e.proposed.get("parent")) if e.op != EditOp.REMOVE else None
+        if ref is not None and ref not in adds:
+            raise PreconditionFailed(
+                _("Edit %(id)d has as parent edit %(ref)d, which is not in the change set.")
+                % {"id": e.pk, "ref": ref},
+                code="parent_missing",
+                fields={
+                    "parent": [_("No requirement added by this change set has edit id %d.") % ref]
+                },
+            )
     ordered: list[ChangeSetEdit] = []
     done: set[int] = set()
-    pending = list(edits)
+    pending = [e for e in edits if e.op == EditOp.ADD]
     while pending:
         waiting = []
         for e in pending:
-            ref = new_ref(e.proposed.get("parent")) if e.op == EditOp.ADD else None
-            if ref is not None and ref not in adds:
-                raise PreconditionFailed(
-                    _("Edit %(id)d has as parent edit %(ref)d, which is not in the change set.")
-                    % {"id": e.pk, "ref": ref},
-                    code="parent_missing",
-                    fields={
-                        "parent": [
-                            _("No requirement added by this change set has edit id %d.") % ref
-                        ]
-                    },
-                )
-            (waiting if ref is not None and ref not in done else ordered).append(e)
-            if e not in waiting:
+            ref = new_ref(e.proposed.get("parent"))
+            if ref is not None and ref not in done:
+                waiting.append(e)
+            else:
+                ordered.append(e)
                 done.add(e.pk)
         if len(waiting) == len(pending):
             raise _cycle(sorted(e.pk for e in waiting))
         pending = waiting
-    return ordered
+    return ordered + [e for e in edits if e.op != EditOp.ADD]
 
 
 def change_set_apply(*, user: User, cr) -> dict[str, Any]:
@@ -642,8 +685,12 @@ def change_set_apply(*, user: User, cr) -> dict[str, Any]:
                 edit.requirement = req
                 created[edit.pk] = req.key
             else:
+                data = dict(edit.proposed)
+                ref = new_ref(data.get("parent"))
+                if ref is not None:
+                    data["parent"] = created[ref]
                 req = services.requirement_update(
-                    user=user, requirement=edit.requirement, data=dict(edit.proposed),
+                    user=user, requirement=edit.requirement, data=data,
                     change_request=cr.key, expected_version=edit.base_version,
                 )  # fmt: skip
             edit.applied_version = req.version
