@@ -309,3 +309,24 @@ def test_impact_from_thousands_of_requirements_is_one_statement(personas):
     graph = impact.Subgraph(ids)
     assert graph.edges == {("R", r.pk): [(("R", child.pk), "child", False)]}
     assert set(graph.requirements) == {r.pk, child.pk} and graph.artifacts == {}
+
+
+def test_impact_pauses_the_cyclic_collector_only_while_it_runs(personas):
+    """The analysis runs with the cyclic GC paused (it allocates many short-lived tuples and no
+    cycles) and leaves it as it found it, also when it fails."""
+    import gc
+
+    p = personas
+    r = make_req(p.project, by=p.pm)
+    assert gc.isenabled()
+    assert impact.analyse([r.pk], limit=10)["items"][0]["key"] == r.key
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        impact.analyse([r.pk], limit=10)
+        assert not gc.isenabled()  # paused by someone else: left paused
+    finally:
+        gc.enable()
+    with pytest.raises(KeyError):  # an id that is no requirement fails, and the GC is back
+        impact.analyse([r.pk + 10_000], limit=10)
+    assert gc.isenabled()

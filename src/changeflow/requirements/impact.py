@@ -17,9 +17,10 @@ does not depend on how the rows came. A change touching 20 requirements in a pro
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from django.db import connection, transaction
@@ -229,8 +230,30 @@ def walk(
     return reached, reqs, truncated
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused for the block. An analysis allocates ~10,000
+    tuples and lists (rows, edges, paths) that form no cycles; each 700 allocations started a
+    collection (~15 per call, and every few calls a full one over the whole process), which
+    was the tail of the time: client CPU p95 70 ms with, 23 ms without (p50 21 → 16 ms).
+    Reference counting still frees everything; the collector resumes after, unless it was
+    already paused by someone else."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def analyse(starts: Sequence[int], *, limit: int) -> dict[str, Any]:
     """The impact items reached from the requirement ids ``starts`` (see the module doc)."""
+    with _no_cyclic_gc():
+        return _analyse(starts, limit=limit)
+
+
+def _analyse(starts: Sequence[int], *, limit: int) -> dict[str, Any]:
     graph = Subgraph(starts)
     reached, reqs, truncated = walk(starts, graph.downstream, graph.requirements_of, limit)
     arts = graph.artifacts
