@@ -7,12 +7,13 @@ to the CR page (post/redirect/get).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -24,9 +25,14 @@ from changeflow.core.errors import ApplicationError
 from changeflow.web import add_errors, error_page, or_404
 
 from . import changesets, cr_selectors
+from .http import AuthenticatedHttpRequest
 from .models import TEXT_MAX, TITLE_MAX, ChangeSetEdit, EditOp, Kind, Requirement
 from .models import RequirementPriority as Priority
 from .models import RequirementStatus as Status
+
+if TYPE_CHECKING:
+    from changeflow.changes.models import ChangeRequest
+    from changeflow.core.errors import PermissionDenied
 
 
 class EditForm(forms.Form):
@@ -54,15 +60,23 @@ class EditForm(forms.Form):
         return data
 
 
-def _cr(request: HttpRequest, key: str):
+def _cr(request: AuthenticatedHttpRequest, key: str) -> ChangeRequest:
     return or_404(change_selectors.change_request_get, user=request.user, key=key)
 
 
-def _back(cr) -> HttpResponse:
+def _back(cr: ChangeRequest) -> HttpResponse:
     return redirect(reverse("cr-detail", args=[cr.key]) + "#change-set")
 
 
-def _form_page(request, cr, form, *, title: str, requirement=None, status: int = 200):
+def _form_page(
+    request: AuthenticatedHttpRequest,
+    cr: ChangeRequest,
+    form: forms.Form,
+    *,
+    title: str,
+    requirement: Requirement | None = None,
+    status: int = 200,
+) -> HttpResponse:
     return render(
         request,
         "requirements/change_set_edit.html",
@@ -73,7 +87,7 @@ def _form_page(request, cr, form, *, title: str, requirement=None, status: int =
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def edit_new(request: HttpRequest, key: str) -> HttpResponse:
+def edit_new(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """Propose a new requirement (``?op=add``) or a change to one (``?op=modify&requirement=``)."""
     cr = _cr(request, key)
     if not changesets.may_draft(request.user, cr):
@@ -116,7 +130,7 @@ def edit_new(request: HttpRequest, key: str) -> HttpResponse:
     return _form_page(request, cr, form, title=heading, requirement=target, status=status)
 
 
-def _denied():
+def _denied() -> PermissionDenied:
     from changeflow.core.errors import PermissionDenied
 
     return PermissionDenied(
@@ -125,7 +139,7 @@ def _denied():
     )  # fmt: skip
 
 
-def _edit(cr, edit_id: int) -> ChangeSetEdit:
+def _edit(cr: ChangeRequest, edit_id: int) -> ChangeSetEdit:
     from django.http import Http404
 
     edit = (
@@ -140,7 +154,7 @@ def _edit(cr, edit_id: int) -> ChangeSetEdit:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def edit_change(request: HttpRequest, key: str, edit_id: int) -> HttpResponse:
+def edit_change(request: AuthenticatedHttpRequest, key: str, edit_id: int) -> HttpResponse:
     cr = _cr(request, key)
     edit = _edit(cr, edit_id)
     if not changesets.may_draft(request.user, cr):
@@ -164,7 +178,9 @@ def edit_change(request: HttpRequest, key: str, edit_id: int) -> HttpResponse:
     return _form_page(request, cr, form, title=heading, requirement=edit.requirement, status=status)
 
 
-def _post(request, cr, call, done: str) -> HttpResponse:
+def _post(
+    request: AuthenticatedHttpRequest, cr: ChangeRequest, call: Callable[[], object], done: str
+) -> HttpResponse:
     try:
         call()
     except ApplicationError as exc:
@@ -181,7 +197,7 @@ def _post(request, cr, call, done: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def edit_delete(request: HttpRequest, key: str, edit_id: int) -> HttpResponse:
+def edit_delete(request: AuthenticatedHttpRequest, key: str, edit_id: int) -> HttpResponse:
     cr = _cr(request, key)
     return _post(
         request, cr,
@@ -192,7 +208,7 @@ def edit_delete(request: HttpRequest, key: str, edit_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def edit_remove(request: HttpRequest, key: str) -> HttpResponse:
+def edit_remove(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
     target = (request.POST.get("requirement") or "").strip()
     return _post(
@@ -205,11 +221,11 @@ def edit_remove(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def apply(request: HttpRequest, key: str) -> HttpResponse:
+def apply(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
     result: dict[str, Any] = {}
 
-    def call():
+    def call() -> None:
         result.update(changesets.change_set_apply(user=request.user, cr=cr))
 
     response = _post(request, cr, call, _("The change set was applied."))
@@ -219,7 +235,7 @@ def apply(request: HttpRequest, key: str) -> HttpResponse:
 
 
 class RebaseForm(forms.Form):
-    def __init__(self, *args, conflicts: list[str], **kw):
+    def __init__(self, *args: Any, conflicts: list[str], **kw: Any) -> None:
         super().__init__(*args, **kw)
         for f in conflicts:
             self.fields[f] = forms.ChoiceField(
@@ -231,7 +247,7 @@ class RebaseForm(forms.Form):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def rebase(request: HttpRequest, key: str, edit_id: int) -> HttpResponse:
+def rebase(request: AuthenticatedHttpRequest, key: str, edit_id: int) -> HttpResponse:
     """The 3-way view of a stale edit and, for fields changed on both sides, mine or theirs."""
     cr = _cr(request, key)
     edit = _edit(cr, edit_id)

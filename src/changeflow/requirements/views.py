@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.paginator import Page, Paginator
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from changeflow.accounts import selectors as account_selectors
-from changeflow.accounts.models import Project
+from changeflow.accounts.models import Project, User
 from changeflow.core.access import role_in
 from changeflow.core.errors import ApplicationError, TooLarge
 from changeflow.web import add_errors, error_page, form_status, or_404
@@ -46,20 +46,21 @@ from .forms import (
     RequirementFilterForm,
     RequirementForm,
 )
-from .models import Requirement
+from .http import AuthenticatedHttpRequest
+from .models import Artifact, Requirement
 
 PAGE_SIZE = 50
 
 
-def _project(request: HttpRequest, key: str) -> Project:
+def _project(request: AuthenticatedHttpRequest, key: str) -> Project:
     return or_404(account_selectors.project_get, user=request.user, key=key)
 
 
-def can_edit(user, project: Project) -> bool:
+def can_edit(user: User, project: Project) -> bool:
     return user.is_superuser or role_in(user, project) in services.EDITOR_ROLES
 
 
-def _forbidden(request: HttpRequest) -> HttpResponse:
+def _forbidden(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "error.html",
@@ -68,12 +69,14 @@ def _forbidden(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _ctx(request: HttpRequest, project: Project, section: str, **extra: Any) -> dict[str, Any]:
+def _ctx(
+    request: AuthenticatedHttpRequest, project: Project, section: str, **extra: Any
+) -> dict[str, Any]:
     return {"project": project, "section": section,
             "can_edit": can_edit(request.user, project), **extra}  # fmt: skip
 
 
-def _next_url(request: HttpRequest, fallback: str) -> str:
+def _next_url(request: AuthenticatedHttpRequest, fallback: str) -> str:
     target = request.POST.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -87,7 +90,7 @@ def _next_url(request: HttpRequest, fallback: str) -> str:
 
 @login_required
 @require_GET
-def requirement_list(request: HttpRequest, key: str) -> HttpResponse:
+def requirement_list(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """The tree of requirements (by parent), or a flat list when filtered or searched."""
     project = _project(request, key)
     form = RequirementFilterForm(request.GET or None)
@@ -95,6 +98,9 @@ def requirement_list(request: HttpRequest, key: str) -> HttpResponse:
     if form.is_bound and form.is_valid():
         filters = {k: v for k, v in form.cleaned_data.items() if v}
     base = selectors.requirement_list(user=request.user, project=project)
+    # The page of requirements (filtered) or of (pk, depth) pairs (tree); rows is what shows.
+    page: Page[Requirement] | Page[tuple[int, int]]
+    rows: list[tuple[Requirement, int]]
     if filters:
         qs = base
         if filters.get("kind"):
@@ -106,13 +112,15 @@ def requirement_list(request: HttpRequest, key: str) -> HttpResponse:
 
             q = filters["q"]
             qs = qs.filter(Q(key__icontains=q) | Q(title__icontains=q) | Q(text__icontains=q))
-        page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-        rows = [(r, 0) for r in page.object_list]
+        req_page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = [(r, 0) for r in req_page.object_list]
+        page = req_page
     else:
         order = selectors.requirement_tree(user=request.user, project=project)
-        page = Paginator(order, PAGE_SIZE).get_page(request.GET.get("page"))
-        found = base.in_bulk([pk for pk, _depth in page.object_list])
-        rows = [(found[pk], depth) for pk, depth in page.object_list if pk in found]
+        tree_page = Paginator(order, PAGE_SIZE).get_page(request.GET.get("page"))
+        found = base.in_bulk([pk for pk, _depth in tree_page.object_list])
+        rows = [(found[pk], depth) for pk, depth in tree_page.object_list if pk in found]
+        page = tree_page
     query = request.GET.copy()
     query.pop("page", None)
     context = _ctx(
@@ -129,7 +137,7 @@ def requirement_list(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def requirement_create(request: HttpRequest, key: str) -> HttpResponse:
+def requirement_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     if not can_edit(request.user, project):
         return _forbidden(request)
@@ -154,13 +162,13 @@ def requirement_create(request: HttpRequest, key: str) -> HttpResponse:
     )
 
 
-def _requirement(request: HttpRequest, key: str) -> Requirement:
+def _requirement(request: AuthenticatedHttpRequest, key: str) -> Requirement:
     return or_404(selectors.requirement_get, user=request.user, key=key)
 
 
 @login_required
 @require_GET
-def requirement_detail(request: HttpRequest, key: str) -> HttpResponse:
+def requirement_detail(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     req = _requirement(request, key)
     incoming, outgoing = selectors.links_of(user=request.user, item=req)
     children = selectors.requirement_list(user=request.user, project=req.project).filter(parent=req)
@@ -179,13 +187,13 @@ def requirement_detail(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def requirement_edit(request: HttpRequest, key: str) -> HttpResponse:
+def requirement_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     req = _requirement(request, key)
     if not can_edit(request.user, req.project):
         return _forbidden(request)
     initial = {
         "title": req.title, "text": req.text, "kind": req.kind, "priority": req.priority,
-        "status": req.status, "parent": req.parent.key if req.parent_id else "",
+        "status": req.status, "parent": req.parent.key if req.parent else "",
         "version": req.version,
     }  # fmt: skip
     form = RequirementEditForm(request.POST or None, initial=initial)
@@ -224,7 +232,7 @@ def requirement_edit(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def baseline_list(request: HttpRequest, key: str) -> HttpResponse:
+def baseline_list(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     form = BaselineForm(request.POST or None)
     status = 200
@@ -263,7 +271,7 @@ def baseline_list(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def baseline_diff(request: HttpRequest, key: str) -> HttpResponse:
+def baseline_diff(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """What changed from baseline ``against`` to baseline ``name`` (any two)."""
     project = _project(request, key)
     baselines = list(selectors.baseline_list(user=request.user, project=project)[:200])
@@ -296,7 +304,7 @@ def baseline_diff(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def artifact_list(request: HttpRequest, key: str) -> HttpResponse:
+def artifact_list(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     form = ArtifactForm(request.POST or None)
     status = 200
@@ -328,13 +336,13 @@ def artifact_list(request: HttpRequest, key: str) -> HttpResponse:
     )
 
 
-def _artifact(request: HttpRequest, key: str):
+def _artifact(request: AuthenticatedHttpRequest, key: str) -> Artifact:
     return or_404(selectors.artifact_get, user=request.user, key=key)
 
 
 @login_required
 @require_GET
-def artifact_detail(request: HttpRequest, key: str) -> HttpResponse:
+def artifact_detail(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     art = _artifact(request, key)
     incoming, outgoing = selectors.links_of(user=request.user, item=art)
     return render(
@@ -350,7 +358,7 @@ def artifact_detail(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def artifact_edit(request: HttpRequest, key: str) -> HttpResponse:
+def artifact_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     art = _artifact(request, key)
     if not can_edit(request.user, art.project):
         return _forbidden(request)
@@ -389,7 +397,7 @@ def artifact_edit(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def link_create(request: HttpRequest, key: str) -> HttpResponse:
+def link_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     if not can_edit(request.user, project):
         return _forbidden(request)
@@ -415,7 +423,7 @@ def link_create(request: HttpRequest, key: str) -> HttpResponse:
     return redirect(back)
 
 
-def _link_action(request: HttpRequest, key: str, pk: int, action: str) -> HttpResponse:
+def _link_action(request: AuthenticatedHttpRequest, key: str, pk: int, action: str) -> HttpResponse:
     project = _project(request, key)
     link = or_404(selectors.link_get, user=request.user, project=project, pk=pk)
     if not can_edit(request.user, project):
@@ -434,13 +442,13 @@ def _link_action(request: HttpRequest, key: str, pk: int, action: str) -> HttpRe
 
 @login_required
 @require_POST
-def link_review(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+def link_review(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResponse:
     return _link_action(request, key, pk, "review")
 
 
 @login_required
 @require_POST
-def link_delete(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+def link_delete(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResponse:
     return _link_action(request, key, pk, "delete")
 
 
@@ -449,7 +457,7 @@ def link_delete(request: HttpRequest, key: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def matrix(request: HttpRequest, key: str) -> HttpResponse:
+def matrix(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     form = MatrixFilterForm(request.GET or None)
     try:
@@ -481,7 +489,7 @@ def matrix(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def matrix_export(request: HttpRequest, key: str) -> HttpResponse:
+def matrix_export(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     try:
         filters = trace_matrix.Filters.parse(request.GET)
@@ -505,7 +513,7 @@ def _download(content: bytes, content_type: str, name: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def requirement_export(request: HttpRequest, key: str) -> HttpResponse:
+def requirement_export(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     try:
         content, content_type, name = req_io.requirements_export(
@@ -524,7 +532,7 @@ def _staging() -> Path:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def requirement_import(request: HttpRequest, key: str) -> HttpResponse:
+def requirement_import(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """Upload → dry-run preview (nothing written) → confirm (the same file, imported).
 
     Between the two steps the file waits in MEDIA_ROOT/imports under a random token kept in
