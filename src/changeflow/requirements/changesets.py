@@ -141,8 +141,16 @@ def _invalid(field: str, message: str) -> ValidationError:
 def version_values(v: RequirementVersion | Requirement) -> dict[str, Any]:
     """A version's (or the current requirement's) versioned fields, parent as a key."""
     out = {f: getattr(v, f) for f in FIELDS if f != "parent"}
-    out["parent"] = v.parent.key if v.parent_id else None
+    out["parent"] = v.parent.key if v.parent else None
     return out
+
+
+def _target(edit: ChangeSetEdit) -> Requirement:
+    """The requirement a ``modify``/``remove`` edit changes (an ``add`` edit has none until
+    the change set is applied)."""
+    if edit.requirement is None:
+        raise ValueError(f"change set edit {edit.pk} ({edit.op}) has no requirement")
+    return edit.requirement
 
 
 NEW_REF = "edit:"  # a parent given as "edit:<id>": the requirement that add edit will create
@@ -214,7 +222,8 @@ def _check_hierarchy(cr, node: tuple[str, Any], parent: tuple[str, Any], *, edit
             ups[("R", rid)] = ref_of(proposed["parent"])
             moved_by[("R", rid)] = pk
     ups[node] = parent
-    chain, current = [node], parent
+    chain: list[tuple[str, Any]] = [node]
+    current: tuple[str, Any] | None = parent
     while current is not None and current not in chain[1:]:
         if current == node:
             involved = {n[1] if n[0] == "E" else moved_by.get(n) for n in chain} | {edit_id}
@@ -274,7 +283,7 @@ def _snapshot(edit: ChangeSetEdit) -> dict[str, Any]:
     return {
         "id": edit.pk,
         "op": edit.op,
-        "requirement": edit.requirement.key if edit.requirement_id else None,
+        "requirement": edit.requirement.key if edit.requirement else None,
         "base_version": edit.base_version,
         "proposed": edit.proposed,
     }
@@ -440,13 +449,17 @@ def edit_delete(*, user: User, cr, edit_id: int) -> None:
 
 
 def _base_values(edit: ChangeSetEdit) -> dict[str, Any]:
+    """The values of the version a ``modify``/``remove`` edit was drafted against."""
+    req = _target(edit)
     version = (
-        RequirementVersion.objects.select_related("parent")
-        .filter(requirement_id=edit.requirement_id, version=edit.base_version)
+        None
+        if edit.base_version is None
+        else RequirementVersion.objects.select_related("parent")
+        .filter(requirement_id=req.pk, version=edit.base_version)
         .first()
     )
     if version is None:  # a base that never existed: treat the current one as the base
-        return version_values(edit.requirement)
+        return version_values(req)
     return version_values(version)
 
 
@@ -457,7 +470,7 @@ def three_way(edit: ChangeSetEdit) -> dict[str, Any]:
     """The 3-way view of a ``modify``/``remove`` edit: for each field the base (the version the
     edit was drafted against), theirs (the current version), mine (what the edit proposes),
     and the merged value — or a conflict when both sides changed it differently."""
-    req = edit.requirement
+    req = _target(edit)
     base = _base_values(edit)
     theirs = version_values(req)
     rows = []
@@ -506,10 +519,10 @@ def edit_rebase(*, user: User, cr, edit_id: int, resolutions: Any = None) -> Cha
         if ChangeSetApplication.objects.filter(change_request=cr).exists():
             raise Conflict(_("The change set was already applied."))
         edit = _edit_locked(cr, edit_id)
-        if edit.op == EditOp.ADD:
+        if edit.op == EditOp.ADD or edit.requirement_id is None:
             raise _invalid("edit", _("An added requirement has no version to rebase on."))
         Requirement.objects.select_for_update(of=("self",)).filter(pk=edit.requirement_id).get()
-        edit.requirement.refresh_from_db()
+        _target(edit).refresh_from_db()
         view = three_way(edit)
         if not view["stale"]:
             return edit
@@ -564,7 +577,7 @@ def stale_edits(cr) -> list[ChangeSetEdit]:
         )
         .select_related("requirement")
         .order_by("id")
-        if e.requirement.version != e.base_version
+        if e.requirement is not None and e.requirement.version != e.base_version
     ]
 
 
@@ -647,11 +660,14 @@ def change_set_apply(*, user: User, cr) -> dict[str, Any]:
             .order_by("pk")
             .values_list("pk", "version")
         )
+        # (edit, its requirement, that requirement's current version) of every stale edit
         stale = [
-            e for e in edits if e.requirement_id and current[e.requirement_id] != e.base_version
+            (e, e.requirement, current[e.requirement.pk])
+            for e in edits
+            if e.requirement is not None and current[e.requirement.pk] != e.base_version
         ]
         if stale:
-            keys = ", ".join(e.requirement.key for e in stale)
+            keys = ", ".join(req.key for _e, req, _now in stale)
             raise Conflict(
                 _(
                     "Not applied: %(keys)s changed since the change set was drafted. Rebase "
@@ -663,11 +679,11 @@ def change_set_apply(*, user: User, cr) -> dict[str, Any]:
                     "change_set": [
                         _("%(key)s: drafted against version %(base)d, now version %(now)d.")
                         % {
-                            "key": e.requirement.key,
+                            "key": req.key,
                             "base": e.base_version,
-                            "now": current[e.requirement_id],
+                            "now": now,
                         }  # fmt: skip
-                        for e in stale
+                        for e, req, now in stale
                     ]
                 },
             )
@@ -690,7 +706,7 @@ def change_set_apply(*, user: User, cr) -> dict[str, Any]:
                 if ref is not None:
                     data["parent"] = created[ref]
                 req = services.requirement_update(
-                    user=user, requirement=edit.requirement, data=data,
+                    user=user, requirement=_target(edit), data=data,
                     change_request=cr.key, expected_version=edit.base_version,
                 )  # fmt: skip
             edit.applied_version = req.version

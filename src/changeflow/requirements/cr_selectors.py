@@ -101,7 +101,11 @@ def change_set_get(*, user: User, cr) -> dict[str, Any]:
     for e in edits:
         req = e.requirement
         applied = application is not None
-        base = None if e.op == EditOp.ADD else bases.get((e.requirement_id, e.base_version))
+        base = (
+            bases.get((e.requirement_id, e.base_version))
+            if e.op != EditOp.ADD and e.requirement_id is not None and e.base_version is not None
+            else None
+        )
         stale = bool(req and e.op != EditOp.ADD and not applied and req.version != e.base_version)
         out.append(
             {
@@ -121,7 +125,9 @@ def change_set_get(*, user: User, cr) -> dict[str, Any]:
             }
         )
     # A parent that another add edit creates: the key it got once applied, else "edit:<id>".
-    created = {e.pk: e.requirement.key for e in edits if e.op == EditOp.ADD and e.requirement_id}
+    created = {
+        e.pk: e.requirement.key for e in edits if e.op == EditOp.ADD and e.requirement is not None
+    }
     for item in out:
         for change in item["changes"]:
             ref = changesets.new_ref(change["to"]) if change["field"] == "parent" else None
@@ -134,7 +140,7 @@ def change_set_get(*, user: User, cr) -> dict[str, Any]:
             "applied_by": application.applied_by.username,
             "applied_at": application.applied_at,
             "edits": application.edits,
-            "baseline": application.baseline.name if application.baseline_id else None,
+            "baseline": application.baseline.name if application.baseline else None,
         }
         if application
         else None,

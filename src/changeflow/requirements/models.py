@@ -306,6 +306,18 @@ def _one_of(a: str, b: str) -> models.Q:
     )
 
 
+def _one_end(
+    requirement: Requirement | None, artifact: Artifact | None, pk: int | None, end: str
+) -> Requirement | Artifact:
+    """The requirement or the artifact at one end of a trace link: exactly one is set (the
+    ``trace_link_one_*`` constraints)."""
+    if requirement is not None:
+        return requirement
+    if artifact is not None:
+        return artifact
+    raise ValueError(f"trace link {pk} has no {end}")
+
+
 _ENDS = {
     "rr": ("source_requirement", "target_requirement"),
     "ra": ("source_requirement", "target_artifact"),
@@ -385,11 +397,11 @@ class TraceLink(models.Model):
 
     @property
     def source(self) -> Requirement | Artifact:
-        return self.source_requirement if self.source_requirement_id else self.source_artifact
+        return _one_end(self.source_requirement, self.source_artifact, self.pk, "source")
 
     @property
     def target(self) -> Requirement | Artifact:
-        return self.target_requirement if self.target_requirement_id else self.target_artifact
+        return _one_end(self.target_requirement, self.target_artifact, self.pk, "target")
 
     @property
     def source_key(self) -> str:
