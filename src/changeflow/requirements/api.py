@@ -6,6 +6,7 @@ see: 404), call one service, render.
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -536,6 +537,8 @@ class MatrixView(ApiView):
         filters = trace_matrix.Filters.parse(request.query_params)
         qs = trace_matrix.rows(user=request.user, project=project, filters=filters)
         page = self.paginate_queryset(qs)
+        if page is None:  # ApiView always paginates: ApiPagination has a page size
+            raise ImproperlyConfigured("MatrixView needs a paginator with a page size")
         data = trace_matrix.page_of(project=project, filters=filters, requirements=list(page))
         response = self.get_paginated_response(data["rows"])
         response.data["columns"] = [

@@ -24,6 +24,9 @@ from . import changesets, cr_selectors
 from .models import EditOp
 from .serializers import DiffOpSerializer, ImpactItemSerializer
 
+# ``# type: ignore[assignment]`` below: API field names that are also attributes of DRF's
+# ``Field``/``Serializer`` (``label``, ``fields``); see the note in ``serializers.py``.
+
 EDIT_ID_PARAM = OpenApiParameter(
     "id", OpenApiTypes.INT, OpenApiParameter.PATH, description=gettext_lazy("Edit id.")
 )
@@ -37,7 +40,7 @@ ASSESSMENT_PARAM = OpenApiParameter(
 
 class EditFieldChangeSerializer(serializers.Serializer):
     field = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # API field name; see module note
     to = serializers.JSONField(allow_null=True)
     diff = DiffOpSerializer(
         many=True, allow_null=True, help_text=gettext_lazy("A redline of the title or the text.")
@@ -102,14 +105,14 @@ class EditCreateSerializer(StrictSerializer):
         max_length=32, required=False, allow_null=True, allow_blank=True,
         help_text=gettext_lazy("The requirement to modify or remove; none for add."),
     )  # fmt: skip
-    fields = serializers.DictField(
+    fields = serializers.DictField(  # type: ignore[assignment]  # API field name; see module note
         child=serializers.JSONField(allow_null=True), required=False, default=dict,
         help_text=FIELDS_HELP,
     )  # fmt: skip
 
 
 class EditUpdateSerializer(StrictSerializer):
-    fields = serializers.DictField(
+    fields = serializers.DictField(  # type: ignore[assignment]  # API field name; see module note
         child=serializers.JSONField(allow_null=True), help_text=FIELDS_HELP
     )
 
@@ -138,7 +141,7 @@ class ThreeWaySerializer(serializers.Serializer):
     base_version = serializers.IntegerField()
     current_version = serializers.IntegerField()
     stale = serializers.BooleanField()
-    fields = ThreeWayFieldSerializer(many=True)
+    fields = ThreeWayFieldSerializer(many=True)  # type: ignore[assignment]  # API field name; see module note
     conflicts = serializers.ListField(child=serializers.CharField())
 
 

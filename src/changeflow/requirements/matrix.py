@@ -12,7 +12,7 @@ import codecs
 import csv
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -35,6 +35,15 @@ from .models import (
 EXPORT_FORMATS = ("csv", "xlsx")
 MAX_COLUMNS = 16_000  # XLSX has 16,384 columns
 CHUNK = 1000
+
+
+class Column(TypedDict):
+    """An artifact column of the matrix."""
+
+    id: int
+    key: str
+    kind: str
+    title: str
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,7 @@ def rows(*, user: User, project: Project, filters: Filters) -> QuerySet[Requirem
 
 def cells(
     requirements: list[Requirement], *, project: Project, filters: Filters
-) -> tuple[list[dict[str, Any]], dict[int, dict[int, list[dict]]], dict[int, list[dict]]]:
+) -> tuple[list[Column], dict[int, dict[int, list[dict]]], dict[int, list[dict]]]:
     """For these requirements: the artifact columns, the cells ``{req id: {artifact id:
     [link]}}`` and the requirement-to-requirement links ``{req id: [link]}``. Two queries."""
     ids = [r.pk for r in requirements]
@@ -154,7 +163,7 @@ def cells(
             by_req.setdefault(tr, []).append(
                 {"id": pk, "kind": kind, "suspect": suspect, "direction": "in", "key": sr_key}
             )
-    columns = list(
+    columns: list[Column] = list(
         Artifact.objects.filter(pk__in=art_ids)
         .order_by("number")
         .values("id", "key", "kind", "title")

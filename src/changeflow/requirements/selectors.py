@@ -174,14 +174,17 @@ def impact_of(*, user: User, cr, limit: int = IMPACT_LIMIT) -> dict[str, Any]:
     }
 
 
-def links_of(*, user: User, item: Requirement | Artifact) -> tuple[list, list]:
+def links_of(
+    *, user: User, item: Requirement | Artifact
+) -> tuple[list[TraceLink], list[TraceLink]]:
     """(links in, links out) of a requirement or an artifact: in = those whose target
     (upstream end) it is, out = those whose source it is. One query."""
     field = "requirement" if isinstance(item, Requirement) else "artifact"
     qs = link_list(user=user, project=item.project).filter(
         Q(**{f"source_{field}": item}) | Q(**{f"target_{field}": item})
     )
-    incoming, outgoing = [], []
+    incoming: list[TraceLink] = []
+    outgoing: list[TraceLink] = []
     for link in qs:
         (outgoing if getattr(link, f"source_{field}_id") == item.pk else incoming).append(link)
     return incoming, outgoing

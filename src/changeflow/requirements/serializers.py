@@ -7,6 +7,11 @@ from rest_framework import serializers
 
 from changeflow.core.api_views import StrictSerializer
 
+# A note on ``# type: ignore[assignment]`` below: the API names some fields like attributes of
+# DRF's ``Field``/``Serializer`` (``parent``, ``source``, ``label``, ``fields``). DRF's
+# ``SerializerMetaclass`` pops declared fields off the class, so nothing is shadowed at run
+# time, but djangorestframework-stubs reads them as overriding those attributes (open stubs
+# issues typeddjango/djangorestframework-stubs#78 and #158). The names are fixed by API.md.
 from .models import (
     BASELINE_NAME_MAX,
     TEXT_MAX,
@@ -29,7 +34,7 @@ from .models import (
 
 class RequirementSerializer(serializers.ModelSerializer):
     project = serializers.CharField(source="project.key", read_only=True)
-    parent = serializers.CharField(
+    parent = serializers.CharField(  # type: ignore[assignment]  # API field name; see module note
         source="parent.key", read_only=True, allow_null=True, default=None
     )
     created_by = serializers.CharField(source="created_by.username", read_only=True)
@@ -45,7 +50,7 @@ class RequirementSerializer(serializers.ModelSerializer):
 
 class RequirementVersionSerializer(serializers.ModelSerializer):
     key = serializers.CharField(source="requirement.key", read_only=True)
-    parent = serializers.CharField(
+    parent = serializers.CharField(  # type: ignore[assignment]  # API field name; see module note
         source="parent.key", read_only=True, allow_null=True, default=None
     )
     author = serializers.CharField(source="author.username", read_only=True)
@@ -107,7 +112,7 @@ class DiffModifiedSerializer(serializers.Serializer):
     title = serializers.CharField()
     from_version = serializers.IntegerField()
     to_version = serializers.IntegerField()
-    fields = serializers.ListField(child=serializers.CharField())
+    fields = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]  # API field name; see module note
     changes = serializers.DictField(child=FieldChangeSerializer())
 
 
@@ -135,7 +140,7 @@ class RequirementCreateSerializer(StrictSerializer):
     status = serializers.ChoiceField(
         choices=RequirementStatus.choices, default=RequirementStatus.DRAFT
     )
-    parent = serializers.CharField(
+    parent = serializers.CharField(  # type: ignore[assignment]  # API field name; see module note
         max_length=32,
         required=False,
         allow_null=True,
@@ -154,7 +159,7 @@ class RequirementUpdateSerializer(StrictSerializer):
     kind = serializers.ChoiceField(choices=Kind.choices, required=False)
     priority = serializers.ChoiceField(choices=RequirementPriority.choices, required=False)
     status = serializers.ChoiceField(choices=RequirementStatus.choices, required=False)
-    parent = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)
+    parent = serializers.CharField(max_length=32, required=False, allow_null=True, allow_blank=True)  # type: ignore[assignment]  # API field name; see module note
     change_request = serializers.CharField(
         max_length=24,
         required=False,
@@ -226,7 +231,7 @@ class ArtifactCreateSerializer(StrictSerializer):
 
 
 class TraceLinkSerializer(serializers.ModelSerializer):
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]  # API field name; see module note
         source="source_key", read_only=True, help_text=_("The downstream end, e.g. ACME-A-2.")
     )
     target = serializers.CharField(
@@ -245,7 +250,7 @@ class TraceLinkSerializer(serializers.ModelSerializer):
 
 
 class TraceLinkCreateSerializer(StrictSerializer):
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]  # API field name; see module note
         max_length=32, help_text=_("Key of the downstream end (requirement or artifact).")
     )
     target = serializers.CharField(
@@ -310,7 +315,7 @@ class ImportItemSerializer(serializers.Serializer):
     where = serializers.CharField(help_text=_("The row, line or XML element."))
     key = serializers.CharField(help_text=_("The requirement's key (the one it would get)."))
     action = serializers.CharField(help_text=_("added, modified or unchanged"))
-    fields = serializers.ListField(child=serializers.CharField())
+    fields = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]  # API field name; see module note
 
 
 class ImportReportSerializer(serializers.Serializer):

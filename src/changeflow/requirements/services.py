@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -68,7 +68,7 @@ def _invalid(field: str, message: str) -> ValidationError:
     return ValidationError(_("Some fields are invalid."), fields={field: [message]})
 
 
-def _clean_choice(field: str, value: Any, choices: type) -> str:
+def _clean_choice(field: str, value: Any, choices: type[models.TextChoices]) -> str:
     if value not in choices.values:
         raise _invalid(field, _("Not one of: %s.") % ", ".join(choices.values))
     return value
@@ -106,7 +106,7 @@ def _snapshot(req: Requirement) -> dict[str, Any]:
         "kind": req.kind,
         "priority": req.priority,
         "status": req.status,
-        "parent": req.parent.key if req.parent_id else None,
+        "parent": req.parent.key if req.parent else None,
     }
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import models
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -101,7 +102,7 @@ def _norm(value: str) -> str:
 _CHOICE_MAPS: dict[str, dict[str, str]] = {}
 
 
-def _choice_map(name: str, choices: type) -> dict[str, str]:
+def _choice_map(name: str, choices: type[models.TextChoices]) -> dict[str, str]:
     """Codes, English labels and Chinese labels of ``choices``, normalised, to the code."""
     if name not in _CHOICE_MAPS:
         found: dict[str, str] = {}
@@ -114,7 +115,11 @@ def _choice_map(name: str, choices: type) -> dict[str, str]:
     return _CHOICE_MAPS[name]
 
 
-CHOICES = {"kind": Kind, "priority": RequirementPriority, "status": RequirementStatus}
+CHOICES: dict[str, type[models.TextChoices]] = {
+    "kind": Kind,
+    "priority": RequirementPriority,
+    "status": RequirementStatus,
+}
 # Statuses of other tools (DOORS, Polarion, Jama) in ours; anything else is a warning.
 FOREIGN_STATUS = {
     "new": "draft", "open": "draft", "proposed": "draft", "in_review": "draft",
@@ -179,11 +184,11 @@ def detect_format(filename: str, explicit: str | None = None) -> str:
             )
         return fmt
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    fmt = {"csv": "csv", "txt": "csv", "tsv": "csv", "xlsx": "xlsx", "reqif": "reqif",
-           "reqifz": "reqif", "xml": "reqif"}.get(ext)  # fmt: skip
-    if fmt is None:
+    by_ext = {"csv": "csv", "txt": "csv", "tsv": "csv", "xlsx": "xlsx", "reqif": "reqif",
+              "reqifz": "reqif", "xml": "reqif"}.get(ext)  # fmt: skip
+    if by_ext is None:
         raise ValidationError(
             _("Cannot tell the file's format from its name; name it .csv, .xlsx or .reqif."),
             fields={"format": [_("Not one of: %s.") % ", ".join(FORMATS)]},
         )
-    return fmt
+    return by_ext

@@ -21,8 +21,9 @@ from .tables import write_csv, write_xlsx
 
 def export_rows(project: Project) -> list[dict[str, Any]]:
     """Every requirement of ``project`` as a row of the export (three queries)."""
-    reqs = list(
-        Requirement.objects.filter(project=project)
+    reqs: list[dict[str, Any]] = [
+        dict(r)
+        for r in Requirement.objects.filter(project=project)
         .order_by("number")
         .values(
             "id",
@@ -37,7 +38,7 @@ def export_rows(project: Project) -> list[dict[str, Any]]:
             "parent__key",
             "updated_at",
         )  # fmt: skip
-    )
+    ]
     links: dict[int, list[str]] = {}
     for sr, kind, tr, ta in (
         TraceLink.objects.filter(project=project, source_requirement__isnull=False)

@@ -204,10 +204,10 @@ def _plan(project: Project, parsed: ParsedFile, progress: ProgressFn) -> _Plan:
         values = dict(
             zip(("title", "text", "kind", "priority", "status", "parent"), vals, strict=True)
         )
-        e = _Existing(pk, key, number, version, values, external_id)
-        existing[key] = by_pk[pk] = e
+        known = _Existing(pk, key, number, version, values, external_id)
+        existing[key] = by_pk[pk] = known
         if external_id:
-            by_external[external_id] = e
+            by_external[external_id] = known
     problems: list[str] = []
     refs: dict[str, ImportRow] = {}
     claimed: dict[str, ImportRow] = {}
@@ -400,9 +400,10 @@ def _check_values(row: ImportRow, *, new: bool) -> list[str]:
     problems = []
     title = row.fields.get("title")
     if title is not None or new:
-        if not (title or "").strip():
+        stripped = (title or "").strip()
+        if not stripped:
             problems.append(_("%s: the title is empty") % row.where)
-        elif len(title.strip()) > TITLE_MAX:
+        elif len(stripped) > TITLE_MAX:
             problems.append(
                 _("%(where)s: the title is longer than %(n)d characters")
                 % {"where": row.where, "n": TITLE_MAX}

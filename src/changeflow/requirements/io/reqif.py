@@ -64,8 +64,9 @@ def _ref(el: ET.Element, container: str) -> str | None:
     if holder is None:
         return None
     for c in holder:
-        if _local(c.tag).endswith("-REF") and (c.text or "").strip():
-            return c.text.strip()
+        ref = (c.text or "").strip()
+        if _local(c.tag).endswith("-REF") and ref:
+            return ref
     return None
 
 
@@ -281,9 +282,9 @@ def _reqif_row(where, ident, values: dict[str, str], warnings, ignored: set[str]
     if foreign_id:
         row.key = foreign_id.strip()  # ours only if of this project's form (resolved later)
         row.aliases = (row.key,)
-    title, text = pick("title"), pick("text")
-    text = _newlines(text or "")
-    if not (title or "").strip():
+    title = pick("title") or ""
+    text = _newlines(pick("text") or "")
+    if not title.strip():
         first = text.strip().split("\n", 1)[0]
         title = first[:80].rsplit(" ", 1)[0] if len(first) > 80 else first
         title = title or foreign_id or ident

@@ -159,8 +159,8 @@ def _header(cells: list[str], where: str) -> list[str | None]:
         if not raw:
             names.append(None)
             continue
-        name = _norm(raw)
-        name = name if name in COLUMNS else COLUMN_ALIASES.get(name, COLUMN_ALIASES.get(raw))
+        norm = _norm(raw)
+        name = norm if norm in COLUMNS else COLUMN_ALIASES.get(norm, COLUMN_ALIASES.get(raw))
         if name is None:
             problems.append(
                 _(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -69,9 +70,10 @@ def _actor(project: Project, username: str | None) -> User:
 
 
 class Command(BaseCommand):
-    @property
-    def help(self) -> str:
-        return _("Import or export a project's requirements (CSV, XLSX, ReqIF).")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Translated when the command is made, in the language the CLI activated.
+        self.help = _("Import or export a project's requirements (CSV, XLSX, ReqIF).")
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
