@@ -10,10 +10,12 @@ saying so.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -85,6 +87,36 @@ def _next_url(request: AuthenticatedHttpRequest, fallback: str) -> str:
     return fallback
 
 
+def _submit(form: forms.BaseForm, save: Callable[[], HttpResponse]) -> HttpResponse | int:
+    """Handle a posted ``form``: when it is valid, ``save()`` (the service call, then the
+    message and the redirect) and answer what it answers. Otherwise the status of the page that
+    shows the form again: 400 for an invalid form, or the service's error status (its messages
+    put on the form)."""
+    if not form.is_valid():
+        return form_status(form)
+    try:
+        return save()
+    except ApplicationError as exc:
+        add_errors(form, exc)
+        return exc.status
+
+
+def _changes(form: forms.BaseForm) -> dict[str, Any]:
+    """What a valid edit form changes: its changed fields but the version and change request
+    (which say how to save, not what)."""
+    return {n: form.cleaned_data[n] for n in form.changed_data
+            if n not in ("version", "change_request")}  # fmt: skip
+
+
+def _edit_saved(
+    request: AuthenticatedHttpRequest, changes: dict[str, Any], to: str, key: str
+) -> HttpResponse:
+    """After an edit form was saved: say so when it changed anything, back to the item's page."""
+    if changes:
+        messages.success(request, _("Your changes were saved."))
+    return redirect(to, key=key)
+
+
 # ---------------------------------------------------------------- requirements
 
 
@@ -142,18 +174,20 @@ def requirement_create(request: AuthenticatedHttpRequest, key: str) -> HttpRespo
     if not can_edit(request.user, project):
         return _forbidden(request)
     form = RequirementForm(request.POST or None, initial={"parent": request.GET.get("parent")})
-    status = form_status(form) if request.method == "POST" else 200
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        data["parent"] = data["parent"].strip() or None
-        try:
+    status = 200
+    if request.method == "POST":
+
+        def save() -> HttpResponse:
+            data = dict(form.cleaned_data)
+            data["parent"] = data["parent"].strip() or None
             req = services.requirement_create(user=request.user, project=project, **data)
-        except ApplicationError as exc:
-            add_errors(form, exc)
-            status = exc.status
-        else:
             messages.success(request, _("%(key)s was created.") % {"key": req.key})
             return redirect("requirement-detail", key=req.key)
+
+        outcome = _submit(form, save)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        status = outcome
     return render(
         request,
         "requirements/requirement_form.html",
@@ -200,25 +234,22 @@ def requirement_edit(request: AuthenticatedHttpRequest, key: str) -> HttpRespons
     baselined = services.is_baselined(req)
     status = 200
     if request.method == "POST":
-        status = form_status(form)
-        if form.is_valid():
-            data = {n: form.cleaned_data[n] for n in form.changed_data
-                    if n not in ("version", "change_request")}  # fmt: skip
+
+        def save() -> HttpResponse:
+            data = _changes(form)
             if "parent" in data:
                 data["parent"] = data["parent"].strip() or None
-            try:
-                services.requirement_update(
-                    user=request.user, requirement=req, data=data,
-                    change_request=form.cleaned_data["change_request"].strip() or None,
-                    expected_version=form.cleaned_data["version"],
-                )  # fmt: skip
-            except ApplicationError as exc:
-                add_errors(form, exc)
-                status = exc.status
-            else:
-                if data:
-                    messages.success(request, _("Your changes were saved."))
-                return redirect("requirement-detail", key=req.key)
+            services.requirement_update(
+                user=request.user, requirement=req, data=data,
+                change_request=form.cleaned_data["change_request"].strip() or None,
+                expected_version=form.cleaned_data["version"],
+            )  # fmt: skip
+            return _edit_saved(request, data, "requirement-detail", req.key)
+
+        outcome = _submit(form, save)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        status = outcome
     return render(
         request,
         "requirements/requirement_form.html",
@@ -239,20 +270,18 @@ def baseline_list(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     if request.method == "POST":
         if not can_edit(request.user, project):
             return _forbidden(request)
-        status = form_status(form)
-        if form.is_valid():
-            try:
-                baseline = services.baseline_create(
-                    user=request.user, project=project, **form.cleaned_data
-                )
-            except ApplicationError as exc:
-                add_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(
-                    request, _("Baseline %(name)s was created.") % {"name": baseline.name}
-                )
-                return redirect("baseline-list", key=project.key)
+
+        def save() -> HttpResponse:
+            baseline = services.baseline_create(
+                user=request.user, project=project, **form.cleaned_data
+            )
+            messages.success(request, _("Baseline %(name)s was created.") % {"name": baseline.name})
+            return redirect("baseline-list", key=project.key)
+
+        outcome = _submit(form, save)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        status = outcome
     baselines = list(selectors.baseline_list(user=request.user, project=project)[:200])
     return render(
         request,
@@ -311,18 +340,16 @@ def artifact_list(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     if request.method == "POST":
         if not can_edit(request.user, project):
             return _forbidden(request)
-        status = form_status(form)
-        if form.is_valid():
-            try:
-                art = services.artifact_create(
-                    user=request.user, project=project, **form.cleaned_data
-                )
-            except ApplicationError as exc:
-                add_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("%(key)s was created.") % {"key": art.key})
-                return redirect("artifact-detail", key=art.key)
+
+        def save() -> HttpResponse:
+            art = services.artifact_create(user=request.user, project=project, **form.cleaned_data)
+            messages.success(request, _("%(key)s was created.") % {"key": art.key})
+            return redirect("artifact-detail", key=art.key)
+
+        outcome = _submit(form, save)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        status = outcome
     qs = selectors.artifact_list(user=request.user, project=project)
     kind = request.GET.get("kind", "")
     if kind:
@@ -367,23 +394,20 @@ def artifact_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     form = ArtifactEditForm(request.POST or None, initial=initial)
     status = 200
     if request.method == "POST":
-        status = form_status(form)
-        if form.is_valid():
-            data = {n: form.cleaned_data[n] for n in form.changed_data
-                    if n not in ("version", "change_request")}  # fmt: skip
-            try:
-                services.artifact_update(
-                    user=request.user, artifact=art, data=data,
-                    change_request=form.cleaned_data["change_request"].strip() or None,
-                    expected_version=form.cleaned_data["version"],
-                )  # fmt: skip
-            except ApplicationError as exc:
-                add_errors(form, exc)
-                status = exc.status
-            else:
-                if data:
-                    messages.success(request, _("Your changes were saved."))
-                return redirect("artifact-detail", key=art.key)
+
+        def save() -> HttpResponse:
+            data = _changes(form)
+            services.artifact_update(
+                user=request.user, artifact=art, data=data,
+                change_request=form.cleaned_data["change_request"].strip() or None,
+                expected_version=form.cleaned_data["version"],
+            )  # fmt: skip
+            return _edit_saved(request, data, "artifact-detail", art.key)
+
+        outcome = _submit(form, save)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        status = outcome
     return render(
         request,
         "requirements/artifact_form.html",
