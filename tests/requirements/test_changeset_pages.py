@@ -96,3 +96,23 @@ def test_drafter_adds_changes_retires_and_takes_out(world):
     assert r.status_code == 302 and not ChangeSetEdit.objects.filter(pk=edit.pk).exists()
     bad = c.post(f"/changes/{cr.key}/change-set/new/?op=add", {**form, "title": ""})
     assert bad.status_code == 400
+
+
+def test_edit_form_text_is_stored_with_lf_line_ends(world):
+    """Browsers send a textarea's line breaks as CRLF; a proposed text is kept with LF, as the
+    requirement forms keep it, so that the redline and the applied version compare lines."""
+    p, r1, cr, edit = world
+    c = client_for(p.tech_lead)
+    form = {
+        "title": "Export", "text": "Export the report as CSV\r\nand as XLSX\r",
+        "kind": r1.kind, "priority": r1.priority, "status": r1.status, "parent": "",
+    }  # fmt: skip
+    r = c.post(f"/changes/{cr.key}/change-set/{edit.pk}/", form)
+    assert r.status_code == 302
+    assert ChangeSetEdit.objects.get(pk=edit.pk).proposed == {
+        "text": "Export the report as CSV\nand as XLSX\n"
+    }
+    r = c.post(f"/changes/{cr.key}/change-set/new/?op=add", {**form, "title": "Import"})
+    assert r.status_code == 302
+    added = ChangeSetEdit.objects.get(change_request=cr, op="add")
+    assert added.proposed["text"] == "Export the report as CSV\nand as XLSX\n"

@@ -25,6 +25,7 @@ from changeflow.core.errors import ApplicationError
 from changeflow.web import add_errors, error_page, or_404
 
 from . import changesets, cr_selectors
+from .forms import lf_line_ends
 from .http import AuthenticatedHttpRequest
 from .models import TEXT_MAX, TITLE_MAX, ChangeSetEdit, EditOp, Kind, Requirement
 from .models import RequirementPriority as Priority
@@ -53,6 +54,9 @@ class EditForm(forms.Form):
         required=False,
         help_text=gettext_lazy("Key of the parent requirement, e.g. ACME-R-1; empty for none."),
     )
+
+    def clean_text(self) -> str:
+        return lf_line_ends(self.cleaned_data["text"])
 
     def values(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)

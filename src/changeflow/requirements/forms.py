@@ -17,7 +17,7 @@ from .models import (
 )
 
 
-def _lines(text: str) -> str:
+def lf_line_ends(text: str) -> str:
     """Browsers send CRLF from a textarea; versions and diffs compare LF text."""
     return (text or "").replace("\r\n", "\n").replace("\r", "\n")
 
@@ -59,7 +59,7 @@ class RequirementForm(forms.Form):
     )
 
     def clean_text(self) -> str:
-        return _lines(self.cleaned_data["text"])
+        return lf_line_ends(self.cleaned_data["text"])
 
 
 class RequirementEditForm(RequirementForm):
@@ -84,7 +84,7 @@ class ArtifactForm(forms.Form):
     )
 
     def clean_description(self) -> str:
-        return _lines(self.cleaned_data["description"])
+        return lf_line_ends(self.cleaned_data["description"])
 
 
 class ArtifactEditForm(ArtifactForm):
