@@ -132,3 +132,115 @@ def test_desharnais_backtest_beats_random_guessing(effort_data):
     assert result.cases.n == 81
     assert result.metrics["SA"] > 0.3
     assert 0 < result.metrics["MMRE"] < 1
+
+
+# --- feature-subset selection, nested in the leave-one-out -----------------------------------
+
+
+def synthetic_cases(n=40, seed=3):
+    """Effort follows ``size`` (with a nominal ``kind`` doubling it); ``noise`` is unrelated."""
+    rng = np.random.default_rng(seed)
+    size = rng.uniform(1, 100, n)
+    kind = rng.integers(0, 2, n)
+    noise = rng.uniform(0, 1, n)
+    effort = 3 * size * (1 + kind) * rng.uniform(0.9, 1.1, n)
+    numeric = analogy.normalise(np.column_stack([np.log1p(size), noise]))
+    return analogy.Cases(
+        numeric=numeric,
+        nominal=kind[:, None].astype(np.int64),
+        target=effort,
+        numeric_names=("size", "noise"),
+        nominal_names=("kind",),
+        dropped=0,
+    )
+
+
+def select(cases, train, **options):
+    log_y = np.log(cases.target)
+    model = analogy.fit_ridge(cases.numeric[train], log_y[train])
+    adjusted = analogy.adjusted_matrix(cases.numeric, log_y, model)
+    return analogy.select_features(analogy.feature_terms(cases), log_y, adjusted, train, **options)
+
+
+def test_adjusted_matrix_matches_estimate_one_adjustment():
+    cases = synthetic_cases(12)
+    numeric = cases.numeric.copy()
+    numeric[2, 0] = np.nan  # a missing value adjusts nothing
+    log_y = np.log(cases.target)
+    model = analogy.fit_ridge(numeric, log_y)
+    got = analogy.adjusted_matrix(numeric, log_y, model)
+    pairs = [[np.nan_to_num(numeric[i] - numeric[j]) for j in range(12)] for i in range(12)]
+    expected = log_y[None, :] + np.array(pairs) @ model.beta
+    assert got == pytest.approx(expected)
+
+
+def test_forward_selection_starts_from_what_the_adjustment_cannot_see():
+    """The ridge adjusts for size, not for the nominal ``kind`` that doubles the effort: the
+    distance needs ``kind`` most, so forward selection takes it first, on every seed."""
+    for seed in range(4):
+        cases = synthetic_cases(seed=seed)
+        train = np.ones(cases.n, dtype=bool)
+        chosen = select(cases, train, k=2)
+        assert chosen[0] == 2  # kind (numeric features come first: size 0, noise 1)
+        # Deterministic: the same history gives the same subset, in the same order.
+        assert select(cases, train, k=2) == chosen
+        backward = select(cases, train, k=2, direction="backward")
+        assert 2 in backward
+        assert select(cases, train, k=2, direction="backward") == backward
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("score", ["mar", "mdmre", "log"])
+def test_the_held_out_case_never_moves_the_subset(direction, score):
+    """Changing the held-out case's features and effort leaves its fold's subset unchanged."""
+    cases = synthetic_cases()
+    held = 7
+    train = np.ones(cases.n, dtype=bool)
+    train[held] = False
+    before = select(cases, train, score=score, direction=direction)
+    numeric, nominal, target = cases.numeric.copy(), cases.nominal.copy(), cases.target.copy()
+    numeric[held] = [0.0, 1.0]  # the noise now "explains" it, and its size is extreme
+    nominal[held] = 1 - nominal[held]
+    target[held] = 1e6
+    changed = analogy.Cases(numeric, nominal, target, cases.numeric_names,
+                            cases.nominal_names, 0)  # fmt: skip
+    assert select(changed, train, score=score, direction=direction) == before
+    numeric[held] = np.nan  # missing everywhere
+    nominal[held] = -1
+    changed = analogy.Cases(numeric, nominal, target, cases.numeric_names,
+                            cases.nominal_names, 0)  # fmt: skip
+    assert select(changed, train, score=score, direction=direction) == before
+
+
+def test_nested_loo_chooses_each_fold_without_the_held_out_case():
+    cases = synthetic_cases(30)
+    chosen = []
+    pred = analogy.loo_predictions(cases, k=2, select=True, chosen=chosen)
+    assert len(chosen) == cases.n and np.isfinite(pred).all()
+    held = 5
+    numeric, target = cases.numeric.copy(), cases.target.copy()
+    numeric[held] = [1.0, 0.0]
+    target[held] = 1.0
+    changed = analogy.Cases(numeric, cases.nominal, target, cases.numeric_names,
+                            cases.nominal_names, 0)  # fmt: skip
+    again = []
+    analogy.loo_predictions(changed, k=2, select=True, chosen=again)
+    assert again[held] == chosen[held]
+    # Fold by fold the same as calling the selection on the other cases.
+    train = np.ones(cases.n, dtype=bool)
+    train[held] = False
+    assert chosen[held] == select(cases, train, k=2)
+    # The estimate of a fold uses only its subset: a fold that keeps every feature is
+    # estimated as without selection.
+    plain = analogy.loo_predictions(cases, k=2)
+    full = [i for i, s in enumerate(chosen) if sorted(s) == [0, 1, 2]]
+    assert full and pred[full] == pytest.approx(plain[full])
+
+
+def test_unknown_selection_options_are_errors():
+    cases = synthetic_cases(10)
+    train = np.ones(cases.n, dtype=bool)
+    with pytest.raises(ValueError, match="selection score"):
+        select(cases, train, score="nope")
+    with pytest.raises(ValueError, match="selection direction"):
+        select(cases, train, direction="sideways")

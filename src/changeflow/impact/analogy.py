@@ -280,11 +280,17 @@ def loo_predictions(
     aggregate: str = DEFAULT_AGGREGATE,
     *,
     adjust: bool = True,
+    select: bool = False,
+    chosen: list | None = None,
+    score: str = "mar",
+    direction: str = "forward",
 ) -> np.ndarray:
     """Leave-one-out estimates: each case predicted from the k nearest *other* cases.
 
     With ``adjust`` the ridge is refitted without the held-out case each time, so its effort
-    never reaches its own estimate.
+    never reaches its own estimate. With ``select`` the features the distance uses are
+    chosen by ``select_features`` inside each fold, from the other cases alone (nested);
+    each fold's subset is appended to ``chosen`` when given.
     """
     if k < 1:
         raise ValueError(_("k must be at least 1"))
@@ -301,6 +307,28 @@ def loo_predictions(
     log_y = np.log(cases.target)  # targets are positive (prepare() checks)
     out = np.empty(n)
     others = np.ones(n, dtype=bool)
+    if select:
+        terms = feature_terms(cases)
+        for i in range(n):
+            others[i] = False
+            model = fit_ridge(cases.numeric[others], log_y[others]) if adjust else None
+            adjusted = adjusted_matrix(cases.numeric, log_y, model)
+            subset = select_features(terms, log_y, adjusted, others, k, score, direction)
+            others[i] = True
+            if chosen is not None:
+                chosen.append(subset)
+            sq = terms.squared[list(subset), i].sum(axis=0)
+            cnt = terms.present[list(subset), i].sum(axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                row = np.where(cnt > 0, np.sqrt(sq * len(subset) / np.maximum(cnt, 1)), np.inf)
+            row[i] = np.inf
+            est = estimate_one(
+                row, cases.numeric[i], cases.numeric, cases.target,
+                k=k, aggregate=aggregate, adjust=adjust, model=model,
+                fallback=float(np.exp((log_y.sum() - log_y[i]) / (n - 1))),
+            )  # fmt: skip
+            out[i] = est.value
+        return out
     for start in range(0, n, BLOCK):
         idx = np.arange(start, min(start + BLOCK, n))
         d = distances(cases, idx)
@@ -346,3 +374,153 @@ def backtest(
         k=k,
         aggregate=aggregate,
     )
+
+
+# --- Feature-subset selection (ANGEL's own remedy), nested inside the leave-one-out --------
+#
+# Tried as part of the method (``loo_predictions(select=True)``, ``benchmarks/
+# feature_selection.py``) and *not* adopted as the default: on the five reference datasets it
+# made Albrecht and Desharnais worse (figures in ``benchmarks/README.md``).
+
+SELECT_SCORES = ("mar", "mdmre", "log")  # inner LOO: mean |residual|, median MRE, mean |log|
+SELECT_DIRECTIONS = ("forward", "backward")
+
+
+@dataclass(frozen=True)
+class FeatureTerms:
+    """Each feature's contribution to every pair's distance, computed once per dataset.
+
+    Features are ordered numeric first, then nominal (as in ``Cases``). ``squared[f, i, j]``
+    is the squared difference of feature ``f`` between cases ``i`` and ``j`` (0 where it is
+    not compared) and ``present[f, i, j]`` whether both cases have it.
+    """
+
+    squared: np.ndarray  # f × n × n
+    present: np.ndarray  # f × n × n, bool
+    names: tuple[str, ...]
+
+
+def feature_terms(cases: Cases) -> FeatureTerms:
+    """The per-feature pair terms of ``pair_distances`` (n × n per feature; n ≈ 500: 24 MB)."""
+    n, p, q = cases.n, cases.numeric.shape[1], cases.nominal.shape[1]
+    squared = np.zeros((p + q, n, n))
+    present = np.zeros((p + q, n, n), dtype=bool)
+    for f in range(p):
+        v = cases.numeric[:, f]
+        ok = ~np.isnan(v)
+        present[f] = ok[:, None] & ok[None, :]
+        squared[f] = np.where(present[f], np.square(np.nan_to_num(v[:, None] - v[None, :])), 0)
+    for g in range(q):
+        c = cases.nominal[:, g]
+        ok = c >= 0
+        present[p + g] = ok[:, None] & ok[None, :]
+        squared[p + g] = present[p + g] & (c[:, None] != c[None, :])
+    return FeatureTerms(squared, present, cases.numeric_names + cases.nominal_names)
+
+
+def adjusted_matrix(numeric: np.ndarray, log_y: np.ndarray, model: Ridge | None) -> np.ndarray:
+    """``A[i, j]``: analogue ``j``'s log target adjusted towards case ``i`` (as estimate_one)."""
+    if model is None or not numeric.shape[1]:
+        return np.broadcast_to(log_y[None, :], (log_y.size, log_y.size))
+    filled = np.nan_to_num(numeric, nan=0.0)
+    # Σ_f beta_f (x_if - x_jf) over the features both have: split the sum so no n × n × p
+    # temporary is built.
+    both = (~np.isnan(numeric)).astype(float)
+    bx = filled * model.beta
+    adj = (bx @ both.T) - (both @ bx.T)
+    return log_y[None, :] + adj
+
+
+def _inner_score(
+    sq: np.ndarray,
+    cnt: np.ndarray,
+    blocked: np.ndarray,
+    adjusted: np.ndarray,
+    y: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+    fallback: float,
+    score: str = "mar",
+) -> float:
+    """The inner leave-one-out error over ``rows`` for one subset (see ``SELECT_SCORES``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(cnt > 0, sq / np.maximum(cnt, 1), np.inf)[rows]
+    d[blocked[rows]] = np.inf
+    total = np.zeros(rows.size)
+    used = np.zeros(rows.size)
+    r = np.arange(rows.size)
+    for _step in range(k):
+        j = np.argmin(d, axis=1)  # the first minimum: ties go to the earlier case
+        ok = np.isfinite(d[r, j])
+        total += np.where(ok, adjusted[rows, j], 0.0)
+        used += ok
+        d[r, j] = np.inf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_pred = np.where(used > 0, total / np.maximum(used, 1), fallback)
+    if score == "mar":
+        return float(np.abs(np.exp(log_pred) - y[rows]).mean())
+    if score == "mdmre":
+        return float(np.median(np.abs(np.exp(log_pred) - y[rows]) / y[rows]))
+    return float(np.abs(log_pred - np.log(y[rows])).mean())  # "log"
+
+
+def select_features(
+    terms: FeatureTerms,
+    log_y: np.ndarray,
+    adjusted: np.ndarray,
+    train: np.ndarray,
+    k: int = DEFAULT_K,
+    score: str = "mar",
+    direction: str = "forward",
+) -> tuple[int, ...]:
+    """Greedy selection of the features the distance uses, from the ``train`` cases alone.
+
+    ``train`` is a boolean mask of the history's cases; a case outside it (the held-out case
+    of an outer leave-one-out) is never scored and never an analogue, so neither its
+    features nor its target can move the choice. ``adjusted`` is ``adjusted_matrix`` with
+    the ridge fitted on the ``train`` cases. A subset is scored by the inner leave-one-out
+    error (``score``, one of ``SELECT_SCORES``) of the k nearest adjusted analogues among
+    the training cases, ties in distance to the earlier case as in ``estimate_one``.
+    ``forward`` starts empty and adds the feature that lowers the error most, while one
+    does; ``backward`` starts from all and drops the one whose removal lowers it most.
+    Ties between features go to the lower index, so the result is deterministic. Returns
+    the chosen feature indices (numeric first, then nominal), in the order chosen (forward)
+    or ascending (backward).
+    """
+    if score not in SELECT_SCORES:
+        raise ValueError(_("unknown selection score %s") % score)
+    if direction not in SELECT_DIRECTIONS:
+        raise ValueError(_("unknown selection direction %s") % direction)
+    rows = np.flatnonzero(train)
+    n_features = terms.squared.shape[0]
+    if rows.size < 2:
+        return tuple(range(n_features))
+    y = np.exp(log_y)
+    blocked = ~train[None, :] | np.eye(train.size, dtype=bool)
+    fallback = float(log_y[rows].mean())
+
+    def evaluate(subset: list[int]) -> float:
+        return _inner_score(
+            terms.squared[subset].sum(axis=0), terms.present[subset].sum(axis=0),
+            blocked, adjusted, y, rows, k, fallback, score,
+        )  # fmt: skip
+
+    if direction == "backward":
+        chosen = list(range(n_features))
+        best = evaluate(chosen)
+        while len(chosen) > 1:
+            step = min((evaluate([g for g in chosen if g != f]), f) for f in chosen)
+            if step[0] >= best:
+                break
+            best = step[0]
+            chosen.remove(step[1])
+        return tuple(chosen)
+    chosen = []
+    best = np.inf
+    while len(chosen) < n_features:
+        step = min((evaluate(chosen + [f]), f) for f in range(n_features) if f not in chosen)
+        if step[0] >= best:
+            break
+        best = step[0]
+        chosen.append(step[1])
+    return tuple(chosen)
