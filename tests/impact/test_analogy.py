@@ -244,3 +244,124 @@ def test_unknown_selection_options_are_errors():
         select(cases, train, score="nope")
     with pytest.raises(ValueError, match="selection direction"):
         select(cases, train, direction="sideways")
+
+
+# --- k (and the aggregate) chosen by an inner leave-one-out ---------------------------------
+
+
+def fold_inputs(cases, train):
+    log_y = np.log(cases.target)
+    model = analogy.fit_ridge(cases.numeric[train], log_y[train])
+    adjusted = analogy.adjusted_matrix(cases.numeric, log_y, model)
+    return analogy.distances(cases), adjusted, log_y, model
+
+
+def brute_force_k(cases, train, ks, aggregates, score):
+    """The inner leave-one-out by ``estimate_one`` itself, one training case at a time."""
+    d, _adjusted, log_y, model = fold_inputs(cases, train)
+    rows = np.flatnonzero(train)
+    y = cases.target[rows]
+    best = None
+    for k in sorted(ks, reverse=True):
+        for how in aggregates:
+            pred = []
+            for i in rows:
+                row = np.where(train, d[i], np.inf)
+                row[i] = np.inf
+                est = analogy.estimate_one(row, cases.numeric[i], cases.numeric, cases.target,
+                                           k=k, aggregate=how, model=model)  # fmt: skip
+                pred.append(est.value)
+            pred = np.array(pred)
+            if score == "mar":
+                err = np.abs(pred - y).mean()
+            elif score == "mdmre":
+                err = np.median(np.abs(pred - y) / y)
+            else:
+                err = np.abs(np.log(pred) - np.log(y)).mean()
+            if best is None or err < best[0] - 1e-12:
+                best = (err, k, how)
+    return best[1], best[2]
+
+
+@pytest.mark.parametrize("score", ["mar", "mdmre", "log"])
+def test_select_k_is_the_inner_loo_of_estimate_one(score):
+    both = ("geometric", "median")
+    for seed in range(3):
+        cases = synthetic_cases(25, seed=seed)
+        train = np.ones(cases.n, dtype=bool)
+        train[seed + 2] = False
+        d, adjusted, log_y, _model = fold_inputs(cases, train)
+        got = analogy.select_k(d, adjusted, log_y, train, analogy.K_CHOICES, both, score)
+        assert got == brute_force_k(cases, train, analogy.K_CHOICES, both, score)
+        # Deterministic.
+        assert analogy.select_k(d, adjusted, log_y, train, analogy.K_CHOICES, both, score) == got
+
+
+def test_select_k_prefers_one_neighbour_for_exact_twins_and_the_larger_k_on_ties():
+    # Pairs of identical projects, pairs far apart in size and effort: the twin is exact.
+    size = np.repeat([1.0, 5.0, 20.0, 60.0, 200.0, 700.0], 2)
+    noise = np.repeat([0.3, 0.9, 0.1, 0.7, 0.5, 0.2], 2)
+    effort = np.repeat([7.0, 90.0, 30.0, 800.0, 150.0, 5000.0], 2)
+    numeric = analogy.normalise(np.column_stack([np.log1p(size), noise]))
+    nominal = np.zeros((12, 0), dtype=np.int64)
+    cases = analogy.Cases(numeric, nominal, effort, ("size", "noise"), (), 0)
+    train = np.ones(12, dtype=bool)
+    log_y = np.log(effort)
+    no_adjustment = analogy.adjusted_matrix(cases.numeric, log_y, None)
+    d = analogy.distances(cases)
+    assert analogy.select_k(d, no_adjustment, log_y, train) == (1, "geometric")
+    # Every effort equal: every k is exact, the tie goes to the larger k and first aggregate.
+    same = np.log(np.full(12, 40.0))
+    flat = analogy.adjusted_matrix(cases.numeric, same, None)
+    assert analogy.select_k(d, flat, same, train, (2, 5, 3), ("median", "geometric")) == (
+        5,
+        "median",
+    )
+
+
+def test_the_held_out_case_never_moves_k():
+    cases = synthetic_cases(30, seed=1)
+    held = 4
+    train = np.ones(cases.n, dtype=bool)
+    train[held] = False
+    both = ("geometric", "median")
+    d, adjusted, log_y, _ = fold_inputs(cases, train)
+    before = analogy.select_k(d, adjusted, log_y, train, analogy.K_CHOICES, both)
+    # Its distances (now the nearest of all), its adjusted row and column, and its effort.
+    d2, adjusted2, log_y2 = d.copy(), adjusted.copy(), log_y.copy()
+    d2[held, :] = d2[:, held] = 0.0
+    adjusted2[held, :] = adjusted2[:, held] = 50.0
+    log_y2[held] = 20.0
+    assert analogy.select_k(d2, adjusted2, log_y2, train, analogy.K_CHOICES, both) == before
+    # Through loo_predictions: changing the held-out case's features and effort leaves its
+    # fold's choice as it was.
+    picks = []
+    pred = analogy.loo_predictions(cases, ks=analogy.K_CHOICES, aggregates=both, chosen=picks)
+    assert len(picks) == cases.n and np.isfinite(pred).all()
+    assert picks[held] == before
+    numeric, target = cases.numeric.copy(), cases.target.copy()
+    numeric[held] = [1.0, 0.0]
+    target[held] = 1e6
+    changed = analogy.Cases(numeric, cases.nominal, target, cases.numeric_names,
+                            cases.nominal_names, 0)  # fmt: skip
+    again = []
+    analogy.loo_predictions(changed, ks=analogy.K_CHOICES, aggregates=both, chosen=again)
+    assert again[held] == picks[held]
+    # A fold that chose the default (k = 4, geometric) is estimated as without the choice.
+    plain = analogy.loo_predictions(cases)
+    default = [i for i, p in enumerate(picks) if p == (4, "geometric")]
+    assert default and pred[default] == pytest.approx(plain[default])
+
+
+def test_select_k_rejects_bad_options():
+    cases = synthetic_cases(10)
+    train = np.ones(cases.n, dtype=bool)
+    d, adjusted, log_y, _ = fold_inputs(cases, train)
+    with pytest.raises(ValueError, match="at least 1"):
+        analogy.select_k(d, adjusted, log_y, train, (0, 2))
+    with pytest.raises(ValueError, match="aggregation"):
+        analogy.select_k(d, adjusted, log_y, train, (2,), ("mode",))
+    with pytest.raises(ValueError, match="aggregation"):
+        analogy.select_k(d, adjusted, log_y, train, (2,), ())
+    with pytest.raises(ValueError, match="selection score"):
+        analogy.select_k(d, adjusted, log_y, train, (2,), score="nope")

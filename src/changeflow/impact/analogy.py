@@ -284,14 +284,21 @@ def loo_predictions(
     chosen: list | None = None,
     score: str = "mar",
     direction: str = "forward",
+    ks: tuple[int, ...] | None = None,
+    aggregates: tuple[str, ...] | None = None,
 ) -> np.ndarray:
     """Leave-one-out estimates: each case predicted from the k nearest *other* cases.
 
     With ``adjust`` the ridge is refitted without the held-out case each time, so its effort
     never reaches its own estimate. With ``select`` the features the distance uses are
     chosen by ``select_features`` inside each fold, from the other cases alone (nested);
-    each fold's subset is appended to ``chosen`` when given.
+    each fold's subset is appended to ``chosen`` when given. With ``ks`` (and optionally
+    ``aggregates``) k and the aggregate are chosen by ``select_k`` inside each fold, from the
+    other cases alone (nested; ``k`` and ``aggregate`` are then ignored); each fold's
+    ``(k, aggregate)`` is appended to ``chosen``.
     """
+    if ks is not None:
+        return _loo_choose_k(cases, ks, aggregates or (aggregate,), adjust, chosen, score)
     if k < 1:
         raise ValueError(_("k must be at least 1"))
     if aggregate not in AGGREGATES:
@@ -343,6 +350,41 @@ def loo_predictions(
                 fallback=float(np.exp((log_y.sum() - log_y[i]) / (n - 1))),
             )  # fmt: skip
             out[i] = est.value
+    return out
+
+
+def _loo_choose_k(
+    cases: Cases,
+    ks: tuple[int, ...],
+    aggregates: tuple[str, ...],
+    adjust: bool,
+    chosen: list | None,
+    score: str,
+) -> np.ndarray:
+    """``loo_predictions`` with k and the aggregate chosen by ``select_k`` in every fold."""
+    n = cases.n
+    if n < 3:
+        raise DatasetError(_("at least three cases with a target are needed"))
+    log_y = np.log(cases.target)
+    d = distances(cases)
+    out = np.empty(n)
+    others = np.ones(n, dtype=bool)
+    for i in range(n):
+        others[i] = False
+        model = fit_ridge(cases.numeric[others], log_y[others]) if adjust else None
+        adjusted = adjusted_matrix(cases.numeric, log_y, model)
+        k, how = select_k(d, adjusted, log_y, others, ks, aggregates, score)
+        others[i] = True
+        if chosen is not None:
+            chosen.append((k, how))
+        row = d[i].copy()
+        row[i] = np.inf
+        est = estimate_one(
+            row, cases.numeric[i], cases.numeric, cases.target,
+            k=k, aggregate=how, adjust=adjust, model=model,
+            fallback=float(np.exp((log_y.sum() - log_y[i]) / (n - 1))),
+        )  # fmt: skip
+        out[i] = est.value
     return out
 
 
@@ -524,3 +566,87 @@ def select_features(
         best = step[0]
         chosen.append(step[1])
     return tuple(chosen)
+
+
+# --- k (and the aggregate) chosen by an inner leave-one-out, nested in the outer one -------
+#
+# Tried (``loo_predictions(ks=...)``, ``benchmarks/choose_k.py``); figures and the decision in
+# ``benchmarks/README.md``.
+
+K_CHOICES = (1, 2, 3, 4, 5)
+
+
+def _error(log_pred: np.ndarray, y: np.ndarray, score: str) -> float:
+    if score == "mar":
+        return float(np.abs(np.exp(log_pred) - y).mean())
+    if score == "mdmre":
+        return float(np.median(np.abs(np.exp(log_pred) - y) / y))
+    return float(np.abs(log_pred - np.log(y)).mean())  # "log"
+
+
+def select_k(
+    distance: np.ndarray,
+    adjusted: np.ndarray,
+    log_y: np.ndarray,
+    train: np.ndarray,
+    ks: Iterable[int] = K_CHOICES,
+    aggregates: Iterable[str] = (DEFAULT_AGGREGATE,),
+    score: str = "mar",
+) -> tuple[int, str]:
+    """The ``(k, aggregate)`` with the lowest inner leave-one-out error over ``train`` alone.
+
+    ``distance`` is the n × n case distance matrix (its diagonal is ignored), ``adjusted``
+    is ``adjusted_matrix`` with the ridge fitted on the ``train`` cases, ``train`` a boolean
+    mask: a case outside it (the outer fold's held-out case) is never scored and never an
+    analogue, so neither its features nor its target can move the choice. Each training case
+    is estimated from its k nearest *other* training cases exactly as ``estimate_one`` does
+    (ties in distance to the earlier case; fewer than k comparable: those there are; none:
+    the training geometric mean; the fold's ridge is shared by the inner estimates, not
+    refitted per inner case, as in ``select_features``), for every k in ``ks`` and
+    aggregate in ``aggregates``, and scored by ``score`` (one of ``SELECT_SCORES``). Ties
+    go to the larger k, then to the earlier aggregate in ``aggregates``, so the result is
+    deterministic.
+    """
+    ks = sorted({int(k) for k in ks}, reverse=True)
+    aggregates = tuple(aggregates)
+    if not ks or ks[-1] < 1:
+        raise ValueError(_("k must be at least 1"))
+    if not aggregates:
+        raise ValueError(_("no aggregation to choose from"))
+    for how in aggregates:
+        if how not in AGGREGATES:
+            raise ValueError(_("unknown aggregation %s") % how)
+    if score not in SELECT_SCORES:
+        raise ValueError(_("unknown selection score %s") % score)
+    rows = np.flatnonzero(train)
+    if rows.size < 2:
+        return ks[0], aggregates[0]
+    d = distance[np.ix_(rows, rows)].astype(float)
+    np.fill_diagonal(d, np.inf)
+    kmax = min(ks[0], rows.size - 1)
+    order = np.argsort(d, axis=1, kind="stable")[:, :kmax]  # stable: earlier case first
+    r = np.arange(rows.size)[:, None]
+    finite = np.isfinite(d[r, order])
+    values = np.asarray(adjusted)[np.ix_(rows, rows)][r, order]  # n_train × kmax, log
+    y = np.exp(log_y[rows])
+    fallback = float(log_y[rows].mean())
+    best: tuple[float, int, str] | None = None
+    for k in ks:
+        v, ok = values[:, :k], finite[:, :k]
+        used = ok.sum(axis=1)
+        for how in aggregates:
+            with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)  # a row with none comparable
+                if how == "geometric":
+                    log_pred = np.where(ok, v, 0.0).sum(axis=1) / np.maximum(used, 1)
+                elif how == "mean":
+                    log_pred = np.log(np.where(ok, np.exp(v), 0.0).sum(axis=1)
+                                      / np.maximum(used, 1))  # fmt: skip
+                else:
+                    log_pred = np.log(np.nanmedian(np.where(ok, np.exp(v), np.nan), axis=1))
+            log_pred = np.where(used > 0, log_pred, fallback)
+            err = _error(log_pred, y, score)
+            if best is None or err < best[0]:
+                best = (err, k, how)
+    assert best is not None
+    return best[1], best[2]
