@@ -85,9 +85,10 @@ def test_webhook_pages_for_the_manager(client, p, receiver, live):
                     "kind": "dingtalk", "events": ["cr.vote_needed"], "secret": "SECxyz0123456",
                     "active": "on"})  # fmt: skip
     hook = Webhook.objects.get()
-    assert r.status_code == 302 and hook.events == ["cr.vote_needed"] and hook.secret
+    assert r.status_code == 302 and hook.events == ["cr.vote_needed"] and hook.has_secret
+    assert "SECxyz0123456" not in hook.secret_encrypted
     page = client.get(f"/projects/ACME/webhooks/{hook.pk}/").content.decode()
-    assert "SECxyz0123456" not in page and "••••3456" in page
+    assert "SECxyz0123456" not in page and "3456" not in page and "A secret is set" in page
     with live():
         client.post(f"/projects/ACME/webhooks/{hook.pk}/test/")
     page = client.get(f"/projects/ACME/webhooks/{hook.pk}/").content.decode()
@@ -96,7 +97,7 @@ def test_webhook_pages_for_the_manager(client, p, receiver, live):
     client.post(f"/projects/ACME/webhooks/{hook.pk}/", {"url": receiver.url, "kind": "dingtalk",
                 "events": [], "active": "on"})  # fmt: skip
     hook.refresh_from_db()
-    assert hook.secret == "SECxyz0123456" and hook.events == ["*"]
+    assert hook.get_secret() == "SECxyz0123456" and hook.events == ["*"]
     r = client.post("/projects/ACME/webhooks/", {"url": "ftp://x", "kind": "generic"})
     assert r.status_code == 422 and "http" in r.content.decode()
     client.post(f"/projects/ACME/webhooks/{hook.pk}/delete/")

@@ -184,14 +184,19 @@ class WebhookKind(models.TextChoices):
 
 
 class Webhook(models.Model):
-    """A project's outgoing webhook. ``secret`` signs requests; it is never shown back."""
+    """A project's outgoing webhook. Its secret signs requests; it is stored encrypted
+    (``core.crypto``, a key derived from the site's secret key), read back only to sign, and
+    never shown (forms and the API only say whether one is set)."""
+
+    SECRET_PURPOSE = "notifications.webhook.secret"
 
     project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="+")
     name = models.CharField(_("name"), max_length=100, blank=True)
     url = models.URLField(_("URL"), max_length=2000)
     kind = models.CharField(_("format"), max_length=10, choices=WebhookKind.choices)
     events = models.JSONField(_("events"), default=list)
-    secret = models.CharField(_("secret"), max_length=200, blank=True)
+    # A Fernet token (see set_secret/get_secret), never the secret itself.
+    secret_encrypted = models.TextField(_("secret (encrypted)"), blank=True, editable=False)
     language = models.CharField(_("language"), max_length=10, blank=True)
     active = models.BooleanField(_("active"), default=True)
     # Only events recorded after the webhook was made are sent: a new webhook replays nothing.
@@ -208,6 +213,22 @@ class Webhook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}: {self.kind} {self.name or self.pk}"
+
+    def set_secret(self, raw: str) -> None:
+        from changeflow.core import crypto
+
+        self.secret_encrypted = crypto.encrypt(raw, purpose=self.SECRET_PURPOSE)
+
+    def get_secret(self) -> str:
+        """The secret to sign with; ``core.crypto.SecretUnreadable`` when the stored token
+        cannot be decrypted (the site's secret key changed): the delivery reports it."""
+        from changeflow.core import crypto
+
+        return crypto.decrypt(self.secret_encrypted, purpose=self.SECRET_PURPOSE)
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_encrypted)
 
 
 class WebhookDelivery(Delivery):

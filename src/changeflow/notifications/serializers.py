@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from changeflow.core.api_views import StrictSerializer
 
-from . import events, messages, services
+from . import events, messages
 from .models import Channel, Kind, Notification, Webhook, WebhookDelivery, WebhookKind
 
 
@@ -69,23 +69,16 @@ class WatchSerializer(serializers.Serializer):
 
 
 class WebhookSerializer(serializers.ModelSerializer):
-    """A webhook as shown back: its secret never, only whether one is set and a hint."""
+    """A webhook as shown back: its secret never, only whether one is set."""
 
     project = serializers.CharField(source="project.key", read_only=True)
-    secret_set = serializers.SerializerMethodField()
-    secret_hint = serializers.SerializerMethodField()
+    secret_set = serializers.BooleanField(source="has_secret", read_only=True)
 
     class Meta:
         model = Webhook
         fields = ["id", "project", "name", "url", "kind", "events", "language", "active",
-                  "secret_set", "secret_hint", "created_at", "updated_at"]  # fmt: skip
+                  "secret_set", "created_at", "updated_at"]  # fmt: skip
         read_only_fields = fields
-
-    def get_secret_set(self, obj) -> bool:
-        return bool(obj.secret)
-
-    def get_secret_hint(self, obj) -> str:
-        return services.mask(obj.secret)
 
 
 class WebhookWriteSerializer(StrictSerializer):

@@ -26,7 +26,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Project, User
-from changeflow.core import audit
+from changeflow.core import audit, crypto
 from changeflow.core.errors import NotFound, PreconditionFailed, ValidationError
 from changeflow.core.models import AuditEvent, AuditHead
 
@@ -356,8 +356,20 @@ def deliver_webhook(pk: int, *, now: dt.datetime | None = None) -> str:
         if when:
             _enqueue("webhook", pk, when)
         return DeliveryState.PENDING if when else DeliveryState.FAILED
+    try:
+        secret = hook.get_secret()
+    except crypto.SecretUnreadable:
+        # Never sent unsigned: the receiver would reject it, or worse, accept it.
+        reason = str(
+            _(
+                "The webhook's secret cannot be decrypted (the site's secret key has changed): "
+                "enter the secret again on the webhook's page."
+            )
+        )
+        _failed(WebhookDelivery, row, timezone.now(), reason, retry=False)
+        return DeliveryState.FAILED
     request = formats.build(
-        hook.kind, hook.url, hook.secret, row.payload, key=str(row.key), now=time.time()
+        hook.kind, hook.url, secret, row.payload, key=str(row.key), now=time.time()
     )
     logged = {
         "request_url": _redact(request.url),
@@ -550,7 +562,7 @@ def _record(user, action, hook: Webhook, before=None, after=None) -> None:
 def _fields(hook: Webhook) -> dict[str, Any]:
     return {
         "name": hook.name, "url": hook.url, "kind": hook.kind, "events": hook.events,
-        "language": hook.language, "active": hook.active, "secret_set": bool(hook.secret),
+        "language": hook.language, "active": hook.active, "secret_set": hook.has_secret,
     }  # fmt: skip
 
 
@@ -564,7 +576,10 @@ def webhook_create(
     clean = _clean(data, partial=False, resolve=resolve)
     with transaction.atomic():
         head = AuditHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
-        hook = Webhook.objects.create(project=project, created_by=user, since_seq=head, **clean)
+        secret = clean.pop("secret", "")
+        hook = Webhook(project=project, created_by=user, since_seq=head, **clean)
+        hook.set_secret(secret)
+        hook.save()
         _record(user, "webhook.created", hook, after=_fields(hook))
     return hook
 
@@ -573,9 +588,13 @@ def webhook_update(*, user: User, hook: Webhook, data: dict[str, Any]) -> Webhoo
     clean = _clean(data, partial=True)
     with transaction.atomic():
         before = _fields(hook)
-        for name, value in clean.items():
-            setattr(hook, name, value)
-        hook.save(update_fields=[*clean, "updated_at"])
+        fields = [name for name in clean if name != "secret"]
+        for name in fields:
+            setattr(hook, name, clean[name])
+        if "secret" in clean:
+            hook.set_secret(clean["secret"])
+            fields.append("secret_encrypted")
+        hook.save(update_fields=[*fields, "updated_at"])
         _record(user, "webhook.updated", hook, before=before, after=_fields(hook))
     return hook
 
@@ -605,13 +624,6 @@ def webhook_test(*, user: User, hook: Webhook) -> WebhookDelivery:
     delivery.save()
     transaction.on_commit(lambda: _enqueue("webhook", delivery.pk))
     return delivery
-
-
-def mask(secret: str) -> str:
-    """What a secret looks like when shown back: its last four characters at most."""
-    if not secret:
-        return ""
-    return "••••" + (secret[-4:] if len(secret) >= 12 else "")
 
 
 def new_secret() -> str:

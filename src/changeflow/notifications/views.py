@@ -133,7 +133,7 @@ def webhook_list(request: HttpRequest, key: str) -> HttpResponse:
     return render(
         request,
         "notifications/webhook_list.html",
-        {"project": project, "hooks": hooks, "form": form, "mask": services.mask},
+        {"project": project, "hooks": hooks, "form": form},
         status=status,
     )
 
@@ -169,8 +169,7 @@ def webhook_detail(request: HttpRequest, key: str, pk: int) -> HttpResponse:
     return render(
         request,
         "notifications/webhook_detail.html",
-        {"project": project, "hook": hook, "form": form, "deliveries": deliveries,
-         "secret_hint": services.mask(hook.secret)},
+        {"project": project, "hook": hook, "form": form, "deliveries": deliveries},
         status=status,
     )  # fmt: skip
 
