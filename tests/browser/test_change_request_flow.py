@@ -5,8 +5,11 @@ builds are never downloaded. Set ``CHANGEFLOW_SCREENSHOTS=DIR`` to keep screensh
 page at laptop and phone width.
 """
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +26,30 @@ ARGS = [
     "--no-first-run",
 ]
 
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium under Playwright's sync API, closed afterwards.
+
+    Playwright's sync API runs the test inside a context of its own (it switches greenlets), so
+    the Django connections the test opens in it are not the ones pytest-django closes once the
+    context is left: they are closed here, or PostgreSQL cannot drop the test database at the
+    end of the run ("is being accessed by other users")."""
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the
+    # test itself are still synchronous and safe here.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+            connections.close_all()
+
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
@@ -34,17 +61,8 @@ pytestmark = [
 
 @pytest.fixture
 def browser():
-    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the
-    # test itself are still synchronous and safe here.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as b:
+        yield b
 
 
 def test_sign_in_create_in_chinese_submit_and_see_history(live_server, personas, browser, tmp_path):

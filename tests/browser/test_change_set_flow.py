@@ -2,14 +2,12 @@
 sees the redline, the implementer applies it after approval, closing makes the next baseline
 whose diff is exactly the change, and the link downstream is suspect."""
 
-import os
-
 import pytest
 
 from changeflow.changes import services as cs
 from changeflow.requirements import services
 from changeflow.requirements.models import Baseline, TraceLink
-from tests.browser.test_change_request_flow import ARGS, CHROMIUM
+from tests.browser.test_change_request_flow import CHROMIUM, chromium
 from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
 from tests.requirements.helpers import make_baseline, make_req
 
@@ -24,15 +22,8 @@ pytestmark = [
 
 @pytest.fixture
 def browser():
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as b:
+        yield b
 
 
 def sign_in(browser, url, user):

@@ -9,7 +9,7 @@ import pytest
 
 from changeflow.changes.models import ChangeRequest
 from changeflow.comms import sla
-from tests.browser.test_change_request_flow import ARGS, CHROMIUM
+from tests.browser.test_change_request_flow import CHROMIUM, chromium
 from tests.factories import PASSWORD, advance, make_cr
 
 pytestmark = [
@@ -23,15 +23,8 @@ pytestmark = [
 
 @pytest.fixture
 def browser():
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium() as b:
+        yield b
 
 
 def test_log_a_call_and_see_the_escalation(live_server, personas, browser, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from changeflow.changes import services as change_services
 from changeflow.impact import services
-from tests.browser.test_change_request_flow import ARGS, CHROMIUM
+from tests.browser.test_change_request_flow import CHROMIUM, chromium
 from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
 
 pytestmark = [
@@ -28,15 +28,8 @@ PAST = [
 
 @pytest.fixture
 def browser():
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def close(p, title, text, effort):

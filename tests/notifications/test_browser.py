@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from changeflow.changes import services as cr_services
-from tests.browser.test_change_request_flow import ARGS, CHROMIUM
+from tests.browser.test_change_request_flow import CHROMIUM, chromium
 from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
 
 pytestmark = [
@@ -25,15 +25,8 @@ pytestmark = [
 
 @pytest.fixture
 def browser():
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as b:
+        yield b
 
 
 def sign_in(page, base, user):

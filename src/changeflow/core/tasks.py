@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.tasks import task as django_task
 from django.utils import timezone
 from django.utils.crypto import get_random_string
@@ -154,13 +154,16 @@ def _worker_class():
 
         def _heartbeat_loop(self) -> None:
             # Its own thread, so that a long task still shows its worker alive.
-            while not self._stop_heartbeat.wait(max(1.0, settings.WORKER_DEAD_AFTER / 4)):
-                try:
-                    self._beat()
-                except Exception:
-                    logger.exception("worker heartbeat failed")
-                finally:
-                    close_old_connections()
+            try:
+                while not self._stop_heartbeat.wait(max(1.0, settings.WORKER_DEAD_AFTER / 4)):
+                    try:
+                        self._beat()
+                    except Exception:
+                        logger.exception("worker heartbeat failed")
+                    finally:
+                        close_old_connections()
+            finally:
+                connections.close_all()  # the thread ends: its connection goes with it
 
         def housekeeping(self) -> None:
             from . import periodic

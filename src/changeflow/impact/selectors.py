@@ -285,14 +285,16 @@ def _build(project_ids: tuple[int, ...], seq: int | None = None) -> Scope:
 
 
 def _rebuild_in_background(project_ids: tuple[int, ...]) -> None:
-    from django.db import close_old_connections
+    from django.db import connections
 
     def run() -> None:
         try:
             _POOLS[project_ids] = _build(project_ids)
         finally:
             _REBUILDING.discard(project_ids)
-            close_old_connections()
+            # The thread ends here: its connection must go with it. close_old_connections()
+            # would keep it (CONN_MAX_AGE), left open with no thread to reuse or close it.
+            connections.close_all()
 
     with _LOCK:
         if project_ids in _REBUILDING:
