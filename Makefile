@@ -24,7 +24,7 @@ MO := $(patsubst %.po,%.mo,$(wildcard src/changeflow/locale/*/LC_MESSAGES/*.po s
 help:
 	@echo "make run    set up .venv, migrate, load the demo on the first start, serve http://$(HOST):$(PORT)/"
 	@echo "make test   run the whole test suite"
-	@echo "make lint   ruff check and ruff format --check"
+	@echo "make lint   ruff check, ruff format --check and mypy"
 	@echo "make bench  seed 100,000 change requests and measure (minutes; see benchmarks/README.md)"
 
 # The virtual environment, (re)installed only when pyproject.toml changed.
@@ -60,6 +60,7 @@ test: $(STAMP) $(MO)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	CHANGEFLOW_HOME=$$(mktemp -d) $(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/seed.py

@@ -11,6 +11,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -171,6 +172,7 @@ class _Demo:
 
     def create(self, who: str, **fields) -> ChangeRequest:
         fields.setdefault("channel", "web")
+        assert self.project is not None, "the project is made first"
         cr = changes.change_request_create(user=self.users[who], project=self.project, **fields)
         self.crs.append(cr)
         return cr
@@ -227,13 +229,13 @@ class _Demo:
     # ------------------------------------------------------------------ the change requests
 
     def _change_requests(self) -> None:
-        small = {
+        small: dict[str, Any] = {
             "effort_hours": "24", "schedule_days": "3", "cost": "7200", "currency": "CNY",
             "method": "expert",
             "risks": [{"description": "回归测试范围扩大 / wider regression scope",
                        "probability": "0.2", "impact": 2, "mitigation": "自动化回归"}],
         }  # fmt: skip
-        large = {
+        large: dict[str, Any] = {
             "effort_hours": "160", "schedule_days": "20", "cost": "48000", "currency": "CNY",
             "method": "analogy",
             "resources": [{"role": "backend", "hours": "96"}, {"role": "frontend", "hours": "40"},

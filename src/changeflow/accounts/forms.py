@@ -114,7 +114,7 @@ class ProjectSettingsForm(forms.Form):
     @classmethod
     def for_project(cls, project: Project, data=None) -> ProjectSettingsForm:
         initial = {name: getattr(project, name) for name in cls.base_fields}
-        initial["customer"] = project.customer.name if project.customer_id else ""
+        initial["customer"] = project.customer.name if project.customer is not None else ""
         return cls(data, initial=initial)
 
 

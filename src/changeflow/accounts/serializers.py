@@ -35,7 +35,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_customer(self, obj: Project) -> str:
-        return obj.customer.name if obj.customer_id else ""
+        return obj.customer.name if obj.customer is not None else ""
 
     def get_cr_count(self, obj: Project) -> int | None:
         return getattr(obj, "cr_count", None)

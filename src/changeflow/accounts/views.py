@@ -5,6 +5,9 @@ Thin: parse the form, read through a selector, call one service, render.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
@@ -21,6 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from changeflow.core import ratelimit
 from changeflow.core.errors import ApplicationError, RateLimited
+from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.core.middleware import client_ip
 from changeflow.web import add_errors, error_page, form_status, or_404
 
@@ -93,7 +97,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters()
 @login_required
 @require_http_methods(["GET", "POST"])
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = PasswordChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -118,7 +122,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """List the user's tokens; a POST creates one and shows it this once."""
     form = TokenCreateForm(request.POST or None)
     new_token = None
@@ -141,7 +145,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+def token_revoke(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     try:
         services.token_revoke(user=request.user, token_id=token_id)
     except ApplicationError as exc:
@@ -154,7 +158,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
 
 
 @login_required
-def project_list(request: HttpRequest) -> HttpResponse:
+def project_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/project_list.html",
@@ -167,7 +171,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def project_create(request: HttpRequest) -> HttpResponse:
+def project_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not (request.user.is_superuser or request.user.is_staff):
         return render(
             request,
@@ -210,7 +214,7 @@ def _settings_page(request, project, *, form=None, member_form=None, status=200,
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def project_settings(request: HttpRequest, key: str) -> HttpResponse:
+def project_settings(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     try:
         project = _managed_project(request, key)
     except ApplicationError as exc:
@@ -230,7 +234,7 @@ def project_settings(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def member_add(request: HttpRequest, key: str) -> HttpResponse:
+def member_add(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     try:
         project = _managed_project(request, key)
     except ApplicationError as exc:
@@ -264,11 +268,13 @@ def member_add(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def member_change(request: HttpRequest, key: str, username: str) -> HttpResponse:
+def member_change(request: AuthenticatedHttpRequest, key: str, username: str) -> HttpResponse:
     try:
         project = _managed_project(request, key)
     except ApplicationError as exc:
         return error_page(request, exc)
+    call: Callable[..., object]
+    kwargs: dict[str, Any]
     if request.POST.get("remove"):
         call, kwargs = services.membership_remove, {}
         done = _("%(user)s was removed from the project.")

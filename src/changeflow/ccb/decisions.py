@@ -34,21 +34,22 @@ def decision_body(*, user: User, cr: ChangeRequest) -> dict[str, Any]:
     """``GET /change-requests/{key}/decision/``: what is voted on, the policy, the tally, the
     verdict so far, who votes, what is still needed, and the votes of this round."""
     purpose = change_services.vote_purpose(cr)
-    rnd = _round(cr, purpose) if purpose else None
-    if purpose:
-        voting = selectors.voting_for(cr, purpose, rnd)
-    else:
-        voting = selectors.voting(cr.project, requester=cr.requested_by.username)
-    live = change_services.live_votes(cr, purpose, rnd) if purpose else {}
-    tally = policy.evaluate(voting.policy, voting.eligible, live)
+    rnd: int | None = None
+    live: dict[str, str] = {}
     votes = Vote.objects.none()
     if purpose:
+        rnd = _round(cr, purpose)
+        voting = selectors.voting_for(cr, purpose, rnd)
+        live = change_services.live_votes(cr, purpose, rnd)
         votes = (
             restrict(Vote.objects, user)
             .filter(change_request=cr, purpose=purpose, round=rnd)
             .select_related("voter")
             .order_by("signed_at", "id")
-        )
+        )  # (read below, after the tally)
+    else:
+        voting = selectors.voting(cr.project, requester=cr.requested_by.username)
+    tally = policy.evaluate(voting.policy, voting.eligible, live)
     rows = VoteSerializer(votes, many=True).data
     return {
         "purpose": purpose,
@@ -172,6 +173,8 @@ def pending_votes(*, user: User) -> list[dict[str, Any]]:
     rows = []
     for cr in crs:
         purpose = change_services.vote_purpose(cr)
+        if purpose is None:  # not open for votes (the query above keeps only those that are)
+            continue
         rnd = _round(cr, purpose)
         if (cr.pk, purpose, rnd) in voted or (
             member_of is not None and cr.project_id not in member_of
@@ -217,7 +220,7 @@ def unratified(
         ).values_list("object_key", "at")
     ) if crs else {}  # fmt: skip
     now = now or timezone.now()
-    rows = []
+    rows: list[dict[str, Any]] = []
     days_of: dict[int, int] = {}
     for cr in crs:
         if cr.project_id not in days_of:

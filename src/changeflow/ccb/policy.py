@@ -216,6 +216,7 @@ def evaluate(policy: Policy, eligible: Iterable[str], votes: Mapping[str, str]) 
         verdict = _unanimous(weights, Fraction(len(pending_users)))
     else:
         pending_weight = sum((policy.weight(u) for u in pending_users), Fraction(0))
+        assert policy.threshold is not None  # a weighted Policy cannot be made without one
         verdict = _weighted(weights, pending_weight, Fraction(policy.threshold))
     if verdict in ("approve", "defer") and any(role(u) in policy.veto_roles for u in pending_users):
         return tally(None)  # a veto could still come
@@ -306,6 +307,8 @@ def still_needed(tally: Tally, policy: Policy) -> dict[str, object]:
     return {
         "votes_to_quorum": max(0, tally.quorum - tally.cast),
         "required_roles": list(tally.required_missing),
-        "veto_pending": sorted({role(u) for u in tally.pending if role(u) in policy.veto_roles}),
+        "veto_pending": sorted(
+            {r for u in tally.pending if (r := role(u)) is not None and r in policy.veto_roles}
+        ),
         "pending": list(tally.pending),
     }

@@ -77,7 +77,7 @@ def board_of(project: Project) -> Board | None:
             .prefetch_related("members__user", "links__project")
             .first()
         )
-        project._ccb_board = cached
+        setattr(project, "_ccb_board", cached)  # noqa: B010 (a cache on this object only)
     return cached
 
 

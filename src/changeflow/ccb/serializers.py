@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -37,7 +39,7 @@ class BoardMemberSerializer(StrictSerializer):
                     "their role in the project."),
     )  # fmt: skip
     weight = serializers.DecimalField(
-        max_digits=6, decimal_places=2, required=False, default=1,
+        max_digits=6, decimal_places=2, required=False, default=Decimal(1),
         help_text=_("Greater than 0; counts under the weighted rule."),
     )  # fmt: skip
     active = serializers.BooleanField(

@@ -189,7 +189,8 @@ def _clean(project: Project, data: dict[str, Any]) -> dict[str, Any]:
             if value < 0:
                 raise _bad(f"delegation.{name}", _("Zero or more."))
         limits[name] = value
-    if limits.get("max_risk_exposure") is not None and limits["max_risk_exposure"] > 5:
+    risk = limits.get("max_risk_exposure")
+    if risk is not None and risk > 5:
         raise _bad("delegation.max_risk_exposure", _("A risk exposure is at most 5."))
     chair = data.get("chair")
     chair_user = None

@@ -19,6 +19,7 @@ from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Role
 from changeflow.core.access import role_in
 from changeflow.core.errors import ApplicationError, PermissionDenied
+from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import error_page, or_404
 
 from . import decisions, selectors, services
@@ -73,7 +74,7 @@ def _may_manage(user, project) -> bool:
     return user.is_superuser or role_in(user, project) == Role.PROJECT_MANAGER
 
 
-def _board_rows(request: HttpRequest, project, spec, posted: dict[str, Any] | None):
+def _board_rows(request: AuthenticatedHttpRequest, project, spec, posted: dict[str, Any] | None):
     """One row per project member (viewers cannot sit on a board): whether they sit on the
     board, in which role, with which weight — as stored or as just posted."""
     seats = {m["username"]: m for m in spec.members} if spec.configured else {}
@@ -143,7 +144,7 @@ def _parse_board(post) -> tuple[dict[str, Any], dict[str, Any]]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def board_settings(request: HttpRequest, key: str) -> HttpResponse:
+def board_settings(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """The board of a project: every member sees it; its managers change it."""
     project = _project(request, key)
     manage = _may_manage(request.user, project)
@@ -201,7 +202,7 @@ def _board_page(request, project, *, status=200, error=None, problems=None, post
 
 @login_required
 @require_POST
-def delegation(request: HttpRequest, key: str) -> HttpResponse:
+def delegation(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     form = DelegationForm(request.POST)
     if not form.is_valid():
@@ -220,7 +221,7 @@ def delegation(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def freeze_create(request: HttpRequest, key: str) -> HttpResponse:
+def freeze_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     form = FreezeWindowForm(request.POST)
     if not form.is_valid():
@@ -240,7 +241,7 @@ def freeze_create(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def freeze_delete(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+def freeze_delete(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResponse:
     project = _project(request, key)
     window = FreezeWindow.objects.filter(project=project, pk=pk).first()
     if window is None:
@@ -257,14 +258,14 @@ def freeze_delete(request: HttpRequest, key: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def pending_votes(request: HttpRequest) -> HttpResponse:
+def pending_votes(request: AuthenticatedHttpRequest) -> HttpResponse:
     rows = decisions.pending_votes(user=request.user)
     return render(request, "ccb/pending_votes.html", {"rows": rows})
 
 
 @login_required
 @require_GET
-def emergencies(request: HttpRequest, key: str) -> HttpResponse:
+def emergencies(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     rows = decisions.unratified(user=request.user, project=project)
     return render(
@@ -276,7 +277,7 @@ def emergencies(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def supervision(request: HttpRequest, key: str) -> HttpResponse:
+def supervision(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     closed = request.GET.get("closed") == "1"
     rows = decisions.supervision(user=request.user, project=project, include_closed=closed)

@@ -156,7 +156,7 @@ class ChangeRequestEditForm(ChangeRequestFieldsForm):
                 choices=[("", _("Nobody")), *assignable],
                 help_text=_("Who owes the next step; told now, and first when the SLA is missed."),
             )  # fmt: skip
-            form.initial["assignee"] = cr.assignee.username if cr.assignee_id else ""
+            form.initial["assignee"] = cr.assignee.username if cr.assignee is not None else ""
         return form
 
 

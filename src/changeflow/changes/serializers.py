@@ -80,7 +80,7 @@ def list_item(cr: ChangeRequest) -> dict:
         "ratification": cr.ratification,
         "decision_mode": cr.decision_mode,
         "requested_by": cr.requested_by.username,
-        "assignee": cr.assignee.username if cr.assignee_id else None,
+        "assignee": cr.assignee.username if cr.assignee is not None else None,
         "requested_at": _DATE.to_representation(cr.requested_at),
         "desired_date": cr.desired_date and _DATE.to_representation(cr.desired_date),
         "version": cr.version,
@@ -91,7 +91,8 @@ def list_item(cr: ChangeRequest) -> dict:
 
 class AvailableActionSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=[a.value for a in Action])
-    label = serializers.CharField()
+    # The API's field "label" shadows DRF's Field.label attribute (still a declared field).
+    label = serializers.CharField()  # type: ignore[assignment]
     target = serializers.CharField(help_text=_("The state the CR moves to."))
 
 

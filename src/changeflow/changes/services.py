@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -89,7 +89,19 @@ class AssessmentFacts:
     risk_exposure: Decimal | None = None  # the largest probability × impact of its risks
 
 
-def current_assessment(cr: ChangeRequest) -> ImpactAssessment | None:
+class _AssessmentCounts(TypedDict):
+    risk_count: int
+    max_exposure: Decimal | None
+
+
+if TYPE_CHECKING:  # (WithAnnotations takes its second argument for the type checker only)
+    from django_stubs_ext import WithAnnotations
+
+    # An assessment as current_assessment() reads it: with its risks counted.
+    CountedAssessment = WithAnnotations[ImpactAssessment, _AssessmentCounts]
+
+
+def current_assessment(cr: ChangeRequest) -> CountedAssessment | None:
     return (
         ImpactAssessment.objects.filter(change_request=cr)
         .select_related("author")
@@ -108,7 +120,7 @@ def current_assessment(cr: ChangeRequest) -> ImpactAssessment | None:
 _UNREAD: Any = object()  # "not read yet", as distinct from "there is none" (None)
 
 
-def _assessment_facts(cr: ChangeRequest, a: ImpactAssessment | None = _UNREAD) -> AssessmentFacts:
+def _assessment_facts(cr: ChangeRequest, a: CountedAssessment | None = _UNREAD) -> AssessmentFacts:
     if a is _UNREAD:
         a = current_assessment(cr)
     if a is None:
@@ -483,7 +495,7 @@ def change_request_transition(
             from changeflow.requirements.changesets import on_cr_closed
 
             on_cr_closed(user=user, cr=current)
-        after = {"state": target, "comment": comment}
+        after: dict[str, Any] = {"state": target, "comment": comment}
         if updates.get("decision_mode") == DecisionMode.DELEGATED:
             # Recorded as delegated: the thresholds it was decided under.
             after["delegation"] = ccb.delegation_limits(current.project)
@@ -825,7 +837,10 @@ _VERDICT_STATES = {"approve": State.APPROVED, "reject": State.REJECTED, "defer":
 
 def _apply_verdict(cr: ChangeRequest, purpose: str, tally: policy.Tally) -> None:
     now = timezone.now()
+    before: dict[str, Any]
+    after: dict[str, Any]
     if purpose == VotePurpose.DECISION:
+        assert tally.verdict is not None  # called only with a verdict
         target = _VERDICT_STATES[tally.verdict]
         moved = ChangeRequest.objects.filter(pk=cr.pk, state=State.IN_REVIEW).update(
             state=target, decision_mode=DecisionMode.BOARD, state_changed_at=now,

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
@@ -26,6 +27,7 @@ from changeflow.accounts.models import Role
 from changeflow.ccb import decisions as ccb_decisions
 from changeflow.core.access import role_in, sees_internal
 from changeflow.core.errors import ApplicationError, NotFound
+from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.core.middleware import client_ip
 from changeflow.impact.plan_views import simulation_panel
 from changeflow.impact.services import EVENT_LABELS as IMPACT_EVENT_LABELS
@@ -84,7 +86,7 @@ PRIMARY_ACTIONS = {
 
 @login_required
 @require_GET
-def cr_list(request: HttpRequest, key: str | None = None) -> HttpResponse:
+def cr_list(request: AuthenticatedHttpRequest, key: str | None = None) -> HttpResponse:
     """Visible CRs (of one project, or of all the user's projects) with filters and search.
 
     An HTMX request gets only the results partial; the same URL works without JS.
@@ -132,7 +134,7 @@ def _manages(user, project) -> bool:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def cr_create(request: HttpRequest, key: str) -> HttpResponse:
+def cr_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = or_404(account_selectors.project_get, user=request.user, key=key)
     if not _may_write(request.user, project):
         return render(
@@ -320,7 +322,9 @@ def _blocked_actions(ctx: workflow.Context) -> list[dict[str, Any]]:
     return blocked
 
 
-def _detail_context(request: HttpRequest, cr: ChangeRequest, **forms: Any) -> dict[str, Any]:
+def _detail_context(
+    request: AuthenticatedHttpRequest, cr: ChangeRequest, **forms: Any
+) -> dict[str, Any]:
     user = request.user
     ctx = services.workflow_context(cr, user)
     actions = workflow.available_actions(ctx)
@@ -404,13 +408,13 @@ def _cr(request: HttpRequest, key: str) -> ChangeRequest:
 
 @login_required
 @require_GET
-def cr_detail(request: HttpRequest, key: str) -> HttpResponse:
+def cr_detail(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     return _detail(request, _cr(request, key))
 
 
 @login_required
 @require_POST
-def cr_transition(request: HttpRequest, key: str) -> HttpResponse:
+def cr_transition(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
     form = TransitionForm(request.POST)
     if not form.is_valid():
@@ -433,7 +437,7 @@ def cr_transition(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def cr_edit(request: HttpRequest, key: str) -> HttpResponse:
+def cr_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
     if not workflow.can_edit(services.workflow_context(cr, request.user)):
         return render(
@@ -471,7 +475,7 @@ def cr_edit(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def cr_actuals(request: HttpRequest, key: str) -> HttpResponse:
+def cr_actuals(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
     form = ActualsForm.for_cr(cr, request.POST)
     if not form.is_valid():
@@ -490,7 +494,7 @@ def cr_actuals(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def comment_create(request: HttpRequest, key: str) -> HttpResponse:
+def comment_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
     form = CommentForm(request.POST)
     if not form.is_valid():
@@ -506,7 +510,7 @@ def comment_create(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def attachment_upload(request: HttpRequest, key: str) -> HttpResponse:
+def attachment_upload(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
     form = AttachmentForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -524,7 +528,7 @@ def attachment_upload(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def attachment_download(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+def attachment_download(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResponseBase:
     """Serve an attachment to those who may see its CR, always as a download."""
     cr = _cr(request, key)
     attachment = or_404(selectors.attachment_get, user=request.user, cr=cr, pk=pk)
@@ -536,7 +540,7 @@ def attachment_download(request: HttpRequest, key: str, pk: int) -> HttpResponse
 
 @login_required
 @require_POST
-def vote(request: HttpRequest, key: str) -> HttpResponse:
+def vote(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
     form = VoteForm(request.POST)
     if not form.is_valid():
@@ -588,7 +592,7 @@ def _assessment_initial(assessment, project):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def assessment(request: HttpRequest, key: str) -> HttpResponse:
+def assessment(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """The impact-assessment form; saving makes a new version, the current one."""
     cr = _cr(request, key)
     role = role_in(request.user, cr.project)

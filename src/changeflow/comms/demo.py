@@ -12,6 +12,7 @@ from django.utils import timezone
 from changeflow.accounts.models import Project, User
 from changeflow.changes import services as changes
 from changeflow.changes.models import ChangeRequest
+from changeflow.comms.models import InboundMessage
 
 from . import services, sla
 
@@ -52,8 +53,8 @@ def load_demo(project: Project, users: dict[str, User], crs: list[ChangeRequest]
         ),
         source="demo", project=project,
     )  # fmt: skip
-    cr = getattr(first, "change_request", None)
-    if cr is not None:
+    if isinstance(first, InboundMessage) and first.change_request is not None:
+        cr = first.change_request
         # Submitted by the mail itself: the PM hands it to the tech lead to triage.
         cr = changes.change_request_update(user=pm, cr=cr, data={"assignee": "chen.jing"})
         services.mail_receive(

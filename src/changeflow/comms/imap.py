@@ -114,7 +114,7 @@ def _poll(mailbox: Mailbox) -> int:
         last_uid = mailbox.last_uid if mailbox.uidvalidity == validity else 0
         if mailbox.uidvalidity != validity:
             Mailbox.objects.filter(pk=mailbox.pk).update(uidvalidity=validity, last_uid=0)
-        data = _check(*conn.uid("SEARCH", None, "UID %d:*" % (last_uid + 1)), "search")
+        data = _check(*conn.uid("SEARCH", "UID %d:*" % (last_uid + 1)), "search")
         uids = sorted(int(u) for u in (data[0] or b"").split() if int(u) > last_uid)
         for uid in uids[:MAX_PER_POLL]:
             _take(conn, mailbox, uid)

@@ -103,8 +103,14 @@ def html_to_text(markup: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+def _payload(part: EmailMessage) -> bytes:
+    """The part's content, transfer-decoded (b"" for a multipart container)."""
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
 def _part_text(part: EmailMessage) -> str:
-    data = part.get_payload(decode=True) or b""
+    data = _payload(part)
     return decode_bytes(data, part.get_content_charset()).replace("\r\n", "\n")
 
 
@@ -168,7 +174,7 @@ def parse(raw: bytes) -> ParsedMail:
             or (filename and disposition != "inline")
             or (filename and not ctype.startswith("text/"))
         ):
-            attachments.append((filename or "attachment", part.get_payload(decode=True) or b""))
+            attachments.append((filename or "attachment", _payload(part)))
         elif ctype == "text/plain":
             plain.append(_part_text(part))
         elif ctype == "text/html":

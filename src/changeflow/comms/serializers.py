@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from changeflow.accounts.models import User
+from changeflow.changes.models import ChangeRequest
 from changeflow.core.api_views import StrictSerializer
 
 from .models import CommunicationEntry, LogChannel, Mailbox, QuarantinedMail, Security, SlaBreach
@@ -46,7 +48,9 @@ class MailboxStatusSerializer(serializers.ModelSerializer):
 
 
 class QuarantinedMailSerializer(serializers.ModelSerializer):
-    change_request = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    change_request: serializers.SlugRelatedField[ChangeRequest] = serializers.SlugRelatedField(
+        slug_field="key", read_only=True
+    )
 
     class Meta:
         model = QuarantinedMail
@@ -57,8 +61,12 @@ class QuarantinedMailSerializer(serializers.ModelSerializer):
 
 
 class CommunicationSerializer(serializers.ModelSerializer):
-    change_requests = serializers.SlugRelatedField(slug_field="key", many=True, read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    change_requests: serializers.SlugRelatedField[ChangeRequest] = serializers.SlugRelatedField(
+        slug_field="key", many=True, read_only=True
+    )
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = CommunicationEntry
@@ -99,7 +107,9 @@ class SlaTargetsSerializer(serializers.Serializer):
 
 
 class SlaBreachSerializer(serializers.ModelSerializer):
-    change_request = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    change_request: serializers.SlugRelatedField[ChangeRequest] = serializers.SlugRelatedField(
+        slug_field="key", read_only=True
+    )
     current = serializers.BooleanField(
         read_only=True, help_text=_("The CR is still in the stage it breached.")
     )

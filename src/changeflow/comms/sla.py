@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
@@ -27,6 +28,9 @@ from changeflow.changes.workflow import State
 from changeflow.core import audit
 from changeflow.core.access import restrict
 from changeflow.core.errors import ValidationError
+
+if TYPE_CHECKING:  # (WithAnnotations takes its second argument for the type checker only)
+    from django_stubs_ext import WithAnnotations
 
 from .models import SlaBreach, SlaTarget
 
@@ -125,7 +129,7 @@ def _team(crs: list[ChangeRequest]) -> set[tuple[int, int]]:
 def _assignee(cr: ChangeRequest, team: set[tuple[int, int]]) -> str | None:
     """The username of the CR's assignee while they are on the project's team, else None
     (the PM is told instead: a left or deactivated assignee would hear nothing)."""
-    if cr.assignee_id is None or (cr.project_id, cr.assignee_id) not in team:
+    if cr.assignee is None or (cr.project_id, cr.assignee_id) not in team:
         return None
     return cr.assignee.username
 
@@ -189,7 +193,13 @@ def _record_breach(cr, priority, hours, level, notify, now) -> SlaBreach | None:
     return breach
 
 
-def breach_list(*, user: User, project: Project) -> QuerySet[SlaBreach]:
+class _BreachCurrent(TypedDict):
+    current: bool
+
+
+def breach_list(
+    *, user: User, project: Project
+) -> QuerySet[WithAnnotations[SlaBreach, _BreachCurrent]]:
     """The project's breaches, newest first, with ``current`` (the CR is still in that stage
     entry) annotated."""
     from django.db.models import BooleanField, Case, Value, When

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from changeflow.accounts import selectors as account_selectors
 from changeflow.core.access import role_in
 from changeflow.core.errors import ApplicationError, PermissionDenied
+from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import add_errors, error_page, form_status, or_404
 
 from . import selectors, services, sla
@@ -30,7 +31,7 @@ def _can_manage(request: HttpRequest, project) -> bool:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def communication_log(request: HttpRequest, key: str) -> HttpResponse:
+def communication_log(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     can_log = request.user.is_superuser or role_in(request.user, project) not in (None, "viewer")
     form = CommunicationForm(request.POST or None, initial={"channel": LogChannel.PHONE})
@@ -65,7 +66,7 @@ def communication_log(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def sla_page(request: HttpRequest, key: str) -> HttpResponse:
+def sla_page(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     can_manage = _can_manage(request, project)
     table = sla.targets(project)
@@ -124,7 +125,7 @@ def sla_page(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def mailbox_page(request: HttpRequest, key: str) -> HttpResponse:
+def mailbox_page(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     try:
         project = account_selectors.project_get(user=request.user, key=key, action="manage")
     except ApplicationError as exc:
@@ -159,7 +160,9 @@ def mailbox_page(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def quarantine_action(request: HttpRequest, key: str, pk: int, action: str) -> HttpResponse:
+def quarantine_action(
+    request: AuthenticatedHttpRequest, key: str, pk: int, action: str
+) -> HttpResponse:
     try:
         project = account_selectors.project_get(user=request.user, key=key, action="manage")
         item = selectors.quarantine_get(user=request.user, pk=pk)
@@ -180,7 +183,7 @@ def quarantine_action(request: HttpRequest, key: str, pk: int, action: str) -> H
 
 
 @login_required
-def quarantine_raw(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+def quarantine_raw(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResponse:
     try:
         project = account_selectors.project_get(user=request.user, key=key, action="manage")
         item = selectors.quarantine_get(user=request.user, pk=pk)

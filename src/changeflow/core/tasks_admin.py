@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from . import audit
+from .http import AuthenticatedHttpRequest
 from .tasks import ATTEMPT_KWARG
 
 
@@ -47,7 +48,7 @@ def task_rows(limit: int = 300) -> list[dict]:
 
 
 @login_required
-def task_list(request: HttpRequest) -> HttpResponse:
+def task_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     _admin_only(request)
     from django.conf import settings
 
@@ -84,7 +85,7 @@ def task_retry_service(*, user, task_id) -> str:
 
 @login_required
 @require_POST
-def task_retry(request: HttpRequest, task_id) -> HttpResponse:
+def task_retry(request: AuthenticatedHttpRequest, task_id) -> HttpResponse:
     _admin_only(request)
     task_retry_service(user=request.user, task_id=task_id)
     messages.success(request, _("The task was queued again."))

@@ -160,18 +160,18 @@ def next_occurrences(
 ) -> list[tuple[Meeting, Occurrence | None]]:
     """Each meeting with its next occurrence (or the one in progress); one query for the
     stored occurrences of them all."""
-    meetings = list(meetings)
+    listed = list(meetings)
     starts: dict[int, dt.datetime | None] = {
         m.pk: recurrence.next_after(schedule(m), now - dt.timedelta(minutes=m.duration_minutes))
-        for m in meetings
+        for m in listed
     }
     wanted = [a for a in starts.values() if a is not None]
     stored = {
         (o.meeting_id, o.starts_at): o
-        for o in Occurrence.objects.filter(meeting__in=meetings, starts_at__in=wanted)
+        for o in Occurrence.objects.filter(meeting__in=listed, starts_at__in=wanted)
     }
     out: list[tuple[Meeting, Occurrence | None]] = []
-    for m in meetings:
+    for m in listed:
         at = starts[m.pk]
         occ = None
         if at is not None:
@@ -265,7 +265,8 @@ def agenda(occurrence: Occurrence) -> list[AgendaEntry]:
     for item in stored:
         votes = [mv.vote for mv in item.meeting_votes.all()]
         linked = {v.pk for v in votes}
-        votes += [v for v in pending.get(item.change_request_id, []) if v.pk not in linked]
+        if item.change_request_id is not None:
+            votes += [v for v in pending.get(item.change_request_id, []) if v.pk not in linked]
         votes.sort(key=lambda v: (v.signed_at, v.pk))
         entries.append(
             AgendaEntry(
@@ -306,7 +307,7 @@ def attendance_rows(occurrence: Occurrence) -> list[dict[str, Any]]:
     recorded: dict[int, Attendance] = {}
     if occurrence.pk:
         recorded = {a.user_id: a for a in occurrence.attendance.select_related("user")}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for user in occurrence.meeting.invitees.all():
         rows.append({"user": user, "status": getattr(recorded.pop(user.pk, None), "status", "")})
     rows += [{"user": a.user, "status": a.status} for a in recorded.values()]

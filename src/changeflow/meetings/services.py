@@ -312,12 +312,13 @@ def _locked(user: User, occurrence: Occurrence, *, states: tuple[str, ...]) -> O
 
 
 def _state_message(state: str) -> str:
-    return {
+    messages: dict[str, str] = {
         OccurrenceState.SCHEDULED: _("The meeting has not begun yet."),
         OccurrenceState.HELD: _("The meeting is in progress."),
         OccurrenceState.CLOSED: _("The minutes of this meeting are closed."),
         OccurrenceState.CANCELLED: _("This meeting was cancelled."),
-    }[state]
+    }
+    return messages[state]
 
 
 def occurrence_cancel(*, user: User, occurrence: Occurrence) -> Occurrence:

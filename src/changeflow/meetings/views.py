@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from changeflow.accounts import selectors as account_selectors
 from changeflow.core.access import sees_internal
 from changeflow.core.errors import ApplicationError, ValidationError
+from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.core.middleware import client_ip
 from changeflow.web import add_errors, error_page, form_status, or_404
 
@@ -74,7 +75,7 @@ def occurrence_url(occ: Occurrence) -> str:
 
 @login_required
 @require_GET
-def meeting_list(request: HttpRequest, key: str) -> HttpResponse:
+def meeting_list(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     rows = [
         {"meeting": meeting, "next": occ, "rule": recurrence.describe(meeting.rrule)}
@@ -95,7 +96,7 @@ def meeting_list(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def meeting_create(request: HttpRequest, key: str) -> HttpResponse:
+def meeting_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     kinds = [k for k in Kind.values if selectors.may_run(request.user, project, k)]
     if not kinds:
@@ -128,7 +129,7 @@ def meeting_create(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def meeting_edit(request: HttpRequest, key: str, id: int) -> HttpResponse:
+def meeting_edit(request: AuthenticatedHttpRequest, key: str, id: int) -> HttpResponse:
     """Change a series (its kind stays); occurrences already held keep their times."""
     meeting = _meeting(request, key, id)
     project = meeting.project
@@ -165,7 +166,7 @@ def meeting_edit(request: HttpRequest, key: str, id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def meeting_detail(request: HttpRequest, key: str, id: int) -> HttpResponse:
+def meeting_detail(request: AuthenticatedHttpRequest, key: str, id: int) -> HttpResponse:
     meeting = _meeting(request, key, id)
     now = timezone.now()
     return render(
@@ -186,7 +187,7 @@ def meeting_detail(request: HttpRequest, key: str, id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def meeting_ics(request: HttpRequest, key: str, id: int) -> HttpResponse:
+def meeting_ics(request: AuthenticatedHttpRequest, key: str, id: int) -> HttpResponse:
     meeting = _meeting(request, key, id)
     return _ics(exports.meetings_ics([meeting], name=meeting.title), f"{meeting.key}.ics")
 
@@ -257,14 +258,16 @@ def _occurrence_context(request, occ: Occurrence, **forms: Any) -> dict[str, Any
 
 @login_required
 @require_GET
-def occurrence_detail(request: HttpRequest, key: str, id: int, occ: str) -> HttpResponse:
+def occurrence_detail(
+    request: AuthenticatedHttpRequest, key: str, id: int, occ: str
+) -> HttpResponse:
     occurrence = _occurrence(request, key, id, occ)
     return render(request, "meetings/occurrence.html", _occurrence_context(request, occurrence))
 
 
 @login_required
 @require_POST
-def occurrence_post(request: HttpRequest, key: str, id: int, occ: str) -> HttpResponse:
+def occurrence_post(request: AuthenticatedHttpRequest, key: str, id: int, occ: str) -> HttpResponse:
     """Every action of the occurrence page (``op`` says which); errors re-render the page."""
     occurrence = _occurrence(request, key, id, occ)
     op = request.POST.get("op", "")
@@ -403,7 +406,9 @@ _OPS = {
 
 @login_required
 @require_GET
-def minutes_export(request: HttpRequest, key: str, id: int, occ: str, fmt: str) -> HttpResponse:
+def minutes_export(
+    request: AuthenticatedHttpRequest, key: str, id: int, occ: str, fmt: str
+) -> HttpResponse:
     occurrence = _occurrence(request, key, id, occ)
     data = exports.minutes_data(occurrence, user=request.user)
     if fmt == "pdf":
@@ -421,7 +426,7 @@ def minutes_export(request: HttpRequest, key: str, id: int, occ: str, fmt: str) 
 
 @login_required
 @require_GET
-def project_calendar(request: HttpRequest, key: str) -> HttpResponse:
+def project_calendar(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """A month of the project: meetings, freeze windows, desired dates, action items due."""
     project = _project(request, key)
     try:
@@ -433,7 +438,7 @@ def project_calendar(request: HttpRequest, key: str) -> HttpResponse:
     entries = selectors.project_calendar(user=request.user, project=project, start=start, end=end)
     by_day: dict[dt.date, list] = {}
     for e in entries:
-        if e.kind == "meeting":  # on its day in its own time zone
+        if e.kind == "meeting" and e.starts_at is not None:  # on its day in its own time zone
             local = e.starts_at.astimezone(recurrence.zone(e.obj.meeting.timezone))
             by_day.setdefault(local.date(), []).append(e)
         elif e.starts_at is not None:
@@ -467,7 +472,7 @@ def project_calendar(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def calendar_feed(request: HttpRequest) -> HttpResponse:
+def calendar_feed(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Create (or replace) and revoke one's calendar feed URL."""
     url = None
     if request.method == "POST":

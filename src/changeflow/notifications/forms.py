@@ -17,9 +17,10 @@ class PreferencesForm(forms.Form):
 
     def __init__(self, *args, current: dict[str, str], language: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["language"].choices = [("", _("The site's default"))] + [
-            (code, _(name)) for code, name in settings.LANGUAGES
-        ]
+        language_field = self.fields["language"]
+        assert isinstance(language_field, forms.ChoiceField)
+        # The names in settings.LANGUAGES are lazy translations already.
+        language_field.choices = [("", _("The site's default")), *settings.LANGUAGES]
         self.fields["language"].initial = language
         for kind, label in Kind.choices:
             self.fields[f"kind:{kind}"] = forms.ChoiceField(

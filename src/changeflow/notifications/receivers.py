@@ -26,7 +26,7 @@ def register_periodic() -> None:
     import datetime as dt
 
     try:
-        from changeflow.core import periodic  # type: ignore[attr-defined]
+        from changeflow.core import periodic
     except ImportError:
         return
     from . import services

@@ -20,7 +20,7 @@ from .models import Channel, Kind, Notification, NotificationPreference, Watch, 
 
 # Who hears of what, besides explicit ``notify`` lists: (requester, watchers, assignee,
 # board, managers). Vote-needed goes to the board; everyone else concerned hears the state.
-_AUDIENCE = {
+_AUDIENCE: dict[str, set[str]] = {
     Kind.CR_SUBMITTED: {"managers", "watchers", "requester", "assignee"},
     Kind.STATE_CHANGED: {"requester", "watchers", "assignee"},
     Kind.ASSESSMENT_ADDED: {"requester", "watchers", "assignee", "managers"},
@@ -29,7 +29,7 @@ _AUDIENCE = {
     Kind.COMMENTED: {"requester", "watchers", "assignee"},
 }
 # When one person is concerned several ways, the most pressing kind wins.
-_RANK = {Kind.MENTIONED: 0, Kind.VOTE_NEEDED: 1}
+_RANK: dict[str, int] = {Kind.MENTIONED: 0, Kind.VOTE_NEEDED: 1}
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ attempts it took — also when a worker died after sending but before recording 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import secrets
 import time
@@ -168,10 +169,10 @@ def notify_event(event: AuditEvent) -> list[Notification]:
                 )
         if live and not event.internal and kind in events.WEBHOOK_KINDS:
             hooks = _webhook_deliveries(event, project, kind, data, cr)
-        for delivery in emails:
-            transaction.on_commit(lambda pk=delivery.pk: _enqueue("email", pk))
-        for delivery in hooks:
-            transaction.on_commit(lambda pk=delivery.pk: _enqueue("webhook", pk))
+        for mail in emails:
+            transaction.on_commit(functools.partial(_enqueue, "email", mail.pk))
+        for call in hooks:
+            transaction.on_commit(functools.partial(_enqueue, "webhook", call.pk))
     return created
 
 

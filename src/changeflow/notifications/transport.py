@@ -56,21 +56,22 @@ class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, target: Target, timeout: float):
         super().__init__(target.host, target.port, timeout=timeout)
         self._target = target
+        self._timeout = timeout
 
     def connect(self) -> None:
-        self.sock = _connect(self._target, self.timeout)
+        self.sock = _connect(self._target, self._timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
     def __init__(self, target: Target, timeout: float):
-        super().__init__(
-            target.host, target.port, timeout=timeout, context=ssl.create_default_context()
-        )
+        self._tls = ssl.create_default_context()
+        super().__init__(target.host, target.port, timeout=timeout, context=self._tls)
         self._target = target
+        self._timeout = timeout
 
     def connect(self) -> None:
-        sock = _connect(self._target, self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self._target.host)
+        sock = _connect(self._target, self._timeout)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self._target.host)
 
 
 def post(target: Target, url: str, body: bytes, headers: dict[str, str]) -> Answer:

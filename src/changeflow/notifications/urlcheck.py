@@ -87,7 +87,7 @@ def check(url: str, *, resolve: bool = True) -> Target:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise Unresolvable(_("The host %(host)s cannot be resolved.") % {"host": host}) from None
-    addresses = tuple(dict.fromkeys(info[4][0] for info in infos))
+    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
     for address in addresses:
         reason = _refused(address)
         if reason:

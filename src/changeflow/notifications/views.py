@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from changeflow.changes import selectors as change_selectors
 from changeflow.core.errors import ApplicationError
+from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import add_errors, error_page, form_status, or_404
 
 from . import messages as texts
@@ -23,7 +24,7 @@ PAGE_SIZE = 30
 
 
 @login_required
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
     unread_only = request.GET.get("unread") == "1"
     page = Paginator(selectors.inbox(user=request.user, unread_only=unread_only), PAGE_SIZE)
     page_obj = page.get_page(request.GET.get("page"))
@@ -41,7 +42,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def mark_read(request: HttpRequest) -> HttpResponse:
+def mark_read(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.POST.get("all"):
         services.mark_read(user=request.user)
     else:
@@ -51,7 +52,7 @@ def mark_read(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def open_notification(request: HttpRequest, pk: int) -> HttpResponse:
+def open_notification(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Mark one notification read and go to what it is about."""
     note = selectors.inbox(user=request.user).filter(pk=pk).first()
     if note is None:
@@ -62,7 +63,7 @@ def open_notification(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def preferences(request: HttpRequest) -> HttpResponse:
+def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = PreferencesForm(
         request.POST or None,
         current=selectors.preferences(request.user),
@@ -86,7 +87,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def watch(request: HttpRequest, key: str) -> HttpResponse:
+def watch(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = or_404(change_selectors.change_request_get, user=request.user, key=key)
     watching = request.POST.get("watching") == "1"
     services.watch_set(user=request.user, cr=cr, watching=watching)
@@ -108,7 +109,7 @@ def _project(request, key):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def webhook_list(request: HttpRequest, key: str) -> HttpResponse:
+def webhook_list(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project, denied = _project(request, key)
     if denied:
         return denied
@@ -140,7 +141,7 @@ def webhook_list(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def webhook_detail(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+def webhook_detail(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResponse:
     project, denied = _project(request, key)
     if denied:
         return denied
@@ -176,7 +177,7 @@ def webhook_detail(request: HttpRequest, key: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def webhook_test(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+def webhook_test(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResponse:
     project, denied = _project(request, key)
     if denied:
         return denied
@@ -192,7 +193,7 @@ def webhook_test(request: HttpRequest, key: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def webhook_delete(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+def webhook_delete(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResponse:
     project, denied = _project(request, key)
     if denied:
         return denied

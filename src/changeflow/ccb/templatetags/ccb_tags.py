@@ -15,10 +15,12 @@ _VERDICTS = {"approve": _("approved"), "reject": _("rejected"), "defer": _("defe
 @register.filter
 def role_label(value: str | None) -> str:
     """A role's label ("customer_rep" → "Customer representative"), or the value itself."""
+    if value is None:
+        return ""
     try:
         return str(Role(value).label)
     except ValueError:
-        return value or ""
+        return value
 
 
 @register.filter

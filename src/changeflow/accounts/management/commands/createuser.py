@@ -5,10 +5,12 @@ from __future__ import annotations
 import getpass
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from changeflow.accounts import services
+from changeflow.core.management.base import TranslatedCommand
 
 
 def _ask_password(stdin) -> str:
@@ -29,10 +31,8 @@ def _ask_password(stdin) -> str:
     return first
 
 
-class Command(BaseCommand):
-    @property
-    def help(self) -> str:  # translated when asked, in the active language
-        return _("Create a user; a site administrator with --admin.")
+class Command(TranslatedCommand):
+    help_lazy = gettext_lazy("Create a user; a site administrator with --admin.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("name", help=_("the user name to sign in with"))

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from changeflow.accounts import services
 from changeflow.accounts.models import User
+from changeflow.core.management.base import TranslatedCommand
 
 
-class Command(BaseCommand):
-    @property
-    def help(self) -> str:  # translated when asked, in the active language
-        return _("Manage API tokens.")
+class Command(TranslatedCommand):
+    help_lazy = gettext_lazy("Manage API tokens.")
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -4,12 +4,14 @@ audited on the ``cli`` channel, the new assignee notified)."""
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from changeflow.accounts.models import Membership, Project, Role, User
 from changeflow.changes import services
 from changeflow.changes.models import ChangeRequest
+from changeflow.core.management.base import TranslatedCommand
 
 
 def _acting_user(project: Project, username: str | None) -> User:
@@ -33,10 +35,8 @@ def _acting_user(project: Project, username: str | None) -> User:
     return admin
 
 
-class Command(BaseCommand):
-    @property
-    def help(self) -> str:  # translated when asked, in the active language
-        return _("Work on change requests from the command line.")
+class Command(TranslatedCommand):
+    help_lazy = gettext_lazy("Work on change requests from the command line.")
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)

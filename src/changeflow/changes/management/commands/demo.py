@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from changeflow import demo
 from changeflow.accounts.models import Project
+from changeflow.core.management.base import TranslatedCommand
 
 
-class Command(BaseCommand):
-    @property
-    def help(self) -> str:  # translated when asked, in the active language
-        return _(
-            "Load the demo project ACME (华东电商平台) with a user per role and a change request "
-            "in every state. Does nothing when it exists."
-        )
+class Command(TranslatedCommand):
+    help_lazy = gettext_lazy(
+        "Load the demo project ACME (华东电商平台) with a user per role and a change request "
+        "in every state. Does nothing when it exists."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -41,6 +40,7 @@ class Command(BaseCommand):
                 )
             return
         project = result.project
+        assert project is not None  # made when created
         self.stdout.write(
             _("Loaded the demo project %(key)s — %(name)s: %(crs)d change requests.")
             % {"key": project.key, "name": project.name, "crs": len(result.change_requests)}

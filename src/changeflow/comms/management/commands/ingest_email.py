@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from changeflow.accounts.models import Project
 from changeflow.comms.models import QuarantinedMail
 from changeflow.comms.services import mail_receive
+from changeflow.core.management.base import TranslatedCommand
 
 
-class Command(BaseCommand):
-    @property
-    def help(self) -> str:
-        return _("Turn one e-mail into a change request or a comment on one.")
+class Command(TranslatedCommand):
+    help_lazy = gettext_lazy("Turn one e-mail into a change request or a comment on one.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("file", metavar="FILE", help=_("the mail (.eml); '-' reads stdin"))
@@ -48,7 +48,7 @@ class Command(BaseCommand):
             "ignored": _("ignored"),
         }
         line = labels.get(record.outcome, record.outcome)
-        if record.change_request_id:
+        if record.change_request is not None:
             line += " " + record.change_request.key
         if record.reason:
             line += " (" + " ".join(record.reason.split()) + ")"

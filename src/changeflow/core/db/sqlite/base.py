@@ -34,7 +34,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
     _writer_lock: threading.Lock | None = None
 
     def _queues_writers(self) -> bool:
-        return self.transaction_mode == "IMMEDIATE" and not self.is_in_memory_db()
+        # transaction_mode: Django's SQLite backend sets it (5.1+); django-stubs lacks it.
+        mode = self.transaction_mode  # type: ignore[attr-defined]
+        return mode == "IMMEDIATE" and not self.is_in_memory_db()
 
     def _start_transaction_under_autocommit(self):
         if self._queues_writers():
@@ -75,6 +77,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _release_writer(self) -> None:
         lock, self._writer_lock = self._writer_lock, None
         if lock is not None:
+            assert self._writer_fd is not None  # opened before the lock was kept
             try:
                 fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
             finally:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from changeflow.core import audit
+from changeflow.core.management.base import TranslatedCommand
 
 
-class Command(BaseCommand):
-    @property
-    def help(self) -> str:  # translated when asked, in the active language
-        return _("Audit log tools.")
+class Command(TranslatedCommand):
+    help_lazy = gettext_lazy("Audit log tools.")
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)

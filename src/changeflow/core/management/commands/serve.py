@@ -21,10 +21,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from changeflow.core.management.base import TranslatedCommand
 
 
 def _positive(value: str) -> int:
@@ -153,13 +156,11 @@ def run_gunicorn(options: dict[str, Any]) -> None:
     ChangeflowApplication(prog="changeflow serve").run()
 
 
-class Command(BaseCommand):
-    @property
-    def help(self) -> str:  # translated when asked, in the active language
-        return _(
-            "Apply migrations, collect static files and serve changeflow with gunicorn "
-            "(not Django's development server)."
-        )
+class Command(TranslatedCommand):
+    help_lazy = gettext_lazy(
+        "Apply migrations, collect static files and serve changeflow with gunicorn "
+        "(not Django's development server)."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help=_("address to listen on"))

@@ -14,8 +14,10 @@ import threading
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from changeflow.core.management.base import TranslatedCommand
 
 
 def _interval(value: str) -> float:
@@ -28,10 +30,8 @@ def _interval(value: str) -> float:
     return number
 
 
-class Command(BaseCommand):
-    @property
-    def help(self) -> str:
-        return _("Run background tasks and periodic jobs until stopped.")
+class Command(TranslatedCommand):
+    help_lazy = gettext_lazy("Run background tasks and periodic jobs until stopped.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from changeflow.core.management.base import TranslatedCommand
 from changeflow.meetings import services
 
 
-class Command(BaseCommand):
-    @property
-    def help(self) -> str:  # translated when asked, in the active language
-        return _("Meeting tools.")
+class Command(TranslatedCommand):
+    help_lazy = gettext_lazy("Meeting tools.")
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
