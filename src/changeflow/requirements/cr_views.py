@@ -22,11 +22,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from changeflow.changes import selectors as change_selectors
 from changeflow.core.errors import ApplicationError
+from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import add_errors, error_page, or_404
 
 from . import changesets, cr_selectors
 from .forms import lf_line_ends
-from .http import AuthenticatedHttpRequest
 from .models import TEXT_MAX, TITLE_MAX, ChangeSetEdit, EditOp, Kind, Requirement
 from .models import RequirementPriority as Priority
 from .models import RequirementStatus as Status

@@ -32,6 +32,7 @@ from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project, User
 from changeflow.core.access import role_in
 from changeflow.core.errors import ApplicationError, TooLarge
+from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import add_errors, error_page, form_status, or_404
 
 from . import io as req_io
@@ -48,7 +49,6 @@ from .forms import (
     RequirementFilterForm,
     RequirementForm,
 )
-from .http import AuthenticatedHttpRequest
 from .models import Artifact, Requirement
 
 PAGE_SIZE = 50

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 from django_stubs_ext import StrOrPromise
+
+if TYPE_CHECKING:
+    from changeflow.accounts.models import Project, User
 
 
 class TranslatedCommand(BaseCommand):
@@ -20,3 +24,27 @@ class TranslatedCommand(BaseCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.help = str(self.help_lazy)
+
+
+def acting_user(project: Project, username: str | None) -> User:
+    """Who a command acts as: ``--user NAME`` (an active user), else the project's first
+    project manager, else a site admin. The services then check what that user may do."""
+    from changeflow.accounts.models import Membership, Role, User
+
+    if username:
+        user = User.objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise CommandError(_("unknown user '%s'") % username)
+        return user
+    membership = (
+        Membership.objects.filter(project=project, role=Role.PROJECT_MANAGER, user__is_active=True)
+        .select_related("user")
+        .order_by("pk")
+        .first()
+    )
+    if membership:
+        return membership.user
+    admin = User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
+    if admin is None:
+        raise CommandError(_("the project has no project manager: name the user with --user"))
+    return admin

@@ -8,31 +8,10 @@ from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from changeflow.accounts.models import Membership, Project, Role, User
+from changeflow.accounts.models import User
 from changeflow.changes import services
 from changeflow.changes.models import ChangeRequest
-from changeflow.core.management.base import TranslatedCommand
-
-
-def _acting_user(project: Project, username: str | None) -> User:
-    """Who does it: ``--user``, else the project's first project manager, else an admin."""
-    if username:
-        user = User.objects.filter(username=username, is_active=True).first()
-        if user is None:
-            raise CommandError(_("unknown user '%s'") % username)
-        return user
-    membership = (
-        Membership.objects.filter(project=project, role=Role.PROJECT_MANAGER, user__is_active=True)
-        .select_related("user")
-        .order_by("pk")
-        .first()
-    )
-    if membership:
-        return membership.user
-    admin = User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
-    if admin is None:
-        raise CommandError(_("the project has no project manager: name the user with --user"))
-    return admin
+from changeflow.core.management.base import TranslatedCommand, acting_user
 
 
 class Command(TranslatedCommand):
@@ -58,7 +37,7 @@ class Command(TranslatedCommand):
         cr = ChangeRequest.objects.select_related("project").filter(key__iexact=key.strip()).first()
         if cr is None:
             raise CommandError(_("unknown change request '%s'") % key)
-        actor = _acting_user(cr.project, options.get("user"))
+        actor = acting_user(cr.project, options.get("user"))
         name = (options.get("assignee") or "").strip() if action == "assign" else ""
         if name:
             target = User.objects.filter(username=name).first()

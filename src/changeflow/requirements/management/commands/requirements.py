@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from changeflow.accounts.models import Membership, Project, Role, User
+from changeflow.accounts.models import Project
+from changeflow.core.management.base import TranslatedCommand, acting_user
 from changeflow.requirements import io as req_io
 
 
@@ -49,31 +50,8 @@ class Progress:
             self.stream.flush()
 
 
-def _actor(project: Project, username: str | None) -> User:
-    if username:
-        user = User.objects.filter(username=username, is_active=True).first()
-        if user is None:
-            raise CommandError(_("unknown user '%s'") % username)
-        return user
-    membership = (
-        Membership.objects.filter(project=project, role=Role.PROJECT_MANAGER, user__is_active=True)
-        .select_related("user")
-        .order_by("pk")
-        .first()
-    )
-    if membership:
-        return membership.user
-    admin = User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
-    if admin is None:
-        raise CommandError(_("the project has no project manager: name the user with --user"))
-    return admin
-
-
-class Command(BaseCommand):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Translated when the command is made, in the language the CLI activated.
-        self.help = _("Import or export a project's requirements (CSV, XLSX, ReqIF).")
+class Command(TranslatedCommand):
+    help_lazy = gettext_lazy("Import or export a project's requirements (CSV, XLSX, ReqIF).")
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -104,7 +82,7 @@ class Command(BaseCommand):
         target = Project.objects.filter(key__iexact=project.strip()).first()
         if target is None:
             raise CommandError(_("unknown project '%s'") % project)
-        user = _actor(target, options.get("user"))
+        user = acting_user(target, options.get("user"))
         if action == "export":
             return self._export(user, target, file, options.get("format"))
         return self._import(user, target, file, options)
