@@ -9,6 +9,9 @@ adapter in ``plans``.
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import TypedDict
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -17,8 +20,25 @@ from django.utils.translation import gettext_lazy as _
 from changeflow.accounts.models import Project
 from changeflow.changes.models import ChangeRequest
 
-DAYS = {"max_digits": 9, "decimal_places": 2, "validators": [MinValueValidator(0)]}
-MONEY = {"max_digits": 14, "decimal_places": 2, "validators": [MinValueValidator(0)]}
+
+class _DecimalOptions(TypedDict):
+    """Keyword arguments shared by the plan's decimal fields (typed so ``**`` unpacking checks)."""
+
+    max_digits: int
+    decimal_places: int
+    validators: list[MinValueValidator]
+
+
+DAYS: _DecimalOptions = {
+    "max_digits": 9,
+    "decimal_places": 2,
+    "validators": [MinValueValidator(0)],
+}
+MONEY: _DecimalOptions = {
+    "max_digits": 14,
+    "decimal_places": 2,
+    "validators": [MinValueValidator(0)],
+}
 
 
 class Calendar(models.TextChoices):
@@ -58,8 +78,8 @@ class PlanTask(models.Model):
     optimistic = models.DecimalField(_("optimistic (days)"), **DAYS)
     most_likely = models.DecimalField(_("most likely (days)"), **DAYS)
     pessimistic = models.DecimalField(_("pessimistic (days)"), **DAYS)
-    rate = models.DecimalField(_("cost per day"), default=0, **MONEY)
-    fixed_cost = models.DecimalField(_("fixed cost"), default=0, **MONEY)
+    rate = models.DecimalField(_("cost per day"), default=Decimal(0), **MONEY)
+    fixed_cost = models.DecimalField(_("fixed cost"), default=Decimal(0), **MONEY)
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -83,7 +103,7 @@ class PlanDependency(models.Model):
     plan = models.ForeignKey(ProjectPlan, on_delete=models.CASCADE, related_name="dependencies")
     predecessor = models.ForeignKey(PlanTask, on_delete=models.CASCADE, related_name="+")
     successor = models.ForeignKey(PlanTask, on_delete=models.CASCADE, related_name="+")
-    lag = models.DecimalField(_("lag (days)"), default=0, **DAYS)
+    lag = models.DecimalField(_("lag (days)"), default=Decimal(0), **DAYS)
 
     class Meta:
         ordering = ["id"]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import TypedDict
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
@@ -21,17 +26,37 @@ from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, StrictSerializ
 from changeflow.core.errors import Conflict, NotFound, ValidationError
 
 from . import charts, plans
-from .models import Calendar, RunStatus
+from .models import Calendar, RunStatus, SimulationRun
 
 # ---------------------------------------------------------------- serializers
 
-DAYS = {"max_digits": 9, "decimal_places": 2, "min_value": 0, "coerce_to_string": False}
-MONEY = {"max_digits": 14, "decimal_places": 2, "min_value": 0, "coerce_to_string": False}
+
+class _DecimalOptions(TypedDict):
+    """Keyword arguments shared by the decimal fields (typed so ``**`` unpacking checks)."""
+
+    max_digits: int
+    decimal_places: int
+    min_value: int
+    coerce_to_string: bool
+
+
+DAYS: _DecimalOptions = {
+    "max_digits": 9,
+    "decimal_places": 2,
+    "min_value": 0,
+    "coerce_to_string": False,
+}
+MONEY: _DecimalOptions = {
+    "max_digits": 14,
+    "decimal_places": 2,
+    "min_value": 0,
+    "coerce_to_string": False,
+}
 
 
 class DependsOnSerializer(serializers.Serializer):
     task = serializers.CharField(max_length=40)
-    lag = serializers.DecimalField(required=False, default=0, **DAYS)
+    lag = serializers.DecimalField(required=False, default=Decimal(0), **DAYS)
 
 
 class PlanTaskSerializer(serializers.Serializer):
@@ -41,9 +66,9 @@ class PlanTaskSerializer(serializers.Serializer):
     most_likely = serializers.DecimalField(help_text=gettext_lazy("Days."), **DAYS)
     pessimistic = serializers.DecimalField(help_text=gettext_lazy("Days."), **DAYS)
     rate = serializers.DecimalField(
-        required=False, default=0, help_text=gettext_lazy("Cost per day."), **MONEY
+        required=False, default=Decimal(0), help_text=gettext_lazy("Cost per day."), **MONEY
     )
-    fixed_cost = serializers.DecimalField(required=False, default=0, **MONEY)
+    fixed_cost = serializers.DecimalField(required=False, default=Decimal(0), **MONEY)
     depends_on = DependsOnSerializer(
         many=True, required=False, default=list,
         help_text=gettext_lazy("Finish-to-start predecessors with their lag in days."),
@@ -73,7 +98,7 @@ class DependencySerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     predecessor = serializers.CharField(max_length=40)
     successor = serializers.CharField(max_length=40)
-    lag = serializers.DecimalField(required=False, default=0, **DAYS)
+    lag = serializers.DecimalField(required=False, default=Decimal(0), **DAYS)
 
 
 class DependencyWriteSerializer(StrictSerializer):
@@ -573,8 +598,7 @@ class PlanSimulationListView(ApiView):
         qs = plans.plan_run_list(user=request.user, project=project).select_related(
             "project", "change_request", "created_by"
         )
-        page = self.paginate_queryset(qs)
-        return self.get_paginated_response([_run_body(request, r) for r in page])
+        return self.get_paginated_response([_run_body(request, r) for r in _page(self, qs)])
 
 
 class PlanSimulationDetailView(ApiView):
@@ -586,6 +610,14 @@ class PlanSimulationDetailView(ApiView):
         project = _project(request, key)
         run = plans.plan_run_get(user=request.user, project=project, pk=id)
         return Response(_run_body(request, run))
+
+
+def _page(view: ApiView, qs: QuerySet[SimulationRun]) -> list[SimulationRun]:
+    """The requested page of runs; ``ApiView`` always paginates (its paginator has a size)."""
+    page = view.paginate_queryset(qs)
+    if page is None:
+        raise ImproperlyConfigured("simulation lists need a paginator with a page size")
+    return page
 
 
 class SimulationListView(ApiView):
@@ -601,8 +633,7 @@ class SimulationListView(ApiView):
         qs = plans.run_list(user=request.user, cr=cr).select_related(
             "project", "change_request", "created_by"
         )
-        page = self.paginate_queryset(qs)
-        return self.get_paginated_response([_run_body(request, r) for r in page])
+        return self.get_paginated_response([_run_body(request, r) for r in _page(self, qs)])
 
 
 class SimulationDetailView(ApiView):
