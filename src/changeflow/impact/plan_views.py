@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -21,6 +21,7 @@ from changeflow.changes import selectors as change_selectors
 from changeflow.changes import services as change_services
 from changeflow.changes.models import ChangeRequest
 from changeflow.core.errors import ApplicationError, NotFound
+from changeflow.requirements.http import AuthenticatedHttpRequest
 from changeflow.web import add_errors, error_page, or_404
 
 from . import plan_io, plans
@@ -115,7 +116,7 @@ class ChangePlanForm(forms.Form):
 
 
 def simulation_panel(
-    request: HttpRequest, cr: ChangeRequest, **extra: Any
+    request: AuthenticatedHttpRequest, cr: ChangeRequest, **extra: Any
 ) -> dict[str, Any] | None:
     """The context of ``impact/_cr_simulation.html`` (called from the CR page's view); None
     for those who do not see plans and simulations (customer roles: internal figures)."""
@@ -146,13 +147,15 @@ def simulation_panel(
     }
 
 
-def _cr(request: HttpRequest, key: str) -> ChangeRequest:
+def _cr(request: AuthenticatedHttpRequest, key: str) -> ChangeRequest:
     cr = or_404(change_selectors.change_request_get, user=request.user, key=key)
     or_404(plans.require_plans, user=request.user, project=cr.project)
     return cr
 
 
-def _panel(request: HttpRequest, cr: ChangeRequest, status: int = 200, **extra) -> HttpResponse:
+def _panel(
+    request: AuthenticatedHttpRequest, cr: ChangeRequest, status: int = 200, **extra: Any
+) -> HttpResponse:
     return render(
         request, "impact/_cr_simulation.html",
         {"simulation": simulation_panel(request, cr, **extra)}, status=status,
@@ -161,7 +164,7 @@ def _panel(request: HttpRequest, cr: ChangeRequest, status: int = 200, **extra) 
 
 @login_required
 @require_POST
-def cr_simulate(request: HttpRequest, key: str) -> HttpResponse:
+def cr_simulate(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
     form = SimulateForm(request.POST)
     if not form.is_valid():
@@ -184,14 +187,14 @@ def cr_simulate(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def cr_simulation_panel(request: HttpRequest, key: str) -> HttpResponse:
+def cr_simulation_panel(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """The panel alone (polled while a background run works)."""
     return _panel(request, _cr(request, key))
 
 
 @login_required
 @require_GET
-def run_chart(request: HttpRequest, key: str, pk: int, fmt: str) -> HttpResponse:
+def run_chart(request: AuthenticatedHttpRequest, key: str, pk: int, fmt: str) -> HttpResponse:
     cr = _cr(request, key)
     run = or_404(plans.run_get, user=request.user, cr=cr, pk=pk)
     try:
@@ -202,7 +205,7 @@ def run_chart(request: HttpRequest, key: str, pk: int, fmt: str) -> HttpResponse
 
 @login_required
 @require_POST
-def run_assess(request: HttpRequest, key: str, pk: int) -> HttpResponse:
+def run_assess(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResponse:
     """Record an assessment (method: simulation) from a finished run's shift at a percentile."""
     cr = _cr(request, key)
     run = or_404(plans.run_get, user=request.user, cr=cr, pk=pk)
@@ -223,7 +226,7 @@ def run_assess(request: HttpRequest, key: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def change_plan_edit(request: HttpRequest, key: str) -> HttpResponse:
+def change_plan_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
     if not plans.may_plan(request.user, cr.project):
         return render(request, "error.html",
@@ -291,7 +294,7 @@ def change_plan_edit(request: HttpRequest, key: str) -> HttpResponse:
 # ---------------------------------------------------------------- the plan page
 
 
-def _plan_context(request: HttpRequest, project, **forms_: Any) -> dict[str, Any]:
+def _plan_context(request: AuthenticatedHttpRequest, project, **forms_: Any) -> dict[str, Any]:
     plan = plans.plan_of(project)
     data = plans.plan_data(plan) if plan else None
     return {
@@ -324,7 +327,7 @@ def _plan_context(request: HttpRequest, project, **forms_: Any) -> dict[str, Any
     }
 
 
-def _project(request: HttpRequest, key: str):
+def _project(request: AuthenticatedHttpRequest, key: str):
     project = or_404(account_selectors.project_get, user=request.user, key=key)
     or_404(plans.require_plans, user=request.user, project=project)
     return project
@@ -332,7 +335,7 @@ def _project(request: HttpRequest, key: str):
 
 @login_required
 @require_GET
-def plan_page(request: HttpRequest, key: str) -> HttpResponse:
+def plan_page(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
     return render(request, "impact/plan.html", _plan_context(request, project))
 
@@ -348,7 +351,7 @@ _FORMS = {
 
 @login_required
 @require_POST
-def plan_edit(request: HttpRequest, key: str, what: str) -> HttpResponse:
+def plan_edit(request: AuthenticatedHttpRequest, key: str, what: str) -> HttpResponse:
     """One of the plan page's forms: import, header, task, dependency, milestone."""
     project = _project(request, key)
     if what not in _FORMS:
@@ -394,7 +397,7 @@ def plan_edit(request: HttpRequest, key: str, what: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def plan_delete(request: HttpRequest, key: str, what: str, ref: str) -> HttpResponse:
+def plan_delete(request: AuthenticatedHttpRequest, key: str, what: str, ref: str) -> HttpResponse:
     project = _project(request, key)
     try:
         if what == "task":

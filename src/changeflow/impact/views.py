@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from changeflow.accounts import selectors as account_selectors
 from changeflow.changes import selectors as change_selectors
 from changeflow.core.errors import ApplicationError
+from changeflow.requirements.http import AuthenticatedHttpRequest
 from changeflow.web import error_page, or_404
 
 from . import selectors, services
@@ -28,12 +29,15 @@ def _back(cr) -> HttpResponse:
 
 @login_required
 @require_POST
-def estimate_submit(request: HttpRequest, key: str) -> HttpResponse:
+def estimate_submit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = or_404(change_selectors.change_request_get, user=request.user, key=key)
     form = ExpertEstimateForm(request.POST)
     if not form.is_valid():
-        errors = "; ".join(f"{form[n].label}: {' '.join(e)}" for n, e in form.errors.items()
-                           if n in form.fields)  # fmt: skip
+        errors = "; ".join(
+            f"{form[n].label}: {' '.join(str(m) for m in e)}"
+            for n, e in form.errors.items()
+            if n in form.fields
+        )
         messages.error(request, _("The estimate was not saved: %s") % errors)
         return _back(cr)
     try:
@@ -53,7 +57,7 @@ def estimate_submit(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def round_close(request: HttpRequest, key: str) -> HttpResponse:
+def round_close(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = or_404(change_selectors.change_request_get, user=request.user, key=key)
     try:
         rnd = services.estimation_round_close(user=request.user, cr=cr)
@@ -75,7 +79,7 @@ def round_close(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def intake_similar(request: HttpRequest, key: str) -> HttpResponse:
+def intake_similar(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """Likely duplicates of what is being typed in the new-CR form (an HTMX partial)."""
     project = or_404(account_selectors.project_get, user=request.user, key=key)
     title = request.GET.get("title", "").strip()[:500]
@@ -90,7 +94,7 @@ def intake_similar(request: HttpRequest, key: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def calibration(request: HttpRequest, key: str) -> HttpResponse:
+def calibration(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = or_404(account_selectors.project_get, user=request.user, key=key)
     try:
         data = selectors.calibration_summary(user=request.user, project=project)
