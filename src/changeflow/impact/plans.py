@@ -604,6 +604,7 @@ def milestone_create(
             fields["target_date"] = [str(exc)]
         if fields:
             raise ValidationError(_("Some fields are invalid."), fields=fields)
+        assert row is not None  # else fields["task"] was set and raised above
         ms = PlanMilestone.objects.create(plan=plan, name=name, task=row, target_date=target)
         plan.version += 1
         plan.save(update_fields=["version", "updated_at"])
@@ -674,7 +675,9 @@ def change_plan_set(*, user: User, cr: ChangeRequest, data: dict[str, Any]) -> C
         raise _problems(exc, "tasks") from None
     plan = plan_of(project)
     plan_keys = set(plan.tasks.values_list("key", flat=True)) if plan else set()
-    after, before, fields = [], [], {}
+    after: list[dict[str, Any]] = []
+    before: list[str] = []
+    fields: dict[str, list[str]] = {}
     for item in data.get("after") or []:
         key, lag = (item, 0) if isinstance(item, str) else (item.get("task"), item.get("lag", 0))
         if key not in plan_keys:
@@ -856,22 +859,22 @@ def _task(row: list) -> sim.Task:
 
 def spec_to_simulation(spec: dict[str, Any]) -> tuple[sim.Plan, sim.Change | None]:
     plan = sim.Plan(
-        [_task(t) for t in spec["tasks"]],
-        milestones=[
+        tuple(_task(t) for t in spec["tasks"]),
+        milestones=tuple(
             sim.Milestone(task, day, name) for name, task, _date, day in spec["milestones"]
-        ],
+        ),
     )
     ch = spec.get("change")
     change = None
     if ch:
         change = sim.Change(
-            [_task(t) for t in ch["tasks"]],
-            after=[sim.Dependency(t, lag) for t, lag in ch["after"]],
-            before=list(ch["before"]),
-            risks=[
+            tuple(_task(t) for t in ch["tasks"]),
+            after=tuple(sim.Dependency(t, lag) for t, lag in ch["after"]),
+            before=tuple(ch["before"]),
+            risks=tuple(
                 sim.Risk(task, prob, o, m, p, name=name)
                 for name, task, prob, o, m, p, _impact in ch["risks"]
-            ],  # fmt: skip
+            ),  # fmt: skip
         )
     return plan, change
 
@@ -908,7 +911,7 @@ def simulation_start(
             fields={"seed": [_("A whole number from 0 to 2^63 - 1.")]},
         )
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**63))
+        seed = sim.fresh_entropy() % (2**63)
     spec = build_spec(project, cr)
     try:
         plan, change = spec_to_simulation(spec)
@@ -1019,9 +1022,10 @@ def build_result(spec: dict[str, Any], outcome: sim.Simulation) -> dict[str, Any
         "critical_path_changed": outcome.critical_path_changed,
         "critical_path_change_probability": outcome.critical_path_change_probability,
     }
-    if with_change is not None:
-        result["finish_shift_days"] = {f"P{q}": v for q, v in outcome.finish_shift.items()}
-        result["cost_shift"] = {f"P{q}": v for q, v in outcome.cost_shift.items()}
+    finish_shift, cost_shift = outcome.finish_shift, outcome.cost_shift
+    if finish_shift is not None and cost_shift is not None:  # None without a change
+        result["finish_shift_days"] = {f"P{q}": v for q, v in finish_shift.items()}
+        result["cost_shift"] = {f"P{q}": v for q, v in cost_shift.items()}
     result["milestones"] = [
         {"name": name, "task": task, "target_date": date,
          "miss_probability": base.milestone_miss[name],
@@ -1034,10 +1038,11 @@ def build_result(spec: dict[str, Any], outcome: sim.Simulation) -> dict[str, Any
                      "criticality": share,
                      "criticality_with_change": with_change.criticality[key] if with_change
                      else None})  # fmt: skip
-    for key in change_keys:
-        crit.append({"task": key, "name": names.get(key, ""), "change_task": True,
-                     "criticality": None,
-                     "criticality_with_change": with_change.criticality[key]})  # fmt: skip
+    if with_change is not None:  # change tasks come only with a change
+        for key in change_keys:
+            crit.append({"task": key, "name": names.get(key, ""), "change_task": True,
+                         "criticality": None,
+                         "criticality_with_change": with_change.criticality[key]})  # fmt: skip
     crit.sort(key=lambda c: -max(c["criticality"] or 0, c["criticality_with_change"] or 0))
     result["criticality"] = crit
     charts: dict[str, Any] = {}
@@ -1073,7 +1078,7 @@ def run_data(run: SimulationRun) -> dict[str, Any]:
     return {
         "id": run.pk,
         "project": run.project.key,
-        "change_request": run.change_request.key if run.change_request_id else None,
+        "change_request": run.change_request.key if run.change_request else None,
         "status": run.status,
         "progress": run.progress,
         "background": run.background,

@@ -287,6 +287,13 @@ class Outcome:
         }
 
 
+def fresh_entropy() -> int:
+    """Fresh entropy from the OS, as ``SeedSequence()`` draws it (128 bits, an ``int``)."""
+    entropy = np.random.SeedSequence().entropy
+    assert isinstance(entropy, int)  # typed int | Sequence[int] | None: only given ones vary
+    return entropy
+
+
 @dataclass(frozen=True)
 class Simulation:
     """The result of :func:`simulate`."""
@@ -653,7 +660,7 @@ def simulate(
     if iterations < 1:
         raise InvalidIterations(f"iterations must be at least 1 (got {iterations})")
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy)
+        seed = fresh_entropy()
     elif isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise PlanError(f"the seed must be a non-negative integer (got {seed!r})")
     n, seed = int(iterations), int(seed)
