@@ -84,9 +84,9 @@ def group(records: Iterable[tuple[Hashable, float]]) -> dict[Hashable, Bias]:
     return {key: summarise(values) for key, values in buckets.items()}
 
 
-def pick(
-    biases: Mapping[Hashable, Bias], keys: Sequence[Hashable], min_n: int = MIN_N
-) -> tuple[Hashable, Bias] | None:
+def pick[K: Hashable](
+    biases: Mapping[K, Bias], keys: Sequence[K], min_n: int = MIN_N
+) -> tuple[K, Bias] | None:
     """The first of ``keys`` (most specific first) whose group has at least ``min_n`` records."""
     for key in keys:
         bias = biases.get(key)

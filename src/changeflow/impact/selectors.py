@@ -127,7 +127,7 @@ def expert_rounds(*, user: User, cr: ChangeRequest) -> dict[str, Any]:
         mine = by_round.get(r.pk, [])
         labels = _labels(mine)
         hidden = r.status == RoundStatus.OPEN and not moderator
-        rows = []
+        rows: list[dict[str, Any]] = []
         for e in mine:
             own = e.estimator_id == user.pk
             if hidden and not own:
@@ -354,8 +354,9 @@ def _query_effort(cr: ChangeRequest, assessment: Any = _UNREAD, expert: Any = _U
     if a is not None and a.effort_hours is not None:
         return float(a.effort_hours)
     agg = expert_aggregate(cr) if expert is _UNREAD else expert
-    if agg and agg.get("effort"):
-        return float(agg["effort"]["mean"])
+    effort = agg.get("effort") if agg else None
+    if effort:
+        return float(effort["mean"])
     return None
 
 
