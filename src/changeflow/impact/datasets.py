@@ -185,7 +185,10 @@ def _strip_comment(line: str) -> str:
 
 def _split_values(line: str, lineno: int) -> list[str]:
     """Comma-separated values, each optionally quoted with ' or "."""
-    values, current, quote, quoted = [], [], None, False
+    values: list[str] = []
+    current: list[str] = []
+    quote: str | None = None
+    quoted = False
     for ch in line:
         if quote:
             if ch == quote:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from django.utils.translation import gettext as _
@@ -117,13 +118,14 @@ def _prepare(pool: Pool, exclude_id: int | None) -> tuple[dict, int | None]:
     amount, and preparing again would cost every closed CR's page tens of milliseconds).
     """
     usable = pool.closed & np.isfinite(pool.targets[:, 0]) & (pool.targets[:, 0] > 0)
-    excluded = exclude_id is not None and exclude_id in pool.position
-    if excluded and usable[pool.position[exclude_id]] and usable.sum() > EXACT_EXCLUDE_UP_TO:
+    at = pool.position.get(exclude_id) if exclude_id is not None else None  # its row
+    if at is not None and usable[at] and usable.sum() > EXACT_EXCLUDE_UP_TO:
         prep = _prepare(pool, None)[0]
-        return prep, int(np.searchsorted(prep["idx"], pool.position[exclude_id]))
-    if excluded and usable[pool.position[exclude_id]]:
+        return prep, int(np.searchsorted(prep["idx"], at))
+    key: tuple[str] | tuple[str, int | None]
+    if at is not None and usable[at]:
         usable = usable.copy()
-        usable[pool.position[exclude_id]] = False
+        usable[at] = False
         key = ("without", exclude_id)
     else:
         key = ("all",)
@@ -142,7 +144,7 @@ def _prepare(pool: Pool, exclude_id: int | None) -> tuple[dict, int | None]:
         lo, hi = np.nanmin(raw, axis=0), np.nanmax(raw, axis=0)
     lo, hi = np.nan_to_num(lo), np.nan_to_num(hi)
     train_num = analogy.normalise(raw)
-    targets = []
+    targets: list[tuple[Any, ...]] = []  # per target: have, ridge, y, rows (None: no data)
     for t in range(len(TARGETS)):
         y = pool.targets[idx, t]
         have = np.isfinite(y) & (y > 0)

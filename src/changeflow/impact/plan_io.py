@@ -209,7 +209,8 @@ def clean_plan(tasks: list[dict], milestones: list[dict], *, labels: list[str] |
         problems += [f"{where}: {p}" for p in row_problems]
         if key and key not in seen:
             seen[key] = where
-        if not row_problems:
+        # Without problems every figure was read (a missing one is a problem).
+        if not row_problems and o is not None and m is not None and p is not None:
             clean.append(CleanTask(key, str(row.get("name") or "")[:200], o, m, p,
                                    figures["rate"], figures["fixed_cost"], deps))  # fmt: skip
     for task in clean:
@@ -375,7 +376,7 @@ def rows_to_plan(rows: list[dict[str, Any]]) -> CleanPlan:
 def to_simulation_plan(plan: CleanPlan, target_days: dict[str, float]) -> sim.Plan:
     """``target_days``: the target of each milestone as a day number (see ``plans.day_of``)."""
     return sim.Plan(
-        [
+        tuple(
             sim.Task(
                 t.key,
                 float(t.optimistic),
@@ -386,6 +387,8 @@ def to_simulation_plan(plan: CleanPlan, target_days: dict[str, float]) -> sim.Pl
                 fixed_cost=float(t.fixed_cost),
             )  # fmt: skip
             for t in plan.tasks
-        ],
-        milestones=[sim.Milestone(m.task, target_days[m.name], m.name) for m in plan.milestones],
+        ),
+        milestones=tuple(
+            sim.Milestone(m.task, target_days[m.name], m.name) for m in plan.milestones
+        ),
     )

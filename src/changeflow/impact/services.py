@@ -263,8 +263,9 @@ def calibration_record(*, cr: ChangeRequest, actor: Any = None) -> list[Calibrat
         estimates = list(last_round.estimates.all())
         aggregate = selectors.round_aggregate(estimates)
         for dim in DIMENSIONS:
-            if aggregate.get(dim):
-                _record(rows, cr, CalibrationSource.EXPERT, None, dim, aggregate[dim]["mean"])
+            pert = aggregate.get(dim)
+            if pert:
+                _record(rows, cr, CalibrationSource.EXPERT, None, dim, pert["mean"])
         # Each estimator's figure from the last round they took part in.
         latest_by_estimator: dict[int, ExpertEstimate] = {}
         for e in ExpertEstimate.objects.filter(change_request=cr).order_by("round__number", "id"):
@@ -277,8 +278,8 @@ def calibration_record(*, cr: ChangeRequest, actor: Any = None) -> list[Calibrat
                             estimation.ThreePoint(*t).mean)  # fmt: skip
     assessment = ImpactAssessment.objects.filter(change_request=cr).order_by("-version").first()
     if assessment is not None:
-        for dim, field in ASSESSMENT_FIELDS.items():
-            _record(rows, cr, CalibrationSource.ASSESSMENT, assessment.author_id, dim,
+        for name, field in ASSESSMENT_FIELDS.items():
+            _record(rows, cr, CalibrationSource.ASSESSMENT, assessment.author_id, name,
                     getattr(assessment, field))  # fmt: skip
     try:
         scope = selectors.scope_pool((cr.project_id,))
