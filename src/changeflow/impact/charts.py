@@ -82,10 +82,10 @@ def _render(result: dict[str, Any], *, kind: str, fmt: str, metric: str) -> byte
 
     data = result["charts"][metric]
     font = cjk_font()
-    rc = {"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"], "svg.hashsalt": "cf"}
+    families = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
     import matplotlib
 
-    with matplotlib.rc_context(rc):
+    with matplotlib.rc_context({"font.family": families, "svg.hashsalt": "cf"}):
         fig = Figure(figsize=(7.5, 3.6), dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()

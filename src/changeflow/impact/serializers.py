@@ -7,6 +7,12 @@ from rest_framework import serializers
 
 from changeflow.core.api_views import StrictSerializer
 
+# A note on ``# type: ignore[assignment]`` below: the API names some fields like attributes of
+# DRF's ``Field`` (``label``, ``source``). DRF's ``SerializerMetaclass`` pops declared fields
+# off the class, so nothing is shadowed at run time, but djangorestframework-stubs reads them
+# as overriding those attributes (open stubs issues typeddjango/djangorestframework-stubs#78
+# and #158). The names are fixed by API.md.
+
 
 class ThreePointSerializer(serializers.Serializer):
     optimistic = serializers.FloatField()
@@ -41,7 +47,9 @@ class AggregateSerializer(serializers.Serializer):
 
 class EstimateRowSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    label = serializers.CharField(help_text=_("anonymous label A, B, … within the round"))
+    label = serializers.CharField(  # type: ignore[assignment]  # API field name; see module note
+        help_text=_("anonymous label A, B, … within the round")
+    )
     estimator = serializers.CharField(
         allow_null=True, help_text=_("shown to moderators and to the estimator only")
     )
@@ -119,7 +127,9 @@ class SimilarSerializer(serializers.Serializer):
 
 
 class CalibrationGroupSerializer(serializers.Serializer):
-    source = serializers.ChoiceField(choices=["expert", "analogy", "assessment"])
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # API name; see module note
+        choices=["expert", "analogy", "assessment"]
+    )
     estimator = serializers.CharField(allow_null=True)
     cr_type = serializers.CharField(help_text=_("empty: every type"))
     dimension = serializers.ChoiceField(choices=["effort", "schedule", "cost"])
