@@ -21,7 +21,7 @@ from changeflow.changes import selectors as change_selectors
 from changeflow.changes import services as change_services
 from changeflow.changes.models import ChangeRequest
 from changeflow.core.errors import ApplicationError, NotFound
-from changeflow.requirements.http import AuthenticatedHttpRequest
+from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import add_errors, error_page, or_404
 
 from . import plan_io, plans

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from changeflow.accounts import selectors as account_selectors
 from changeflow.changes import selectors as change_selectors
 from changeflow.core.errors import ApplicationError
-from changeflow.requirements.http import AuthenticatedHttpRequest
+from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import error_page, or_404
 
 from . import selectors, services

@@ -17,9 +17,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from changeflow.core.management.base import TranslatedCommand
 from changeflow.impact import analogy, datasets
 from changeflow.impact.effort_datasets import NOT_DATASETS, SPECS
 
@@ -49,13 +51,11 @@ def _names(text: str) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()]
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     # Reads a file and prints figures: no database or project state to check first.
     requires_system_checks: list[str] = []
 
-    @property
-    def help(self) -> str:  # translated when asked, in the active language
-        return _("Estimation tools.")
+    help_lazy = gettext_lazy("Estimation tools.")
 
     def add_arguments(self, parser) -> None:
         sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -13,23 +13,25 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from changeflow.accounts.models import Project
 from changeflow.changes.models import ChangeRequest
 from changeflow.core.errors import ApplicationError
+from changeflow.core.management.base import TranslatedCommand
 from changeflow.impact import plan_io, plans
 from changeflow.impact import simulation as sim
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
-class Command(BaseCommand):
-    @property
-    def help(self) -> str:
-        return _("Monte Carlo simulation of a project's plan, with or without a change request.")
+class Command(TranslatedCommand):
+    help_lazy = gettext_lazy(
+        "Monte Carlo simulation of a project's plan, with or without a change request."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--project", required=True, metavar="KEY", help=_("project key"))
