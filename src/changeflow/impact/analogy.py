@@ -340,16 +340,16 @@ def loo_predictions(
         idx = np.arange(start, min(start + BLOCK, n))
         d = distances(cases, idx)
         d[np.arange(idx.size), idx] = np.inf  # never one's own analogue
-        for row, i in enumerate(idx):
-            others[i] = False
+        for pos, case in enumerate(idx.tolist()):
+            others[case] = False
             model = fit_ridge(cases.numeric[others], log_y[others]) if adjust else None
-            others[i] = True
+            others[case] = True
             est = estimate_one(
-                d[row], cases.numeric[i], cases.numeric, cases.target,
+                d[pos], cases.numeric[case], cases.numeric, cases.target,
                 k=k, aggregate=aggregate, adjust=adjust, model=model,
-                fallback=float(np.exp((log_y.sum() - log_y[i]) / (n - 1))),
+                fallback=float(np.exp((log_y.sum() - log_y[case]) / (n - 1))),
             )  # fmt: skip
-            out[i] = est.value
+            out[case] = est.value
     return out
 
 
