@@ -57,3 +57,12 @@ def english_terminal(monkeypatch):
     monkeypatch.delenv("LC_MESSAGES", raising=False)
     yield
     translation.deactivate()
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium for a real-browser test (``tests.browser.support``)."""
+    from tests.browser.support import chromium
+
+    with chromium() as b:
+        yield b

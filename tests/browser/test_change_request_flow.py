@@ -5,64 +5,13 @@ builds are never downloaded. Set ``CHANGEFLOW_SCREENSHOTS=DIR`` to keep screensh
 page at laptop and phone width.
 """
 
-import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
-
+from tests.browser.support import BROWSER_TEST
 from tests.factories import PASSWORD
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@contextlib.contextmanager
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium under Playwright's sync API, closed afterwards.
-
-    Playwright's sync API runs the test inside a context of its own (it switches greenlets), so
-    the Django connections the test opens in it are not the ones pytest-django closes once the
-    context is left: they are closed here, or PostgreSQL cannot drop the test database at the
-    end of the run ("is being accessed by other users")."""
-    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the
-    # test itself are still synchronous and safe here.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from django.db import connections
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-            connections.close_all()
-
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"
-    ),
-]
-
-
-@pytest.fixture
-def browser():
-    with chromium() as b:
-        yield b
+pytestmark = BROWSER_TEST
 
 
 def test_sign_in_create_in_chinese_submit_and_see_history(live_server, personas, browser, tmp_path):

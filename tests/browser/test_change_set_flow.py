@@ -2,28 +2,14 @@
 sees the redline, the implementer applies it after approval, closing makes the next baseline
 whose diff is exactly the change, and the link downstream is suspect."""
 
-import pytest
-
 from changeflow.changes import services as cs
 from changeflow.requirements import services
 from changeflow.requirements.models import Baseline, TraceLink
-from tests.browser.test_change_request_flow import CHROMIUM, chromium
+from tests.browser.support import BROWSER_TEST
 from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
 from tests.requirements.helpers import make_baseline, make_req
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"
-    ),
-]
-
-
-@pytest.fixture
-def browser():
-    with chromium() as b:
-        yield b
+pytestmark = BROWSER_TEST
 
 
 def sign_in(browser, url, user):

@@ -5,26 +5,12 @@ import datetime as dt
 import os
 from pathlib import Path
 
-import pytest
-
 from changeflow.changes.models import ChangeRequest
 from changeflow.comms import sla
-from tests.browser.test_change_request_flow import CHROMIUM, chromium
+from tests.browser.support import BROWSER_TEST
 from tests.factories import PASSWORD, advance, make_cr
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"
-    ),
-]
-
-
-@pytest.fixture
-def browser():
-    with chromium() as b:
-        yield b
+pytestmark = BROWSER_TEST
 
 
 def test_log_a_call_and_see_the_escalation(live_server, personas, browser, tmp_path):

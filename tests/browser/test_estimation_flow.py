@@ -4,32 +4,18 @@ the board then sees, and the intake duplicate check as the title is typed."""
 import os
 from pathlib import Path
 
-import pytest
-
 from changeflow.changes import services as change_services
 from changeflow.impact import services
-from tests.browser.test_change_request_flow import CHROMIUM, chromium
+from tests.browser.support import BROWSER_TEST
 from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"
-    ),
-]
+pytestmark = BROWSER_TEST
 
 PAST = [
     ("库存同步改为增量同步", "仓储系统每小时全量推送库存，改为每 10 分钟增量同步。", "44"),
     ("Reserve stock when an order is paid", "Hold stock as soon as payment succeeds.", "52"),
     ("Warehouse API: batch stock queries", "Query stock for 100 SKUs per call.", "18"),
 ]
-
-
-@pytest.fixture
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def close(p, title, text, effort):

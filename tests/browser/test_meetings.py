@@ -9,21 +9,13 @@ import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from django.utils import timezone
 
 from changeflow.meetings.models import Meeting, MeetingVote
+from tests.browser.support import BROWSER_TEST
 from tests.factories import PASSWORD, advance, make_cr
 
-from .test_change_request_flow import CHROMIUM, browser  # noqa: F401  (the fixture)
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"
-    ),
-]
+pytestmark = BROWSER_TEST
 
 
 def sign_in(page, base, user):
@@ -34,7 +26,7 @@ def sign_in(page, base, user):
     page.wait_for_url(f"{base}/projects/")
 
 
-def test_schedule_and_run_a_ccb_meeting(live_server, personas, browser, tmp_path):  # noqa: F811
+def test_schedule_and_run_a_ccb_meeting(live_server, personas, browser, tmp_path):
     shots = Path(os.environ.get("CHANGEFLOW_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     p = personas

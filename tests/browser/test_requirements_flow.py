@@ -9,14 +9,10 @@ import pytest
 from openpyxl import Workbook
 
 from changeflow.requirements import services
-from tests.browser.test_change_request_flow import ARGS, CHROMIUM, browser  # noqa: F401
+from tests.browser.support import BROWSER_TEST
 from tests.factories import PASSWORD, advance, make_cr
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium"),
-]
+pytestmark = BROWSER_TEST
 
 
 def _xlsx(tmp_path):
@@ -33,7 +29,7 @@ def _xlsx(tmp_path):
 
 
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
-def test_requirements_area(live_server, personas, browser, tmp_path, locale):  # noqa: F811
+def test_requirements_area(live_server, personas, browser, tmp_path, locale):
     p = personas
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale=locale)
     page = context.new_page()

@@ -5,20 +5,12 @@ charts, and records the result as the assessment. Chinese page, no CSP or script
 import os
 from pathlib import Path
 
-import pytest
-
 from changeflow.changes.models import ImpactAssessment
 from changeflow.impact import plan_io, plans
-from tests.browser.test_change_request_flow import CHROMIUM, browser  # noqa: F401
+from tests.browser.support import BROWSER_TEST
 from tests.factories import PASSWORD, advance, complete_assessment, make_cr
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"
-    ),
-]
+pytestmark = BROWSER_TEST
 
 CSV = (
     "id,name,optimistic,most_likely,pessimistic,depends_on,rate,milestone,target_date\n"
@@ -31,7 +23,7 @@ CSV = (
 def test_simulate_on_the_cr_page_and_record_the_assessment(
     live_server,
     personas,
-    browser,  # noqa: F811  (the fixture imported above)
+    browser,
     tmp_path,
 ):
     p = personas

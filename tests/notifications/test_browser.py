@@ -10,23 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from changeflow.changes import services as cr_services
-from tests.browser.test_change_request_flow import CHROMIUM, chromium
+from tests.browser.support import BROWSER_TEST
 from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium"),
-]
-
-
-@pytest.fixture
-def browser():
-    with chromium() as b:
-        yield b
+pytestmark = BROWSER_TEST
 
 
 def sign_in(page, base, user):
