@@ -120,11 +120,6 @@ def _change_sets(project: Project, users: dict[str, User], crs: list, refs) -> N
     coupons = req(
         "优惠券叠加", "满减券与折扣券可以同时使用，每单最多使用三张优惠券。", "functional"
     )
-    pay = req("Checkout payment", "The customer pays with a bank card on the checkout page.",
-              "functional")  # fmt: skip
-    req("Checkout performance", "The checkout page loads within 2 seconds for 95% of requests.",
-        "non_functional", "should", parent=pay)  # fmt: skip
-    req("登录方式", "登录页面支持账号密码登录。", "user", "should")
 
     def art(kind: str, title: str):
         return services.artifact_create(user=tl, project=project, kind=kind, title=title)
