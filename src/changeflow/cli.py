@@ -116,6 +116,8 @@ def _fetch(name: str):
     from django.core.management import BaseCommand, get_commands, load_command_class
     from django.utils.translation import gettext as _
 
+    # A documented name (ingest-email) runs its command, and usage lines keep that name.
+    name = ALIASES.get(name, name)
     app = get_commands().get(name)
     if app is None:
         raise UsageError(_("unknown command '%s' (see 'changeflow help')") % name)
@@ -151,10 +153,6 @@ def _run(argv: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    # The command's name, also after ``help``.
-    at = 1 if argv[:1] == ["help"] else 0
-    if len(argv) > at:
-        argv[at] = ALIASES.get(argv[at], argv[at])
     try:
         _setup()
     except Exception as exc:  # settings that cannot load: say why in one line

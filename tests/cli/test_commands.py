@@ -145,6 +145,8 @@ def test_help(run_cli):
         assert command in own
     assert "Import or export a project's requirements" in own
     assert "ingest_email" not in out and "makemigrations" in django
+    code, out, _err = run_cli("help", "ingest-email")
+    assert code == 0 and "usage: changeflow ingest-email" in out
     code, out, _err = run_cli("help", "serve")
     assert code == 0 and "--workers" in out
     code, out, _err = run_cli("serve", "--help")
