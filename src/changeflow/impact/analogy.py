@@ -473,6 +473,15 @@ def adjusted_matrix(numeric: np.ndarray, log_y: np.ndarray, model: Ridge | None)
     return log_y[None, :] + adj
 
 
+def _error(log_pred: np.ndarray, y: np.ndarray, score: str) -> float:
+    """The inner leave-one-out error of log estimates against ``y`` (``SELECT_SCORES``)."""
+    if score == "mar":
+        return float(np.abs(np.exp(log_pred) - y).mean())
+    if score == "mdmre":
+        return float(np.median(np.abs(np.exp(log_pred) - y) / y))
+    return float(np.abs(log_pred - np.log(y)).mean())  # "log"
+
+
 def _inner_score(
     sq: np.ndarray,
     cnt: np.ndarray,
@@ -499,11 +508,7 @@ def _inner_score(
         d[r, j] = np.inf
     with np.errstate(divide="ignore", invalid="ignore"):
         log_pred = np.where(used > 0, total / np.maximum(used, 1), fallback)
-    if score == "mar":
-        return float(np.abs(np.exp(log_pred) - y[rows]).mean())
-    if score == "mdmre":
-        return float(np.median(np.abs(np.exp(log_pred) - y[rows]) / y[rows]))
-    return float(np.abs(log_pred - np.log(y[rows])).mean())  # "log"
+    return _error(log_pred, y[rows], score)
 
 
 def select_features(
@@ -574,14 +579,6 @@ def select_features(
 # ``benchmarks/README.md``.
 
 K_CHOICES = (1, 2, 3, 4, 5)
-
-
-def _error(log_pred: np.ndarray, y: np.ndarray, score: str) -> float:
-    if score == "mar":
-        return float(np.abs(np.exp(log_pred) - y).mean())
-    if score == "mdmre":
-        return float(np.median(np.abs(np.exp(log_pred) - y) / y))
-    return float(np.abs(log_pred - np.log(y)).mean())  # "log"
 
 
 def select_k(
