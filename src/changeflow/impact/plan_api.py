@@ -543,12 +543,7 @@ class SimulateView(ApiView):
             user=request.user, project=cr.project, cr=cr,
             iterations=data.get("iterations"), seed=data.get("seed"),
         )  # fmt: skip
-        body = _run_body(request, run)
-        if run.background:
-            return Response(
-                body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
-            )
-        return Response(body)
+        return _started(request, run)
 
 
 class PlanSimulateView(ApiView):
@@ -577,12 +572,7 @@ class PlanSimulateView(ApiView):
             user=request.user, project=project, cr=None,
             iterations=data.get("iterations"), seed=data.get("seed"),
         )  # fmt: skip
-        body = _run_body(request, run)
-        if run.background:
-            return Response(
-                body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]}
-            )
-        return Response(body)
+        return _started(request, run)
 
 
 class PlanSimulationListView(ApiView):
@@ -595,10 +585,7 @@ class PlanSimulationListView(ApiView):
     )
     def get(self, request, key: str):
         project = _project(request, key)
-        qs = plans.plan_run_list(user=request.user, project=project).select_related(
-            "project", "change_request", "created_by"
-        )
-        return self.get_paginated_response([_run_body(request, r) for r in _page(self, qs)])
+        return _run_list(self, request, plans.plan_run_list(user=request.user, project=project))
 
 
 class PlanSimulationDetailView(ApiView):
@@ -612,12 +599,20 @@ class PlanSimulationDetailView(ApiView):
         return Response(_run_body(request, run))
 
 
-def _page(view: ApiView, qs: QuerySet[SimulationRun]) -> list[SimulationRun]:
+def _started(request, run: SimulationRun) -> Response:
+    """A started run: 200 with its result when computed at once, else 202 with its url."""
+    body = _run_body(request, run)
+    if run.background:
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+    return Response(body)
+
+
+def _run_list(view: ApiView, request, qs: QuerySet[SimulationRun]) -> Response:
     """The requested page of runs; ``ApiView`` always paginates (its paginator has a size)."""
-    page = view.paginate_queryset(qs)
+    page = view.paginate_queryset(qs.select_related("project", "change_request", "created_by"))
     if page is None:
         raise ImproperlyConfigured("simulation lists need a paginator with a page size")
-    return page
+    return view.get_paginated_response([_run_body(request, r) for r in page])
 
 
 class SimulationListView(ApiView):
@@ -630,10 +625,7 @@ class SimulationListView(ApiView):
     )
     def get(self, request, key: str):
         cr = _cr(request, key)
-        qs = plans.run_list(user=request.user, cr=cr).select_related(
-            "project", "change_request", "created_by"
-        )
-        return self.get_paginated_response([_run_body(request, r) for r in _page(self, qs)])
+        return _run_list(self, request, plans.run_list(user=request.user, cr=cr))
 
 
 class SimulationDetailView(ApiView):
