@@ -12,24 +12,13 @@ Usage: ``.venv/bin/python benchmarks/analogy_variants.py [VARIANT ...]``
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
+import _effort
 import numpy as np
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "changeflow.settings")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-import django  # noqa: E402
-
-django.setup()
-
-from changeflow.impact import analogy, datasets, metrics  # noqa: E402
-from changeflow.impact.effort_datasets import SPECS  # noqa: E402
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "effort"
-if not DATA.exists():
-    DATA = Path("/work/shared/data/effort")
+from changeflow.impact import analogy, metrics
+from changeflow.impact.effort_datasets import SPECS
 
 VARIANTS = {
     "default": "geometric mean of the k = 4 adjusted analogues",
@@ -97,8 +86,7 @@ def main() -> None:
     print(f"{'dataset':24} " + "  ".join(f"{v:>13}" for v in chosen) + "   (MMRE/SA)")
     rows: dict[str, list[dict]] = {v: [] for v in chosen}
     for spec in SPECS:
-        data = datasets.load(DATA / spec.file, missing=spec.missing, names=spec.names)
-        cases = analogy.prepare(data, spec.target, spec.exclude)
+        cases = _effort.cases(spec)
         cells = []
         for v in chosen:
             m = metrics.summary(cases.target, loo(cases, v))

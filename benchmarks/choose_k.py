@@ -16,26 +16,14 @@ Usage: ``.venv/bin/python benchmarks/choose_k.py [--only LABEL ...] [VARIANT ...
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "changeflow.settings")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-import django  # noqa: E402
+import _effort
 
-django.setup()
+from changeflow.impact import analogy, metrics
 
-from changeflow.impact import analogy, datasets, metrics  # noqa: E402
-from changeflow.impact.effort_datasets import SPECS  # noqa: E402
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "effort"
-if not DATA.exists():
-    DATA = Path("/work/shared/data/effort")
-
-FIVE = ("Desharnais", "Albrecht", "Kemerer", "Maxwell", "China")
 BOTH = ("geometric", "median")
 VARIANTS = {  # name: None for the default, else (aggregates, inner score)
     "default": None,
@@ -49,17 +37,9 @@ VARIANTS = {  # name: None for the default, else (aggregates, inner score)
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    only = set(FIVE)
-    if "--only" in args:
-        i = args.index("--only")
-        only = {a for a in args[i + 1 :] if a not in VARIANTS}
-        args = [a for a in args[:i] + args[i + 1 :] if a in VARIANTS or a not in only]
-    chosen_variants = [a for a in args if a in VARIANTS] or list(VARIANTS)
-    specs = [s for s in SPECS if s.label in only]
+    specs, chosen_variants = _effort.arguments(sys.argv[1:], VARIANTS)
     for spec in specs:
-        data = datasets.load(DATA / spec.file, missing=spec.missing, names=spec.names)
-        cases = analogy.prepare(data, spec.target, spec.exclude)
+        cases = _effort.cases(spec)
         print(f"\n## {spec.label} (n = {cases.n})", flush=True)
         print(f"{'variant':12} {'MMRE':>6} {'MdMRE':>6} {'PRED25':>6} {'SA':>6} {'time':>7}  "
               "choices (folds)")  # fmt: skip

@@ -14,26 +14,14 @@ Usage: ``.venv/bin/python benchmarks/feature_selection.py [--only LABEL ...] [VA
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "changeflow.settings")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-import django  # noqa: E402
+import _effort
 
-django.setup()
+from changeflow.impact import analogy, metrics
 
-from changeflow.impact import analogy, datasets, metrics  # noqa: E402
-from changeflow.impact.effort_datasets import SPECS  # noqa: E402
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "effort"
-if not DATA.exists():
-    DATA = Path("/work/shared/data/effort")
-
-FIVE = ("Desharnais", "Albrecht", "Kemerer", "Maxwell", "China")
 VARIANTS = {  # name: None for the default, else (direction, score)
     "default": None,
     "forward-mar": ("forward", "mar"),
@@ -46,17 +34,9 @@ VARIANTS = {  # name: None for the default, else (direction, score)
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    only = set(FIVE)
-    if "--only" in args:
-        i = args.index("--only")
-        only = {a for a in args[i + 1 :] if a not in VARIANTS}
-        args = [a for a in args[:i] + args[i + 1 :] if a in VARIANTS or a not in only]
-    chosen = [a for a in args if a in VARIANTS] or list(VARIANTS)
-    specs = [s for s in SPECS if s.label in only]
+    specs, chosen = _effort.arguments(sys.argv[1:], VARIANTS)
     for spec in specs:
-        data = datasets.load(DATA / spec.file, missing=spec.missing, names=spec.names)
-        cases = analogy.prepare(data, spec.target, spec.exclude)
+        cases = _effort.cases(spec)
         names = cases.numeric_names + cases.nominal_names
         print(f"\n## {spec.label} (n = {cases.n}, {len(names)} features)", flush=True)
         print(f"{'variant':16} {'MMRE':>6} {'MdMRE':>6} {'PRED25':>6} {'SA':>6} {'time':>7}  "
