@@ -48,7 +48,7 @@ def encode(title: str, description: str) -> bytes:
     h, c = similar.counted(similar.document_terms(title, (description or "")[:DESCRIPTION_CHARS]))
     rec = np.empty(h.size, dtype=RECORD)
     rec["h"] = h
-    rec["c"] = np.minimum(c, np.iinfo(np.uint16).max)
+    rec["c"] = np.minimum(c, similar.TF_MAX)  # the index caps counts there too
     return rec.tobytes()
 
 
