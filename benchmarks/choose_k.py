@@ -50,8 +50,8 @@ def main() -> None:
                 pred = analogy.loo_predictions(cases)
             else:
                 aggs, score = VARIANTS[v]
-                pred = analogy.loo_predictions(
-                    cases, ks=analogy.K_CHOICES, aggregates=aggs, score=score, chosen=picks
+                pred = analogy.loo_choose_k(
+                    cases, analogy.K_CHOICES, aggs, score=score, chosen=picks
                 )
             secs = time.perf_counter() - t0
             m = metrics.summary(cases.target, pred)

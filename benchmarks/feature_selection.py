@@ -48,8 +48,8 @@ def main() -> None:
                 pred = analogy.loo_predictions(cases)
             else:
                 direction, score = VARIANTS[v]
-                pred = analogy.loo_predictions(
-                    cases, select=True, chosen=subsets, score=score, direction=direction
+                pred = analogy.loo_select_features(
+                    cases, chosen=subsets, score=score, direction=direction
                 )
             secs = time.perf_counter() - t0
             m = metrics.summary(cases.target, pred)

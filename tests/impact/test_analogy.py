@@ -215,7 +215,7 @@ def test_the_held_out_case_never_moves_the_subset(direction, score):
 def test_nested_loo_chooses_each_fold_without_the_held_out_case():
     cases = synthetic_cases(30)
     chosen = []
-    pred = analogy.loo_predictions(cases, k=2, select=True, chosen=chosen)
+    pred = analogy.loo_select_features(cases, k=2, chosen=chosen)
     assert len(chosen) == cases.n and np.isfinite(pred).all()
     held = 5
     numeric, target = cases.numeric.copy(), cases.target.copy()
@@ -224,7 +224,7 @@ def test_nested_loo_chooses_each_fold_without_the_held_out_case():
     changed = analogy.Cases(numeric, cases.nominal, target, cases.numeric_names,
                             cases.nominal_names, 0)  # fmt: skip
     again = []
-    analogy.loo_predictions(changed, k=2, select=True, chosen=again)
+    analogy.loo_select_features(changed, k=2, chosen=again)
     assert again[held] == chosen[held]
     # Fold by fold the same as calling the selection on the other cases.
     train = np.ones(cases.n, dtype=bool)
@@ -336,7 +336,7 @@ def test_the_held_out_case_never_moves_k():
     # Through loo_predictions: changing the held-out case's features and effort leaves its
     # fold's choice as it was.
     picks = []
-    pred = analogy.loo_predictions(cases, ks=analogy.K_CHOICES, aggregates=both, chosen=picks)
+    pred = analogy.loo_choose_k(cases, analogy.K_CHOICES, both, chosen=picks)
     assert len(picks) == cases.n and np.isfinite(pred).all()
     assert picks[held] == before
     numeric, target = cases.numeric.copy(), cases.target.copy()
@@ -345,7 +345,7 @@ def test_the_held_out_case_never_moves_k():
     changed = analogy.Cases(numeric, cases.nominal, target, cases.numeric_names,
                             cases.nominal_names, 0)  # fmt: skip
     again = []
-    analogy.loo_predictions(changed, ks=analogy.K_CHOICES, aggregates=both, chosen=again)
+    analogy.loo_choose_k(changed, analogy.K_CHOICES, both, chosen=again)
     assert again[held] == picks[held]
     # A fold that chose the default (k = 4, geometric) is estimated as without the choice.
     plain = analogy.loo_predictions(cases)

@@ -274,31 +274,8 @@ def estimate_one(
     return Estimate(combine(values, aggregate), order, distance_row[order], np.exp(values))
 
 
-def loo_predictions(
-    cases: Cases,
-    k: int = DEFAULT_K,
-    aggregate: str = DEFAULT_AGGREGATE,
-    *,
-    adjust: bool = True,
-    select: bool = False,
-    chosen: list | None = None,
-    score: str = "mar",
-    direction: str = "forward",
-    ks: tuple[int, ...] | None = None,
-    aggregates: tuple[str, ...] | None = None,
-) -> np.ndarray:
-    """Leave-one-out estimates: each case predicted from the k nearest *other* cases.
-
-    With ``adjust`` the ridge is refitted without the held-out case each time, so its effort
-    never reaches its own estimate. With ``select`` the features the distance uses are
-    chosen by ``select_features`` inside each fold, from the other cases alone (nested);
-    each fold's subset is appended to ``chosen`` when given. With ``ks`` (and optionally
-    ``aggregates``) k and the aggregate are chosen by ``select_k`` inside each fold, from the
-    other cases alone (nested; ``k`` and ``aggregate`` are then ignored); each fold's
-    ``(k, aggregate)`` is appended to ``chosen``.
-    """
-    if ks is not None:
-        return _loo_choose_k(cases, ks, aggregates or (aggregate,), adjust, chosen, score)
+def _loo_check(cases: Cases, k: int, aggregate: str) -> int:
+    """The number of cases, once ``k`` and ``aggregate`` suit a leave-one-out over them."""
     if k < 1:
         raise ValueError(_("k must be at least 1"))
     if aggregate not in AGGREGATES:
@@ -311,31 +288,25 @@ def loo_predictions(
             _("k is %(k)d but only %(others)d other cases are available")
             % {"k": k, "others": n - 1}
         )
+    return n
+
+
+def loo_predictions(
+    cases: Cases,
+    k: int = DEFAULT_K,
+    aggregate: str = DEFAULT_AGGREGATE,
+    *,
+    adjust: bool = True,
+) -> np.ndarray:
+    """Leave-one-out estimates: each case predicted from the k nearest *other* cases.
+
+    With ``adjust`` the ridge is refitted without the held-out case each time, so its effort
+    never reaches its own estimate.
+    """
+    n = _loo_check(cases, k, aggregate)
     log_y = np.log(cases.target)  # targets are positive (prepare() checks)
     out = np.empty(n)
     others = np.ones(n, dtype=bool)
-    if select:
-        terms = feature_terms(cases)
-        for i in range(n):
-            others[i] = False
-            model = fit_ridge(cases.numeric[others], log_y[others]) if adjust else None
-            adjusted = adjusted_matrix(cases.numeric, log_y, model)
-            subset = select_features(terms, log_y, adjusted, others, k, score, direction)
-            others[i] = True
-            if chosen is not None:
-                chosen.append(subset)
-            sq = terms.squared[list(subset), i].sum(axis=0)
-            cnt = terms.present[list(subset), i].sum(axis=0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                row = np.where(cnt > 0, np.sqrt(sq * len(subset) / np.maximum(cnt, 1)), np.inf)
-            row[i] = np.inf
-            est = estimate_one(
-                row, cases.numeric[i], cases.numeric, cases.target,
-                k=k, aggregate=aggregate, adjust=adjust, model=model,
-                fallback=float(np.exp((log_y.sum() - log_y[i]) / (n - 1))),
-            )  # fmt: skip
-            out[i] = est.value
-        return out
     for start in range(0, n, BLOCK):
         idx = np.arange(start, min(start + BLOCK, n))
         d = distances(cases, idx)
@@ -350,41 +321,6 @@ def loo_predictions(
                 fallback=float(np.exp((log_y.sum() - log_y[case]) / (n - 1))),
             )  # fmt: skip
             out[case] = est.value
-    return out
-
-
-def _loo_choose_k(
-    cases: Cases,
-    ks: tuple[int, ...],
-    aggregates: tuple[str, ...],
-    adjust: bool,
-    chosen: list | None,
-    score: str,
-) -> np.ndarray:
-    """``loo_predictions`` with k and the aggregate chosen by ``select_k`` in every fold."""
-    n = cases.n
-    if n < 3:
-        raise DatasetError(_("at least three cases with a target are needed"))
-    log_y = np.log(cases.target)
-    d = distances(cases)
-    out = np.empty(n)
-    others = np.ones(n, dtype=bool)
-    for i in range(n):
-        others[i] = False
-        model = fit_ridge(cases.numeric[others], log_y[others]) if adjust else None
-        adjusted = adjusted_matrix(cases.numeric, log_y, model)
-        k, how = select_k(d, adjusted, log_y, others, ks, aggregates, score)
-        others[i] = True
-        if chosen is not None:
-            chosen.append((k, how))
-        row = d[i].copy()
-        row[i] = np.inf
-        est = estimate_one(
-            row, cases.numeric[i], cases.numeric, cases.target,
-            k=k, aggregate=how, adjust=adjust, model=model,
-            fallback=float(np.exp((log_y.sum() - log_y[i]) / (n - 1))),
-        )  # fmt: skip
-        out[i] = est.value
     return out
 
 
@@ -420,7 +356,7 @@ def backtest(
 
 # --- Feature-subset selection (ANGEL's own remedy), nested inside the leave-one-out --------
 #
-# Tried as part of the method (``loo_predictions(select=True)``, ``benchmarks/
+# Tried as part of the method (``loo_select_features``, ``benchmarks/
 # feature_selection.py``) and *not* adopted as the default: on the five reference datasets it
 # made Albrecht and Desharnais worse (figures in ``benchmarks/README.md``).
 
@@ -573,9 +509,49 @@ def select_features(
     return tuple(chosen)
 
 
+def loo_select_features(
+    cases: Cases,
+    k: int = DEFAULT_K,
+    aggregate: str = DEFAULT_AGGREGATE,
+    *,
+    adjust: bool = True,
+    chosen: list | None = None,
+    score: str = "mar",
+    direction: str = "forward",
+) -> np.ndarray:
+    """``loo_predictions`` with the features the distance uses chosen by ``select_features``
+    inside each fold, from the other cases alone (nested); each fold's subset is appended to
+    ``chosen`` when given."""
+    n = _loo_check(cases, k, aggregate)
+    log_y = np.log(cases.target)  # targets are positive (prepare() checks)
+    out = np.empty(n)
+    others = np.ones(n, dtype=bool)
+    terms = feature_terms(cases)
+    for i in range(n):
+        others[i] = False
+        model = fit_ridge(cases.numeric[others], log_y[others]) if adjust else None
+        adjusted = adjusted_matrix(cases.numeric, log_y, model)
+        subset = select_features(terms, log_y, adjusted, others, k, score, direction)
+        others[i] = True
+        if chosen is not None:
+            chosen.append(subset)
+        sq = terms.squared[list(subset), i].sum(axis=0)
+        cnt = terms.present[list(subset), i].sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            row = np.where(cnt > 0, np.sqrt(sq * len(subset) / np.maximum(cnt, 1)), np.inf)
+        row[i] = np.inf
+        est = estimate_one(
+            row, cases.numeric[i], cases.numeric, cases.target,
+            k=k, aggregate=aggregate, adjust=adjust, model=model,
+            fallback=float(np.exp((log_y.sum() - log_y[i]) / (n - 1))),
+        )  # fmt: skip
+        out[i] = est.value
+    return out
+
+
 # --- k (and the aggregate) chosen by an inner leave-one-out, nested in the outer one -------
 #
-# Tried (``loo_predictions(ks=...)``, ``benchmarks/choose_k.py``); figures and the decision in
+# Tried (``loo_choose_k``, ``benchmarks/choose_k.py``); figures and the decision in
 # ``benchmarks/README.md``.
 
 K_CHOICES = (1, 2, 3, 4, 5)
@@ -647,3 +623,41 @@ def select_k(
                 best = (err, k, how)
     assert best is not None
     return best[1], best[2]
+
+
+def loo_choose_k(
+    cases: Cases,
+    ks: tuple[int, ...] = K_CHOICES,
+    aggregates: tuple[str, ...] = (DEFAULT_AGGREGATE,),
+    *,
+    adjust: bool = True,
+    chosen: list | None = None,
+    score: str = "mar",
+) -> np.ndarray:
+    """``loo_predictions`` with k and the aggregate chosen by ``select_k`` inside each fold,
+    from the other cases alone (nested); each fold's ``(k, aggregate)`` is appended to
+    ``chosen`` when given."""
+    n = cases.n
+    if n < 3:
+        raise DatasetError(_("at least three cases with a target are needed"))
+    log_y = np.log(cases.target)
+    d = distances(cases)
+    out = np.empty(n)
+    others = np.ones(n, dtype=bool)
+    for i in range(n):
+        others[i] = False
+        model = fit_ridge(cases.numeric[others], log_y[others]) if adjust else None
+        adjusted = adjusted_matrix(cases.numeric, log_y, model)
+        k, how = select_k(d, adjusted, log_y, others, ks, aggregates, score)
+        others[i] = True
+        if chosen is not None:
+            chosen.append((k, how))
+        row = d[i].copy()
+        row[i] = np.inf
+        est = estimate_one(
+            row, cases.numeric[i], cases.numeric, cases.target,
+            k=k, aggregate=how, adjust=adjust, model=model,
+            fallback=float(np.exp((log_y.sum() - log_y[i]) / (n - 1))),
+        )  # fmt: skip
+        out[i] = est.value
+    return out
