@@ -439,14 +439,14 @@ def cr_transition(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def cr_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
-    if not workflow.can_edit(services.workflow_context(cr, request.user)):
+    ctx = services.workflow_context(cr, request.user)
+    if not workflow.can_edit(ctx):
         return render(
             request,
             "error.html",
             {"message": _("You may not edit this change request now.")},
             status=403,
         )
-    ctx = services.workflow_context(cr, request.user)
     assignable = (
         selectors.assignable_members(project=cr.project) if workflow.can_assign(ctx) else None
     )
