@@ -89,6 +89,7 @@ def test_the_trusted_certificate_is_checked_when_saved_and_audited_by_fingerprin
     for bad, why in (
         ("hello", "PEM"),
         ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----", "readable"),
+        ("-----BEGIN CERTIFICATE-----\n证书\n-----END CERTIFICATE-----", "readable"),
     ):
         with pytest.raises(ValidationError) as caught:
             mailbox_set(

@@ -398,7 +398,7 @@ def _clean_certificate(pem) -> str:
     else:
         try:
             ssl.create_default_context().load_verify_locations(cadata=pem)
-        except (ssl.SSLError, ValueError) as exc:
+        except (ssl.SSLError, ValueError, TypeError) as exc:  # TypeError: not ASCII text
             problem = _("Not a readable certificate: %s") % (exc.args[-1] if exc.args else exc)
     if problem:
         raise ValidationError(
