@@ -48,6 +48,7 @@ def test_assign_and_unassign(run_cli, personas, cr):
     [
         (("cr", "assign", "ACME-999", "dev"), "unknown change request 'ACME-999'"),
         (("cr", "assign", "{key}", "nobody"), "unknown user 'nobody'"),
+        (("cr", "assign", "{key}", " "), "unknown user ''"),
         (("cr", "assign", "{key}", "{stranger}"), "must be a member of the project's team"),
         (("cr", "assign", "{key}", "{customer}"), "must be a member of the project's team"),
         (("cr", "assign", "{key}", "{gone}"), "deactivated"),

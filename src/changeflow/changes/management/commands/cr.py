@@ -39,8 +39,8 @@ class Command(TranslatedCommand):
             raise CommandError(_("unknown change request '%s'") % key)
         actor = acting_user(cr.project, options.get("user"))
         name = (options.get("assignee") or "").strip() if action == "assign" else ""
-        if name:
-            target = User.objects.filter(username=name).first()
+        if action == "assign":  # a blank name is a mistake, not an unassign
+            target = User.objects.filter(username=name).first() if name else None
             if target is None:
                 raise CommandError(_("unknown user '%s'") % name)
             if not target.is_active:
