@@ -110,9 +110,10 @@ def _snapshot(req: Requirement) -> dict[str, Any]:
     }
 
 
-def _new_version(req: Requirement, *, author: User, change_request=None) -> RequirementVersion:
-    return RequirementVersion.objects.create(
-        requirement=req,
+def version_of(req: Requirement, *, author: User, change_request=None) -> RequirementVersion:
+    """The (unsaved) history row for ``req`` as it is now; bulk writers save many at once."""
+    return RequirementVersion(
+        requirement_id=req.pk,
         version=req.version,
         title=req.title,
         text=req.text,
@@ -123,6 +124,12 @@ def _new_version(req: Requirement, *, author: User, change_request=None) -> Requ
         author=author,
         change_request=change_request,
     )
+
+
+def _new_version(req: Requirement, *, author: User, change_request=None) -> RequirementVersion:
+    version = version_of(req, author=author, change_request=change_request)
+    version.save()
+    return version
 
 
 # ---------------------------------------------------------------- requirements

@@ -16,6 +16,7 @@ from changeflow.accounts.models import Project, User
 from changeflow.core import audit
 from changeflow.core.errors import PreconditionFailed, TooLarge
 
+from .. import services
 from ..models import (
     TEXT_MAX,
     TITLE_MAX,
@@ -522,21 +523,8 @@ def _write(user: User, project: Project, plan: _Plan, cr, progress: ProgressFn) 
         )  # fmt: skip
         progress("write", total, total)
 
-    versions = [
-        RequirementVersion(
-            requirement_id=r.pk,
-            version=r.version,
-            title=r.title,
-            text=r.text,
-            kind=r.kind,
-            priority=r.priority,
-            status=r.status,
-            parent_id=r.parent_id,
-            author=user,
-            change_request=cr if r in changed else None,
-        )  # fmt: skip
-        for r in [*objs, *changed]
-    ]
+    versions = [services.version_of(r, author=user) for r in objs]
+    versions += [services.version_of(r, author=user, change_request=cr) for r in changed]
     RequirementVersion.objects.bulk_create(versions, batch_size=1000)
     pks = [r.pk for r in changed]
     if cr is not None and pks:
