@@ -101,20 +101,33 @@ def _submit(form: forms.BaseForm, save: Callable[[], HttpResponse]) -> HttpRespo
         return exc.status
 
 
-def _changes(form: forms.BaseForm) -> dict[str, Any]:
-    """What a valid edit form changes: its changed fields but the version and change request
-    (which say how to save, not what)."""
-    return {n: form.cleaned_data[n] for n in form.changed_data
-            if n not in ("version", "change_request")}  # fmt: skip
+def _edit(
+    request: AuthenticatedHttpRequest,
+    form: forms.BaseForm,
+    update: Callable[..., object],
+    to: str,
+    key: str,
+) -> HttpResponse | int:
+    """An item's edit form: on POST, ``update(data, change_request=, expected_version=)`` with
+    what the form changes (its changed fields but the version and change request, which say how
+    to save, not what), then back to the item's page (saying so when anything changed).
+    Otherwise, or when the form or the service refuses, the status of the page to show."""
+    if request.method != "POST":
+        return 200
 
+    def save() -> HttpResponse:
+        data = {n: form.cleaned_data[n] for n in form.changed_data
+                if n not in ("version", "change_request")}  # fmt: skip
+        update(
+            data,
+            change_request=form.cleaned_data["change_request"].strip() or None,
+            expected_version=form.cleaned_data["version"],
+        )
+        if data:
+            messages.success(request, _("Your changes were saved."))
+        return redirect(to, key=key)
 
-def _edit_saved(
-    request: AuthenticatedHttpRequest, changes: dict[str, Any], to: str, key: str
-) -> HttpResponse:
-    """After an edit form was saved: say so when it changed anything, back to the item's page."""
-    if changes:
-        messages.success(request, _("Your changes were saved."))
-    return redirect(to, key=key)
+    return _submit(form, save)
 
 
 # ---------------------------------------------------------------- requirements
@@ -232,24 +245,15 @@ def requirement_edit(request: AuthenticatedHttpRequest, key: str) -> HttpRespons
     }  # fmt: skip
     form = RequirementEditForm(request.POST or None, initial=initial)
     baselined = services.is_baselined(req)
-    status = 200
-    if request.method == "POST":
 
-        def save() -> HttpResponse:
-            data = _changes(form)
-            if "parent" in data:
-                data["parent"] = data["parent"].strip() or None
-            services.requirement_update(
-                user=request.user, requirement=req, data=data,
-                change_request=form.cleaned_data["change_request"].strip() or None,
-                expected_version=form.cleaned_data["version"],
-            )  # fmt: skip
-            return _edit_saved(request, data, "requirement-detail", req.key)
+    def update(data: dict[str, Any], **how: Any) -> None:
+        if "parent" in data:
+            data["parent"] = data["parent"].strip() or None
+        services.requirement_update(user=request.user, requirement=req, data=data, **how)
 
-        outcome = _submit(form, save)
-        if isinstance(outcome, HttpResponse):
-            return outcome
-        status = outcome
+    status = _edit(request, form, update, "requirement-detail", req.key)
+    if isinstance(status, HttpResponse):
+        return status
     return render(
         request,
         "requirements/requirement_form.html",
@@ -392,22 +396,14 @@ def artifact_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     initial = {"kind": art.kind, "title": art.title, "description": art.description,
                "version": art.version}  # fmt: skip
     form = ArtifactEditForm(request.POST or None, initial=initial)
-    status = 200
-    if request.method == "POST":
-
-        def save() -> HttpResponse:
-            data = _changes(form)
-            services.artifact_update(
-                user=request.user, artifact=art, data=data,
-                change_request=form.cleaned_data["change_request"].strip() or None,
-                expected_version=form.cleaned_data["version"],
-            )  # fmt: skip
-            return _edit_saved(request, data, "artifact-detail", art.key)
-
-        outcome = _submit(form, save)
-        if isinstance(outcome, HttpResponse):
-            return outcome
-        status = outcome
+    status = _edit(
+        request, form,
+        lambda data, **how: services.artifact_update(
+            user=request.user, artifact=art, data=data, **how),
+        "artifact-detail", art.key,
+    )  # fmt: skip
+    if isinstance(status, HttpResponse):
+        return status
     return render(
         request,
         "requirements/artifact_form.html",
