@@ -690,23 +690,19 @@ def change_set_apply(*, user: User, cr) -> dict[str, Any]:
         versions: dict[str, int] = {}
         created: dict[int, str] = {}  # add edit id -> the key of the requirement it created
         for edit in in_dependency_order(edits):
+            values = dict(edit.proposed)
+            ref = new_ref(values.get("parent"))
+            if ref is not None:  # an added requirement, created earlier in this loop
+                values["parent"] = created[ref]
             if edit.op == EditOp.ADD:
-                fields = dict(edit.proposed)
-                ref = new_ref(fields.get("parent"))
-                if ref is not None:
-                    fields["parent"] = created[ref]
                 req = services.requirement_create(
-                    user=user, project=cr.project, change_request=cr, **fields
+                    user=user, project=cr.project, change_request=cr, **values
                 )
                 edit.requirement = req
                 created[edit.pk] = req.key
             else:
-                data = dict(edit.proposed)
-                ref = new_ref(data.get("parent"))
-                if ref is not None:
-                    data["parent"] = created[ref]
                 req = services.requirement_update(
-                    user=user, requirement=_target(edit), data=data,
+                    user=user, requirement=_target(edit), data=values,
                     change_request=cr.key, expected_version=edit.base_version,
                 )  # fmt: skip
             edit.applied_version = req.version
