@@ -172,6 +172,26 @@ def test_malformed_tables(personas, content, expected):
     assert not Requirement.objects.exists()
 
 
+def test_links_to_artifacts_are_resolved_without_a_query_per_link(personas):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    p = personas
+    arts = [
+        services.artifact_create(user=p.pm, project=p.project, kind="test", title=f"T{i}")
+        for i in range(6)
+    ]
+
+    def queries(n: int) -> int:
+        raw = "key,title,links\n" + "".join(f",r{i},verifies:{arts[i].key}\n" for i in range(n))
+        with CaptureQueriesContext(connection) as ctx:
+            report = imp(p, csv_bytes(raw), dry_run=True)
+        assert report["links_added"] == n
+        return len(ctx.captured_queries)
+
+    assert queries(6) == queries(2)
+
+
 def test_unknown_references_and_cycles_import_nothing(personas):
     p = personas
     a = make_req(p.project, by=p.pm, title="A")

@@ -265,14 +265,20 @@ def _plan(project: Project, parsed: ParsedFile, progress: ProgressFn) -> _Plan:
         if i % 2000 == 0:
             progress("check", i, total)
 
+    artifact_ids: dict[str, int] | None = None  # key -> id, read once on the first use
+
     def resolve(ref: str, *, artifacts: bool = False) -> tuple[str, Any] | None:
+        nonlocal artifact_ids
         if ref in refs and id(refs[ref]) in target:
             return target[id(refs[ref])]
         if ref in existing:
             return ("old", existing[ref])
         if artifacts and own_artifact.match(ref):
-            art = Artifact.objects.filter(project=project, key=ref).values_list("id", flat=True)
-            pk = art.first()
+            if artifact_ids is None:
+                artifact_ids = dict(
+                    Artifact.objects.filter(project=project).values_list("key", "id")
+                )
+            pk = artifact_ids.get(ref)
             return ("art", pk) if pk is not None else None
         return None
 
