@@ -551,6 +551,10 @@ def test_new_parent_cycle_and_unknown_edit_refused(world):
     with pytest.raises(ValidationError) as exc:
         draft(p, cr, op="add", fields={"title": "C", "parent": "edit:99999"})
     assert "99999" in str(exc.value.fields["parent"])
+    for odd in ("edit:²", "edit:٣", "edit:" + "9" * 5000):  # not an edit id: a 400, not a 500
+        with pytest.raises(ValidationError) as exc:
+            draft(p, cr, op="add", fields={"title": "C", "parent": odd})
+        assert "parent" in exc.value.fields
     modify = draft(p, cr, op="modify", requirement=r1.key, fields={"title": "X"})
     with pytest.raises(ValidationError):  # a modify edit adds no requirement to go under
         draft(p, cr, op="add", fields={"title": "D", "parent": f"edit:{modify.pk}"})

@@ -159,8 +159,12 @@ NEW_REF = "edit:"  # a parent given as "edit:<id>": the requirement that add edi
 def new_ref(value: Any) -> int | None:
     """The edit id of a parent given as ``"edit:<id>"`` (another add edit of the same change
     set), else None."""
-    if isinstance(value, str) and value.startswith(NEW_REF) and value[len(NEW_REF) :].isdigit():
-        return int(value[len(NEW_REF) :])
+    if isinstance(value, str) and value.startswith(NEW_REF):
+        digits = value[len(NEW_REF) :]
+        # ASCII digits only (str.isdigit also takes "²", which int() refuses), and an id's
+        # length (int() refuses more than 4,300 digits): anything else is no edit reference.
+        if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+            return int(digits)
     return None
 
 
