@@ -435,6 +435,7 @@ def test_api_impact_with_saved_snapshot(world, api):
     assert saved.status_code == 200 and saved.json()["saved_with_assessment"] == 1
     assert client.get(f"/api/v1/change-requests/{cr.key}/impact/?assessment=7").status_code == 404
     assert client.get(f"/api/v1/change-requests/{cr.key}/impact/?assessment=x").status_code == 400
+    assert client.get(f"/api/v1/change-requests/{cr.key}/impact/?assessment=²").status_code == 400
 
 
 def test_verification_waits_until_the_change_set_is_applied(world):

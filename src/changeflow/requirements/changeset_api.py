@@ -387,7 +387,7 @@ class ImpactView(ApiView):
         raw = request.query_params.get("assessment")
         version = None
         if raw is not None:
-            if not raw.isdigit() or len(raw) > 9:
+            if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # not "²"
                 raise ValidationError(
                     _("Some fields are invalid."),
                     fields={"assessment": [_("An assessment version number.")]},
