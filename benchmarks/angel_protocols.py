@@ -20,7 +20,9 @@ Protocols (the same for both estimators):
 - ``nested``: the exhaustive search runs inside every outer fold, on the other cases alone
   (inner leave-one-out MMRE; for changeflow the ridge is refitted without the outer and the
   inner held-out case), and the held-out case is estimated with the fold's subset. The
-  held-out case never helps choose anything: an honest out-of-sample figure.
+  held-out case never helps choose anything: an honest out-of-sample figure. For ANGEL this
+  is ``changeflow estimate backtest --method angel`` (``impact.methods``), with k fixed or,
+  in the last row, chosen in the fold too.
 
 Ties between subsets go to the smaller, then to the earlier one; ties in distance to the
 earlier case, as in ``impact.analogy``. MMRE is the criterion because it is ANGEL's; SA is
@@ -37,11 +39,10 @@ import time
 import _effort
 import numpy as np
 
-from changeflow.impact import analogy, datasets, metrics
+from changeflow.impact import analogy, datasets, methods, metrics
 from changeflow.impact.effort_datasets import SPECS
 
 FAMILIES = ("Albrecht", "Desharnais", "Kemerer")
-ANGEL_KS = (1, 2, 3)
 BOOTSTRAP = 10_000
 
 
@@ -78,10 +79,10 @@ class Estimator:
             return np.where(cnt > 0, sq / np.maximum(cnt, 1), np.inf)  # same order as analogy
 
     def predict(self, d: np.ndarray, value: np.ndarray, rows: np.ndarray, blocked: np.ndarray,
-                fallback: float, k: int | None = None) -> np.ndarray:  # fmt: skip
+                fallback: float) -> np.ndarray:  # fmt: skip
         """Estimates of ``rows`` from their k nearest cases not ``blocked`` (rows × n)."""
         dd = np.where(blocked, np.inf, d[rows])
-        order = np.argsort(dd, axis=1, kind="stable")[:, : k or self.k]
+        order = np.argsort(dd, axis=1, kind="stable")[:, : self.k]
         r = np.arange(rows.size)[:, None]
         ok = np.isfinite(dd[r, order])
         v = np.where(ok, value[rows][r, order], 0.0)
@@ -111,35 +112,28 @@ class Estimator:
         best = min(self.subsets(), key=lambda s: (metrics.mmre(y, self.loo(s)), len(s)))
         return self.loo(best), best
 
-    def nested(self, ks: tuple[int, ...] = ()) -> tuple[np.ndarray, list[tuple]]:
-        """Leave-one-out with the subset (and, given ``ks``, k) chosen inside every fold."""
+    def nested(self) -> np.ndarray:
+        """Leave-one-out with the subset chosen inside every fold (changeflow's estimator;
+        ANGEL's is ``methods.angel_predictions``, which this file checks against)."""
         n, y = self.cases.n, self.cases.target
-        out, chosen = np.empty(n), []
+        out = np.empty(n)
         subsets = self.subsets()
         dists = {s: self.distance(s) for s in subsets}
-        ks = ks or (self.k,)
         for i in range(n):
             train = np.delete(np.arange(n), i)
             blocked = np.eye(n, dtype=bool)[train]
             blocked[:, i] = True  # the held-out case is never an analogue
-            if self.adjusted:  # inner case j's analogues adjusted by a ridge without i and j
-                inner = np.empty((n, n))
-                for p, j in enumerate(train):
-                    inner[j] = self._adjusted_row(j, np.delete(train, p))
-            else:
-                inner = self.value
+            inner = np.empty((n, n))  # inner case j adjusted by a ridge without i and j
+            for p, j in enumerate(train):
+                inner[j] = self._adjusted_row(j, np.delete(train, p))
             fb = self.fallback(train)
-            scored = []
-            for k in ks:
-                for s in subsets:
-                    pred = self.predict(dists[s], inner, train, blocked, fb, k)
-                    scored.append((metrics.mmre(y[train], pred), len(s), k, s))
-            _score, _size, k, best = min(scored, key=lambda t: t[:3])
-            chosen.append((k, best))
+            best = min(subsets, key=lambda s: (
+                metrics.mmre(y[train], self.predict(dists[s], inner, train, blocked, fb)), len(s)
+            ))  # fmt: skip
             own = np.zeros((1, n), dtype=bool)
             own[0, i] = True
-            out[i] = self.predict(dists[best], self.value, np.array([i]), own, fb, k)[0]
-        return out, chosen
+            out[i] = self.predict(dists[best], self.value, np.array([i]), own, fb)[0]
+        return out
 
 
 def mmre_gap(y: np.ndarray, theirs: np.ndarray, ours: np.ndarray) -> tuple[float, float, float]:
@@ -167,18 +161,18 @@ def main() -> None:
         ours = Estimator(load(spec, log_scale=True), analogy.DEFAULT_K, adjusted=True)
         y = ours.cases.target
         default = ours.loo(tuple(range(ours.n_features)))
-        rows = {"changeflow (k=4)": (ours.published()[0], default, ours.nested()[0])}
-        angel = Estimator(load(spec, log_scale=False), ANGEL_KS[0], adjusted=False)
-        for k in ANGEL_KS:
-            angel.k = k
+        rows = {"changeflow (k=4)": (ours.published()[0], default, ours.nested())}
+        raw = load(spec, log_scale=False)
+        for k in methods.ANGEL_KS:
+            angel = Estimator(raw, k, adjusted=False)
             rows[f"ANGEL k={k}"] = (
                 angel.published()[0],
                 angel.loo(tuple(range(angel.n_features))),
-                angel.nested()[0],
+                methods.angel_predictions(raw, (k,)),
             )
-        best_published = min((rows[f"ANGEL k={k}"][0] for k in ANGEL_KS),
+        best_published = min((rows[f"ANGEL k={k}"][0] for k in methods.ANGEL_KS),
                              key=lambda p: metrics.mmre(y, p))  # fmt: skip
-        chosen_k = angel.nested(ANGEL_KS)[0]
+        chosen_k = methods.angel_predictions(raw)
         rows["ANGEL, k chosen too"] = (best_published, None, chosen_k)
         for name, preds in rows.items():
             cells = []

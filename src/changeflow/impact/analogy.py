@@ -48,7 +48,6 @@ from changeflow.impact.datasets import Dataset, DatasetError, NonNumericTarget, 
 DEFAULT_K = 4
 AGGREGATES = ("geometric", "mean", "median")
 DEFAULT_AGGREGATE = "geometric"
-METHODS = ("analogy",)
 LOG_DISTINCT = 10
 RIDGE_LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 PARTITION_FROM = 5_000  # candidates above which the k nearest are partitioned, not sorted
@@ -329,8 +328,11 @@ class Backtest:
     metrics: dict[str, float]
     predictions: np.ndarray
     cases: Cases
-    k: int
-    aggregate: str = DEFAULT_AGGREGATE
+    k: int | None  # None: chosen per fold (angel) or not applicable (regression)
+    aggregate: str | None = DEFAULT_AGGREGATE
+    method: str = "analogy"
+    # What a method chose inside the folds, most often first: ((choice, folds), ...).
+    chosen: tuple = ()
 
 
 def backtest(

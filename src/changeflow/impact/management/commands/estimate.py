@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from changeflow.core.management.base import TranslatedCommand
-from changeflow.impact import analogy, datasets
+from changeflow.impact import analogy, datasets, methods
 from changeflow.impact.effort_datasets import NOT_DATASETS, SPECS
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -72,8 +72,9 @@ class Command(TranslatedCommand):
         )  # fmt: skip
         backtest.add_argument("--target", metavar="COL", help=_("the column to estimate"))
         backtest.add_argument(
-            "--aggregate", choices=analogy.AGGREGATES, default=analogy.DEFAULT_AGGREGATE,
-            help=_("how the analogues are combined (default %s)") % analogy.DEFAULT_AGGREGATE,
+            "--aggregate", choices=analogy.AGGREGATES, default=None,
+            help=_("how the analogues are combined, analogy only (default %s)")
+            % analogy.DEFAULT_AGGREGATE,
         )  # fmt: skip
         backtest.add_argument(
             "--names", type=_names, default=None, metavar="COL,...",
@@ -84,12 +85,16 @@ class Command(TranslatedCommand):
             help=_("columns not to use as features (e.g. ids, values known only afterwards)"),
         )  # fmt: skip
         backtest.add_argument(
-            "--k", type=_positive_int, default=analogy.DEFAULT_K, metavar="K",
-            help=_("number of analogies (default %d)") % analogy.DEFAULT_K,
+            "--k", type=_positive_int, default=None, metavar="K",
+            help=_("number of analogies (analogy: default %(k)d; angel: chosen among "
+                   "%(ks)s in each fold unless given)")
+            % {"k": analogy.DEFAULT_K, "ks": ", ".join(map(str, methods.ANGEL_KS))},
         )  # fmt: skip
         backtest.add_argument(
-            "--method", choices=analogy.METHODS, default="analogy",
-            help=_("estimation method (default analogy)"),
+            "--method", choices=methods.METHODS, default=methods.DEFAULT_METHOD,
+            help=_("estimation method: analogy (changeflow's, the default), angel (Shepperd "
+                   "and Schofield's, feature subset and k chosen in each fold) or regression "
+                   "(log-linear ridge)"),
         )  # fmt: skip
         backtest.add_argument(
             "--missing", type=_names, default=[], metavar="TOKEN,...",
@@ -164,29 +169,46 @@ class Command(TranslatedCommand):
 
     def _backtest(self, *, file, all_dir, target, exclude, k, method, missing, aggregate, names,
                   **options):  # fmt: skip
-        if k < 1:  # call_command() bypasses the argparse type
+        if k is not None and k < 1:  # call_command() bypasses the argparse type
             raise CommandError(_("--k must be at least 1"), returncode=EXIT_USAGE)
+        if method not in methods.METHODS:  # call_command() bypasses the argparse choices
+            raise CommandError(_("unknown estimation method %s") % method, returncode=EXIT_USAGE)
+        for option, value, applies in (("--k", k, ("analogy", "angel")),
+                                       ("--aggregate", aggregate, ("analogy",))):  # fmt: skip
+            if value is not None and method not in applies:
+                raise CommandError(
+                    _("%(option)s does not apply to --method %(method)s")
+                    % {"option": option, "method": method},
+                    returncode=EXIT_USAGE,
+                )
         if all_dir:
             if file or target:
                 raise CommandError(
                     _("--all takes no FILE and no --target (each dataset has its own)"),
                     returncode=EXIT_USAGE,
                 )
-            return self._backtest_all(Path(all_dir), k, aggregate)
+            return self._backtest_all(Path(all_dir), method, k, aggregate)
         if not file or not target:
             raise CommandError(_("give FILE and --target COL, or --all DIR"), returncode=EXIT_USAGE)
         data = datasets.load(file, missing=missing, names=names)
-        result = analogy.backtest(data, target, exclude, k, aggregate)
-        self.stdout.write(json.dumps(self._report(data, result, method, target, exclude),
+        result = methods.backtest(data, target, exclude, method, k, aggregate)
+        self.stdout.write(json.dumps(self._report(data, result, target, exclude),
                                      ensure_ascii=False))  # fmt: skip
 
-    def _report(self, data, result, method, target, exclude) -> dict:
+    def _report(self, data, result, target, exclude) -> dict:
         cases = result.cases
         missing_cells = int(np.isnan(cases.numeric).sum() + (cases.nominal < 0).sum())
+        names = cases.numeric_names + cases.nominal_names
+        chosen = {}
+        if result.method == "angel":  # the subsets and k chosen in the folds, most often first
+            chosen = {"chosen": [
+                {"k": k, "features": [names[f] for f in subset], "folds": folds}
+                for (k, subset), folds in result.chosen
+            ]}  # fmt: skip
         return {
             "file": data.name,
             "format": data.format,
-            "method": method,
+            "method": result.method,
             "target": target,
             "excluded": list(dict.fromkeys(exclude)),
             "k": result.k,
@@ -201,10 +223,13 @@ class Command(TranslatedCommand):
             },
             "missing_feature_values": missing_cells,
             "notes": list(data.notes),
+            **chosen,
             **{name: round(value, 6) for name, value in result.metrics.items()},
         }
 
-    def _backtest_all(self, folder: Path, k: int, aggregate: str) -> None:
+    def _backtest_all(
+        self, folder: Path, method: str, k: int | None, aggregate: str | None
+    ) -> None:
         if not folder.is_dir():
             raise CommandError(_("no such folder: %s") % folder, returncode=EXIT_FAILED)
         known = {s.file for s in SPECS}
@@ -213,8 +238,8 @@ class Command(TranslatedCommand):
             raise CommandError(_("no known effort dataset in %s") % folder, returncode=EXIT_FAILED)
         for spec in present:
             data = datasets.load(folder / spec.file, missing=spec.missing, names=spec.names)
-            result = analogy.backtest(data, spec.target, spec.exclude, k, aggregate)
-            report = self._report(data, result, "analogy", spec.target, spec.exclude)
+            result = methods.backtest(data, spec.target, spec.exclude, method, k, aggregate)
+            report = self._report(data, result, spec.target, spec.exclude)
             report = {"dataset": spec.label, "why_excluded": spec.why, **report}
             self.stdout.write(json.dumps(report, ensure_ascii=False))
         unknown = sorted(
