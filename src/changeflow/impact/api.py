@@ -1,14 +1,17 @@
 """API endpoints for estimation. Thin: fetch through a selector, call one service, render.
 
 The CR comes through ``changes.selectors`` (not a member: 404); estimates, analogy and
-calibration are internal (customer roles: 403).
+calibration are internal (customer roles: 403). The backtest reads only the file it is
+sent, no project's data: any signed-in user may run it.
 """
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from changeflow.accounts import selectors as account_selectors
@@ -16,11 +19,13 @@ from changeflow.accounts.models import Project
 from changeflow.changes import selectors as change_selectors
 from changeflow.changes.models import ChangeRequest
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
-from changeflow.core.errors import ValidationError
+from changeflow.core.errors import PreconditionFailed, TooLarge, ValidationError
 
-from . import selectors, services
+from . import datasets, methods, selectors, services
 from .serializers import (
     AnalogySerializer,
+    BacktestReportSerializer,
+    BacktestRequestSerializer,
     CalibrationSerializer,
     EstimateCreateSerializer,
     EstimatesSerializer,
@@ -179,3 +184,58 @@ class CalibrationView(ApiView):
         project = account_selectors.project_get(user=request.user, key=key)
         data = selectors.calibration_summary(user=request.user, project=project)
         return Response(CalibrationSerializer(data).data)
+
+
+# A backtest is a leave-one-out over every case, run while the request waits: these bound it
+# to a few seconds. ``changeflow estimate backtest`` has no such limits.
+BACKTEST_MAX_BYTES = 5 * 1024 * 1024
+BACKTEST_MAX_ROWS = 500
+
+
+class BacktestView(ApiView):
+    """Leave-one-out backtest of an estimation method on an uploaded effort history."""
+
+    parser_classes = [MultiPartParser]
+    max_body_bytes = BACKTEST_MAX_BYTES
+
+    @extend_schema(
+        operation_id="estimation_backtest",
+        request={"multipart/form-data": BacktestRequestSerializer},
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={200: BacktestReportSerializer, **errors(400, 413, 422)},
+    )
+    def post(self, request):
+        data = self.get_validated(BacktestRequestSerializer)
+        method, k, aggregate = data["method"], data["k"], data["aggregate"]
+        bad = methods.inapplicable(method, k=k, aggregate=aggregate)
+        if bad:
+            message = _("%(option)s does not apply to method %(method)s") % {
+                "option": bad, "method": method,
+            }  # fmt: skip
+            raise ValidationError(message, fields={bad: [message]})
+        upload = data["file"]
+        try:
+            dataset = datasets.parse(
+                upload.read(), upload.name or "upload.csv",
+                missing=methods.names(data["missing"]), names=methods.names(data["names"]) or None,
+            )  # fmt: skip
+        except datasets.DatasetError as exc:
+            raise ValidationError(str(exc), fields={"file": [str(exc)]}) from None
+        if dataset.rows > BACKTEST_MAX_ROWS:
+            raise TooLarge(
+                _("%(n)d rows: a backtest through the API takes at most %(max)d; run "
+                  "changeflow estimate backtest for larger files")
+                % {"n": dataset.rows, "max": BACKTEST_MAX_ROWS}
+            )  # fmt: skip
+        target, exclude = data["target"], methods.names(data["exclude"])
+        try:
+            result = methods.backtest(dataset, target, exclude, method, k, aggregate)
+        except datasets.NonNumericTarget as exc:
+            raise ValidationError(str(exc), fields={"target": [str(exc)]}) from None
+        except datasets.UnknownColumn as exc:  # the target, or a column to exclude
+            target_ok = target in dataset.names and target not in exclude
+            field = "exclude" if target_ok else "target"
+            raise ValidationError(str(exc), fields={field: [str(exc)]}) from None
+        except datasets.DatasetError as exc:  # the data cannot be backtested as it is
+            raise PreconditionFailed(str(exc)) from None
+        return Response(methods.report(dataset, result, target, exclude))

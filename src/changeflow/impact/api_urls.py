@@ -18,6 +18,7 @@ urlpatterns = [
     path(
         "projects/<str:key>/similar/", api.ProjectSimilarView.as_view(), name="api-project-similar"
     ),
+    path("estimation/backtest/", api.BacktestView.as_view(), name="api-estimation-backtest"),
     path(
         "projects/<str:key>/calibration/",
         api.CalibrationView.as_view(),

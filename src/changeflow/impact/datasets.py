@@ -117,18 +117,31 @@ def load(
     ``names`` gives the column names of a CSV file that has no header row (every row is data).
     """
     path = Path(path)
+    return parse(_read_bytes(path), path.name, missing=missing, names=names)
+
+
+def parse(
+    raw: bytes, name: str, *, missing: Iterable[str] = (), names: Sequence[str] | None = None
+) -> Dataset:
+    """Read ``raw``, the content of a file called ``name``, as ``load`` reads a file (an
+    upload, say)."""
     tokens = MISSING_TOKENS | {t.strip() for t in missing}
-    text = _read_text(path)
-    if not text.strip():
-        raise EmptyDataset(_("%s is empty") % path.name)
-    if path.suffix.lower() == ".arff":
-        return _parse_arff(text, path.name, tokens)
-    return _parse_csv(text, path.name, tokens, names)
-
-
-def _read_text(path: Path) -> str:
+    if b"\0" in raw[:4096]:
+        raise UnreadableFile(_("%s is not a text file") % name)
     try:
-        raw = path.read_bytes()
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")  # old PROMISE files; every byte decodes
+    if not text.strip():
+        raise EmptyDataset(_("%s is empty") % name)
+    if name.lower().endswith(".arff"):
+        return _parse_arff(text, name, tokens)
+    return _parse_csv(text, name, tokens, names)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
     except FileNotFoundError:
         raise UnreadableFile(_("no such file: %s") % path) from None
     except IsADirectoryError:
@@ -137,12 +150,6 @@ def _read_text(path: Path) -> str:
         raise UnreadableFile(_("cannot read %(file)s: %(reason)s") % {
             "file": path, "reason": exc.strerror or exc
         }) from None  # fmt: skip
-    if b"\0" in raw[:4096]:
-        raise UnreadableFile(_("%s is not a text file") % path.name)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")  # old PROMISE files; every byte decodes
 
 
 def _number(token: str, decimal_comma: bool = False) -> float | None:

@@ -37,6 +37,8 @@ from changeflow.impact.datasets import Dataset, DatasetError
 
 METHODS = ("analogy", "angel", "regression")
 DEFAULT_METHOD = "analogy"
+# The methods each option applies to (``inapplicable``).
+APPLIES = {"k": ("analogy", "angel"), "aggregate": ("analogy",)}
 ANGEL_KS = (1, 2, 3)
 ANGEL_EXHAUSTIVE = 10  # features up to which every subset is tried (1,023 subsets)
 # The search keeps an n × n distance matrix per subset tried: bounded so it stays in memory.
@@ -185,6 +187,20 @@ def regression_predictions(cases: Cases) -> np.ndarray:
     return out
 
 
+def names(text: str) -> list[str]:
+    """A comma-separated list of column names or tokens, blanks dropped."""
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def inapplicable(method: str, **options) -> str | None:
+    """The first of ``options`` (``k``, ``aggregate``) given a value although ``method``
+    takes none, or None."""
+    for name, value in options.items():
+        if value is not None and method not in APPLIES[name]:
+            return name
+    return None
+
+
 def backtest(
     dataset: Dataset,
     target: str,
@@ -197,7 +213,8 @@ def backtest(
 
     ``k`` and ``aggregate`` default to the analogy's own; for ``angel`` a ``k`` fixes it
     (else it is chosen per fold among ``ANGEL_KS``) and ``aggregate`` does not apply; for
-    ``regression`` neither applies. The caller rejects options that do not apply.
+    ``regression`` neither applies. The caller rejects options that do not apply
+    (``inapplicable``).
     """
     if method == "analogy":
         return analogy.backtest(
@@ -224,3 +241,38 @@ def backtest(
         method=method,
         chosen=tuple(Counter(chosen).most_common()),
     )
+
+
+def report(dataset: Dataset, result: analogy.Backtest, target: str, exclude: Iterable[str]) -> dict:
+    """What a backtest prints (CLI) or answers (API): the run's settings, the cases used and
+    the metrics."""
+    cases = result.cases
+    missing_cells = int(np.isnan(cases.numeric).sum() + (cases.nominal < 0).sum())
+    names = cases.numeric_names + cases.nominal_names
+    chosen = {}
+    if result.method == "angel":  # the subsets and k chosen in the folds, most often first
+        chosen = {"chosen": [
+            {"k": k, "features": [names[f] for f in subset], "folds": folds}
+            for (k, subset), folds in result.chosen
+        ]}  # fmt: skip
+    return {
+        "file": dataset.name,
+        "format": dataset.format,
+        "method": result.method,
+        "target": target,
+        "excluded": list(dict.fromkeys(exclude)),
+        "k": result.k,
+        "aggregate": result.aggregate,
+        "n": cases.n,
+        "rows": dataset.rows,
+        "dropped_missing_target": cases.dropped,
+        "features": {
+            "numeric": list(cases.numeric_names),
+            "nominal": list(cases.nominal_names),
+            "logged": list(cases.logged),
+        },
+        "missing_feature_values": missing_cells,
+        "notes": list(dataset.notes),
+        **chosen,
+        **{name: round(value, 6) for name, value in result.metrics.items()},
+    }

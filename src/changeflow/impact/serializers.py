@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from changeflow.core.api_views import StrictSerializer
+
+from . import analogy, methods
 
 # A note on ``# type: ignore[assignment]`` below: the API names some fields like attributes of
 # DRF's ``Field`` (``label``, ``source``). DRF's ``SerializerMetaclass`` pops declared fields
@@ -145,3 +148,87 @@ class CalibrationGroupSerializer(serializers.Serializer):
 class CalibrationSerializer(serializers.Serializer):
     min_n = serializers.IntegerField()
     groups = CalibrationGroupSerializer(many=True)
+
+
+class BacktestRequestSerializer(StrictSerializer):
+    """A tabular effort history to backtest (as ``changeflow estimate backtest``)."""
+
+    file = serializers.FileField(
+        help_text=_("CSV with a header row (unless `names` is given) or ARFF (a name ending "
+                    ".arff); one row per past project")
+    )  # fmt: skip
+    target = serializers.CharField(max_length=200, help_text=_("the column to estimate"))
+    exclude = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=10_000,
+        help_text=_("comma-separated columns not to use as features (ids, values known only "
+                    "afterwards)"),
+    )  # fmt: skip
+    method = serializers.ChoiceField(
+        choices=methods.METHODS, required=False, default=methods.DEFAULT_METHOD,
+        help_text=_("analogy (changeflow's, the default), angel (Shepperd and Schofield's, "
+                    "feature subset and k chosen in each fold) or regression (log-linear ridge)"),
+    )  # fmt: skip
+    k = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=1000,
+        help_text=format_lazy(
+            _("number of analogies (analogy: default {k}; angel: chosen among {ks} in each fold "
+              "unless given; not for regression)"),
+            k=analogy.DEFAULT_K, ks=", ".join(map(str, methods.ANGEL_KS)),
+        ),
+    )  # fmt: skip
+    aggregate = serializers.ChoiceField(
+        choices=analogy.AGGREGATES, required=False, allow_null=True, default=None,
+        help_text=format_lazy(_("how the analogues are combined, analogy only (default {a})"),
+                              a=analogy.DEFAULT_AGGREGATE),
+    )  # fmt: skip
+    missing = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=1000,
+        help_text=_("comma-separated extra cell values that mean 'missing' (empty and ? "
+                    "always do)"),
+    )  # fmt: skip
+    names = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=10_000,
+        help_text=_("comma-separated column names for a CSV file without a header row"),
+    )  # fmt: skip
+
+
+class BacktestFeaturesSerializer(serializers.Serializer):
+    numeric = serializers.ListField(child=serializers.CharField())
+    nominal = serializers.ListField(child=serializers.CharField())
+    logged = serializers.ListField(
+        child=serializers.CharField(), help_text=_("numeric columns taken on a log scale")
+    )
+
+
+class BacktestChoiceSerializer(serializers.Serializer):
+    k = serializers.IntegerField()
+    features = serializers.ListField(child=serializers.CharField())
+    folds = serializers.IntegerField(help_text=_("in how many folds this choice was made"))
+
+
+class BacktestReportSerializer(serializers.Serializer):
+    """Leave-one-out accuracy, the same report as the CLI prints."""
+
+    file = serializers.CharField()
+    format = serializers.CharField(help_text=_("csv or arff"))
+    method = serializers.CharField()
+    target = serializers.CharField()
+    excluded = serializers.ListField(child=serializers.CharField())
+    k = serializers.IntegerField(allow_null=True)
+    aggregate = serializers.CharField(allow_null=True)
+    n = serializers.IntegerField(help_text=_("cases estimated (rows with a target)"))
+    rows = serializers.IntegerField()
+    dropped_missing_target = serializers.IntegerField()
+    features = BacktestFeaturesSerializer()
+    missing_feature_values = serializers.IntegerField()
+    notes = serializers.ListField(child=serializers.CharField())
+    chosen = BacktestChoiceSerializer(
+        many=True, required=False,
+        help_text=_("angel only: the feature subsets and k chosen in the folds, most often first"),
+    )  # fmt: skip
+    MMRE = serializers.FloatField()
+    MdMRE = serializers.FloatField()
+    PRED25 = serializers.FloatField()
+    MAR = serializers.FloatField()
+    MAR_P0 = serializers.FloatField(help_text=_("exact MAR of random guessing (Langdon 2016)"))
+    SA = serializers.FloatField(help_text=_("standardised accuracy: 1 - MAR / MAR_P0"))

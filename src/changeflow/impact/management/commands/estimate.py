@@ -16,7 +16,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -47,10 +46,6 @@ def _triple(text: str) -> list[str]:
     return parts
 
 
-def _names(text: str) -> list[str]:
-    return [n.strip() for n in text.split(",") if n.strip()]
-
-
 class Command(TranslatedCommand):
     # Reads a file and prints figures: no database or project state to check first.
     requires_system_checks: list[str] = []
@@ -77,11 +72,11 @@ class Command(TranslatedCommand):
             % analogy.DEFAULT_AGGREGATE,
         )  # fmt: skip
         backtest.add_argument(
-            "--names", type=_names, default=None, metavar="COL,...",
+            "--names", type=methods.names, default=None, metavar="COL,...",
             help=_("column names for a CSV file without a header row"),
         )  # fmt: skip
         backtest.add_argument(
-            "--exclude", type=_names, default=[], metavar="COL,...",
+            "--exclude", type=methods.names, default=[], metavar="COL,...",
             help=_("columns not to use as features (e.g. ids, values known only afterwards)"),
         )  # fmt: skip
         backtest.add_argument(
@@ -97,7 +92,7 @@ class Command(TranslatedCommand):
                    "(log-linear ridge)"),
         )  # fmt: skip
         backtest.add_argument(
-            "--missing", type=_names, default=[], metavar="TOKEN,...",
+            "--missing", type=methods.names, default=[], metavar="TOKEN,...",
             help=_("extra cell values that mean 'missing' (empty and ? always do)"),
         )  # fmt: skip
 
@@ -173,14 +168,13 @@ class Command(TranslatedCommand):
             raise CommandError(_("--k must be at least 1"), returncode=EXIT_USAGE)
         if method not in methods.METHODS:  # call_command() bypasses the argparse choices
             raise CommandError(_("unknown estimation method %s") % method, returncode=EXIT_USAGE)
-        for option, value, applies in (("--k", k, ("analogy", "angel")),
-                                       ("--aggregate", aggregate, ("analogy",))):  # fmt: skip
-            if value is not None and method not in applies:
-                raise CommandError(
-                    _("%(option)s does not apply to --method %(method)s")
-                    % {"option": option, "method": method},
-                    returncode=EXIT_USAGE,
-                )
+        bad = methods.inapplicable(method, k=k, aggregate=aggregate)
+        if bad:
+            raise CommandError(
+                _("%(option)s does not apply to --method %(method)s")
+                % {"option": f"--{bad}", "method": method},
+                returncode=EXIT_USAGE,
+            )
         if all_dir:
             if file or target:
                 raise CommandError(
@@ -192,40 +186,8 @@ class Command(TranslatedCommand):
             raise CommandError(_("give FILE and --target COL, or --all DIR"), returncode=EXIT_USAGE)
         data = datasets.load(file, missing=missing, names=names)
         result = methods.backtest(data, target, exclude, method, k, aggregate)
-        self.stdout.write(json.dumps(self._report(data, result, target, exclude),
+        self.stdout.write(json.dumps(methods.report(data, result, target, exclude),
                                      ensure_ascii=False))  # fmt: skip
-
-    def _report(self, data, result, target, exclude) -> dict:
-        cases = result.cases
-        missing_cells = int(np.isnan(cases.numeric).sum() + (cases.nominal < 0).sum())
-        names = cases.numeric_names + cases.nominal_names
-        chosen = {}
-        if result.method == "angel":  # the subsets and k chosen in the folds, most often first
-            chosen = {"chosen": [
-                {"k": k, "features": [names[f] for f in subset], "folds": folds}
-                for (k, subset), folds in result.chosen
-            ]}  # fmt: skip
-        return {
-            "file": data.name,
-            "format": data.format,
-            "method": result.method,
-            "target": target,
-            "excluded": list(dict.fromkeys(exclude)),
-            "k": result.k,
-            "aggregate": result.aggregate,
-            "n": cases.n,
-            "rows": data.rows,
-            "dropped_missing_target": cases.dropped,
-            "features": {
-                "numeric": list(cases.numeric_names),
-                "nominal": list(cases.nominal_names),
-                "logged": list(cases.logged),
-            },
-            "missing_feature_values": missing_cells,
-            "notes": list(data.notes),
-            **chosen,
-            **{name: round(value, 6) for name, value in result.metrics.items()},
-        }
 
     def _backtest_all(
         self, folder: Path, method: str, k: int | None, aggregate: str | None
@@ -239,7 +201,7 @@ class Command(TranslatedCommand):
         for spec in present:
             data = datasets.load(folder / spec.file, missing=spec.missing, names=spec.names)
             result = methods.backtest(data, spec.target, spec.exclude, method, k, aggregate)
-            report = self._report(data, result, spec.target, spec.exclude)
+            report = methods.report(data, result, spec.target, spec.exclude)
             report = {"dataset": spec.label, "why_excluded": spec.why, **report}
             self.stdout.write(json.dumps(report, ensure_ascii=False))
         unknown = sorted(
