@@ -565,3 +565,88 @@ def test_requester_editing_a_draft_sees_no_assignee_field(client, personas):
     cr = make_cr(personas.project, by=personas.customer)
     html = _as(client, personas.customer).get(f"/changes/{cr.key}/edit/").content.decode()
     assert 'name="assignee"' not in html
+
+
+# ------------------------------------------------------------------ query count
+
+
+def _populated_cr(p, n: int):
+    """A CR in review with ``n`` of everything its page shows: affected requirements, change
+    set edits (modify, and add under a parent), risks, comments, attachments, expert
+    estimates, votes, communications, simulation runs and similar CRs of the project."""
+    from django.utils import timezone
+
+    from changeflow.comms import services as comms
+    from changeflow.impact import plans
+    from changeflow.impact import services as impact
+    from changeflow.requirements import changesets
+    from changeflow.requirements import services as requirements
+    from tests.impact.test_plan_web import setup_plan
+
+    reqs = [
+        requirements.requirement_create(user=p.pm, project=p.project, title=f"需求 {n}-{i}")
+        for i in range(n)
+    ]
+    for i in range(n):
+        make_cr(p.project, by=p.customer, title=f"登录页面短信验证码 {n}-{i}")  # similar CRs
+    cr = make_cr(p.project, by=p.customer, title=f"登录页面需要支持短信验证码 ({n})",
+                 affected_requirements=[r.key for r in reqs])  # fmt: skip
+    cr = advance(cr, p, "assessing")
+    for r in reqs:
+        changesets.edit_create(user=p.tech_lead, cr=fresh(cr, p.tech_lead), op="modify",
+                               requirement=r.key, fields={"text": f"{r.title} 修改"})  # fmt: skip
+        changesets.edit_create(user=p.tech_lead, cr=fresh(cr, p.tech_lead), op="add",
+                               fields={"title": f"{r.title} 子项", "parent": r.key})  # fmt: skip
+    risks = [{"description": f"风险 {i}", "probability": "0.3", "impact": 3} for i in range(n)]
+    complete_assessment(cr, by=p.tech_lead, risks=risks)
+    for user in (p.pm, p.tech_lead, p.qa, p.developer)[:n]:
+        impact.expert_estimate_submit(user=user, cr=fresh(cr, user), effort=["8", "10", "16"])
+    cr = services.change_request_transition(
+        user=p.tech_lead, cr=fresh(cr, p.tech_lead), action="request_review"
+    )
+    # Drafted after the assessment: the saved impact analysis differs from the live one.
+    changesets.edit_create(user=p.tech_lead, cr=fresh(cr, p.tech_lead), op="add",
+                           fields={"title": "评审中新增的需求"})  # fmt: skip
+    for i in range(n):
+        services.comment_create(user=p.pm, cr=fresh(cr, p.pm), body=f"评论 {i}",
+                                internal=i % 2 == 1)  # fmt: skip
+        services.attachment_create(user=p.customer, cr=fresh(cr, p.customer),
+                                   upload=SimpleUploadedFile(f"附件{i}.txt", b"text"))  # fmt: skip
+        comms.communication_create(user=p.pm, project=p.project, channel="phone",
+                                   occurred_at=timezone.now(), summary=f"电话 {i}",
+                                   change_requests=[cr.key])  # fmt: skip
+    voters = [(p.qa, "approve"), (p.qa, "reject"), (p.tech_lead, "abstain")][: 1 if n == 1 else 3]
+    for voter, decision in voters:
+        services.vote_cast(user=voter, cr=fresh(cr, voter), decision=decision, password=PASSWORD)
+    setup_plan(p, cr=fresh(cr, p.pm))
+    for _i in range(n):
+        plans.simulation_start(user=p.pm, project=p.project, cr=fresh(cr, p.pm), iterations=200)
+    cr = fresh(cr, p.pm)
+    assert cr.state == "in_review"
+    return cr
+
+
+def _page_queries(client, cr):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(f"/changes/{cr.key}/")  # warm the per-project caches (similar CRs' pool, ...)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/changes/{cr.key}/")
+    assert response.status_code == 200
+    return [q["sql"] for q in queries.captured_queries], response.content.decode()
+
+
+@pytest.mark.parametrize("who", ["pm", "customer"])
+def test_detail_query_count_does_not_grow_with_related_rows(client, personas, who):
+    """The CR page reads in a fixed number of queries however many requirements, change set
+    edits, risks, comments, attachments, estimates, votes, communications, simulation runs,
+    audit events and similar CRs it has (no N+1), for the team and for a customer."""
+    p = personas
+    small = _populated_cr(p, 1)
+    big = _populated_cr(p, 5)
+    cl = _as(client, getattr(p, who))
+    small_sql, small_html = _page_queries(cl, small)
+    big_sql, big_html = _page_queries(cl, big)
+    assert "评论 4" in big_html and "附件4.txt" in big_html  # the rows are on the page
+    assert len(big_sql) == len(small_sql), "\n".join(q[:120] for q in big_sql)

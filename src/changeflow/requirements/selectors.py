@@ -134,23 +134,30 @@ def touched_requirements(cr) -> tuple[list[int], list[int]]:
         .order_by("requirement__number")
         .values_list("requirement_id", flat=True)
     )
-    in_set: list[int] = []
+    # Each edit's requirement, or for an add not applied yet the key of its parent: the parents
+    # are then read in one query, not one per add edit.
+    touched: list[int | str] = []
     for op, rid, proposed in ChangeSetEdit.objects.filter(change_request=cr).values_list(
         "op", "requirement_id", "proposed"
     ):
         if op == EditOp.ADD and rid is None:
             parent = (proposed or {}).get("parent")
-            if parent:
-                found = (
-                    Requirement.objects.filter(project_id=cr.project_id, key=parent)
-                    .values_list("id", flat=True)
-                    .first()
-                )
-                if found:
-                    in_set.append(found)
+            if parent and isinstance(parent, str):
+                touched.append(parent)
         elif rid is not None:
-            in_set.append(rid)
-    return declared, list(dict.fromkeys(in_set))
+            touched.append(rid)
+    parents = {k for k in touched if isinstance(k, str)}
+    ids = (
+        dict(
+            Requirement.objects.filter(project_id=cr.project_id, key__in=parents).values_list(
+                "key", "id"
+            )
+        )
+        if parents
+        else {}
+    )
+    in_set = [ids.get(k) if isinstance(k, str) else k for k in touched]
+    return declared, list(dict.fromkeys(pk for pk in in_set if pk is not None))
 
 
 def impact_of(*, user: User, cr, limit: int = IMPACT_LIMIT) -> dict[str, Any]:
