@@ -125,16 +125,17 @@ def _assessment_facts(cr: ChangeRequest, a: CountedAssessment | None = _UNREAD) 
         a = current_assessment(cr)
     if a is None:
         return AssessmentFacts(False)
+    if hasattr(a, "risk_count"):  # as current_assessment() reads it
+        risk_count, exposure = a.risk_count, a.max_exposure
+    else:  # as the CR page reads it (selectors.assessment_list): its risks prefetched
+        exposures = [r.probability * r.impact for r in a.risks.all()]
+        risk_count, exposure = len(exposures), max(exposures) if exposures else None
     complete = (
         a.effort_hours is not None
         and a.schedule_days is not None
         and a.cost is not None
-        and a.risk_count > 0
+        and risk_count > 0
     )
-    exposure = getattr(a, "max_exposure", None)
-    if exposure is None and not hasattr(a, "max_exposure"):
-        exposures = [r.probability * r.impact for r in a.risks.all()]
-        exposure = max(exposures) if exposures else None
     return AssessmentFacts(complete, a.effort_hours, a.cost, a.schedule_days, exposure)
 
 

@@ -326,7 +326,9 @@ def _detail_context(
     request: AuthenticatedHttpRequest, cr: ChangeRequest, **forms: Any
 ) -> dict[str, Any]:
     user = request.user
-    ctx = services.workflow_context(cr, user)
+    # Read once, with its risks: the page shows it and the workflow's facts come from it.
+    assessment = selectors.assessment_list(user=user, cr=cr).first()
+    ctx = services.workflow_context(cr, user, assessment=assessment)
     actions = workflow.available_actions(ctx)
     transition_form = forms.get("transition_form") or TransitionForm()
     if not {Action.RETURN, Action.REJECT_VERIFICATION} & set(actions):
@@ -340,7 +342,6 @@ def _detail_context(
     if purpose:
         _purpose, tally = services.decision_tally(cr)
         can_vote = user.username in services.board_eligible(cr)
-    assessment = selectors.assessment_list(user=user, cr=cr).first()
     can_assess = (user.is_superuser or role in (workflow.PM, workflow.TL)) and (
         cr.state in services.ASSESSABLE_STATES
     )
