@@ -260,8 +260,19 @@ def ratification_days(project: Project) -> int:
 
 
 def is_chair(user: User, project: Project) -> bool:
-    board = board_of(project)
-    return board is not None and board.chair_id is not None and board.chair_id == user.pk
+    # Only the chair's id is needed: one query, where board_of() reads the board, its members,
+    # their users and its projects in five (every CR page asks this, for the workflow).
+    board = getattr(project, "_ccb_board", _UNSET)
+    if board is _UNSET:
+        chair_id = (
+            Board.objects.filter(links__project_id=project.pk)
+            .order_by("pk")  # the board board_of() reads (one per project)
+            .values_list("chair_id", flat=True)
+            .first()
+        )
+    else:
+        chair_id = board.chair_id if board is not None else None
+    return chair_id is not None and chair_id == user.pk
 
 
 def freeze_window_list(*, user: User, project: Project) -> QuerySet[FreezeWindow]:
