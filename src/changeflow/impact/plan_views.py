@@ -125,7 +125,8 @@ def simulation_panel(
         return None
     plan = plans.plan_of(cr.project)
     run = plans.latest_run(cr)
-    done = run if run and run.status == RunStatus.DONE else plans.latest_run(cr, done=True)
+    # No run at all: no finished one either (no second query).
+    done = run if run is None or run.status == RunStatus.DONE else plans.latest_run(cr, done=True)
     change_plan = plans.change_plan_of(cr)
     may = plans.may_plan(user, cr.project)
     crit = (done.result or {}).get("criticality", []) if done else []
@@ -135,7 +136,7 @@ def simulation_panel(
         "change_plan": change_plan,
         "run": run,
         "done_run": done,
-        "summary": plans.simulation_summary(cr),
+        "summary": plans.simulation_summary(cr, run=done),
         "top_critical": [c for c in crit if not c["change_task"]][:8],
         "change_critical": [c for c in crit if c["change_task"]],
         "may_simulate": may,

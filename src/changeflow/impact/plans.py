@@ -55,6 +55,7 @@ from .models import (
 )
 
 log = logging.getLogger(__name__)
+_UNREAD: Any = object()  # "not read yet", as distinct from "there is none" (None)
 
 PLANNERS = (Role.PROJECT_MANAGER, Role.TECH_LEAD)
 # Delay in days (optimistic, most likely, pessimistic) of a risk of each impact, 1 to 5.
@@ -259,12 +260,14 @@ def latest_run(cr: ChangeRequest, *, done: bool = False) -> SimulationRun | None
     return qs.order_by("-created_at", "-id").first()
 
 
-def simulation_summary(cr: ChangeRequest) -> dict[str, Any] | None:
+def simulation_summary(cr: ChangeRequest, *, run: Any = _UNREAD) -> dict[str, Any] | None:
     """P50/P80/P95 of the finish (days and dates) and cost, without and with the change, and
     their shifts, from the change request's latest finished run; None when there is none.
+    A caller that has read that run (``latest_run(cr, done=True)``) passes it as ``run``.
 
     The assessment form shows this beside the other methods (caller checks visibility)."""
-    run = latest_run(cr, done=True)
+    if run is _UNREAD:
+        run = latest_run(cr, done=True)
     if run is None or not run.result:
         return None
     r = run.result

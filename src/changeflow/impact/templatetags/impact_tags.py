@@ -58,6 +58,9 @@ def simulation_summary_of(context, cr):
     request = context.get("request")
     if request is None or not sees_plans(request.user, cr.project):
         return None
+    panel = context.get("simulation")  # the CR page's simulation panel has it already
+    if panel and panel.get("cr") is cr and "summary" in panel:
+        return panel["summary"]
     return simulation_summary(cr)
 
 
