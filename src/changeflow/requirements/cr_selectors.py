@@ -24,7 +24,7 @@ from .models import (
     Requirement,
     RequirementVersion,
 )
-from .selectors import impact_of, touched_requirements
+from .selectors import Touched, impact_of, touched_requirements
 
 FIELD_LABELS = {
     "title": _("Title"),
@@ -149,13 +149,14 @@ def change_set_get(*, user: User, cr) -> dict[str, Any]:
     }
 
 
-def conflicts_of(*, user: User, cr) -> list[dict[str, Any]]:
+def conflicts_of(*, user: User, cr, touched: Touched | None = None) -> list[dict[str, Any]]:
     """The other open change requests of the project that touch a requirement this one
-    touches (declared, or in either change set), with the requirements they share."""
+    touches (declared, or in either change set), with the requirements they share.
+    ``touched``: ``touched_requirements(cr)`` if read."""
     from changeflow.changes.models import ChangeRequest
     from changeflow.changes.workflow import FINAL_STATES
 
-    declared, in_set = touched_requirements(cr)
+    declared, in_set, keys = touched or touched_requirements(cr)
     mine = set(declared) | set(in_set)
     if not mine:
         return []
@@ -177,11 +178,7 @@ def conflicts_of(*, user: User, cr) -> list[dict[str, Any]]:
         .exclude(state__in=FINAL_STATES)
         .order_by("number")
     )
-    keys = dict(
-        Requirement.objects.filter(pk__in={r for s in shared.values() for r in s}).values_list(
-            "id", "key"
-        )
-    )
+    # The shared requirements are among this CR's own: their keys are read already.
     return [
         {
             "key": o.key,
@@ -203,20 +200,39 @@ def _signature(data: dict[str, Any]) -> set[tuple[str, str]]:
     return {(i["key"], i["relation"]) for i in data.get("items", [])}
 
 
+def _saved(snap: ImpactSnapshot) -> dict[str, Any]:
+    return snap.data | {"saved_with_assessment": snap.assessment.version, "snapshot": None}
+
+
 def impact_get(*, user: User, cr, assessment: int | None = None) -> dict[str, Any]:
     """Live impact analysis, plus a summary of the one saved with the current assessment
     (``snapshot``) and whether it differs from now. With ``assessment``: that assessment
     version's saved analysis instead of the live one (404 when there is none)."""
     from changeflow.core.errors import NotFound
 
-    snaps = ImpactSnapshot.objects.filter(change_request=cr).select_related("assessment")
     if assessment is not None:
-        snap = snaps.filter(assessment__version=assessment).first()
+        snap = (
+            ImpactSnapshot.objects.filter(change_request=cr, assessment__version=assessment)
+            .select_related("assessment")
+            .first()
+        )
         if snap is None:
             raise NotFound(_("No impact analysis was saved with assessment %d.") % assessment)
-        return snap.data | {"saved_with_assessment": assessment, "snapshot": None}
-    live = impact_of(user=user, cr=cr)
-    snap = snaps.order_by("-assessment__version").first()
+        return _saved(snap)
+    return _live_impact(user=user, cr=cr)[0]
+
+
+def _live_impact(
+    *, user: User, cr, touched: Touched | None = None
+) -> tuple[dict[str, Any], ImpactSnapshot | None]:
+    """``impact_get()`` of the live analysis, and the snapshot it is compared with."""
+    live = impact_of(user=user, cr=cr, touched=touched)
+    snap = (
+        ImpactSnapshot.objects.filter(change_request=cr)
+        .select_related("assessment")
+        .order_by("-assessment__version")
+        .first()
+    )
     live["saved_with_assessment"] = None
     live["snapshot"] = (
         {
@@ -228,7 +244,7 @@ def impact_get(*, user: User, cr, assessment: int | None = None) -> dict[str, An
         if snap
         else None
     )
-    return live
+    return live, snap
 
 
 def cr_panel(*, user: User, cr) -> dict[str, Any]:
@@ -248,17 +264,18 @@ def cr_panel(*, user: User, cr) -> dict[str, Any]:
             }
             for c in edit["changes"]
         ]
-    impact = impact_get(user=user, cr=cr)
-    saved = None
-    if impact["snapshot"] and impact["snapshot"]["differs"]:
-        saved = impact_get(user=user, cr=cr, assessment=impact["snapshot"]["assessment"])
+    # Read once for the impact analysis and the conflicts; the snapshot that differs from
+    # the live analysis is the one shown as saved (one per assessment: no second read).
+    touched = touched_requirements(cr)
+    impact, snap = _live_impact(user=user, cr=cr, touched=touched)
+    saved = _saved(snap) if snap and impact["snapshot"]["differs"] else None
     may = changesets.may_draft(user, cr)
     implementer = user.is_superuser or _is_editor(user, cr)
     return {
         "change_set": change_set,
         "impact": impact,
         "impact_saved": saved,
-        "conflicts": conflicts_of(user=user, cr=cr),
+        "conflicts": conflicts_of(user=user, cr=cr, touched=touched),
         "can_draft": may,
         "can_rebase": implementer
         and cr.state in changesets.rebase_states()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext as _
@@ -124,21 +124,35 @@ def link_get(*, user: User, project: Project, pk: int) -> TraceLink:
     return link
 
 
-def touched_requirements(cr) -> tuple[list[int], list[int]]:
-    """(declared, in the change set) requirement ids of ``cr``, each in a stable order.
+class Touched(NamedTuple):
+    """The requirements a change request touches: ids ``declared`` as affected, ids ``in_set``
+    (its change set), each in a stable order, and the key of every one of them."""
+
+    declared: list[int]
+    in_set: list[int]
+    keys: dict[int, str]
+
+
+def touched_requirements(cr) -> Touched:
+    """The requirements ``cr`` touches, with their keys (two queries, three when an added
+    requirement goes under an existing parent).
 
     The change set touches the requirements its edits modify or remove, and the parent an
     added requirement would go under."""
-    declared = list(
+    keys: dict[int, str] = {}
+    declared = []
+    for rid, key in (
         AffectedRequirement.objects.filter(change_request=cr)
         .order_by("requirement__number")
-        .values_list("requirement_id", flat=True)
-    )
+        .values_list("requirement_id", "requirement__key")
+    ):
+        declared.append(rid)
+        keys[rid] = key
     # Each edit's requirement, or for an add not applied yet the key of its parent: the parents
     # are then read in one query, not one per add edit.
     touched: list[int | str] = []
-    for op, rid, proposed in ChangeSetEdit.objects.filter(change_request=cr).values_list(
-        "op", "requirement_id", "proposed"
+    for op, rid, key, proposed in ChangeSetEdit.objects.filter(change_request=cr).values_list(
+        "op", "requirement_id", "requirement__key", "proposed"
     ):
         if op == EditOp.ADD and rid is None:
             parent = (proposed or {}).get("parent")
@@ -146,33 +160,33 @@ def touched_requirements(cr) -> tuple[list[int], list[int]]:
                 touched.append(parent)
         elif rid is not None:
             touched.append(rid)
+            keys[rid] = key
     parents = {k for k in touched if isinstance(k, str)}
-    ids = (
-        dict(
-            Requirement.objects.filter(project_id=cr.project_id, key__in=parents).values_list(
-                "key", "id"
-            )
-        )
-        if parents
-        else {}
-    )
+    ids: dict[str, int] = {}
+    if parents:
+        for rid, key in Requirement.objects.filter(
+            project_id=cr.project_id, key__in=parents
+        ).values_list("id", "key"):
+            ids[key] = rid
+            keys[rid] = key
     in_set = [ids.get(k) if isinstance(k, str) else k for k in touched]
-    return declared, list(dict.fromkeys(pk for pk in in_set if pk is not None))
+    return Touched(declared, list(dict.fromkeys(pk for pk in in_set if pk is not None)), keys)
 
 
-def impact_of(*, user: User, cr, limit: int = IMPACT_LIMIT) -> dict[str, Any]:
+def impact_of(
+    *, user: User, cr, limit: int = IMPACT_LIMIT, touched: Touched | None = None
+) -> dict[str, Any]:
     """What a change request may affect: the requirements it touches (declared, and in its
     change set), everything downstream of them (children, and through trace links from a
     link's target, the upstream end, to its source) and the ancestors of every requirement
     reached, each once, with the path of keys that reaches it (``requirements.impact``).
 
     ``cr`` must already be one the user may see (``change_request_get``). At most ``limit``
-    items (``truncated`` then says so).
+    items (``truncated`` then says so). ``touched``: ``touched_requirements(cr)`` if read.
     """
-    declared, in_set = touched_requirements(cr)
+    declared, in_set, keys = touched or touched_requirements(cr)
     starts = list(dict.fromkeys([*declared, *in_set]))
     result = impact.analyse(starts, limit=limit)
-    keys = dict(Requirement.objects.filter(pk__in=starts).values_list("id", "key"))
     return {
         "change_request": cr.key,
         "affected": [keys[pk] for pk in declared],
