@@ -337,11 +337,10 @@ def _detail_context(
     role = ctx.role
     writer = user.is_superuser or (role is not None and role != Role.VIEWER)
     purpose = services.vote_purpose(cr)
-    tally = None
-    can_vote = False
-    if purpose:
-        _purpose, tally = services.decision_tally(cr)
-        can_vote = user.username in services.board_eligible(cr)
+    # The board panel reads the round's votes and who may vote: its tally is the page's.
+    board_panel = ccb_decisions.cr_board_panel(user=user, cr=cr)
+    tally = board_panel.get("board_tally") if purpose else None
+    can_vote = bool(purpose and board_panel.get("board_can_vote"))
     can_assess = (user.is_superuser or role in (workflow.PM, workflow.TL)) and (
         cr.state in services.ASSESSABLE_STATES
     )
@@ -393,7 +392,7 @@ def _detail_context(
         "ratification_pending": cr.ratification == Ratification.PENDING,
         "simulation": simulation_panel(request, cr),
         "requirements_panel": cr_panel(user=user, cr=cr),
-        **ccb_decisions.cr_board_panel(user=user, cr=cr),  # ccb/_cr_board.html
+        **board_panel,  # ccb/_cr_board.html
     }
 
 
