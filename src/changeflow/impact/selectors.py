@@ -368,11 +368,14 @@ def analogy_for(
     k: int | None = None,
     assessment: Any = _UNREAD,
     expert: Any = _UNREAD,
+    requirements: int | None = None,
 ) -> dict:
-    """The CR's most similar closed CRs with actuals and the analogy estimate (internal)."""
+    """The CR's most similar closed CRs with actuals and the analogy estimate (internal).
+    ``requirements``: the number of requirements the CR declares affected, if known."""
     require_internal(user, cr.project)
     s = scope_pool(visible_scope(user, cr.project, scope))
-    requirements = AffectedRequirement.objects.filter(change_request=cr).count()
+    if requirements is None:
+        requirements = AffectedRequirement.objects.filter(change_request=cr).count()
     own_effort = _query_effort(cr, assessment, expert)
     try:
         result = history.estimate(
@@ -505,9 +508,12 @@ def corrections_for(cr: ChangeRequest, analogy_data: dict) -> dict:
 # ---------------------------------------------------------------- side by side
 
 
-def methods_side_by_side(*, user: User, cr: ChangeRequest, assessment: Any = _UNREAD) -> dict:
+def methods_side_by_side(
+    *, user: User, cr: ChangeRequest, assessment: Any = _UNREAD, requirements: int | None = None
+) -> dict:
     """Expert (PERT/Delphi), analogy and their calibration-corrected figures, for the
-    assessment form and the CR page. Nothing for customers (internal figures)."""
+    assessment form and the CR page. Nothing for customers (internal figures). Callers that
+    have read the current assessment or the number of affected requirements pass them."""
     if not sees_estimates(user, cr.project):
         return {"visible": False}
     expert = expert_rounds(user=user, cr=cr)
@@ -516,7 +522,7 @@ def methods_side_by_side(*, user: User, cr: ChangeRequest, assessment: Any = _UN
         latest = expert["latest"]
         analog = analogy_for(
             user=user, cr=cr, assessment=assessment,
-            expert=latest["aggregate"] if latest else None,
+            expert=latest["aggregate"] if latest else None, requirements=requirements,
         )  # fmt: skip
         analogy_error = ""
     except PreconditionFailed as exc:

@@ -23,6 +23,10 @@ def impact_methods(context, cr):
         if name in context:
             extra["assessment"] = context[name]
             break
+    # The CR page's requirements panel has read the requirements the CR declares affected.
+    impact = (context.get("requirements_panel") or {}).get("impact") or {}
+    if impact.get("change_request") == cr.key and "affected" in impact:
+        extra["requirements"] = len(impact["affected"])
     data = selectors.methods_side_by_side(user=request.user, cr=cr, **extra)
     if not data.get("visible"):
         return None
