@@ -78,15 +78,21 @@ def _changes(before: dict[str, Any] | None, proposed: dict[str, Any]) -> list[di
     return rows
 
 
-def change_set_get(*, user: User, cr) -> dict[str, Any]:
-    """The CR's change set: each edit with its redline against the version it was drafted
-    from, whether its requirement moved on since (``stale``), and whether it was applied.
-    Three queries whatever the number of edits."""
-    edits = list(
+def _edits(cr) -> list[ChangeSetEdit]:
+    return list(
         ChangeSetEdit.objects.filter(change_request=cr)
         .select_related("requirement", "created_by")
         .order_by("id")
     )
+
+
+def change_set_get(*, user: User, cr, edits: list[ChangeSetEdit] | None = None) -> dict[str, Any]:
+    """The CR's change set: each edit with its redline against the version it was drafted
+    from, whether its requirement moved on since (``stale``), and whether it was applied.
+    Three queries whatever the number of edits (two when ``edits``, as ``_edits()`` reads
+    them, are given)."""
+    if edits is None:
+        edits = _edits(cr)
     wanted = [(e.requirement_id, e.base_version) for e in edits if e.op != EditOp.ADD]
     bases: dict[tuple[int, int], dict[str, Any]] = {}
     if wanted:
@@ -96,7 +102,11 @@ def change_set_get(*, user: User, cr) -> dict[str, Any]:
         ).select_related("parent")
         for v in versions:
             bases[(v.requirement_id, v.version)] = changesets.version_values(v)
-    application = ChangeSetApplication.objects.filter(change_request=cr).first()
+    application = (
+        ChangeSetApplication.objects.filter(change_request=cr)
+        .select_related("applied_by", "baseline")
+        .first()
+    )
     out = []
     for e in edits:
         req = e.requirement
@@ -253,7 +263,8 @@ def cr_panel(*, user: User, cr) -> dict[str, Any]:
 
     from .models import EditOp as Op
 
-    change_set = change_set_get(user=user, cr=cr)
+    edits = _edits(cr)  # for the change set and for the requirements it touches
+    change_set = change_set_get(user=user, cr=cr, edits=edits)
     titles = {e["id"]: e["title"] for e in change_set["edits"]}
     for edit in change_set["edits"]:  # labels, not stored values, for people
         edit["changes"] = [
@@ -266,7 +277,7 @@ def cr_panel(*, user: User, cr) -> dict[str, Any]:
         ]
     # Read once for the impact analysis and the conflicts; the snapshot that differs from
     # the live analysis is the one shown as saved (one per assessment: no second read).
-    touched = touched_requirements(cr)
+    touched = touched_requirements(cr, edits=edits)
     impact, snap = _live_impact(user=user, cr=cr, touched=touched)
     saved = _saved(snap) if snap and impact["snapshot"]["differs"] else None
     may = changesets.may_draft(user, cr)

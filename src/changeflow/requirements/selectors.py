@@ -133,9 +133,10 @@ class Touched(NamedTuple):
     keys: dict[int, str]
 
 
-def touched_requirements(cr) -> Touched:
+def touched_requirements(cr, *, edits: list[ChangeSetEdit] | None = None) -> Touched:
     """The requirements ``cr`` touches, with their keys (two queries, three when an added
-    requirement goes under an existing parent).
+    requirement goes under an existing parent; one fewer when the change set's ``edits``,
+    with their requirements, are given).
 
     The change set touches the requirements its edits modify or remove, and the parent an
     added requirement would go under."""
@@ -150,10 +151,18 @@ def touched_requirements(cr) -> Touched:
         keys[rid] = key
     # Each edit's requirement, or for an add not applied yet the key of its parent: the parents
     # are then read in one query, not one per add edit.
+    rows = (
+        ChangeSetEdit.objects.filter(change_request=cr)
+        .order_by("id")
+        .values_list("op", "requirement_id", "requirement__key", "proposed")
+        if edits is None
+        else [
+            (e.op, e.requirement_id, e.requirement.key if e.requirement else None, e.proposed)
+            for e in edits
+        ]
+    )
     touched: list[int | str] = []
-    for op, rid, key, proposed in ChangeSetEdit.objects.filter(change_request=cr).values_list(
-        "op", "requirement_id", "requirement__key", "proposed"
-    ):
+    for op, rid, key, proposed in rows:
         if op == EditOp.ADD and rid is None:
             parent = (proposed or {}).get("parent")
             if parent and isinstance(parent, str):
