@@ -327,6 +327,16 @@ def scope_pool(project_ids: tuple[int, ...]) -> Scope:
         return scope
 
 
+def _scope_pool_of(project: Project, project_ids: tuple[int, ...]) -> Scope:
+    """``scope_pool(project_ids)``, checked once per ``project`` object: the CR page asks for
+    the same pool twice (similar changes, then the analogy estimate), and the second answer
+    would only read the audit head again."""
+    pools = project.__dict__.setdefault("_impact_pools", {})
+    if project_ids not in pools:
+        pools[project_ids] = scope_pool(project_ids)
+    return pools[project_ids]
+
+
 def visible_scope(user: User, project: Project, scope: str = "project") -> tuple[int, ...]:
     """The projects whose history counts: the project, or every project of its customer
     organisation that ``user`` can see (never one they cannot)."""
@@ -373,7 +383,7 @@ def analogy_for(
     """The CR's most similar closed CRs with actuals and the analogy estimate (internal).
     ``requirements``: the number of requirements the CR declares affected, if known."""
     require_internal(user, cr.project)
-    s = scope_pool(visible_scope(user, cr.project, scope))
+    s = _scope_pool_of(cr.project, visible_scope(user, cr.project, scope))
     if requirements is None:
         requirements = AffectedRequirement.objects.filter(change_request=cr).count()
     own_effort = _query_effort(cr, assessment, expert)
@@ -419,7 +429,7 @@ def similar_to(
     """Likely duplicates and related CRs for a text (intake) or a CR (its page)."""
     if role_in(user, project) is None and not user.is_superuser:
         raise PermissionDenied(_("Not a member of this project."))
-    s = scope_pool(visible_scope(user, project, scope))
+    s = _scope_pool_of(project, visible_scope(user, project, scope))
     query = similar.document_terms(text, body[:DESCRIPTION_CHARS])
     mask = None
     at = s.position(exclude_key) if exclude_key else None
