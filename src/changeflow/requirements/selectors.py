@@ -162,14 +162,15 @@ def touched_requirements(cr, *, edits: list[ChangeSetEdit] | None = None) -> Tou
         ]
     )
     touched: list[int | str] = []
-    for op, rid, key, proposed in rows:
-        if op == EditOp.ADD and rid is None:
+    for op, edit_rid, edit_key, proposed in rows:
+        if op == EditOp.ADD and edit_rid is None:
             parent = (proposed or {}).get("parent")
             if parent and isinstance(parent, str):
                 touched.append(parent)
-        elif rid is not None:
-            touched.append(rid)
-            keys[rid] = key
+        elif edit_rid is not None:
+            touched.append(edit_rid)
+            if edit_key is not None:  # (always: a requirement has a key)
+                keys[edit_rid] = edit_key
     parents = {k for k in touched if isinstance(k, str)}
     ids: dict[str, int] = {}
     if parents:
