@@ -115,6 +115,24 @@ def test_multipart_upload_replay(personas, api):
     assert send(b"%PDF-1.4 other").status_code == 422
 
 
+def test_a_keyed_upload_reaches_the_view_whole(personas, api):
+    # The fingerprint reads every upload: the view must still read it from its first byte
+    # (a backtest or a plan import reads the file with read(), not chunks()).
+    csv = b"size,effort\n10,100\n20,210\n15,160\n30,290\n25,260\n"
+    client = api(personas.pm)
+
+    def send():
+        f = SimpleUploadedFile("history.csv", csv, "text/csv")
+        return client.post("/api/v1/estimation/backtest/", {"file": f, "target": "effort",
+                           "k": 2}, format="multipart", HTTP_IDEMPOTENCY_KEY="b")  # fmt: skip
+
+    first = send()
+    assert first.status_code == 200, first.content
+    assert first.json()["n"] == 5
+    again = send()
+    assert (again.status_code, again.json()) == (200, first.json())
+
+
 def test_expired_records_are_ignored(personas, api):
     client = api(personas.pm)
     post(client)

@@ -65,7 +65,9 @@ def fingerprint(request) -> str:
     """SHA-256 of the method, path and parsed body of a DRF ``request``."""
     data = request.data  # a parse error propagates: the request fails as it would anyway
     if hasattr(data, "getlist"):
-        body: Any = {k: data.getlist(k) for k in sorted(data.keys())}
+        # Files are fingerprinted by their content below. DRF's request.data holds them too,
+        # and serialising an upload would iterate it, leaving the view an exhausted file.
+        body: Any = {k: data.getlist(k) for k in sorted(data.keys()) if k not in request.FILES}
     else:
         body = data
     files = {k: [_file_fingerprint(f) for f in request.FILES.getlist(k)] for k in request.FILES}
