@@ -240,6 +240,19 @@ def test_vote_form_only_for_eligible_board_members(client, personas):
         assert "Board vote" in html
 
 
+def test_the_forms_of_the_cr_page_have_ids_of_their_own(client, personas):
+    """The transition, the estimate and the vote forms each have a comment: one id for all
+    three made every label point at the first box."""
+    cr = advance(make_cr(personas.project, by=personas.customer), personas, "in_review")
+    html = _as(client, personas.pm).get(f"/changes/{cr.key}/").content.decode()
+    assert 'name="action"' in html and 'action="/changes/ACME-1/vote/"' in html
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []
+    assert 'for="id_comment"' in html and 'for="id_vote_comment"' in html
+    assert 'id="id_vote_comment"' in html and 'id="id_vote_password"' in html
+    assert 'for="id_estimate_comment"' in html and 'id="id_estimate_effort_optimistic"' in html
+
+
 # ------------------------------------------------------------------ transitions
 
 

@@ -204,6 +204,9 @@ class AttachmentForm(forms.Form):
 
 
 class VoteForm(forms.Form):
+    """The board's vote; on the CR page beside the transition form, whose comment would
+    otherwise share its id (``id_comment``) and take the other's label."""
+
     decision = forms.ChoiceField(
         label=_("Your vote"), choices=VoteDecision.choices, widget=forms.RadioSelect
     )
@@ -219,6 +222,10 @@ class VoteForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_vote_%s")
+        super().__init__(*args, **kwargs)
 
 
 class AssessmentForm(forms.Form):

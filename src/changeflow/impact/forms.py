@@ -29,6 +29,8 @@ class ExpertEstimateForm(forms.Form):
     )  # fmt: skip
 
     def __init__(self, *args, **kwargs):
+        # On the CR page beside the transition form and its own comment: ids of its own.
+        kwargs.setdefault("auto_id", "id_estimate_%s")
         super().__init__(*args, **kwargs)
         for dim, label in LABELS.items():
             for point in POINTS:
