@@ -4,6 +4,7 @@ HTMX polling of a background run, and an assessment recorded from a run."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.test import override_settings
@@ -47,6 +48,20 @@ def test_the_plan_page_shows_tasks_and_forms_to_planners_only(client, personas):
     assert client.post("/projects/ACME/plan/task/", {"key": "D"}).status_code in (400, 403)
     client.force_login(p.outsider)
     assert client.get("/projects/ACME/plan/").status_code == 404
+
+
+def test_the_forms_of_the_plan_page_have_ids_of_their_own(client, personas):
+    """Import, header, task and milestone forms all have a name, a start date or a calendar;
+    with one id each for all of them, every label but the first pointed at another form."""
+    setup_plan(personas)
+    client.force_login(personas.pm)
+    html = client.get("/projects/ACME/plan/").content.decode()
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []
+    for form, field in (("import", "calendar"), ("header", "calendar"), ("task", "name"),
+                        ("milestone", "name"), ("dependency", "lag")):  # fmt: skip
+        assert f'<label for="id_{form}_{field}">' in html, (form, field)
+        assert f'id="id_{form}_{field}"' in html, (form, field)
 
 
 def test_the_plan_is_imported_and_edited_in_the_ui(client, personas):

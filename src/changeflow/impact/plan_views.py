@@ -50,7 +50,20 @@ class AssessFromRunForm(forms.Form):
     )
 
 
-class PlanImportForm(forms.Form):
+class _PlanPageForm(forms.Form):
+    """The plan page holds five of these forms, and several have a name, a start date or a
+    calendar: each form's fields get ids of their own (``id_task_name``, ``id_milestone_name``),
+    so that no two fields share an id and every label names its own field."""
+
+    ids = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"id_{self.ids}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class PlanImportForm(_PlanPageForm):
+    ids = "import"
     file = forms.FileField(
         label=gettext_lazy("Plan file (CSV or XLSX)"),
         help_text=gettext_lazy(
@@ -62,13 +75,15 @@ class PlanImportForm(forms.Form):
     calendar = forms.ChoiceField(label=gettext_lazy("Calendar"), choices=Calendar.choices)
 
 
-class PlanHeaderForm(forms.Form):
+class PlanHeaderForm(_PlanPageForm):
+    ids = "header"
     start_date = forms.DateField(label=gettext_lazy("Start date"))
     calendar = forms.ChoiceField(label=gettext_lazy("Calendar"), choices=Calendar.choices)
     currency = forms.CharField(label=gettext_lazy("Currency"), max_length=3)
 
 
-class TaskForm(forms.Form):
+class TaskForm(_PlanPageForm):
+    ids = "task"
     key = forms.CharField(label=gettext_lazy("Id"), max_length=40)
     name = forms.CharField(label=gettext_lazy("Name"), max_length=200, required=False)
     optimistic = forms.DecimalField(label=gettext_lazy("Optimistic (days)"), min_value=0)
@@ -77,13 +92,15 @@ class TaskForm(forms.Form):
     rate = forms.DecimalField(label=gettext_lazy("Cost per day"), min_value=0, required=False)
 
 
-class DependencyForm(forms.Form):
+class DependencyForm(_PlanPageForm):
+    ids = "dependency"
     predecessor = forms.CharField(label=gettext_lazy("Predecessor"), max_length=40)
     successor = forms.CharField(label=gettext_lazy("Successor"), max_length=40)
     lag = forms.DecimalField(label=gettext_lazy("Lag (days)"), min_value=0, required=False)
 
 
-class MilestoneForm(forms.Form):
+class MilestoneForm(_PlanPageForm):
+    ids = "milestone"
     name = forms.CharField(label=gettext_lazy("Milestone"), max_length=200)
     task = forms.CharField(label=gettext_lazy("Task"), max_length=40)
     target_date = forms.DateField(label=gettext_lazy("Target date"))
