@@ -3,6 +3,8 @@ from the page (hold, attendance, a signed vote, a decision, an action item, minu
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from changeflow.meetings.models import Meeting, MeetingVote, Occurrence
@@ -219,3 +221,34 @@ def test_edit_page(client, personas):
     assert client.get(f"/projects/ACME/meetings/{m.pk}/edit/").status_code == 403
     client.force_login(p.outsider)
     assert client.get(f"/projects/ACME/meetings/{m.pk}/edit/").status_code == 404
+
+
+def test_the_forms_of_a_held_meeting_have_ids_of_their_own(client, personas):
+    """Agenda and action items both have a title and a change request, and each agenda item
+    has its decision and vote forms: with Django's default ids the page had each id several
+    times and the labels pointed at the first field of that name."""
+    p = personas
+    crs = [advance(make_cr(p.project, by=p.customer), p, "in_review") for _ in range(2)]
+    m = make_meeting(p, "ccb")
+    base = f"/projects/ACME/meetings/{m.pk}/{latest_key(m)}/"
+    client.force_login(p.pm)
+    assert client.post(base + "do/", {"op": "hold"}).status_code == 302
+    att = {f"att-{u.username}": "present" for u in (p.pm, p.qa, p.customer_rep)}
+    assert client.post(base + "do/", {"op": "attendance", **att}).status_code == 302
+    html = client.get(base).content.decode()
+    items = list(Occurrence.objects.get().items.order_by("pk").values_list("pk", flat=True))
+    assert len(items) == 2 and all(cr.key in html for cr in crs)
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []
+    expected = ["id_agenda_title", "id_action_title", "id_action_change_request"]
+    for pk in items:
+        expected += [f"id_decision{pk}_outcome", f"id_vote{pk}_decision", f"id_vote{pk}_comment"]
+    for field_id in expected:
+        assert f'for="{field_id}"' in html and f'id="{field_id}"' in html, field_id
+    # A vote refused for its password shows that item's form again, with the same ids.
+    r = client.post(base + "do/", {"op": "vote", "item": items[1], "decision": "approve",
+                                   "password": "wrong"})  # fmt: skip
+    assert r.status_code == 403
+    ids = re.findall(r'\sid="([^"]+)"', r.content.decode())
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []
+    assert f'id="id_vote{items[1]}_password"' in r.content.decode()

@@ -120,14 +120,43 @@ class MinutesForm(forms.Form):
     )  # fmt: skip
 
 
-class AgendaItemForm(forms.Form):
+class _OwnIds(forms.Form):
+    """The occurrence page holds many forms: the agenda item's and the action item's (both
+    with a title and a change request), and a decision and a vote form per agenda item. Each
+    form's fields get ids of their own (``id_agenda_title``, ``id_vote12_comment``), so that
+    no two fields share an id and every label names its own field."""
+
+    ids = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"id_{self._ids(*args, **kwargs)}_%s")
+        super().__init__(*args, **kwargs)
+
+    def _ids(self, *args, **kwargs) -> str:
+        return self.ids
+
+
+class _PerItem(_OwnIds):
+    """One per agenda item: the item's id is in the form's ids."""
+
+    def _ids(self, *args, **kwargs) -> str:
+        data = args[0] if args and args[0] is not None else kwargs.get("data")
+        item = str((data or kwargs.get("initial") or {}).get("item") or "")
+        return self.ids + (item if item.isdigit() else "")
+
+
+class AgendaItemForm(_OwnIds):
+    ids = "agenda"
+
     title = forms.CharField(label=_("Item"), max_length=200, required=False)
     change_request = forms.CharField(label=_("Change request (key)"), max_length=24,
                                      required=False)  # fmt: skip
     notes = forms.CharField(label=_("Notes"), required=False, max_length=100_000)
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(_PerItem):
+    ids = "decision"
+
     item = forms.IntegerField(widget=forms.HiddenInput)
     outcome = forms.ChoiceField(label=_("Decision"), choices=Outcome.choices, required=False)
     rationale = forms.CharField(label=_("Rationale"), required=False, max_length=100_000,
@@ -136,7 +165,9 @@ class DecisionForm(forms.Form):
                                  widget=forms.Textarea(attrs={"rows": 2}))  # fmt: skip
 
 
-class MeetingVoteForm(forms.Form):
+class MeetingVoteForm(_PerItem):
+    ids = "vote"
+
     item = forms.IntegerField(widget=forms.HiddenInput)
     decision = forms.ChoiceField(label=_("Vote"), choices=VoteDecision.choices)
     comment = forms.CharField(label=_("Comment"), required=False, max_length=100_000)
@@ -146,7 +177,9 @@ class MeetingVoteForm(forms.Form):
     )  # fmt: skip
 
 
-class ActionItemForm(forms.Form):
+class ActionItemForm(_OwnIds):
+    ids = "action"
+
     title = forms.CharField(label=_("Action"), max_length=200)
     owner = forms.ChoiceField(label=_("Owner"))
     due_date = forms.DateField(label=_("Due date"), widget=forms.DateInput(attrs={"type": "date"}))
