@@ -48,7 +48,7 @@ def test_inbox_preferences_and_webhook_pages(live_server, p, browser, receiver, 
     assert badge.inner_text() == "1"
     page.click(".nav-inbox")
     page.wait_for_url(f"{base}/notifications/")
-    item = page.locator(".inbox-item.unread a").first
+    item = page.locator(".inbox-item.unread .inbox-open").first
     assert f"请对 {cr.key} 投票" in item.inner_text()
     page.screenshot(path=str(shots / "notify-inbox.png"), full_page=True)
     item.click()

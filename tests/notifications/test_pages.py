@@ -30,13 +30,30 @@ def test_inbox_badge_mark_read_and_open(client, p, live):
     html = client.get("/notifications/").content.decode()
     assert html.count('class="inbox-item unread"') == 3 and "late 2" in html
     first = Notification.objects.filter(user=p.pm).first()
-    r = client.get(f"/notifications/{first.pk}/")
+    assert f'action="/notifications/{first.pk}/"' in html
+    r = client.post(f"/notifications/{first.pk}/")
     assert r.status_code == 302 and r["Location"] == "/projects/ACME/"
+    first.refresh_from_db()
+    assert first.read_at is not None
+    assert ">2</span>" in client.get("/projects/").content.decode()
     client.post("/notifications/read/", {"all": "1"})
     assert "count-badge" not in client.get("/projects/").content.decode()
     # Someone else's notification: 404.
     client.force_login(p.qa)
-    assert client.get(f"/notifications/{first.pk}/").status_code == 404
+    assert client.post(f"/notifications/{first.pk}/").status_code == 404
+
+
+def test_a_get_does_not_mark_a_notification_read(client, p, live):
+    """Opening is the inbox's POST button: a link would be marked read by a browser's
+    prefetch or a link checker following it, before the person saw it."""
+    sla(p, live, [p.pm.username])
+    client.force_login(p.pm)
+    note = Notification.objects.get(user=p.pm)
+    html = client.get("/notifications/").content.decode()
+    assert f'href="/notifications/{note.pk}/"' not in html
+    assert client.get(f"/notifications/{note.pk}/").status_code == 405
+    note.refresh_from_db()
+    assert note.read_at is None
 
 
 def test_inbox_queries_do_not_grow_with_rows(client, p, live, django_assert_max_num_queries):

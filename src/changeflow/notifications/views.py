@@ -52,8 +52,11 @@ def mark_read(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_POST
 def open_notification(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """Mark one notification read and go to what it is about."""
+    """Mark one notification read and go to what it is about. A POST (the inbox's button):
+    a GET must not change anything, and a link would be marked read by any prefetcher or
+    link checker that follows it before the person has seen it."""
     note = selectors.inbox(user=request.user).filter(pk=pk).first()
     if note is None:
         raise Http404()
