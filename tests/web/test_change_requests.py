@@ -102,6 +102,26 @@ def test_create_with_bad_input_shows_errors_not_500(client, personas, data, fiel
     assert not selectors.change_request_list(user=personas.pm).exists()
 
 
+def test_help_texts_and_errors_are_where_the_fields_aria_describedby_points(client, personas):
+    """Django gives a field with help text or errors aria-describedby="<id>_helptext <id>_error";
+    the shared field template did not render those ids, so screen readers read no help."""
+    c = _as(client, personas.customer)
+    for response in (
+        c.get("/projects/ACME/changes/new/"),
+        c.post(
+            "/projects/ACME/changes/new/",
+            {"channel": "web", "title": "", "description": "d"},
+        ),
+    ):
+        html = response.content.decode()
+        described = {i for v in re.findall(r'aria-describedby="([^"]+)"', html) for i in v.split()}
+        assert described, response.status_code
+        ids = set(re.findall(r'\sid="([^"]+)"', html))
+        assert sorted(described - ids) == []
+    assert 'aria-describedby="id_title_error"' in html and 'id="id_title_error"' in html
+    assert 'aria-describedby="id_labels_helptext"' in html and 'id="id_labels_helptext"' in html
+
+
 def test_viewer_cannot_create(client, personas):
     response = _as(client, personas.viewer).post(
         "/projects/ACME/changes/new/", {"title": "t", "description": "d", "channel": "web"}
