@@ -68,6 +68,7 @@ def test_pm_configures_the_board_in_the_browser(client, personas):
     login(client, p.pm)
     page = client.get("/projects/ACME/board/").content.decode()
     assert 'name="member"' in page and "Required roles" in page
+    assert f'<label for="m-{p.pm.username}">' in page and f'id="m-{p.pm.username}"' in page
     r = client.post("/projects/ACME/board/", board_post(p))
     assert r.status_code == 302, r.content.decode()[:2000]
     board = Board.objects.get()
@@ -91,6 +92,8 @@ def test_other_members_may_not_change_the_board(client, personas, who):
     login(client, getattr(p, who))
     page = client.get("/projects/ACME/board/").content.decode()
     assert 'name="member"' not in page
+    # Without the checkboxes, no label points at one.
+    assert 'for="m-' not in page and p.pm.username in page
     assert client.post("/projects/ACME/board/", board_post(p)).status_code == 403
     assert client.post("/projects/ACME/board/delegation/", {"max_cost": "1"}).status_code == 403
     r = client.post(
