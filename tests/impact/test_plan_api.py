@@ -500,6 +500,9 @@ def test_the_assessment_form_shows_the_simulation_beside_the_other_methods(perso
     client.force_login(p.tech_lead)
     before = client.get(f"/changes/{cr.key}/assessment/", headers={"Accept-Language": "en"})
     assert "No simulation has been run for this change request yet." in before.content.decode()
+    # The simulation panel is on the CR page, not on this one: the link goes there.
+    assert f'href="/changes/{cr.key}/#simulation"' in before.content.decode()
+    assert 'id="simulation"' in client.get(f"/changes/{cr.key}/").content.decode()
     r = api(p.tech_lead).post(sim_url(cr), {"iterations": 2000, "seed": 7}, format="json")
     shift = r.json()["result"]["finish_shift_days"]["P80"]
     html = client.get(f"/changes/{cr.key}/assessment/", headers={"Accept-Language": "en"})
