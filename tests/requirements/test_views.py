@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 
 from changeflow.core.models import AuditEvent
 from changeflow.requirements import services
-from changeflow.requirements.models import Artifact, Requirement, TraceLink
+from changeflow.requirements.models import Artifact, LinkKind, Requirement, TraceLink
 from tests.factories import advance, make_cr
 from tests.requirements.helpers import make_baseline, make_req
 
@@ -320,3 +321,25 @@ def test_matrix_page_bad_filter_and_query_count(
         assert client.get("/projects/ACME/matrix/").status_code == 200
     with django_assert_max_num_queries(20):
         assert client.get("/projects/ACME/requirements/").status_code == 200
+
+
+def test_matrix_page_names_link_kinds_in_the_readers_language(client, personas, data):
+    """The cells showed the code ("verifies", "derives") on the Chinese page too; the API and
+    the export keep the codes."""
+    p = personas
+    services.link_create(user=p.pm, project=p.project, source=data[1].key, target=data[0].key,
+                         kind="derives")  # fmt: skip
+    client.force_login(p.viewer)
+    html = client.get("/projects/ACME/matrix/", headers={"Accept-Language": "zh-hans"})
+    html = html.content.decode()
+    with translation.override("zh-hans"):
+        labels = [str(LinkKind.VERIFIES.label), str(LinkKind.DERIVES.label)]
+    assert "verifies" not in labels and "derives" not in labels
+    for label in labels:
+        assert label in html
+    assert ">verifies" not in html and " derives" not in html
+    english = client.get("/projects/ACME/matrix/", headers={"Accept-Language": "en"})
+    assert "verifies" in english.content.decode()
+    api = client.get("/api/v1/projects/ACME/matrix/").json()
+    links = [link for row in api["results"] for cell in row["cells"] for link in cell]
+    assert [(link["kind"], "label" in link) for link in links] == [("verifies", False)]

@@ -49,7 +49,7 @@ from .forms import (
     RequirementFilterForm,
     RequirementForm,
 )
-from .models import Artifact, Requirement
+from .models import Artifact, LinkKind, Requirement
 
 PAGE_SIZE = 50
 
@@ -488,6 +488,11 @@ def matrix(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     qs = trace_matrix.rows(user=request.user, project=project, filters=filters)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     data = trace_matrix.page_of(project=project, filters=filters, requirements=list(page))
+    # The page names each link's kind in the reader's language ("细化", not "refines"); the
+    # API and the export keep the codes.
+    for row in data["rows"]:
+        for link in [*row["requirements"], *(link for cell in row["cells"] for link in cell)]:
+            link["label"] = LinkKind(link["kind"]).label
     query = request.GET.copy()
     query.pop("page", None)
     return render(
