@@ -3,10 +3,12 @@
 import math
 
 import pytest
+from django.utils import translation
 
 from changeflow.changes import services as change_services
+from changeflow.changes.models import ChangeType
 from changeflow.impact import services
-from changeflow.impact.models import CalibrationRecord
+from changeflow.impact.models import CalibrationRecord, Dimension
 from tests.api.conftest import error_of
 from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
 
@@ -190,6 +192,24 @@ def test_intake_partial_and_calibration_page(client, personas, closed):
     client.login(username=personas.pm.username, password=PASSWORD)
     page = client.get(f"/projects/{personas.project.key}/calibration/")
     assert page.status_code == 200 and "×" in page.content.decode()
+
+
+def test_the_calibration_page_names_dimensions_and_types_in_the_readers_language(
+    client, personas, closed
+):
+    """The page showed the codes (effort, cost, enhancement...) on the Chinese page too; the
+    API keeps them."""
+    client.force_login(personas.pm)
+    page = client.get(f"/projects/{personas.project.key}/calibration/",
+                      headers={"Accept-Language": "zh-hans"}).content.decode()  # fmt: skip
+    cr_types = set(CalibrationRecord.objects.values_list("cr_type", flat=True)) - {""}
+    with translation.override("zh-hans"):
+        labels = [str(Dimension.EFFORT.label), *(str(ChangeType(t).label) for t in cr_types)]
+    assert cr_types and labels[0] != "Effort (hours)"
+    for label in labels:
+        assert f"<td>{label}</td>" in page, label
+    for code in ("effort", *cr_types):
+        assert f"<td>{code}</td>" not in page, code
 
 
 def test_estimate_form_and_round_close_on_the_page(client, personas, target):

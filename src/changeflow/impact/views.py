@@ -15,12 +15,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.changes import selectors as change_selectors
+from changeflow.changes.models import ChangeType
 from changeflow.core.errors import ApplicationError
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import error_page, or_404
 
 from . import selectors, services
 from .forms import ExpertEstimateForm
+from .models import Dimension
 
 
 def _back(cr) -> HttpResponse:
@@ -100,4 +102,12 @@ def calibration(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
         data = selectors.calibration_summary(user=request.user, project=project)
     except ApplicationError as exc:
         return error_page(request, exc)
+    # The page names the dimension and the CR type in the reader's language; the API keeps
+    # the codes.
+    for group in data["groups"]:
+        dim, cr_type = group["dimension"], group["cr_type"]
+        group["dimension_label"] = Dimension(dim).label if dim in Dimension.values else dim
+        group["cr_type_label"] = (
+            ChangeType(cr_type).label if cr_type in ChangeType.values else cr_type
+        )
     return render(request, "impact/calibration.html", {"project": project, **data})
