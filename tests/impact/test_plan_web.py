@@ -8,10 +8,12 @@ import re
 
 import pytest
 from django.test import override_settings
+from django.utils import translation
 
 from changeflow.changes.models import ImpactAssessment
 from changeflow.impact import plan_io, plans
 from changeflow.impact.models import SimulationRun
+from changeflow.impact.plan_views import ChangePlanForm
 from tests.factories import advance, complete_assessment, make_cr
 
 pytestmark = pytest.mark.django_db
@@ -294,3 +296,10 @@ def test_the_cr_history_names_the_change_plan_in_words(client, personas):
         f"/changes/{cr.key}/", headers={"Accept-Language": "zh-hans"}
     ).content.decode()
     assert "设置了用于模拟的实施任务" in html
+    # Its fields by their labels, not their keys; "after" as the form writes it, not a dict.
+    changes = dict(re.findall(r'<span class="tl-field">([^<]+)</span>[^<]*(?:<del>[^<]*</del>'
+                              r'[^<]*)?<ins>([^<]+)</ins>', html))  # fmt: skip
+    with translation.override("zh-hans"):
+        after, before = (str(ChangePlanForm.base_fields[f].label) for f in ("after", "before"))
+    assert changes[after] == "B" and changes[before] == "C"
+    assert '<span class="tl-field">after</span>' not in html and "&#x27;task&#x27;" not in html

@@ -4,8 +4,16 @@ import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext
 
+from changeflow.ccb import services as ccb_services
 from changeflow.changes import selectors, services
+from changeflow.changes.workflow import State
+from changeflow.core import audit
+from changeflow.impact import services as impact
+from changeflow.impact.models import Dimension, RoundStatus
 from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
 
 pytestmark = pytest.mark.django_db
@@ -274,6 +282,51 @@ def test_the_forms_of_the_cr_page_have_ids_of_their_own(client, personas):
 
 
 # ------------------------------------------------------------------ transitions
+
+
+def test_history_names_estimates_rounds_and_service_levels_in_the_readers_language(
+    client, personas
+):
+    """Other apps' events showed their keys and codes (effort, outcome: disagreed, stage:
+    triaged, spread: effort: 0.2...) on the Chinese page too, and a reason the system gave for
+    resetting the votes stayed in the language it was recorded in."""
+    p = personas
+    cr = advance(make_cr(p.project, by=p.customer), p, "assessing")
+    for who, m in ((p.developer, 10), (p.tech_lead, 30)):
+        impact.expert_estimate_submit(
+            user=who, cr=fresh(cr, who),
+            effort={"optimistic": m * 0.8, "most_likely": m, "pessimistic": m * 1.5},
+        )  # fmt: skip
+    impact.estimation_round_close(user=p.tech_lead, cr=fresh(cr, p.tech_lead))
+    with transaction.atomic():  # as the service-level job records a breach
+        audit.record(actor="system", action="sla.breached", object_type="change_request",
+                     object_key=cr.key, project="ACME",
+                     after={"stage": "triaged", "priority": "P2", "target_hours": 24,
+                            "level": 1, "notify": []})  # fmt: skip
+    complete_assessment(cr, by=p.tech_lead)
+    cr = services.change_request_transition(
+        user=p.tech_lead, cr=fresh(cr, p.tech_lead), action="request_review"
+    )
+    services.vote_cast(user=p.qa, cr=fresh(cr, p.qa), decision="approve", password=PASSWORD)
+    with translation.override("en"), transaction.atomic():
+        reason = gettext("The change set changed.")  # as the change sets reset them
+        ccb_services.reset_votes(cr=fresh(cr, p.pm), reason=reason, by=p.pm)
+    html = _as(client, p.pm).get(f"/changes/{cr.key}/", headers={"Accept-Language": "zh-hans"})
+    html = html.content.decode()
+    fields = re.findall(r'<span class="tl-field">([^<]+)</span>', html)
+    values = re.findall(r"<ins>([^<]+)</ins>", html)
+    for key in ("effort", "outcome", "disagree", "spread", "next_round", "stage", "target_hours",
+                "level"):  # fmt: skip
+        assert key not in fields, key
+    with translation.override("zh-hans"):
+        effort = str(Dimension.EFFORT.label)
+        assert effort in fields and gettext("Next round") in fields
+        assert str(RoundStatus.DISAGREED.label) in values
+        assert str(State.TRIAGED.label) in values and "triaged" not in values
+        assert effort in values  # the dimension the estimators disagreed on
+        assert any(v.startswith(f"{effort}: ") for v in values)  # its spread
+        assert gettext("The change set changed.") in html
+    assert "The change set changed." not in html
 
 
 def test_submit_moves_the_state_and_appears_in_history(client, personas):

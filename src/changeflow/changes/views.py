@@ -29,7 +29,8 @@ from changeflow.core.access import role_in, sees_internal
 from changeflow.core.errors import ApplicationError, NotFound
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.core.middleware import client_ip
-from changeflow.impact.plan_views import simulation_panel
+from changeflow.impact.models import Dimension, RoundStatus
+from changeflow.impact.plan_views import ChangePlanForm, simulation_panel
 from changeflow.impact.services import EVENT_LABELS as IMPACT_EVENT_LABELS
 from changeflow.requirements import changesets as cs
 from changeflow.requirements.cr_selectors import cr_panel
@@ -190,7 +191,25 @@ FIELD_LABELS.update(
     role=gettext_lazy("Role"),
     requested_by=gettext_lazy("Requester"),
 )
-FIELD_LABELS = cs.EVENT_FIELD_LABELS | FIELD_LABELS  # a CR field's own label wins
+# The fields of other apps' events in the CR's history - expert estimates, Delphi rounds, the
+# change plan, service levels - named like the others rather than by their keys.
+OTHER_EVENT_FIELD_LABELS: dict[str, Any] = {
+    "effort": Dimension.EFFORT.label,
+    "schedule": Dimension.SCHEDULE.label,
+    "outcome": gettext_lazy("Status"),
+    "disagree": gettext_lazy("Disagreement on"),
+    "spread": gettext_lazy("Spread"),
+    "next_round": gettext_lazy("Next round"),
+    "tasks": ChangePlanForm.base_fields["tasks"].label,
+    "after": ChangePlanForm.base_fields["after"].label,
+    "before": ChangePlanForm.base_fields["before"].label,
+    "include_risks": ChangePlanForm.base_fields["include_risks"].label,
+    "stage": gettext_lazy("Stage"),
+    "target_hours": gettext_lazy("Target (hours)"),
+    "level": gettext_lazy("Level"),
+}
+# A CR field's own label wins.
+FIELD_LABELS = cs.EVENT_FIELD_LABELS | OTHER_EVENT_FIELD_LABELS | FIELD_LABELS
 VALUE_CHOICES: dict[str, Any] = {
     "state": State,
     "type": ChangeType,
@@ -204,7 +223,12 @@ VALUE_CHOICES: dict[str, Any] = {
     "purpose": VotePurpose,
     "role": Role,
     "op": cs.EditOp,
+    "outcome": RoundStatus,
+    "stage": State,
+    "disagree": Dimension,
 }
+# Maps whose keys are codes: {"effort": 0.2, "schedule": 0.1}.
+KEY_CHOICES: dict[str, Any] = {"spread": Dimension}
 EVENT_LABELS: dict[str, Any] = {
     "cr.created": gettext_lazy("created the change request"),
     "cr.updated": gettext_lazy("edited"),
@@ -255,9 +279,16 @@ def _value(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
+        return ", ".join(_value(name, v) for v in value)
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {v}" for k, v in value.items())
+        if set(value) == {"task", "lag"}:  # a change plan's "after": a plan task and its lag
+            lag = float(value["lag"] or 0)
+            return str(value["task"]) + (f"+{lag:g}" if lag else "")
+        keys = KEY_CHOICES.get(name)
+        return ", ".join(
+            f"{keys(k).label if keys is not None and k in keys.values else k}: {v}"
+            for k, v in value.items()
+        )
     choices = VALUE_CHOICES.get(name)
     if choices is not None and value in choices.values:
         return str(choices(value).label)
@@ -283,6 +314,7 @@ def _timeline(events) -> list[dict[str, Any]]:
             old = _value(name, before.get(name)) if name in before else None
             changes.append({"label": label, "old": old, "new": new})
         tally = after.get("tally") or {}
+        reset = event.action == "votes.reset"
         entries.append(
             {
                 "event": event,
@@ -292,7 +324,9 @@ def _timeline(events) -> list[dict[str, Any]]:
                 "changes": changes,
                 "text": after.get("comment")
                 or after.get("body")
-                or (after.get("reason", "") if event.action == "votes.reset" else ""),
+                # The reason was recorded in the language of whoever reset the votes; one
+                # the system gave (an English message of the catalogue) reads in the reader's.
+                or (_(after["reason"]) if reset and after.get("reason") else ""),
                 "internal": event.internal,
                 "tally": {
                     VoteDecision(d).label: n for d, n in (tally.get("counts") or {}).items() if n
