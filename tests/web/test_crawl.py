@@ -6,7 +6,8 @@ Each demo user then starts at /projects/ and follows, breadth first, every same-
 pages offer them (``<a href>``, ``hx-get``, ``<img src>``, GET forms), with GET only. Every page
 must answer without a server error, every link must lead somewhere the user may go (200, a
 redirect, a file), every HTML page must be well-formed, refer only to ids it has, and be in the
-user's language (half of them English, half Chinese), and no GET may write to the database.
+user's language (half of them English, half Chinese: <html lang>, and no message of the
+catalogue left in English), and no GET may write to the database.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test import Client, TestCase
 from django.test.utils import CaptureQueriesContext
 from django.urls import Resolver404, resolve
+from django.utils import translation
 
 from changeflow import demo
 from changeflow.accounts.models import User
@@ -54,6 +57,7 @@ FIRST_OF_A_KIND = 2
 SAMPLE_STRIDE = len(USERS)
 MAX_PAGES = 1500  # per user: far above what the demo has, a guard against a crawl trap
 OK = {200, 302}
+LANGUAGES = django_settings.LANGUAGES
 # Pages every member of the project reaches, whatever their role: a crawl that misses one of
 # them went wrong (a login lost, a broken navigation).
 EVERY_MEMBER_SEES = {
@@ -105,9 +109,18 @@ class _Document(HTMLParser):
         self.html_lang: str | None = None
         self.has_html = False
         self.refs: list[tuple[str, str]] = []  # (id, the attribute naming it)
+        self.post_actions: list[str] = []  # where its POST forms go: never fetched, resolved
+        self.texts: list[str] = []  # text and the attributes people read, to find English
+
+    def handle_data(self, data):
+        if self.stack and self.stack[-1] in ("script", "style", "code", "pre"):
+            return
+        if data.strip():
+            self.texts.append(data.strip())
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        self.texts += [a[k].strip() for k in ("placeholder", "title", "aria-label") if a.get(k)]
         if tag == "html":
             self.has_html = True
             self.html_lang = a.get("lang")
@@ -119,6 +132,12 @@ class _Document(HTMLParser):
             self.links.append((a["src"], False))
         if tag == "form" and (a.get("method") or "get").lower() == "get":
             self.links.append((a.get("action") or "", False))
+        elif tag == "form":
+            self.post_actions.append(a.get("action") or "")
+        if tag == "button" and a.get("formaction"):
+            self.post_actions.append(a["formaction"])
+        if (tag == "script" and a.get("src")) or (tag == "link" and a.get("href")):
+            self.links.append((a.get("src") or a["href"], False))
         if a.get("hx-get") is not None:
             self.links.append((a["hx-get"], True))
         # What the page refers to by id must be on it: labels, ARIA, htmx, in-page links.
@@ -183,6 +202,19 @@ def _normalise(base: str, href: str) -> str | None:
     return parts.path + (f"?{query}" if query else "")
 
 
+def _translated_messages(lang: str) -> set[str]:
+    """The app's English messages that have a translation to ``lang`` different from
+    themselves: such a text on a page in ``lang`` was not translated."""
+    catalog = translation.trans_real.translation(lang)._catalog
+    # The language switch names each language in itself: "English" is right on any page.
+    own_names = {translation.get_language_info(code)["name_local"] for code, _ in LANGUAGES}
+    return {
+        msgid
+        for msgid, msgstr in catalog.items()
+        if isinstance(msgid, str) and msgstr and msgstr != msgid and len(msgid) > 2
+    } - own_names
+
+
 def _url_name(path: str) -> str:
     try:
         match = resolve(path)
@@ -195,6 +227,7 @@ def crawl(client, lang: str, share: int) -> Crawl:
     """Breadth-first from START, GET only; collects every problem instead of stopping."""
     result = Crawl()
     headers = {"Accept-Language": lang}
+    untranslated = _translated_messages(lang)
     queue: deque[tuple[str, bool, str | None]] = deque([(START, False, None)])
     seen: set[tuple[str, bool]] = {(START, False)}
     variants: dict[str, set[str]] = {}
@@ -254,11 +287,19 @@ def crawl(client, lang: str, share: int) -> Crawl:
                 problems.append(f"{where}: no <html> element")
             elif doc.html_lang != lang:
                 problems.append(f"{where}: <html lang={doc.html_lang!r}>, expected {lang!r}")
+        if lang != "en":
+            english = sorted({t for t in doc.texts if t in untranslated})
+            if english:
+                problems.append(f"{where}: in English: {english}")
         if "{%" in body or "{{" in body:
             problems.append(f"{where}: template syntax in the page")
         result.problems.extend(problems)
         if not htmx:
             page_ids[url] = set(doc.ids)
+        for action in doc.post_actions:
+            target = _normalise(url, action)
+            if target is not None and _url_name(target.partition("?")[0]).startswith("/"):
+                result.problems.append(f"{where}: a form posts to {target}, which is no page")
         for href, hx in doc.links:
             target = _normalise(url, href)
             fragment = urlsplit(href).fragment
@@ -347,6 +388,18 @@ def test_the_checks_find_what_they_look_for():
               '<label for="x">x</label></body></html>')  # fmt: skip
     fine.finish()
     assert fine.errors == [] and fine.links == [("/i.png", False)]
+    forms = _Document()
+    forms.feed('<link rel="stylesheet" href="/static/css/app.css"><script src="/static/x.js">'
+               '</script><form method="post" action="/changes/ACME-1/vote/"></form>'
+               '<form action="/changes/"></form>')  # fmt: skip
+    assert forms.links == [("/static/css/app.css", False), ("/static/x.js", False),
+                           ("/changes/", False)]  # fmt: skip
+    assert forms.post_actions == ["/changes/ACME-1/vote/"]
+    assert _url_name("/changes/ACME-1/vote/") == "cr-vote"
+    assert _url_name("/changes/ACME-1/nothing/") == "/changes/ACME-1/nothing/"  # no page
+    assert finders.find("css/app.css") and not finders.find("x.js")
+    chinese = _translated_messages("zh-hans")
+    assert "Change Control Board" in chinese and "English" not in chinese
     assert _normalise("/changes/", "?page=2&sort=-key") == "/changes/?page=2&sort=-key"
     assert _normalise("/changes/", "?sort=-key&page=2") == "/changes/?page=2&sort=-key"
     assert _normalise("/changes/ACME-1/", "edit/") == "/changes/ACME-1/edit/"
