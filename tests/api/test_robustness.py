@@ -78,3 +78,16 @@ def test_unknown_method_is_405(personas, api, cr):
     r = api(personas.pm).put(f"/api/v1/change-requests/{cr.key}/", {}, format="json")
     assert r.status_code == 405
     assert error_of(r)["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("method", ["post", "patch", "delete"])
+def test_unsafe_method_on_unknown_api_path_is_json_404_even_with_a_cookie(personas, api, method):
+    """Found by the schema fuzzing (test_fuzz.py): with any cookie, a write to an unknown API
+    path hit the CSRF check and got the web's HTML "Form expired" page (403)."""
+    client = api(personas.pm)
+    client.handler.enforce_csrf_checks = True
+    client.cookies["sessionid"] = "not-a-session"
+    r = getattr(client, method)("/api/v1/projects/ACME/links/null/")
+    assert r.status_code == 404
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert error_of(r)["code"] == "not_found"

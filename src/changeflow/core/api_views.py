@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_exempt
 from django_filters import rest_framework as df
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -154,8 +155,13 @@ class ApiView(IdempotencyMixin, GenericAPIView):
         return self.get_paginated_response(serializer_class(page, many=True, context=ctx).data)
 
 
+@csrf_exempt
 def api_not_found(request, *args, **kwargs):
-    """Any other path under /api/v1/: a JSON 404 in the error shape, not an HTML page."""
+    """Any other path under /api/v1/: a JSON 404 in the error shape, not an HTML page.
+
+    CSRF-exempt like every API view: it changes nothing, and otherwise a POST/PATCH/DELETE to
+    an unknown API path from a client that sends a cookie got the web's HTML "Form expired"
+    403 instead of this 404."""
     from django.http import JsonResponse
 
     from .api import error_body
