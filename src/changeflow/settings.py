@@ -287,6 +287,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "changeflow.core.api_views.document_shared_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "PriorityEnum": "changeflow.changes.models.Priority",
         "RequirementPriorityEnum": "changeflow.requirements.models.RequirementPriority",

@@ -274,3 +274,34 @@ def expected_version(request, current: int, stale: str) -> int | None:
     if str(current) in tags:
         return current
     raise StalePrecondition(stale)
+
+
+def document_shared_errors(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the answers that shared machinery gives for every
+    operation that uses it, documented where the views' own ``errors(...)`` left them out.
+
+    - ``Idempotency-Key`` (core.idempotency): a malformed key is a 400, a key reused for a
+      different request a 422;
+    - ``page`` / ``page_size`` (the paginator): not a positive number is a 400, a page past the
+      end a 404.
+    """
+    error = {"$ref": "#/components/schemas/Error"}
+    for methods in result.get("paths", {}).values():
+        for operation in methods.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            names = {p.get("name") for p in operation.get("parameters", [])}
+            codes = set()
+            if "Idempotency-Key" in names:
+                codes |= {400, 422}
+            if "page" in names:
+                codes |= {400, 404}
+            for code in sorted(codes):
+                operation["responses"].setdefault(
+                    str(code),
+                    {
+                        "content": {"application/json": {"schema": error}},
+                        "description": str(_ERROR_TEXT[code]),
+                    },
+                )
+    return result
