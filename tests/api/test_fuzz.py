@@ -1,0 +1,287 @@
+"""Property-based fuzzing of the whole REST API against its own OpenAPI schema (schemathesis).
+
+Every operation the server publishes at ``/api/v1/schema/`` is called in-process, through the
+WSGI application, with requests that schemathesis generates from the schema: valid bodies and
+parameters, and invalid ones (wrong types, missing fields, odd strings). The answers must never
+be a 500, must carry a status code the operation documents, and must match its response schema.
+
+The data is the demo project (ACME, every role, a CR in every state, requirements, a baseline,
+a plan, meetings, ...), built once per module and worker inside a transaction that is rolled
+back at the end; each generated request runs in its own savepoint, rolled back after it, so that
+one example's writes never change the next one's data. Path parameters are, most of the time,
+the keys and ids of real objects (``ACME``, ``ACME-3``, ``ACME-R-1``, a real meeting and one
+of its occurrences), otherwise nearly every request would end at a 404.
+
+Reproducible: Hypothesis is derandomized and schemathesis has a fixed seed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("schemathesis")
+
+import hypothesis  # noqa: E402
+import schemathesis  # noqa: E402
+from django.core.signals import request_finished, request_started  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.db import close_old_connections, transaction  # noqa: E402
+from drf_spectacular.generators import SchemaGenerator  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+# Examples per operation in the fuzzing phase (positive and negative); 149 operations at about
+# ten examples each stay well under the module's time budget on SQLite.
+MAX_EXAMPLES = 10
+SEED = 20261206
+
+CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
+    {
+        "seed": SEED,
+        "generation": {
+            "max-examples": MAX_EXAMPLES,
+            "deterministic": True,
+            "database": "none",
+        },
+        # The examples phase adds nothing (the schema has no examples) and the coverage phase
+        # multiplies each operation by its boundary cases: fuzzing alone keeps the budget.
+        "phases": {"examples": {"enabled": False}, "coverage": {"enabled": False}},
+    }
+)
+
+
+def _raw_schema() -> dict:
+    # The very document served at /api/v1/schema/ (public: every operation, whoever asks).
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+schema = schemathesis.openapi.from_dict(_raw_schema(), config=CONFIG)
+APP = get_wsgi_application()
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+# Schema violations found by this module and not fixed yet: the one check left out for the one
+# operation, each with its reason. Everything else runs every check above.
+_LIST_NOT_PAGINATED = "a plain array, documented as a paginated object"
+KNOWN: dict[str, dict] = {
+    **dict.fromkeys(
+        [
+            "GET /api/v1/change-requests/{key}/similar/",
+            "GET /api/v1/projects/{key}/calendar/",
+            "GET /api/v1/projects/{key}/meetings/{id}/occurrences/",
+            "GET /api/v1/projects/{key}/plan/dependencies/",
+            "GET /api/v1/projects/{key}/plan/milestones/",
+            "GET /api/v1/projects/{key}/plan/tasks/",
+        ],
+        {response_schema_conformance: _LIST_NOT_PAGINATED},
+    ),
+    **dict.fromkeys(
+        ["GET /api/v1/change-requests/", "GET /api/v1/change-requests/{key}/"],
+        {response_schema_conformance: "urgency, type, priority may be blank, not in the enums"},
+    ),
+    **dict.fromkeys(
+        [
+            "GET /api/v1/projects/{key}/matrix/export/",
+            "GET /api/v1/projects/{key}/requirements/export/",
+        ],
+        {content_type_conformance: "answers text/csv, documented as application/json"},
+    ),
+}
+
+
+# Real path parameter values, per path template; filled by the ``world`` fixture of this worker.
+REAL: dict[str, list[dict]] = {}
+
+
+def _real_path_parameters(project) -> dict[str, list[dict]]:
+    """For each path template, the path parameters of objects that exist in ``project``."""
+    from changeflow.changes.models import Attachment, ChangeRequest
+    from changeflow.comms.models import QuarantinedMail
+    from changeflow.impact.models import PlanDependency, PlanMilestone, PlanTask, SimulationRun
+    from changeflow.meetings.models import ActionItem, AgendaItem, Meeting, Occurrence
+    from changeflow.meetings.recurrence import occurrence_key
+    from changeflow.notifications.models import Webhook
+    from changeflow.requirements.models import (
+        Artifact,
+        Baseline,
+        ChangeSetEdit,
+        Requirement,
+        TraceLink,
+    )
+
+    key = project.key
+    crs = list(ChangeRequest.objects.filter(project=project).values_list("key", flat=True))
+    reqs = list(Requirement.objects.filter(project=project).values_list("key", flat=True))
+    arts = list(Artifact.objects.filter(project=project).values_list("key", flat=True))
+    usernames = list(project.memberships.values_list("user__username", flat=True))
+    baselines = list(Baseline.objects.filter(project=project).values_list("name", flat=True))
+
+    def ids(qs) -> list[dict]:
+        return [{"key": key, "id": pk} for pk in qs.values_list("pk", flat=True)]
+
+    def cr_ids(qs, cr_field="change_request__key") -> list[dict]:
+        return [{"key": k, "id": pk} for pk, k in qs.values_list("pk", cr_field)]
+
+    occurrences = [
+        {"key": key, "id": o.meeting_id, "occ": occurrence_key(o.starts_at)}
+        for o in Occurrence.objects.filter(meeting__project=project)
+    ]
+    items = [
+        {"key": key, "id": i.occurrence.meeting_id, "occ": occurrence_key(i.occurrence.starts_at),
+         "item": i.pk}
+        for i in AgendaItem.objects.filter(occurrence__meeting__project=project)
+        .select_related("occurrence")
+    ]  # fmt: skip
+    actions = [
+        {"key": key, "id": a.occurrence.meeting_id, "occ": occurrence_key(a.occurrence.starts_at),
+         "action": a.pk}
+        for a in ActionItem.objects.filter(occurrence__meeting__project=project)
+        .select_related("occurrence")
+    ]  # fmt: skip
+    tasks = [
+        {"key": key, "task": t}
+        for t in PlanTask.objects.filter(plan__project=project).values_list("key", flat=True)
+    ]
+    cr_sims = SimulationRun.objects.filter(project=project, change_request__isnull=False)
+    plan_sims = SimulationRun.objects.filter(project=project, change_request__isnull=True)
+    return {
+        "key:project": [{"key": key}],
+        "key:cr": [{"key": k} for k in crs],
+        "key:requirement": [{"key": k} for k in reqs],
+        "key:artifact": [{"key": k} for k in arts],
+        "username": [{"key": key, "username": u} for u in usernames],
+        "name": [{"key": key, "name": n} for n in baselines],
+        "attachments": [
+            {"key": k, "id": pk}
+            for pk, k in Attachment.objects.filter(change_request__project=project).values_list(
+                "pk", "change_request__key"
+            )
+        ],
+        "change-set": cr_ids(ChangeSetEdit.objects.filter(change_request__project=project)),
+        "cr-simulations": cr_ids(cr_sims),
+        "plan-simulations": ids(plan_sims),
+        "meetings": ids(Meeting.objects.filter(project=project)),
+        "occurrences": occurrences,
+        "agenda": items,
+        "actions": actions,
+        "links": ids(TraceLink.objects.filter(project=project)),
+        "webhooks": ids(Webhook.objects.filter(project=project)),
+        "freeze-windows": ids(project.freeze_windows.all()),
+        "dependencies": ids(PlanDependency.objects.filter(plan__project=project)),
+        "milestones": ids(PlanMilestone.objects.filter(plan__project=project)),
+        "tasks": tasks,
+        "quarantine": ids(QuarantinedMail.objects.filter(project=project)),
+        "crs": crs,
+    }
+
+
+def _kind_of(path: str) -> str:
+    """Which kind of real object a path template addresses (a key of ``REAL``)."""
+    for marker, kind in (
+        ("{action}", "actions"),
+        ("{item}", "agenda"),
+        ("{occ}", "occurrences"),
+        ("meetings/{id}", "meetings"),
+        ("{username}", "username"),
+        ("{name}", "name"),
+        ("{task}", "tasks"),
+        ("attachments/{id}", "attachments"),
+        ("change-set/{id}", "change-set"),
+        ("plan/simulations/{id}", "plan-simulations"),
+        ("simulations/{id}", "cr-simulations"),
+        ("links/{id}", "links"),
+        ("webhooks/{id}", "webhooks"),
+        ("freeze-windows/{id}", "freeze-windows"),
+        ("dependencies/{id}", "dependencies"),
+        ("milestones/{id}", "milestones"),
+        ("quarantine/{id}", "quarantine"),
+    ):
+        if marker in path:
+            return kind
+    for prefix, kind in (
+        ("/api/v1/projects/", "key:project"),
+        ("/api/v1/change-requests/", "key:cr"),
+        ("/api/v1/requirements/", "key:requirement"),
+        ("/api/v1/artifacts/", "key:artifact"),
+    ):
+        if path.startswith(prefix):
+            return kind
+    raise AssertionError(f"no real objects known for {path}")
+
+
+@schema.hook("flatmap_path_parameters")
+def _real_objects_mostly(context, path_parameters):
+    """Three times in four, the path names objects that exist (the generated value otherwise,
+    which exercises the 404s and the parsing of odd keys)."""
+    if not path_parameters:
+        return st.just(path_parameters)
+    real = REAL.get(_kind_of(context.operation.path), [])
+    if not real:
+        return st.just(path_parameters)
+    chosen = st.sampled_from(real).map(lambda values: {**path_parameters, **values})
+    return st.one_of(st.just(path_parameters), chosen, chosen, chosen)
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """The demo project, built once for this module in this worker, rolled back at the end.
+
+    The tests' own ``db`` fixture nests its transaction (a savepoint) inside this one."""
+    from changeflow.accounts import services as accounts
+    from changeflow.demo import _Demo
+
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            demo = _Demo()
+            demo.build()
+            pm = demo.users["wang.lei"]
+            token = accounts.token_create(user=pm)
+            REAL.clear()
+            REAL.update(_real_path_parameters(demo.project))
+            yield {"Authorization": f"Token {token}"}
+        finally:
+            REAL.clear()
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+@pytest.fixture
+def in_process(world, db):
+    """Requests through the WSGI handler on the test's own connection: as Django's test client
+    does, the handler must not close the connection at the end of each request (that would end
+    the test's transaction)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield world
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+@schema.parametrize()
+@hypothesis.settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    max_examples=MAX_EXAMPLES,
+    suppress_health_check=list(hypothesis.HealthCheck),
+)
+def test_api_against_its_schema(case, in_process):
+    with transaction.atomic():
+        response = case.call(app=APP, headers=in_process)
+        transaction.set_rollback(True)
+    excluded = KNOWN.get(case.operation.label, {})
+    checks = [check for check in CHECKS if check not in excluded]
+    case.validate_response(response, checks=checks, headers=in_process)
