@@ -201,3 +201,18 @@ def test_schema_documents_the_shared_idempotency_and_page_errors(personas, api):
     assert r.status_code == 400
     r = client.get("/api/v1/projects/?page=999")
     assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/projects/{key}/plan/tasks/", "/api/v1/projects/{key}/plan/dependencies/",
+     "/api/v1/projects/{key}/plan/milestones/", "/api/v1/projects/{key}/calendar/",
+     "/api/v1/projects/{key}/meetings/{id}/occurrences/", "/api/v1/projects/{key}/similar/",
+     "/api/v1/change-requests/{key}/similar/"],
+)  # fmt: skip
+def test_unpaginated_lists_are_documented_as_arrays(db, path):
+    """Found by the schema fuzzing (test_fuzz.py): these answer a plain array (the whole,
+    bounded list) but were documented as paginated objects with page parameters."""
+    op = Client().get("/api/v1/schema/?format=json").json()["paths"][path]["get"]
+    assert op["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
+    assert "page" not in {p["name"] for p in op.get("parameters", [])}

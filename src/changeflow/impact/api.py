@@ -131,6 +131,8 @@ class AnalogyView(ApiView):
 class SimilarView(ApiView):
     """Likely duplicates and related CRs of this one (Chinese and English text)."""
 
+    # A whole, bounded list in one answer: documented as an array, without page parameters.
+    pagination_class = None
     queryset = ChangeRequest.objects.none()
 
     @extend_schema(
@@ -150,6 +152,8 @@ class SimilarView(ApiView):
 class ProjectSimilarView(ApiView):
     """Search a project's CRs for text like ``q`` (intake: is this already asked for?)."""
 
+    # A whole, bounded list in one answer: documented as an array, without page parameters.
+    pagination_class = None
     queryset = Project.objects.none()
 
     @extend_schema(

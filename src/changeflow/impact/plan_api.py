@@ -354,6 +354,8 @@ class PlanImportView(ApiView):
 
 
 class PlanTaskListView(ApiView):
+    # A whole, bounded list in one answer: documented as an array, without page parameters.
+    pagination_class = None
     queryset = Project.objects.none()
     serializer_class = PlanTaskSerializer
 
@@ -414,6 +416,8 @@ class PlanTaskDetailView(ApiView):
 
 
 class PlanDependencyListView(ApiView):
+    # A whole, bounded list in one answer: documented as an array, without page parameters.
+    pagination_class = None
     queryset = Project.objects.none()
     serializer_class = DependencySerializer
 
@@ -453,6 +457,8 @@ class PlanDependencyDetailView(ApiView):
 
 
 class PlanMilestoneListView(ApiView):
+    # A whole, bounded list in one answer: documented as an array, without page parameters.
+    pagination_class = None
     queryset = Project.objects.none()
     serializer_class = MilestoneSerializer
 

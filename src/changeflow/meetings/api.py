@@ -156,6 +156,8 @@ class MeetingDetailView(ApiView):
 class OccurrenceListView(ApiView):
     """Occurrences in ``[from, to)`` (default: the next ten weeks)."""
 
+    # A whole, bounded list in one answer: documented as an array, without page parameters.
+    pagination_class = None
     queryset = Project.objects.none()
 
     @extend_schema(
@@ -433,6 +435,8 @@ class ProjectCalendarView(ApiView):
     """The project calendar of one month: meetings, freeze windows, CR desired dates and
     action items due."""
 
+    # A whole, bounded list in one answer: documented as an array, without page parameters.
+    pagination_class = None
     queryset = Project.objects.none()
 
     @extend_schema(
