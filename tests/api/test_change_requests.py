@@ -485,3 +485,20 @@ def test_detail_matches_the_generic_serializer(personas):
         assert fast == Generic(row, context=context).data
         assert isinstance(Generic(row).fields["actual_cost"], drf.DecimalField)
     assert fast["actual_cost"] is None and fast["closed_at"] is None
+
+
+def test_untriaged_cr_blank_fields_are_in_the_schema(personas, api):
+    """Found by the schema fuzzing (test_fuzz.py): a CR nobody has triaged answers "" for
+    type, priority and urgency, which the schema's enums did not allow."""
+    from django.test import Client
+
+    cr = make_cr(personas.project, by=personas.customer)
+    body = api(personas.pm).get(f"/api/v1/change-requests/{cr.key}/").json()
+    assert (body["type"], body["priority"], body["urgency"]) == ("", "", "")
+    schemas = Client().get("/api/v1/schema/?format=json").json()["components"]["schemas"]
+    for name in ("ChangeRequest", "ChangeRequestList"):
+        for field in ("type", "priority", "urgency"):
+            refs = [
+                s["$ref"].rsplit("/", 1)[1] for s in schemas[name]["properties"][field]["oneOf"]
+            ]
+            assert "" in {v for ref in refs for v in schemas[ref]["enum"]}, (name, field)

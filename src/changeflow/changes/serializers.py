@@ -39,6 +39,11 @@ class ChangeRequestListSerializer(serializers.ModelSerializer):
         source="assignee.username", read_only=True, allow_null=True,
         help_text=_("The assignee's username, or null when nobody is assigned."),
     )  # fmt: skip
+    # Empty ("") until someone triages the CR: declared, since a read-only model field loses
+    # its allow_blank and the schema would leave "" out of the enum.
+    type = serializers.ChoiceField(choices=ChangeType.choices, allow_blank=True, read_only=True)
+    priority = serializers.ChoiceField(choices=Priority.choices, allow_blank=True, read_only=True)
+    urgency = serializers.ChoiceField(choices=Urgency.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = ChangeRequest
