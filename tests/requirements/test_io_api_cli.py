@@ -98,6 +98,23 @@ def test_export_allowed(personas, api, who, fmt):
     assert len(r.content) > 100
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "reqif"])
+def test_export_media_type_is_the_documented_one(personas, api, fmt):
+    """Found by the schema fuzzing (test_fuzz.py): the exports were documented as
+    application/octet-stream but answer text/csv, XLSX's or XML's media type."""
+    from django.test import Client
+
+    make_req(personas.project, by=personas.pm, title="登录")
+    sent = api(personas.pm).get(export_url(fmt=fmt))["Content-Type"].split(";")[0]
+    paths = Client().get("/api/v1/schema/?format=json").json()["paths"]
+    for path in ("/api/v1/projects/{key}/requirements/export/",
+                 "/api/v1/projects/{key}/matrix/export/"):  # fmt: skip
+        documented = paths[path]["get"]["responses"]["200"]["content"]
+        assert "application/octet-stream" not in documented
+        if path.endswith("requirements/export/") or fmt != "reqif":
+            assert sent in documented, (path, sent)
+
+
 def test_export_outsider_and_bad_format(personas, api):
     assert api(personas.outsider).get(export_url()).status_code == 404
     r = api(personas.pm).get(export_url(fmt="pdf"))
