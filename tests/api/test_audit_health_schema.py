@@ -216,3 +216,17 @@ def test_unpaginated_lists_are_documented_as_arrays(db, path):
     op = Client().get("/api/v1/schema/?format=json").json()["paths"][path]["get"]
     assert op["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
     assert "page" not in {p["name"] for p in op.get("parameters", [])}
+
+
+def test_audit_time_filters_with_any_offset(personas, api):
+    """Found by the schema fuzzing (test_fuzz.py): ``until=...+22:22`` (valid ISO 8601, beyond
+    PostgreSQL's ±15:59 offsets) was a 500 (DataError) there; an instant out of range is a 400."""
+    client = api(personas.admin)
+    r = client.get("/api/v1/audit/", {"until": "2713-11-15T08:12:11+22:22"})
+    assert r.status_code == 200, r.content
+    assert r.json()["count"] > 0
+    r = client.get("/api/v1/audit/", {"since": "2713-11-15T08:12:11-22:22"})
+    assert r.status_code == 200 and r.json()["count"] == 0
+    r = client.get("/api/v1/audit/", {"since": "0001-01-01T00:00:00+01:00"})
+    assert r.status_code == 400
+    assert names(error_of(r), "since")

@@ -285,3 +285,17 @@ def test_api_transition_inside_a_window_is_422(personas, api):
     assert r.status_code == 422
     assert error_of(r)["code"] == "freeze_window"
     assert fresh(cr, p.pm).state == "approved"
+
+
+def test_api_offset_beyond_postgresqls_range_is_stored_in_utc(personas, api):
+    """Found by the schema fuzzing (test_fuzz.py): an offset such as +22:22 (valid ISO 8601,
+    beyond PostgreSQL's ±15:59) was sent to the database as it came, a 500 (DataError)."""
+    body = {**BODY, "starts_at": "2026-12-20T08:00:00+22:22", "ends_at": "2027-01-03T00:00:00Z"}
+    r = api(personas.pm).post(url(), body, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["starts_at"].startswith("2026-12-19T09:38:00")
+    r = api(personas.pm).post(
+        url(), {**BODY, "starts_at": "0001-01-01T00:00:00+01:00"}, format="json"
+    )
+    assert r.status_code == 400
+    assert "starts_at" in r.json()["error"]["fields"]

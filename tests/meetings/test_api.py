@@ -488,3 +488,18 @@ def test_votes_reset_during_the_meeting_are_marked_void_in_the_minutes(personas,
     client.force_login(p.pm)
     page = client.get(f"/projects/ACME/meetings/{m.pk}/{latest_key(m)}/").content.decode()
     assert page.count("void, does not count: 估算翻倍 estimate doubled") == 1
+
+
+def test_occurrence_range_with_any_offset(personas, api):
+    """Found by the schema fuzzing (test_fuzz.py): ``from``/``to`` with an offset beyond
+    PostgreSQL's ±15:59 (valid ISO 8601) went to the database as it came, a 500 there."""
+    p = personas
+    m = make_meeting(p, "ccb", starts_at=dt.datetime(2026, 1, 6, 10, 0), rrule="FREQ=WEEKLY")
+    r = api(p.pm).get(
+        url(rest=f"{m.pk}/occurrences/?from=2026-01-01T20:00:00%2B22:22&to=2026-01-20T00:00:00Z")
+    )
+    assert r.status_code == 200, r.content
+    assert [o["key"] for o in r.json()] == ["20260106T100000Z", "20260113T100000Z"]
+    r = api(p.pm).get(url(rest=f"{m.pk}/occurrences/?from=0001-01-01T00:00:00%2B01:00"))
+    assert r.status_code == 400
+    assert names(error_of(r), "from")

@@ -16,6 +16,7 @@ from changeflow.accounts.models import Membership, Project, Role, User
 from changeflow.core import audit
 from changeflow.core.access import role_in
 from changeflow.core.errors import NotFound, PermissionDenied, PreconditionFailed, ValidationError
+from changeflow.core.validation import in_utc
 
 from . import policy, selectors
 from .models import BOARD_ROLES, Board, BoardMember, BoardProject, FreezeWindow, Rule
@@ -429,6 +430,9 @@ def _moment(name: str, value: Any) -> dt.datetime:
         raise _bad(name, _("A date and time in ISO 8601 is required."))
     if timezone.is_naive(value):
         raise _bad(name, _("The time zone is missing (e.g. +08:00 or Z)."))
+    value = in_utc(value)
+    if value is None:
+        raise _bad(name, _("Out of range."))
     return value
 
 

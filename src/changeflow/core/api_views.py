@@ -3,8 +3,11 @@ and the audit endpoints."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
@@ -31,6 +34,7 @@ from .errors import (
 )
 from .idempotency import IdempotencyMixin
 from .models import AuditEvent
+from .validation import in_utc
 
 # ---------------------------------------------------------------- plumbing
 
@@ -217,7 +221,15 @@ def validated_filters(filterset_class, request) -> dict:
     if not filterset.is_valid():
         fields = {k: [str(m) for m in v] for k, v in filterset.errors.items()}
         raise ValidationError(_("Some filters are invalid."), fields=fields)
-    return {k: v for k, v in filterset.form.cleaned_data.items() if v not in (None, "", [])}
+    cleaned = {k: v for k, v in filterset.form.cleaned_data.items() if v not in (None, "", [])}
+    for name, value in cleaned.items():
+        if isinstance(value, dt.datetime) and timezone.is_aware(value):
+            cleaned[name] = in_utc(value)
+            if cleaned[name] is None:
+                raise ValidationError(
+                    _("Some filters are invalid."), fields={name: [_("Out of range.")]}
+                )
+    return cleaned
 
 
 class AuditListView(ApiView):

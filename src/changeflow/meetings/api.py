@@ -22,6 +22,7 @@ from changeflow.core.access import sees_internal
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
 from changeflow.core.errors import NotFound, ValidationError
 from changeflow.core.middleware import client_ip
+from changeflow.core.validation import in_utc
 
 from . import exports, recurrence, selectors, services
 from .models import ActionItem, AgendaItem, Kind, Meeting, Occurrence
@@ -198,6 +199,9 @@ def _when(request, name: str, default: dt.datetime) -> dt.datetime:
         )
     if timezone.is_naive(value):
         value = value.replace(tzinfo=dt.UTC)
+    value = in_utc(value)
+    if value is None:
+        raise ValidationError(_("Some filters are invalid."), fields={name: [_("Out of range.")]})
     return value
 
 
