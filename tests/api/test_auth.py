@@ -152,3 +152,18 @@ def test_token_endpoint_failures_are_audited_on_the_api_channel(personas):
         personas.pm.username,
         "api",
     )
+
+
+@override_settings(SIGNIN_MAX_FAILURES=2)
+@pytest.mark.parametrize("name", ["𝕿𝖍𝖊 𝖖𝖚𝖎𝖈𝖐 fox\x14", "a b\tc:d"])
+def test_any_typed_username_is_counted_under_a_safe_cache_key(personas, name, recwarn):
+    """Found by the schema fuzzing (test_fuzz.py): the failure counter's cache key held the
+    typed username as it came (control characters, spaces, colons): Django warned that
+    memcached would refuse it. It is hashed now; the limit still applies, per name and case."""
+    client = APIClient()
+    for _ in range(2):
+        r = client.post(TOKEN_URL, {"username": name, "password": "bad"}, format="json")
+        assert r.status_code in (400, 401)
+    r = client.post(TOKEN_URL, {"username": name.upper(), "password": "bad"}, format="json")
+    assert r.status_code == 429
+    assert not [w for w in recwarn if "CacheKeyWarning" in type(w.message).__name__]

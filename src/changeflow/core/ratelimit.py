@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import gettext as _
@@ -10,7 +12,10 @@ from .errors import RateLimited
 
 
 def _key(username: str, ip: str) -> str:
-    return f"signin-fail:{username.lower()}:{ip}"
+    """The counter's cache key: the username is whatever the client typed (any length, any
+    characters), so it is hashed into a short key that every cache backend accepts."""
+    who = hashlib.sha256(f"{username.lower()}\0{ip}".encode()).hexdigest()
+    return f"signin-fail:{who}"
 
 
 def check(username: str, ip: str = "") -> None:
