@@ -294,6 +294,7 @@ SPECTACULAR_SETTINGS = {
     ],
     "ENUM_NAME_OVERRIDES": {
         "PriorityEnum": "changeflow.changes.models.Priority",
+        "AssessmentMethodEnum": "changeflow.changes.models.AssessmentMethod",
         "RequirementPriorityEnum": "changeflow.requirements.models.RequirementPriority",
         "KindEnum": "changeflow.requirements.models.Kind",
         "ArtifactKindEnum": "changeflow.requirements.models.ArtifactKind",
