@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import os
 
+import hypothesis
 import pytest
-
-pytest.importorskip("schemathesis")
-
-import hypothesis  # noqa: E402
-import schemathesis  # noqa: E402
-from django.core.signals import request_finished, request_started  # noqa: E402
-from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.db import close_old_connections, transaction  # noqa: E402
-from drf_spectacular.generators import SchemaGenerator  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections, transaction
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
