@@ -18,6 +18,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.exceptions import ParseError
 from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import BasePagination
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -112,7 +113,8 @@ class ApiView(IdempotencyMixin, GenericAPIView):
     parser_classes = [JSONParser]
     # JSON only: the interactive documentation is /api/v1/docs/, not DRF's browsable API.
     renderer_classes = [JSONRenderer]
-    pagination_class = ApiPagination
+    # None on a view that answers a plain list (documented as an array, not a page).
+    pagination_class: type[BasePagination] | None = ApiPagination
     max_body_bytes: int | None = None  # None: settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
     def initial(self, request, *args, **kwargs):
