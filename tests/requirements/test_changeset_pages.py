@@ -116,3 +116,27 @@ def test_edit_form_text_is_stored_with_lf_line_ends(world):
     assert r.status_code == 302
     added = ChangeSetEdit.objects.get(change_request=cr, op="add")
     assert added.proposed["text"] == "Export the report as CSV\nand as XLSX\n"
+
+
+def test_the_history_names_proposed_values_by_their_labels_in_the_readers_language(world):
+    """A change-set edit's proposed values showed their keys and codes ("text: ...",
+    "kind: functional") on the Chinese page too."""
+    from django.utils import translation
+
+    from changeflow.requirements.models import Kind, Requirement
+
+    p, _r1, cr, _edit = world
+    changesets.edit_create(user=p.tech_lead, cr=fresh(cr, p.tech_lead), op="add",
+                           fields={"title": "Audit log", "kind": "non_functional"})  # fmt: skip
+    html = (
+        client_for(p.pm)
+        .get(f"/changes/{cr.key}/", headers={"Accept-Language": "zh-hans"})
+        .content.decode()
+    )
+    with translation.override("zh-hans"):
+        text = str(Requirement._meta.get_field("text").verbose_name)
+        kind = str(Requirement._meta.get_field("kind").verbose_name)
+        non_functional = str(Kind.NON_FUNCTIONAL.label)
+    assert f"{text}: Export the report as XLSX" in html
+    assert f"{kind}: {non_functional}" in html
+    assert "text: Export" not in html and "non_functional" not in html

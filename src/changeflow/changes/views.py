@@ -34,6 +34,7 @@ from changeflow.impact.plan_views import ChangePlanForm, simulation_panel
 from changeflow.impact.services import EVENT_LABELS as IMPACT_EVENT_LABELS
 from changeflow.requirements import changesets as cs
 from changeflow.requirements.cr_selectors import cr_panel
+from changeflow.requirements.models import Kind, Requirement, RequirementPriority, RequirementStatus
 from changeflow.web import add_errors, form_status, or_404
 
 from . import selectors, services, uploads, workflow
@@ -229,6 +230,14 @@ VALUE_CHOICES: dict[str, Any] = {
 }
 # Maps whose keys are codes: {"effort": 0.2, "schedule": 0.1}.
 KEY_CHOICES: dict[str, Any] = {"spread": Dimension}
+# A change-set edit's proposed values ({"title": ..., "kind": "functional"}): the requirement's
+# fields by their labels, its codes by their choices' labels.
+PROPOSED_LABELS: dict[str, Any] = {
+    name: capfirst(Requirement._meta.get_field(name).verbose_name) for name in cs.FIELDS
+}
+PROPOSED_CHOICES: dict[str, Any] = {
+    "kind": Kind, "priority": RequirementPriority, "status": RequirementStatus,
+}  # fmt: skip
 EVENT_LABELS: dict[str, Any] = {
     "cr.created": gettext_lazy("created the change request"),
     "cr.updated": gettext_lazy("edited"),
@@ -273,6 +282,14 @@ _HIDDEN_KEYS = {
 _UPDATE_HIDDEN = {"tally", "signature", "signed_at", "notify"}
 
 
+def _proposed(field: str, value: Any) -> str:
+    """One proposed value of a change-set edit, a code by its choice's label."""
+    choices = PROPOSED_CHOICES.get(field)
+    if choices is not None and value in choices.values:
+        return str(choices(value).label)
+    return "—" if value in (None, "") else str(value)
+
+
 def _value(name: str, value: Any) -> str:
     if value is None or value == "" or value == []:
         return "—"
@@ -284,6 +301,10 @@ def _value(name: str, value: Any) -> str:
         if set(value) == {"task", "lag"}:  # a change plan's "after": a plan task and its lag
             lag = float(value["lag"] or 0)
             return str(value["task"]) + (f"+{lag:g}" if lag else "")
+        if name == "proposed":
+            return ", ".join(
+                f"{PROPOSED_LABELS.get(k, k)}: {_proposed(k, v)}" for k, v in value.items()
+            )
         keys = KEY_CHOICES.get(name)
         return ", ".join(
             f"{keys(k).label if keys is not None and k in keys.values else k}: {v}"
