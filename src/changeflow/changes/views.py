@@ -233,7 +233,9 @@ KEY_CHOICES: dict[str, Any] = {"spread": Dimension}
 # A change-set edit's proposed values ({"title": ..., "kind": "functional"}): the requirement's
 # fields by their labels, its codes by their choices' labels.
 PROPOSED_LABELS: dict[str, Any] = {
-    name: capfirst(Requirement._meta.get_field(name).verbose_name) for name in cs.FIELDS
+    f.name: capfirst(f.verbose_name)
+    for f in Requirement._meta.get_fields()
+    if f.name in cs.FIELDS and hasattr(f, "verbose_name")
 }
 PROPOSED_CHOICES: dict[str, Any] = {
     "kind": Kind, "priority": RequirementPriority, "status": RequirementStatus,
