@@ -230,3 +230,14 @@ def test_audit_time_filters_with_any_offset(personas, api):
     r = client.get("/api/v1/audit/", {"since": "0001-01-01T00:00:00+01:00"})
     assert r.status_code == 400
     assert names(error_of(r), "since")
+
+
+def test_schema_documents_401_for_every_operation(db):
+    """Found by fuzzing as an anonymous caller (test_fuzz.py): GET /projects/ and GET
+    /notifications/preferences/ answered 401 without a token but did not document it."""
+    paths = Client().get("/api/v1/schema/?format=json").json()["paths"]
+    for path, methods in paths.items():
+        for method, op in methods.items():
+            assert "401" in op["responses"], (method, path)
+    assert Client().get("/api/v1/projects/").status_code == 401
+    assert Client().get("/api/v1/notifications/preferences/").status_code == 401

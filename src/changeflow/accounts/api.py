@@ -92,7 +92,10 @@ class ProjectListView(ApiView):
 
     serializer_class = ProjectSerializer
 
-    @extend_schema(operation_id="projects_list", responses={200: ProjectSerializer(many=True)})
+    @extend_schema(
+        operation_id="projects_list",
+        responses={200: ProjectSerializer(many=True), **errors()},
+    )
     def get(self, request):
         qs = selectors.project_list(user=request.user).order_by("key")
         return self.paginated(qs, ProjectSerializer)

@@ -80,7 +80,7 @@ class PreferencesView(ApiView):
         return {"channels": selectors.preferences(user), "language": services.language_of(user)}
 
     @extend_schema(operation_id="notification_preferences_retrieve",
-                   responses={200: PreferencesSerializer})  # fmt: skip
+                   responses={200: PreferencesSerializer, **errors()})  # fmt: skip
     def get(self, request):
         return Response(self._body(request.user))
 
