@@ -167,3 +167,20 @@ def test_any_typed_username_is_counted_under_a_safe_cache_key(personas, name, re
     r = client.post(TOKEN_URL, {"username": name.upper(), "password": "bad"}, format="json")
     assert r.status_code == 429
     assert not [w for w in recwarn if "CacheKeyWarning" in type(w.message).__name__]
+
+
+def test_me_of_an_account_without_email_matches_its_schema(api):
+    """Found by fuzzing as a user with no e-mail (test_fuzz.py): /me/ answered "" where the
+    schema promised an e-mail address (format: email)."""
+    from django.test import Client
+
+    from changeflow.accounts import services
+
+    user = services.user_create(username="nomail", password=None)
+    r = api(user).get("/api/v1/me/")
+    assert r.status_code == 200
+    assert r.json()["email"] == ""
+    schema = Client().get("/api/v1/schema/?format=json").json()
+    email = schema["components"]["schemas"]["Me"]["properties"]["email"]
+    assert email["type"] == "string"
+    assert "format" not in email

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -115,6 +116,10 @@ class MyMembershipSerializer(serializers.ModelSerializer):
 
 
 class MeSerializer(serializers.ModelSerializer):
+    # Not an EmailField in the schema: an account may have no address ("", user_create's default).
+    email = serializers.CharField(
+        read_only=True, label=capfirst(User._meta.get_field("email").verbose_name)
+    )
     is_admin = serializers.BooleanField(source="is_superuser", read_only=True)
     memberships = MyMembershipSerializer(many=True, read_only=True)
 
