@@ -77,9 +77,11 @@ schema = schemathesis.openapi.from_dict(_raw_schema(), config=CONFIG)
 # 404, 401), so does what they may read; errors may hide there too. A lighter run for each (about
 # 1,200 requests, some 20 s more with -n 2): no coverage phase, OTHERS_EXAMPLES random examples
 # per operation. The same schema (document and hooks: the real path parameters), its own
-# configuration. Deeper, by hand: CHANGEFLOW_FUZZ_OTHERS_EXAMPLES=50.
+# configuration. Deeper, by hand: CHANGEFLOW_FUZZ_OTHERS_EXAMPLES=50, and
+# CHANGEFLOW_FUZZ_OTHERS_COVERAGE=1 runs their coverage phase too.
 OTHERS = ("customer", "viewer", "outsider", "anonymous")
 OTHERS_EXAMPLES = int(os.environ.get("CHANGEFLOW_FUZZ_OTHERS_EXAMPLES", "2"))
+OTHERS_COVERAGE = os.environ.get("CHANGEFLOW_FUZZ_OTHERS_COVERAGE", "0") == "1"
 OTHERS_CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
     {
         "seed": SEED,
@@ -88,7 +90,7 @@ OTHERS_CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
             "deterministic": True,
             "database": "none",
         },
-        "phases": {"examples": {"enabled": False}, "coverage": {"enabled": False}},
+        "phases": {"examples": {"enabled": False}, "coverage": {"enabled": OTHERS_COVERAGE}},
     }
 )
 others_schema = dataclasses.replace(schema, config=OTHERS_CONFIG.projects.get(schema.raw_schema))
