@@ -12,25 +12,13 @@ Usage: ``.venv/bin/python benchmarks/backtest_all.py``
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-from pathlib import Path
 
+import _effort
 import numpy as np
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "changeflow.settings")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-import django  # noqa: E402
-
-django.setup()
-
-from changeflow.impact import analogy, datasets, metrics  # noqa: E402
-from changeflow.impact.effort_datasets import SPECS  # noqa: E402
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "effort"
-if not DATA.exists():
-    DATA = Path("/work/shared/data/effort")
+from changeflow.impact import analogy, datasets, metrics
+from changeflow.impact.effort_datasets import SPECS
 
 VARIANTS = {  # name: (log_scale, adjust, aggregate, k)
     "default (log, adjusted, geometric, k=4)": (True, True, "geometric", 4),
@@ -42,7 +30,7 @@ VARIANTS = {  # name: (log_scale, adjust, aggregate, k)
 
 
 def run(spec, log_scale, adjust, aggregate, k):
-    data = datasets.load(DATA / spec.file, missing=spec.missing, names=spec.names)
+    data = datasets.load(_effort.DATA / spec.file, missing=spec.missing, names=spec.names)
     cases = analogy.prepare(data, spec.target, spec.exclude, log_scale=log_scale)
     pred = analogy.loo_predictions(cases, k, aggregate, adjust=adjust)
     return metrics.summary(cases.target, pred), cases.n

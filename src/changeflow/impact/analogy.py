@@ -290,6 +290,26 @@ def _loo_check(cases: Cases, k: int, aggregate: str) -> int:
     return n
 
 
+def _held_out(
+    cases: Cases,
+    case: int,
+    row: np.ndarray,
+    log_y: np.ndarray,
+    model: Ridge | None,
+    k: int,
+    aggregate: str,
+    adjust: bool,
+) -> float:
+    """The leave-one-out estimate of ``case`` from its distances ``row`` to every case (its own
+    set to infinity); with none comparable, the geometric mean of the other cases."""
+    n = cases.n
+    return estimate_one(
+        row, cases.numeric[case], cases.numeric, cases.target,
+        k=k, aggregate=aggregate, adjust=adjust, model=model,
+        fallback=float(np.exp((log_y.sum() - log_y[case]) / (n - 1))),
+    ).value  # fmt: skip
+
+
 def loo_predictions(
     cases: Cases,
     k: int = DEFAULT_K,
@@ -314,12 +334,7 @@ def loo_predictions(
             others[case] = False
             model = fit_ridge(cases.numeric[others], log_y[others]) if adjust else None
             others[case] = True
-            est = estimate_one(
-                d[pos], cases.numeric[case], cases.numeric, cases.target,
-                k=k, aggregate=aggregate, adjust=adjust, model=model,
-                fallback=float(np.exp((log_y.sum() - log_y[case]) / (n - 1))),
-            )  # fmt: skip
-            out[case] = est.value
+            out[case] = _held_out(cases, case, d[pos], log_y, model, k, aggregate, adjust)
     return out
 
 
@@ -542,12 +557,7 @@ def loo_select_features(
         with np.errstate(divide="ignore", invalid="ignore"):
             row = np.where(cnt > 0, np.sqrt(sq * len(subset) / np.maximum(cnt, 1)), np.inf)
         row[i] = np.inf
-        est = estimate_one(
-            row, cases.numeric[i], cases.numeric, cases.target,
-            k=k, aggregate=aggregate, adjust=adjust, model=model,
-            fallback=float(np.exp((log_y.sum() - log_y[i]) / (n - 1))),
-        )  # fmt: skip
-        out[i] = est.value
+        out[i] = _held_out(cases, i, row, log_y, model, k, aggregate, adjust)
     return out
 
 
@@ -656,10 +666,5 @@ def loo_choose_k(
             chosen.append((k, how))
         row = d[i].copy()
         row[i] = np.inf
-        est = estimate_one(
-            row, cases.numeric[i], cases.numeric, cases.target,
-            k=k, aggregate=how, adjust=adjust, model=model,
-            fallback=float(np.exp((log_y.sum() - log_y[i]) / (n - 1))),
-        )  # fmt: skip
-        out[i] = est.value
+        out[i] = _held_out(cases, i, row, log_y, model, k, how, adjust)
     return out
