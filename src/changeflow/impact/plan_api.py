@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
@@ -283,6 +283,23 @@ def _run_body(request, run) -> dict:
 
 TASK_PARAM = OpenApiParameter("task", str, OpenApiParameter.PATH, description="Task id.")
 ID_PARAM = OpenApiParameter("id", int, OpenApiParameter.PATH)
+# A finished run's chart, of a change request's run or of the plan's own.
+CHART_PARAMS = [
+    ID_PARAM,
+    OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(charts.FORMATS)),
+    OpenApiParameter("kind", str, enum=list(charts.KINDS), description=gettext_lazy(
+        "histogram (default) or scurve.")),
+    OpenApiParameter("metric", str, enum=list(charts.METRICS), description=gettext_lazy(
+        "finish (default) or cost.")),
+]  # fmt: skip
+CHART_RESPONSES: dict[Any, OpenApiResponse] = {
+    (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY),
+    (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.BINARY),
+    **errors(400, 404, 409),
+}
+# The 202 of both simulate endpoints.
+QUEUED_RESPONSE = OpenApiResponse(SimulationRunSerializer, description=gettext_lazy(
+    "Large runs: queued; poll the run's `url` (header Location)."))  # fmt: skip
 
 
 # ---------------------------------------------------------------- plan
@@ -537,8 +554,7 @@ class SimulateView(ApiView):
         responses={
             200: OpenApiResponse(SimulationRunSerializer, description=gettext_lazy(
                 "Small runs: computed at once.")),
-            202: OpenApiResponse(SimulationRunSerializer, description=gettext_lazy(
-                "Large runs: queued; poll the run's `url` (header Location).")),
+            202: QUEUED_RESPONSE,
             **errors(400, 403, 404, 422),
         },
     )  # fmt: skip
@@ -566,8 +582,7 @@ class PlanSimulateView(ApiView):
             200: OpenApiResponse(SimulationRunSerializer, description=gettext_lazy(
                 "Small runs: computed at once. The result has the baseline only "
                 "(with_change and the shifts are null).")),
-            202: OpenApiResponse(SimulationRunSerializer, description=gettext_lazy(
-                "Large runs: queued; poll the run's `url` (header Location).")),
+            202: QUEUED_RESPONSE,
             **errors(400, 403, 404, 422),
         },
     )  # fmt: skip
@@ -654,20 +669,9 @@ class SimulationChartView(ApiView):
 
     @extend_schema(
         operation_id="change_requests_simulations_chart",
-        parameters=[
-            ID_PARAM,
-            OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(charts.FORMATS)),
-            OpenApiParameter("kind", str, enum=list(charts.KINDS), description=gettext_lazy(
-                "histogram (default) or scurve.")),
-            OpenApiParameter("metric", str, enum=list(charts.METRICS), description=gettext_lazy(
-                "finish (default) or cost.")),
-        ],
-        responses={
-            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY),
-            (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.BINARY),
-            **errors(400, 404, 409),
-        },
-    )  # fmt: skip
+        parameters=CHART_PARAMS,
+        responses=CHART_RESPONSES,
+    )
     def get(self, request, key: str, id: int, fmt: str):
         cr = _cr(request, key)
         run = plans.run_get(user=request.user, cr=cr, pk=id)
@@ -679,20 +683,9 @@ class PlanSimulationChartView(SimulationChartView):
 
     @extend_schema(
         operation_id="projects_plan_simulations_chart",
-        parameters=[
-            ID_PARAM,
-            OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(charts.FORMATS)),
-            OpenApiParameter("kind", str, enum=list(charts.KINDS), description=gettext_lazy(
-                "histogram (default) or scurve.")),
-            OpenApiParameter("metric", str, enum=list(charts.METRICS), description=gettext_lazy(
-                "finish (default) or cost.")),
-        ],
-        responses={
-            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY),
-            (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.BINARY),
-            **errors(400, 404, 409),
-        },
-    )  # fmt: skip
+        parameters=CHART_PARAMS,
+        responses=CHART_RESPONSES,
+    )
     def get(self, request, key: str, id: int, fmt: str):
         project = _project(request, key)
         run = plans.plan_run_get(user=request.user, project=project, pk=id)
