@@ -21,11 +21,11 @@ from changeflow.core.access import sees_internal
 from changeflow.core.api_views import (
     IDEMPOTENCY_PARAM,
     ApiView,
+    FileUploadView,
     errors,
     expected_version,
     validated_filters,
 )
-from changeflow.core.errors import ValidationError
 from changeflow.core.middleware import client_ip
 
 from . import selectors, services, uploads, workflow
@@ -239,11 +239,7 @@ class CommentListView(ApiView):
         return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
 
-# Multipart framing around the file: field headers and boundaries, well under this.
-MULTIPART_OVERHEAD = 64 * 1024
-
-
-class AttachmentListView(ApiView):
+class AttachmentListView(FileUploadView):
     """Attachments (multipart upload, field ``file``); each is served by its download URL."""
 
     queryset = ChangeRequest.objects.none()  # types the path's `key` in the schema
@@ -251,10 +247,8 @@ class AttachmentListView(ApiView):
     parser_classes = [MultiPartParser]
     serializer_class = AttachmentSerializer
 
-    def check_body_size(self, request) -> None:
-        if request.method == "POST":
-            self.max_body_bytes = settings.ATTACHMENT_MAX_BYTES + MULTIPART_OVERHEAD
-        super().check_body_size(request)
+    def upload_max_bytes(self) -> int:
+        return settings.ATTACHMENT_MAX_BYTES
 
     @extend_schema(
         operation_id="change_requests_attachments_list",
@@ -273,9 +267,7 @@ class AttachmentListView(ApiView):
     )
     def post(self, request, key: str):
         cr = selectors.change_request_get(user=request.user, key=key)
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise ValidationError(_("No file was sent."), fields={"file": [_("Required.")]})
+        upload = self.uploaded_file(request)
         attachment = services.attachment_create(user=request.user, cr=cr, upload=upload)
         return Response(AttachmentSerializer(attachment).data, status=status.HTTP_201_CREATED)
 

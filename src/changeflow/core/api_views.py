@@ -161,6 +161,30 @@ class ApiView(IdempotencyMixin, GenericAPIView):
         return self.get_paginated_response(serializer_class(page, many=True, context=ctx).data)
 
 
+# Multipart framing around an uploaded file: field headers and boundaries, well under this.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class FileUploadView(ApiView):
+    """An API view whose POST carries one file (multipart, field ``file``): the body may be
+    as large as the file's own limit (``upload_max_bytes``) plus the multipart framing."""
+
+    def upload_max_bytes(self) -> int:
+        raise NotImplementedError
+
+    def check_body_size(self, request) -> None:
+        if request.method == "POST":
+            self.max_body_bytes = self.upload_max_bytes() + MULTIPART_OVERHEAD
+        super().check_body_size(request)
+
+    def uploaded_file(self, request):
+        """The POST's ``file``; a POST without it is a 400 naming the field."""
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationError(_("No file was sent."), fields={"file": [_("Required.")]})
+        return upload
+
+
 @csrf_exempt
 def api_not_found(request, *args, **kwargs):
     """Any other path under /api/v1/: a JSON 404 in the error shape, not an HTML page.

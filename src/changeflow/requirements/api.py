@@ -18,7 +18,13 @@ from rest_framework.response import Response
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
-from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors, expected_version
+from changeflow.core.api_views import (
+    IDEMPOTENCY_PARAM,
+    ApiView,
+    FileUploadView,
+    errors,
+    expected_version,
+)
 from changeflow.core.errors import TooLarge, ValidationError
 
 from . import io as req_io
@@ -416,7 +422,6 @@ FORMAT_PARAM = OpenApiParameter(
     "format", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False,
     enum=list(req_io.FORMATS), description=gettext_lazy("csv (default), xlsx or reqif."),
 )  # fmt: skip
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 def _file_responses(formats) -> dict:
@@ -430,7 +435,7 @@ def _file_responses(formats) -> dict:
     }
 
 
-class RequirementImportView(ApiView):
+class RequirementImportView(FileUploadView):
     """Import requirements from CSV, XLSX or ReqIF (multipart, field `file`), all or nothing.
     Rows with a key of the project update that requirement (a new version when something
     changes), the others add requirements; `dry_run` reports what would change and writes
@@ -441,10 +446,8 @@ class RequirementImportView(ApiView):
     parser_classes = [MultiPartParser, FormParser]
     serializer_class = ImportReportSerializer
 
-    def check_body_size(self, request) -> None:
-        if request.method == "POST":
-            self.max_body_bytes = req_io.max_bytes() + MULTIPART_OVERHEAD
-        super().check_body_size(request)
+    def upload_max_bytes(self) -> int:
+        return req_io.max_bytes()
 
     @extend_schema(
         operation_id="project_requirements_import",
@@ -454,9 +457,7 @@ class RequirementImportView(ApiView):
     )
     def post(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise ValidationError(_("No file was sent."), fields={"file": [_("Required.")]})
+        upload = self.uploaded_file(request)
         data = self.get_validated(
             ImportUploadSerializer, data={k: v for k, v in request.data.items() if k != "file"}
             | {"file": upload},
