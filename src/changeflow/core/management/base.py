@@ -1,7 +1,8 @@
-"""The base of changeflow's management commands whose help is translated."""
+"""The base of changeflow's management commands whose help is translated, and helpers they share."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -48,3 +49,17 @@ def acting_user(project: Project, username: str | None) -> User:
     if admin is None:
         raise CommandError(_("the project has no project manager: name the user with --user"))
     return admin
+
+
+def read_input(file: str) -> bytes:
+    """The bytes of ``file``, or of stdin when it is ``-``; one that cannot be read is a
+    ``CommandError`` naming it and why."""
+    try:
+        if file == "-":
+            return sys.stdin.buffer.read()
+        with open(file, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise CommandError(
+            _("cannot read %(file)s: %(why)s") % {"file": file, "why": exc.strerror or exc}
+        ) from None

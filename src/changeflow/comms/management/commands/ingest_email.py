@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -11,7 +9,7 @@ from django.utils.translation import gettext_lazy
 from changeflow.accounts.models import Project
 from changeflow.comms.models import QuarantinedMail
 from changeflow.comms.services import mail_receive
-from changeflow.core.management.base import TranslatedCommand
+from changeflow.core.management.base import TranslatedCommand, read_input
 
 
 class Command(TranslatedCommand):
@@ -23,16 +21,7 @@ class Command(TranslatedCommand):
 
     def handle(self, *args, file: str, project: str, **options):
         target = Project.objects.filter(key__iexact=project.strip()).first()
-        try:
-            if file == "-":
-                raw = sys.stdin.buffer.read()
-            else:
-                with open(file, "rb") as handle:
-                    raw = handle.read()
-        except OSError as exc:
-            raise CommandError(
-                _("cannot read %(file)s: %(why)s") % {"file": file, "why": exc.strerror or exc}
-            ) from None
+        raw = read_input(file)
         if not raw.strip():
             raise CommandError(_("the mail is empty"))
         record = mail_receive(raw=raw, source="cli", project=target, project_hint=project.strip())

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from changeflow.accounts.models import Project
-from changeflow.core.management.base import TranslatedCommand, acting_user
+from changeflow.core.management.base import TranslatedCommand, acting_user, read_input
 from changeflow.requirements import io as req_io
 
 
@@ -109,18 +109,9 @@ class Command(TranslatedCommand):
     def _import(self, user, project, file: str, options) -> None:
         fmt = options.get("format")
         progress = Progress(sys.stderr)
-        try:
-            if file == "-":
-                if fmt is None:
-                    raise CommandError(_("name the format with --format when reading stdin"))
-                raw = sys.stdin.buffer.read()
-            else:
-                with open(file, "rb") as handle:
-                    raw = handle.read()
-        except OSError as exc:
-            raise CommandError(
-                _("cannot read %(file)s: %(why)s") % {"file": file, "why": exc.strerror or exc}
-            ) from None
+        if file == "-" and fmt is None:
+            raise CommandError(_("name the format with --format when reading stdin"))
+        raw = read_input(file)
         progress("read", 0, 0)
         try:
             parsed = req_io.parse(raw, filename=file, fmt=fmt)
