@@ -1,6 +1,6 @@
 """Real-browser tests: Debian's Chromium under Playwright's sync API (Playwright's own browser
-builds are never downloaded), the marks every such test module carries, and the ``browser``
-fixture (in ``tests/conftest.py``)."""
+builds are never downloaded), the marks every such test module carries, the ``browser``
+fixture (in ``tests/conftest.py``), and the page and sign-in steps the walks share."""
 
 import contextlib
 import os
@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.factories import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -53,3 +55,35 @@ BROWSER_TEST = [
         not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"
     ),
 ]
+
+
+def open_page(
+    browser, *, locale: str = "zh-CN", timeout: int = 15_000, console: bool = True, **options
+) -> tuple[Any, Any, list[str]]:
+    """A new laptop-sized browser context in ``locale`` (``options`` go to it too), a page in
+    it, and the list that collects the page's uncaught errors (and its console errors, unless
+    ``console`` is false)."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale=locale, **options)
+    page = context.new_page()
+    page.set_default_timeout(timeout)
+    errors: list[str] = []
+    if console:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return context, page, errors
+
+
+def sign_in(page, base: str, user) -> None:
+    """Sign ``user`` in on the sign-in page of the server at ``base``."""
+    page.goto(f"{base}/signin/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click(".signin button[type=submit]")
+    page.wait_for_url(f"{base}/projects/")
+
+
+def signed_in_page(browser, base: str, user, **page_options) -> tuple[Any, Any, list[str]]:
+    """``open_page(browser, **page_options)`` with ``user`` signed in."""
+    context, page, errors = open_page(browser, **page_options)
+    sign_in(page, base, user)
+    return context, page, errors

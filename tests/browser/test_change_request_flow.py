@@ -8,8 +8,7 @@ page at laptop and phone width.
 import os
 from pathlib import Path
 
-from tests.browser.support import BROWSER_TEST
-from tests.factories import PASSWORD
+from tests.browser.support import BROWSER_TEST, open_page, sign_in
 
 pytestmark = BROWSER_TEST
 
@@ -17,19 +16,10 @@ pytestmark = BROWSER_TEST
 def test_sign_in_create_in_chinese_submit_and_see_history(live_server, personas, browser, tmp_path):
     shots = Path(os.environ.get("CHANGEFLOW_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    context, page, errors = open_page(browser)
 
     # Sign in (the browser asks for Chinese: the page answers in Chinese).
-    page.goto(f"{live_server.url}/signin/")
-    page.fill("input[name=username]", personas.customer.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".signin button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/projects/")
+    sign_in(page, live_server.url, personas.customer)
 
     # Create a change request in Chinese.
     page.click(f"a[href='/projects/{personas.project.key}/']")

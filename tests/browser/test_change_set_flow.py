@@ -5,25 +5,11 @@ whose diff is exactly the change, and the link downstream is suspect."""
 from changeflow.changes import services as cs
 from changeflow.requirements import services
 from changeflow.requirements.models import Baseline, TraceLink
-from tests.browser.support import BROWSER_TEST
+from tests.browser.support import BROWSER_TEST, signed_in_page
 from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
 from tests.requirements.helpers import make_baseline, make_req
 
 pytestmark = BROWSER_TEST
-
-
-def sign_in(browser, url, user):
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{url}/signin/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".signin button[type=submit]")
-    page.wait_for_url(f"{url}/projects/")
-    return context, page, errors
 
 
 def test_draft_review_apply_close_baseline(live_server, personas, browser):
@@ -36,7 +22,7 @@ def test_draft_review_apply_close_baseline(live_server, personas, browser):
     cr = advance(make_cr(p.project, by=p.customer, affected_requirements=[r1.key]), p, "assessing")
 
     # The tech lead drafts a modification on the CR page.
-    context, page, errors = sign_in(browser, live_server.url, p.tech_lead)
+    context, page, errors = signed_in_page(browser, live_server.url, p.tech_lead, console=False)
     page.goto(f"{live_server.url}/changes/{cr.key}/")
     page.select_option("#cs-modify-req", r1.key)
     page.click("form.cs-inline-form button[type=submit] >> nth=0")
@@ -52,7 +38,7 @@ def test_draft_review_apply_close_baseline(live_server, personas, browser):
     cr = cs.change_request_transition(user=p.tech_lead, cr=fresh(cr, p.tech_lead),
                                       action="request_review")  # fmt: skip
     # A reviewer (QA) sees the redline.
-    context, page, errors = sign_in(browser, live_server.url, p.qa)
+    context, page, errors = signed_in_page(browser, live_server.url, p.qa, console=False)
     page.goto(f"{live_server.url}/changes/{cr.key}/")
     assert page.locator("#change-set ins").count() >= 1
     context.close()
@@ -62,7 +48,7 @@ def test_draft_review_apply_close_baseline(live_server, personas, browser):
                                  action="start_implementation")  # fmt: skip
 
     # The implementer applies the change set from the CR page.
-    context, page, errors = sign_in(browser, live_server.url, p.tech_lead)
+    context, page, errors = signed_in_page(browser, live_server.url, p.tech_lead, console=False)
     page.goto(f"{live_server.url}/changes/{cr.key}/")
     page.click(".apply-form button[type=submit]")
     page.wait_for_selector("#change-set .msg-success")

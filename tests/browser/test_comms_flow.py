@@ -7,8 +7,8 @@ from pathlib import Path
 
 from changeflow.changes.models import ChangeRequest
 from changeflow.comms import sla
-from tests.browser.support import BROWSER_TEST
-from tests.factories import PASSWORD, advance, make_cr
+from tests.browser.support import BROWSER_TEST, signed_in_page
+from tests.factories import advance, make_cr
 
 pytestmark = BROWSER_TEST
 
@@ -21,17 +21,7 @@ def test_log_a_call_and_see_the_escalation(live_server, personas, browser, tmp_p
     entered = ChangeRequest.objects.get(pk=cr.pk).state_changed_at
     sla.sla_check(now=entered + dt.timedelta(hours=50))  # P2 triage 24 h: both levels
 
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{live_server.url}/signin/")
-    page.fill("input[name=username]", p.pm.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".signin button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/projects/")
+    context, page, errors = signed_in_page(browser, live_server.url, p.pm)
 
     page.goto(f"{live_server.url}/projects/ACME/")
     page.click("a[href='/projects/ACME/communications/']")

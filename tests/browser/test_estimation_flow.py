@@ -6,7 +6,7 @@ from pathlib import Path
 
 from changeflow.changes import services as change_services
 from changeflow.impact import services
-from tests.browser.support import BROWSER_TEST
+from tests.browser.support import BROWSER_TEST, open_page, sign_in, signed_in_page
 from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
 
 pytestmark = BROWSER_TEST
@@ -40,14 +40,6 @@ def close(p, title, text, effort):
     change_services.change_request_transition(user=p.qa, cr=fresh(cr, p.qa), action="verify")
 
 
-def sign_in(page, url, user):
-    page.goto(f"{url}/signin/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".signin button[type=submit]")
-    page.wait_for_url(f"{url}/projects/")
-
-
 def test_delphi_analogues_assessment_and_the_board_sees_it(
     live_server, personas, browser, tmp_path
 ):
@@ -66,12 +58,7 @@ def test_delphi_analogues_assessment_and_the_board_sees_it(
             user=who, cr=fresh(cr, who),
             effort={"optimistic": o, "most_likely": m, "pessimistic": pe},
         )  # fmt: skip
-    errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    context, page, errors = open_page(browser)
 
     # The tech lead closes the round: they disagree, round 2 opens.
     sign_in(page, live_server.url, p.tech_lead)
@@ -105,10 +92,7 @@ def test_delphi_analogues_assessment_and_the_board_sees_it(
     context.close()
 
     # The board (the PM) sees the assessment and the same panel, in English.
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    sign_in(page, live_server.url, p.pm)
+    context, page, _errors = signed_in_page(browser, live_server.url, p.pm, locale="en-US")
     page.goto(f"{live_server.url}/changes/{cr.key}/")
     impact = page.locator("section[aria-labelledby=impact-h]").inner_text()
     assert "48" in impact and "Historical analogy" in impact

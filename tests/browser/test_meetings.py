@@ -12,18 +12,10 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 
 from changeflow.meetings.models import Meeting, MeetingVote
-from tests.browser.support import BROWSER_TEST
+from tests.browser.support import BROWSER_TEST, open_page, sign_in
 from tests.factories import PASSWORD, advance, make_cr
 
 pytestmark = BROWSER_TEST
-
-
-def sign_in(page, base, user):
-    page.goto(f"{base}/signin/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".signin button[type=submit]")
-    page.wait_for_url(f"{base}/projects/")
 
 
 def test_schedule_and_run_a_ccb_meeting(live_server, personas, browser, tmp_path):
@@ -31,13 +23,7 @@ def test_schedule_and_run_a_ccb_meeting(live_server, personas, browser, tmp_path
     shots.mkdir(parents=True, exist_ok=True)
     p = personas
     cr = advance(make_cr(p.project, by=p.customer, title="会员积分抵扣运费"), p, "in_review")
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN",
-                                  accept_downloads=True)  # fmt: skip
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    context, page, errors = open_page(browser, accept_downloads=True)
     base = live_server.url
     sign_in(page, base, p.pm)
 

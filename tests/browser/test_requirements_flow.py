@@ -9,8 +9,8 @@ import pytest
 from openpyxl import Workbook
 
 from changeflow.requirements import services
-from tests.browser.support import BROWSER_TEST
-from tests.factories import PASSWORD, advance, make_cr
+from tests.browser.support import BROWSER_TEST, signed_in_page
+from tests.factories import advance, make_cr
 
 pytestmark = BROWSER_TEST
 
@@ -31,17 +31,7 @@ def _xlsx(tmp_path):
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 def test_requirements_area(live_server, personas, browser, tmp_path, locale):
     p = personas
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale=locale)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{live_server.url}/signin/")
-    page.fill("input[name=username]", p.pm.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".signin button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/projects/")
+    context, page, errors = signed_in_page(browser, live_server.url, p.pm, locale=locale)
 
     # The project's navigation leads to the requirements.
     page.goto(f"{live_server.url}/projects/ACME/")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from changeflow.changes.models import ImpactAssessment
 from changeflow.impact import plan_io, plans
-from tests.browser.support import BROWSER_TEST
-from tests.factories import PASSWORD, advance, complete_assessment, make_cr
+from tests.browser.support import BROWSER_TEST, signed_in_page
+from tests.factories import advance, complete_assessment, make_cr
 
 pytestmark = BROWSER_TEST
 
@@ -38,17 +38,7 @@ def test_simulate_on_the_cr_page_and_record_the_assessment(
         "tasks": [{"key": "X", "name": "积分抵扣", "optimistic": 2, "most_likely": 3,
                    "pessimistic": 6, "rate": 800}], "after": ["B"], "before": ["C"]})  # fmt: skip
 
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{live_server.url}/signin/")
-    page.fill("input[name=username]", p.tech_lead.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".signin button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/projects/")
+    context, page, errors = signed_in_page(browser, live_server.url, p.tech_lead, timeout=20_000)
 
     page.goto(f"{live_server.url}/changes/{cr.key}/")
     panel = page.locator("#simulation")

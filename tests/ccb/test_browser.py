@@ -9,24 +9,10 @@ from pathlib import Path
 
 from changeflow.ccb import services as ccb
 from changeflow.changes import services
-from tests.browser.support import BROWSER_TEST
+from tests.browser.support import BROWSER_TEST, signed_in_page
 from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
 
 pytestmark = BROWSER_TEST
-
-
-def sign_in(browser, url, user, locale):
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale=locale)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{url}/signin/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".signin button[type=submit]")
-    page.wait_for_url(f"{url}/projects/")
-    return context, page, errors
 
 
 def vote_in_page(page, url, key, decision, password=PASSWORD, comment=""):
@@ -53,7 +39,7 @@ def test_board_votes_in_the_browser(live_server, personas, browser, tmp_path):
     url = live_server.url
 
     # The QA's nav shows one pending vote; a wrong password signs nothing.
-    context, page, errors = sign_in(browser, url, p.qa, "en-US")
+    context, page, errors = signed_in_page(browser, url, p.qa, locale="en-US", console=False)
     page.goto(f"{url}/votes/pending/")
     assert page.locator("[data-testid=pending-votes-count]").inner_text() == "1"
     assert cr.key in page.locator("main").inner_text()
@@ -65,13 +51,15 @@ def test_board_votes_in_the_browser(live_server, personas, browser, tmp_path):
     context.close()
 
     for user in (p.pm, p.tech_lead):
-        context, page, errors = sign_in(browser, url, user, "en-US")
+        context, page, errors = signed_in_page(browser, url, user, locale="en-US", console=False)
         vote_in_page(page, url, cr.key, "approve")
         context.close()
     assert fresh(cr, p.pm).state == "in_review"  # the required customer rep has not approved
 
     # The customer representative, in Chinese, sees what is still needed and approves last.
-    context, page, errors = sign_in(browser, url, p.customer_rep, "zh-CN")
+    context, page, errors = signed_in_page(
+        browser, url, p.customer_rep, locale="zh-CN", console=False
+    )
     page.goto(f"{url}/changes/{cr.key}/")
     needed = page.locator("[data-testid=still-needed]").inner_text()
     assert "客户代表的批准（必需）" in needed, needed
@@ -89,7 +77,7 @@ def test_board_votes_in_the_browser(live_server, personas, browser, tmp_path):
     cr2 = advance(make_cr(p.project, by=p.customer), p, "in_review")
     services.vote_cast(user=p.qa, cr=fresh(cr2, p.qa), decision="approve", password=PASSWORD)
     complete_assessment(cr2, by=p.tech_lead, cost="99000")
-    context, page, errors = sign_in(browser, url, p.qa, "en-US")
+    context, page, errors = signed_in_page(browser, url, p.qa, locale="en-US", console=False)
     page.goto(f"{url}/changes/{cr2.key}/")
     assert "1 earlier vote was reset" in page.locator("main").inner_text()
     assert page.locator("[data-testid=pending-votes-count]").inner_text() == "1"

@@ -11,18 +11,10 @@ import os
 from pathlib import Path
 
 from changeflow.changes import services as cr_services
-from tests.browser.support import BROWSER_TEST
-from tests.factories import PASSWORD, advance, complete_assessment, fresh, make_cr
+from tests.browser.support import BROWSER_TEST, open_page, sign_in
+from tests.factories import advance, complete_assessment, fresh, make_cr
 
 pytestmark = BROWSER_TEST
-
-
-def sign_in(page, base, user):
-    page.goto(f"{base}/signin/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click(".signin button[type=submit]")
-    page.wait_for_url(f"{base}/projects/")
 
 
 def test_inbox_preferences_and_webhook_pages(live_server, p, browser, receiver, tmp_path):
@@ -35,12 +27,7 @@ def test_inbox_preferences_and_webhook_pages(live_server, p, browser, receiver, 
         user=p.tech_lead, cr=fresh(cr, p.tech_lead), action="request_review"
     )
     base = live_server.url
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    context, page, errors = open_page(browser)
 
     # A board member: the unread count, the inbox, the CR.
     sign_in(page, base, p.qa)
