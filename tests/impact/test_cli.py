@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from changeflow import cli
+from tests.cli.conftest import one_line
 
 KEYS = {
     "file", "format", "method", "target", "excluded", "k", "aggregate", "n", "rows",
@@ -31,13 +32,6 @@ def run(capsys):
         return code, out, err
 
     return run
-
-
-def one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
 
 
 def test_backtest_desharnais_prints_the_metrics_as_json(run, effort_data):

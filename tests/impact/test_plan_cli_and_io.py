@@ -10,6 +10,7 @@ import pytest
 
 from changeflow import cli
 from changeflow.impact import plan_io, plans
+from tests.cli.conftest import one_line
 
 CSV = (
     "id,name,optimistic,most_likely,pessimistic,depends_on,rate,milestone,target_date\n"
@@ -32,13 +33,6 @@ def run(capsys):
         return code, out, err
 
     return run
-
-
-def one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
 
 
 @pytest.mark.django_db(transaction=True)
