@@ -350,16 +350,18 @@ def test_risks_of_the_assessment_enter_as_delays(personas, api):
     assert shift_with - without.json()["result"]["finish_shift_days"]["P50"] > 9
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "field"),
-    [
-        ({"iterations": 100_001}, 422, "iterations"),
-        ({"iterations": 0}, 400, "iterations"),
-        ({"iterations": "many"}, 400, "iterations"),
-        ({"seed": -1}, 400, "seed"),
-        ({"nonsense": 1}, 400, "nonsense"),
-    ],
-)
+# A simulation's bad parameters (of a change request's run or of the plan's own), each with
+# its status and the field the error names.
+BAD_SIMULATION_PARAMETERS = [
+    ({"iterations": 100_001}, 422, "iterations"),
+    ({"iterations": 0}, 400, "iterations"),
+    ({"iterations": "many"}, 400, "iterations"),
+    ({"seed": -1}, 400, "seed"),
+    ({"nonsense": 1}, 400, "nonsense"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "field"), BAD_SIMULATION_PARAMETERS)
 def test_bad_simulation_parameters_are_named(personas, api, body, status, field):
     p = personas
     make_plan(api, p)
@@ -658,16 +660,7 @@ def test_who_may_simulate_the_plan(personas, api, who, status):
     assert SimulationRun.objects.count() == 1
 
 
-@pytest.mark.parametrize(
-    "body, status, field",
-    [
-        ({"iterations": 100_001}, 422, "iterations"),
-        ({"iterations": 0}, 400, "iterations"),
-        ({"iterations": "many"}, 400, "iterations"),
-        ({"seed": -1}, 400, "seed"),
-        ({"nonsense": 1}, 400, "nonsense"),
-    ],
-)
+@pytest.mark.parametrize(("body", "status", "field"), BAD_SIMULATION_PARAMETERS)
 def test_bad_plan_simulation_parameters_are_named(personas, api, body, status, field):
     p = personas
     make_plan(api, p)
