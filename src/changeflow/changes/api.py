@@ -25,6 +25,7 @@ from changeflow.core.api_views import (
     errors,
     expected_version,
     validated_filters,
+    versioned,
 )
 from changeflow.core.middleware import client_ip
 
@@ -60,10 +61,6 @@ IF_MATCH_PARAM = OpenApiParameter(
 )  # fmt: skip
 
 
-def _etag(cr: ChangeRequest) -> str:
-    return f'"{cr.version}"'
-
-
 def _actions(cr: ChangeRequest, user, assessment) -> list[dict]:
     state = workflow.State(cr.state)
     return [
@@ -87,7 +84,7 @@ def _detail(cr: ChangeRequest, user, code: int = status.HTTP_200_OK) -> Response
         "current_assessment": assessment,
     }
     data = ChangeRequestSerializer(cr, context=context).data
-    return Response(data, status=code, headers={"ETag": _etag(cr)})
+    return versioned(data, cr.version, code)
 
 
 def _expected_version(request, cr: ChangeRequest) -> int | None:

@@ -301,6 +301,12 @@ class AuditVerifyView(ApiView):
 __all__ = ["ApiView", "ApplicationError", "StrictSerializer", "errors", "validated_filters"]
 
 
+def versioned(data, version: int, code: int = 200) -> Response:
+    """An object's representation with its version as the ETag, which ``If-Match`` sends back
+    (see ``expected_version``)."""
+    return Response(data, status=code, headers={"ETag": f'"{version}"'})
+
+
 def expected_version(request, current: int, stale: str) -> int | None:
     """The version an ``If-Match`` header names (None when absent or ``*``), for a write that
     must not overwrite someone else's; ``StalePrecondition`` (412, message ``stale``) when the

@@ -24,6 +24,7 @@ from changeflow.core.api_views import (
     FileUploadView,
     errors,
     expected_version,
+    versioned,
 )
 from changeflow.core.errors import TooLarge, ValidationError
 
@@ -71,9 +72,7 @@ AGAINST_PARAM = OpenApiParameter(
 
 
 def _detail(req: Requirement, code: int = status.HTTP_200_OK) -> Response:
-    return Response(
-        RequirementSerializer(req).data, status=code, headers={"ETag": f'"{req.version}"'}
-    )
+    return versioned(RequirementSerializer(req).data, req.version, code)
 
 
 def _expected_version(request, req: Requirement) -> int | None:
@@ -314,7 +313,7 @@ class TraceLinkListView(ApiView):
 
 
 def _artifact_detail(art: Artifact, code: int = status.HTTP_200_OK) -> Response:
-    return Response(ArtifactSerializer(art).data, status=code, headers={"ETag": f'"{art.version}"'})
+    return versioned(ArtifactSerializer(art).data, art.version, code)
 
 
 class ArtifactDetailView(ApiView):
