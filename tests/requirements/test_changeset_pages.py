@@ -43,10 +43,9 @@ def test_cr_page_shows_the_redline_and_impact(world, who):
     assert ("cs-modify-req" in html) == (who in ("pm", "tech_lead", "admin"))
 
 
-def test_outsider_gets_404_on_every_page(world):
-    p, r1, cr, edit = world
-    c = client_for(p.outsider)
-    for method, url, data in [
+def _change_set_requests(cr, r1, edit):
+    """(method, url, data) of every change-set page and action of ``cr``."""
+    return [
         ("get", f"/changes/{cr.key}/change-set/new/?op=add", None),
         ("post", f"/changes/{cr.key}/change-set/new/?op=add", {"title": "x"}),
         ("get", f"/changes/{cr.key}/change-set/{edit.pk}/", None),
@@ -54,7 +53,13 @@ def test_outsider_gets_404_on_every_page(world):
         ("post", f"/changes/{cr.key}/change-set/remove/", {"requirement": r1.key}),
         ("get", f"/changes/{cr.key}/change-set/{edit.pk}/rebase/", None),
         ("post", f"/changes/{cr.key}/change-set/apply/", {}),
-    ]:
+    ]
+
+
+def test_outsider_gets_404_on_every_page(world):
+    p, r1, cr, edit = world
+    c = client_for(p.outsider)
+    for method, url, data in _change_set_requests(cr, r1, edit):
         assert getattr(c, method)(url, data).status_code == 404, url
     assert ChangeSetEdit.objects.count() == 1
 
@@ -63,15 +68,7 @@ def test_outsider_gets_404_on_every_page(world):
 def test_non_drafters_are_forbidden(world, who):
     p, r1, cr, edit = world
     c = client_for(getattr(p, who))
-    for method, url, data in [
-        ("get", f"/changes/{cr.key}/change-set/new/?op=add", None),
-        ("post", f"/changes/{cr.key}/change-set/new/?op=add", {"title": "x"}),
-        ("get", f"/changes/{cr.key}/change-set/{edit.pk}/", None),
-        ("post", f"/changes/{cr.key}/change-set/{edit.pk}/delete/", {}),
-        ("post", f"/changes/{cr.key}/change-set/remove/", {"requirement": r1.key}),
-        ("get", f"/changes/{cr.key}/change-set/{edit.pk}/rebase/", None),
-        ("post", f"/changes/{cr.key}/change-set/apply/", {}),
-    ]:
+    for method, url, data in _change_set_requests(cr, r1, edit):
         assert getattr(c, method)(url, data).status_code == 403, url
     assert ChangeSetEdit.objects.count() == 1
 
