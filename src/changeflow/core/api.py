@@ -9,7 +9,6 @@ from rest_framework import exceptions as drf
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.views import set_rollback
 
 from .errors import ApplicationError
 
@@ -68,6 +67,11 @@ _DRF_CODES = {
 
 def exception_handler(exc, context):
     """Map every expected error to ``{"error": {"code", "message", "fields"}}``."""
+    # Imported here: ``rest_framework.views`` reads DEFAULT_METADATA_CLASS (this module's
+    # ``Metadata``) while it loads, so importing it above was a circular import whenever DRF's
+    # settings loaded this module first (``changeflow migrate``'s system checks did).
+    from rest_framework.views import set_rollback
+
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
