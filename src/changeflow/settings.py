@@ -106,7 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "changeflow.ccb.context_processors.pending_votes",
+                "changeflow.context_processors.nav",
             ],
         },
     }

@@ -716,11 +716,11 @@ def _populated_cr(p, n: int, shared: str):
 # Session, user, the CR, its assessment and its risks, role, chair (7); the board panel:
 # voting snapshot, members, votes (3); history; the requirements panel: change set (3),
 # touched requirements (2), impact analysis, saved analysis, conflicts (3); the nav's
-# counts: notifications, votes pending (3); similar CRs (the pool's check); comments,
-# communications (2), watch, attachments. For the team also the simulation panel (3), the
-# requirement choices of the change set form and the estimates (rounds 2, calibration);
-# a site admin who is no member reads the projects they belong to (none) for the nav.
-DETAIL_QUERIES = {"pm": 38, "customer": 31, "admin": 39}
+# counts, unread notifications and votes pending (1, tests/web/test_nav.py); similar CRs (the
+# pool's check); comments, communications (2), watch, attachments. For the team also the
+# simulation panel (3), the requirement choices of the change set form and the estimates
+# (rounds 2, calibration).
+DETAIL_QUERIES = {"pm": 35, "customer": 28, "admin": 35}
 # On PostgreSQL the impact analysis runs in a savepoint that sets its planner options (and
 # releases it): three statements more (requirements.impact).
 POSTGRES_IMPACT_STATEMENTS = 3

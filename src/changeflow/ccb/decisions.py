@@ -12,7 +12,18 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import (
+    Case,
+    CharField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from changeflow.accounts.models import Project, User
@@ -21,6 +32,7 @@ from changeflow.changes.models import ChangeRequest, Ratification, Vote, VotePur
 from changeflow.changes.serializers import VoteSerializer
 from changeflow.changes.workflow import State
 from changeflow.core.access import restrict
+from changeflow.core.db.expressions import JSONArrayHas
 
 from . import policy, selectors
 from .models import VotingSnapshot
@@ -143,54 +155,100 @@ def cr_board_panel(*, user: User, cr: ChangeRequest) -> dict[str, Any]:
 
 
 def _open_for_votes(user: User) -> QuerySet[ChangeRequest]:
-    return (
+    """The CRs open for votes that ``user`` sees, each annotated with what is voted on now
+    (``vote_purpose``, ``vote_round``: ``change_services.vote_purpose`` and ``_round`` in SQL),
+    less those where ``user`` has cast a vote that counts in that round (a voided vote is to
+    be cast again). A site admin votes only where a member (``restrict`` lets them see all)."""
+    ratifying = Q(ratification=Ratification.PENDING)
+    qs = (
         restrict(ChangeRequest.objects, user)
-        .filter(Q(state=State.IN_REVIEW) | Q(ratification=Ratification.PENDING))
-        .select_related("project", "requested_by")
-        .order_by("state_changed_at", "id")
+        .filter(Q(state=State.IN_REVIEW) | ratifying)
+        .annotate(
+            vote_purpose=Case(
+                When(ratifying, then=Value(VotePurpose.RATIFICATION.value)),
+                default=Value(VotePurpose.DECISION.value),
+                output_field=CharField(),
+            ),
+            vote_round=Case(
+                When(ratifying, then=Value(1)),
+                default=F("review_round"),
+                output_field=IntegerField(),
+            ),
+        )
+        .exclude(
+            Exists(
+                Vote.objects.filter(
+                    change_request=OuterRef("pk"),
+                    purpose=OuterRef("vote_purpose"),
+                    round=OuterRef("vote_round"),
+                    voter=user,
+                    voided_at__isnull=True,
+                )
+            )
+        )
     )
+    if user.is_superuser:
+        qs = qs.filter(project_id__in=user.memberships.values("project_id"))
+    return qs
+
+
+def _round_snapshot() -> QuerySet[VotingSnapshot]:
+    """The snapshot of the round an ``_open_for_votes`` row is voted on now."""
+    return VotingSnapshot.objects.filter(
+        change_request=OuterRef("pk"),
+        purpose=OuterRef("vote_purpose"),
+        round=OuterRef("vote_round"),
+    )
+
+
+def _voted_on(cr: ChangeRequest) -> tuple[str, int]:
+    """The purpose and round an ``_open_for_votes`` row is voted on now (its annotations)."""
+    return cr.vote_purpose, cr.vote_round  # type: ignore[attr-defined]
+
+
+def awaiting_vote(user: User) -> QuerySet[ChangeRequest]:
+    """The CRs on which ``user`` may vote now and has not: their round's snapshot lists them
+    (the snapshot's eligible list leaves requesters out). CRs without a snapshot yet are
+    ``unsnapped``'s."""
+    return _open_for_votes(user).filter(
+        Exists(_round_snapshot().filter(JSONArrayHas("eligible", user.username)))
+    )
+
+
+def unsnapped(user: User) -> QuerySet[ChangeRequest]:
+    """CRs open for votes whose round has no snapshot (the transition into the vote takes
+    it; rows from before snapshots existed do not have one): ``pending_votes`` takes it."""
+    return _open_for_votes(user).exclude(Exists(_round_snapshot()))
+
+
+def _eligible_unsnapped(user: User, crs: QuerySet[ChangeRequest]) -> list[ChangeRequest]:
+    """Of ``unsnapped(user)``, the CRs where ``user`` votes, their snapshot taken now."""
+    return [
+        cr for cr in crs if user.username in selectors.snapshot_take(cr, *_voted_on(cr)).eligible
+    ]
 
 
 def pending_votes(*, user: User) -> list[dict[str, Any]]:
     """The CRs on which ``user`` may vote now and has not (a voided vote is to be cast
-    again). A handful of queries whatever the number of CRs."""
-    crs = list(_open_for_votes(user))  # the snapshot's eligible list leaves requesters out
-    if not crs:
+    again), oldest first. Two queries whatever the number of CRs (and a snapshot taken for
+    each CR that has none yet, as ``unsnapped`` says)."""
+    if not user.is_authenticated:
         return []
-    snaps = {
-        (s.change_request_id, s.purpose, s.round): s
-        for s in VotingSnapshot.objects.filter(change_request_id__in=[cr.pk for cr in crs])
-    }
-    voted = set(
-        Vote.objects.filter(
-            change_request_id__in=[cr.pk for cr in crs], voter=user, voided_at__isnull=True
-        ).values_list("change_request_id", "purpose", "round")
-    )
-    # ``restrict`` keeps a member to their projects; a site admin votes only where a member.
-    member_of = (
-        set(user.memberships.values_list("project_id", flat=True)) if user.is_superuser else None
-    )
+    related = ("project", "requested_by")
+    crs = list(awaiting_vote(user).select_related(*related))
+    crs += _eligible_unsnapped(user, unsnapped(user).select_related(*related))
+    crs.sort(key=lambda cr: (cr.state_changed_at, cr.pk))
     rows = []
     for cr in crs:
-        purpose = change_services.vote_purpose(cr)
-        if purpose is None:  # not open for votes (the query above keeps only those that are)
-            continue
-        rnd = _round(cr, purpose)
-        if (cr.pk, purpose, rnd) in voted or (
-            member_of is not None and cr.project_id not in member_of
-        ):
-            continue
-        snap = snaps.get((cr.pk, purpose, rnd)) or selectors.snapshot_take(cr, purpose, rnd)
-        if user.username not in snap.eligible:
-            continue
+        purpose, rnd = _voted_on(cr)
         rows.append({"cr": cr, "purpose": purpose, "round": rnd, "since": cr.state_changed_at})
     return rows
 
 
-def pending_vote_count(user: User) -> int:
-    if not user.is_authenticated:
-        return 0
-    return len(pending_votes(user=user))
+def unsnapped_pending_count(user: User) -> int:
+    """How many of ``unsnapped(user)`` await ``user``'s vote (their snapshots taken now): to
+    add to ``awaiting_vote(user)``'s count, when ``unsnapped(user)`` is not empty."""
+    return len(_eligible_unsnapped(user, unsnapped(user).select_related("project", "requested_by")))
 
 
 def ratification_due(cr: ChangeRequest, days: int) -> dt.datetime:

@@ -1,0 +1,51 @@
+"""The navigation bar's counts: unread notifications and the votes the reader owes."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from django.http import HttpRequest
+
+
+class Nav:
+    """Read when a template first asks (``nav.unread``, ``nav.pending_votes``), both counts in
+    one query: pages that do not show the navigation (API, errors, htmx fragments) pay
+    nothing, and no count is ever kept past the request, so none is stale."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self._request = request
+
+    @cached_property
+    def _counts(self) -> tuple[int, int]:
+        from changeflow.accounts.models import User
+        from changeflow.ccb import decisions
+        from changeflow.core.db.expressions import count_of
+        from changeflow.notifications.selectors import inbox
+
+        user = getattr(self._request, "user", None)
+        if user is None or not user.is_authenticated:
+            return 0, 0
+        unread, pending, unsnapped = (
+            User.objects.filter(pk=user.pk)
+            .values_list(
+                count_of(inbox(user=user, unread_only=True)),
+                count_of(decisions.awaiting_vote(user)),
+                count_of(decisions.unsnapped(user)),
+            )
+            .get()
+        )
+        if unsnapped:  # rows from before snapshots: the snapshot is taken, as on the list
+            pending += decisions.unsnapped_pending_count(user)
+        return unread or 0, pending or 0
+
+    @property
+    def unread(self) -> int:
+        return self._counts[0]
+
+    @property
+    def pending_votes(self) -> int:
+        return self._counts[1]
+
+
+def nav(request: HttpRequest) -> dict[str, object]:
+    return {"nav": Nav(request)}
