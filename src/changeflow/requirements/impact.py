@@ -7,9 +7,10 @@ reached, which are not walked further: a change to a child may invalidate what t
 promises, but the parent's other children are not affected by it.
 
 The database finds what is reachable in **one query**: a recursive CTE collects the nodes
-reachable downstream from the starts (``UNION``, so cycles end), and the same statement
-returns the edges leaving each of them, the requirements reached with their ancestors, and the
-artifacts reached. Python then walks that subgraph breadth first (``walk``) for the paths, in
+reachable downstream from the starts (``UNION``, so cycles end), breadth first and no further
+than the walk can go before it stops at ``limit`` items, and the same statement returns the
+edges leaving each of them, the requirements reached with their ancestors, and the artifacts
+reached. Python then walks that subgraph breadth first (``walk``) for the paths, in
 the order the level-by-level walk used (children by number, then links by id), so the result
 does not depend on how the rows came. A change touching 20 requirements in a project of
 300,000 links reads only what it reaches, in one round trip instead of one per level.
@@ -68,38 +69,61 @@ _STEP_SEVERAL_REFERENCES = """
 #      the link's id (the order of a node's edges), flag = the link is suspect;
 #   R: a requirement (down id) reached or an ancestor: text1 key, text2 title, up id parent;
 #   A: an artifact (down id) reached: text1 key, text2 title, text3 kind.
+#
+# ``reach`` stops after its first {cap} rows (no bound: all it reaches). Both databases add
+# the rows of a recursion breadth first — PostgreSQL a whole level per iteration, SQLite from
+# a first-in first-out queue — and ``UNION`` keeps only a node's first arrival: the first
+# {cap} rows are the nodes nearest the starts, each level complete before the next begins
+# (the last one read may be cut). ``walked`` are those, ``edge`` every edge leaving them and
+# ``near`` adds the nodes outside ``walked`` those edges lead to (``Subgraph`` says why that
+# is enough) when ``walked`` may have been cut: fewer than {cap} rows are all that is
+# reachable, and then the edges lead nowhere else (PostgreSQL then skips that branch: ``edge``
+# is not materialized, it is computed where it is read). PostgreSQL refuses a LIMIT inside a
+# recursion but computes one only as far as it is read: ``walked`` reads {cap} rows of it.
+# SQLite's recursion takes a LIMIT and stops there.
 _GRAPH = """
 WITH RECURSIVE reach(t, id) AS (
     SELECT 'R', q.id FROM requirements_requirement q WHERE {starts}
     UNION
     {step}
+    {limit_inside}
+), walked(t, id) AS (
+    SELECT t, id FROM reach {limit_outside}
+), edge(ut, uid, dt, did, how, number, flag) AS {not_materialized} (
+    SELECT 'R', c.parent_id, 'R', c.id, 'child', c.number, 0
+      FROM walked r JOIN requirements_requirement c ON c.parent_id = r.id WHERE r.t = 'R'
+    UNION ALL
+    SELECT 'R', l.target_requirement_id,
+           CASE WHEN l.source_requirement_id IS NULL THEN 'A' ELSE 'R' END,
+           COALESCE(l.source_requirement_id, l.source_artifact_id), l.kind, l.id,
+           CASE WHEN l.suspect THEN 1 ELSE 0 END
+      FROM walked r JOIN requirements_tracelink l ON l.target_requirement_id = r.id
+     WHERE r.t = 'R'
+    UNION ALL
+    SELECT 'A', l.target_artifact_id,
+           CASE WHEN l.source_requirement_id IS NULL THEN 'A' ELSE 'R' END,
+           COALESCE(l.source_requirement_id, l.source_artifact_id), l.kind, l.id,
+           CASE WHEN l.suspect THEN 1 ELSE 0 END
+      FROM walked r JOIN requirements_tracelink l ON l.target_artifact_id = r.id
+     WHERE r.t = 'A'
+), near(t, id) AS (
+    SELECT t, id FROM walked
+    {one_hop}
 ), up(id) AS (
-    SELECT r.id FROM reach r WHERE r.t = 'R'
+    SELECT r.id FROM near r WHERE r.t = 'R'
     UNION
     SELECT q.parent_id FROM up JOIN requirements_requirement q ON q.id = up.id
      WHERE q.parent_id IS NOT NULL
 )
-SELECT 'E', 'R', c.parent_id, 'R', c.id, 'child', CAST(NULL AS VARCHAR(255)),
-       CAST(NULL AS VARCHAR(32)), c.number, 0
-  FROM reach r JOIN requirements_requirement c ON c.parent_id = r.id WHERE r.t = 'R'
-UNION ALL
-SELECT 'E', 'R', l.target_requirement_id,
-       CASE WHEN l.source_requirement_id IS NULL THEN 'A' ELSE 'R' END,
-       COALESCE(l.source_requirement_id, l.source_artifact_id), l.kind, NULL, NULL, l.id,
-       CASE WHEN l.suspect THEN 1 ELSE 0 END
-  FROM reach r JOIN requirements_tracelink l ON l.target_requirement_id = r.id WHERE r.t = 'R'
-UNION ALL
-SELECT 'E', 'A', l.target_artifact_id,
-       CASE WHEN l.source_requirement_id IS NULL THEN 'A' ELSE 'R' END,
-       COALESCE(l.source_requirement_id, l.source_artifact_id), l.kind, NULL, NULL, l.id,
-       CASE WHEN l.suspect THEN 1 ELSE 0 END
-  FROM reach r JOIN requirements_tracelink l ON l.target_artifact_id = r.id WHERE r.t = 'A'
+SELECT 'E', ut, uid, dt, did, how, CAST(NULL AS VARCHAR(255)), CAST(NULL AS VARCHAR(32)),
+       number, flag
+  FROM edge
 UNION ALL
 SELECT 'R', NULL, q.parent_id, 'R', q.id, q.key, q.title, NULL, q.number, 0
   FROM up JOIN requirements_requirement q ON q.id = up.id
 UNION ALL
 SELECT 'A', NULL, NULL, 'A', a.id, a.key, a.title, a.kind, a.number, 0
-  FROM reach r JOIN requirements_artifact a ON a.id = r.id WHERE r.t = 'A'
+  FROM near r JOIN requirements_artifact a ON a.id = r.id WHERE r.t = 'A'
 """
 
 
@@ -113,22 +137,43 @@ _PG_SETTINGS = (
 )
 
 
-def _graph_sql() -> str:
-    """The statement; its one parameter is the list of start ids (any number: an array on
-    PostgreSQL, a JSON array on SQLite, rather than one placeholder per id)."""
-    if connection.vendor == "postgresql":
+def _graph_sql(cap: int | None) -> str:
+    """The statement; its first parameter is the list of start ids (any number: an array on
+    PostgreSQL, a JSON array on SQLite, rather than one placeholder per id), then, given a
+    ``cap``, the number of rows ``reach`` stops at, twice."""
+    postgres = connection.vendor == "postgresql"
+    if postgres:
         step, starts = _STEP_ONE_REFERENCE, "q.id = ANY(%s)"
     else:
         step, starts = _STEP_SEVERAL_REFERENCES, "q.id IN (SELECT value FROM json_each(%s))"
-    return _GRAPH.replace("{step}", step).replace("{starts}", starts)
+    limit = "LIMIT %s" if cap is not None else ""
+    one_hop = (
+        "UNION ALL SELECT DISTINCT dt, did FROM edge WHERE (SELECT COUNT(*) FROM walked) >= %s"
+        " AND NOT EXISTS (SELECT 1 FROM walked w WHERE w.t = edge.dt AND w.id = edge.did)"
+    )
+    return (
+        _GRAPH.replace("{step}", step)
+        .replace("{starts}", starts)
+        .replace("{limit_inside}", "" if postgres else limit)
+        .replace("{limit_outside}", limit if postgres else "")
+        .replace("{not_materialized}", "NOT MATERIALIZED" if postgres else "")
+        .replace("{one_hop}", one_hop if cap is not None else "")
+    )
 
 
 class Subgraph:
     """What is reachable downstream from some requirements, read in one query: the edges
     leaving every reached node, the requirements reached and their ancestors, the artifacts
-    reached."""
+    reached.
 
-    def __init__(self, starts: Sequence[int]):
+    With ``limit``, only what ``walk`` can reach before it stops at ``limit`` nodes: the first
+    ``max(limit, len(starts))`` nodes breadth first (``walked``), the edges leaving them and
+    the nodes and ancestors those lead to. Enough for the same walk, because the walk expands
+    a level only when every node up to it fits in ``limit`` (the starts' level always): each
+    level it expands lies whole in ``walked``, so its edges are all here; and each node it
+    adds is one such an edge leads to, read with its ancestors."""
+
+    def __init__(self, starts: Sequence[int], limit: int | None = None):
         self.edges: dict[Node, list[Edge]] = {}
         self.requirements: dict[int, tuple[str, str, int | None]] = {}
         self.artifacts: dict[int, tuple[str, str, str]] = {}
@@ -142,7 +187,9 @@ class Subgraph:
         with transaction.atomic() if postgres else nullcontext(), connection.cursor() as cursor:
             if postgres:
                 cursor.execute(_PG_SETTINGS)
-            cursor.execute(_graph_sql(), [ids if postgres else json.dumps(ids)])
+            cap = None if limit is None else max(limit, len(ids))
+            params: list[Any] = [ids if postgres else json.dumps(ids)]
+            cursor.execute(_graph_sql(cap), params if cap is None else [*params, cap, cap])
             rows = cursor.fetchall()
         for tag, ut, uid, dt, did, t1, t2, t3, number, flag in rows:
             if tag == "E":
@@ -254,7 +301,7 @@ def analyse(starts: Sequence[int], *, limit: int) -> dict[str, Any]:
 
 
 def _analyse(starts: Sequence[int], *, limit: int) -> dict[str, Any]:
-    graph = Subgraph(starts)
+    graph = Subgraph(starts, limit)
     reached, reqs, truncated = walk(starts, graph.downstream, graph.requirements_of, limit)
     arts = graph.artifacts
 
