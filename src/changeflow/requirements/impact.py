@@ -140,18 +140,14 @@ _PG_SETTINGS = (
 def _graph_sql(cap: int | None) -> str:
     """The statement; its first parameter is the list of start ids (any number: an array on
     PostgreSQL, a JSON array on SQLite, rather than one placeholder per id), then, given a
-    ``cap``, the number of rows ``reach`` stops at, three times."""
+    ``cap``, the number of rows ``reach`` stops at, twice."""
     postgres = connection.vendor == "postgresql"
     if postgres:
         step, starts = _STEP_ONE_REFERENCE, "q.id = ANY(%s)"
     else:
         step, starts = _STEP_SEVERAL_REFERENCES, "q.id IN (SELECT value FROM json_each(%s))"
     limit = "LIMIT %s" if cap is not None else ""
-    one_hop = (
-        "WHERE (SELECT COUNT(*) FROM walked) < %s UNION ALL SELECT t, id FROM ("
-        "SELECT t, id FROM walked UNION SELECT dt, did FROM edge"
-        ") n WHERE (SELECT COUNT(*) FROM walked) >= %s"
-    )
+    one_hop = "UNION SELECT dt, did FROM edge WHERE (SELECT COUNT(*) FROM walked) >= %s"
     return (
         _GRAPH.replace("{step}", step)
         .replace("{starts}", starts)
@@ -190,7 +186,7 @@ class Subgraph:
                 cursor.execute(_PG_SETTINGS)
             cap = None if limit is None else max(limit, len(ids))
             params: list[Any] = [ids if postgres else json.dumps(ids)]
-            cursor.execute(_graph_sql(cap), params if cap is None else [*params, cap, cap, cap])
+            cursor.execute(_graph_sql(cap), params if cap is None else [*params, cap, cap])
             rows = cursor.fetchall()
         for tag, ut, uid, dt, did, t1, t2, t3, number, flag in rows:
             if tag == "E":
