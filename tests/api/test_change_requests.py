@@ -269,10 +269,17 @@ def test_pagination(personas, api, crs):
     assert [c["key"] for c in r.json()["results"]] == ["ACME-3"]
     assert r.json()["next"] is None
     assert client.get(URL + "?page=99").status_code == 404
-    # A huge or silly page size is clamped or ignored, never an error.
+    # A huge page size is taken as the largest one (200); an empty one as not given.
     assert len(client.get(URL + "?page_size=100000000000000000000").json()["results"]) == 3
-    assert len(client.get(URL + "?page_size=abc").json()["results"]) == 3
-    assert len(client.get(URL + "?page_size=-5").json()["results"]) == 3
+    assert len(client.get(URL + "?page_size=").json()["results"]) == 3
+
+
+@pytest.mark.parametrize("value", ["abc", "-5", "0", "000", "0.5", "true", "null", "１"])
+def test_page_size_that_is_not_a_positive_whole_number_is_400(personas, api, crs, value):
+    """As the schema says (an integer from 1) and as ``page``: it was silently ignored."""
+    r = api(personas.pm).get(URL + f"?page_size={value}")
+    assert r.status_code == 400, r.content
+    assert names(error_of(r), "page_size")
 
 
 def test_page_size_is_capped_at_200(personas, api):

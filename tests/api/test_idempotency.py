@@ -1,10 +1,12 @@
 """Idempotency-Key on every write."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 
 from changeflow.changes.models import Attachment, ChangeRequest, Comment
 from changeflow.core.models import AuditEvent, IdempotencyRecord
@@ -165,6 +167,21 @@ def test_invalid_key_is_400(personas, api, key):
     assert r.status_code == 400
     assert "Idempotency-Key" in error_of(r)["fields"]
     assert not ChangeRequest.objects.exists()
+
+
+@pytest.mark.parametrize("key", ["k", "a key", "~" * 255, "", " ", "x" * 256, "ключ", "a\tb", "ü"])
+def test_the_schema_states_the_keys_the_server_accepts(personas, api, key):
+    """The OpenAPI schema's Idempotency-Key (length, characters) is the server's: a key is
+    accepted exactly when it matches the documented schema. It was a bare string, so clients
+    (and the fuzzing) sent keys that the server refused with a 400."""
+    operation = SchemaGenerator().get_schema(request=None, public=True)["paths"][URL]["post"]
+    (declared,) = [p["schema"] for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+    documented = (
+        declared["minLength"] <= len(key) <= declared["maxLength"]
+        and re.search(declared["pattern"], key) is not None
+    )
+    r = post(api(personas.pm), key=key)
+    assert r.status_code == (201 if documented else 400), (key, r.content)
 
 
 def test_token_endpoint_answers_are_never_stored(personas):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.api.conftest import error_of
+from tests.api.conftest import error_of, names
 from tests.factories import make_cr
 
 ODD = ["%00", "a%00b", "%ff%fe", "' OR 1=1 --", "😀" * 5, "x" * 300, "%2F..%2F"]
@@ -105,3 +105,25 @@ def test_options_is_never_500(personas, api, cr, path):
     r = api(personas.pm).options(path.format(cr=cr.key))
     assert r.status_code == 200, r.content
     assert r.json()["name"] and "actions" not in r.json()
+
+
+FLAGS = [
+    ("/api/v1/notifications/", "unread"),
+    ("/api/v1/projects/ACME/supervision/", "closed"),
+    ("/api/v1/projects/ACME/quarantine/", "all"),
+    ("/api/v1/projects/ACME/links/", "suspect"),
+]
+
+
+@pytest.mark.parametrize("url, param", FLAGS)
+def test_true_false_query_parameters_accept_only_true_or_false(personas, api, url, param):
+    """A boolean query parameter (so documented) is true/1 or false/0, empty is not given;
+    anything else is a 400 naming it. ``unread``, ``closed`` and ``all`` took any other value
+    as false."""
+    client = api(personas.pm)
+    for value in ("true", "True", "1", "false", "0", ""):
+        assert client.get(f"{url}?{param}={value}").status_code == 200, (param, value)
+    for value in ("2", "yes", "null", "0.5", "AAA"):
+        r = client.get(f"{url}?{param}={value}")
+        assert r.status_code == 400, (param, value, r.content)
+        assert names(error_of(r), param)

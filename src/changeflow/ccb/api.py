@@ -11,7 +11,7 @@ from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
 from changeflow.changes import selectors as change_selectors
 from changeflow.changes.models import ChangeRequest
-from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
+from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors, query_flag
 from changeflow.core.errors import NotFound
 
 from . import decisions, selectors, services
@@ -157,6 +157,6 @@ class SupervisionView(ApiView):
     )
     def get(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
-        closed = request.query_params.get("closed") in ("1", "true")
+        closed = query_flag(request, "closed")
         rows = decisions.supervision(user=request.user, project=project, include_closed=closed)
         return self.paginated(rows, SupervisionSerializer)

@@ -12,7 +12,7 @@ from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
 from changeflow.changes import selectors as change_selectors
 from changeflow.changes.models import ChangeRequest
-from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
+from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors, query_flag
 from changeflow.core.errors import NotFound
 
 from . import selectors, services, sla
@@ -68,13 +68,13 @@ class QuarantineListView(ApiView):
     @extend_schema(
         operation_id="project_quarantine_list",
         parameters=[OpenApiParameter("all", bool, description=_("Include resolved mail."))],
-        responses={200: QuarantinedMailSerializer(many=True), **errors(403, 404)},
+        responses={200: QuarantinedMailSerializer(many=True), **errors(400, 403, 404)},
     )
     def get(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key, action="manage")
         items = selectors.quarantine_list(
             user=request.user, project=project,
-            include_resolved=request.query_params.get("all") in ("1", "true"),
+            include_resolved=query_flag(request, "all"),
         )  # fmt: skip
         return self.paginated(items, QuarantinedMailSerializer)
 

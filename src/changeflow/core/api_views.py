@@ -12,7 +12,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django_filters import rest_framework as df
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound as DRFNotFound
@@ -41,24 +40,57 @@ from .validation import in_utc
 
 
 class ApiPagination(Pagination):
-    """``?page=`` / ``?page_size=`` (max 200); a non-numeric page is a 400 naming ``page``."""
+    """``?page=`` / ``?page_size=`` (max 200): a page or page size that is not a positive whole
+    number is a 400 naming it (empty: not given); a page size above 200 is taken as 200."""
 
     def get_page_number(self, request, paginator):
         raw = request.query_params.get(self.page_query_param) or "1"
         if raw in self.last_page_strings:
             return raw
-        if not raw.isascii() or not raw.isdigit() or int(raw) < 1 or len(raw) > 9:
-            raise ValidationError(
-                _("Some fields are invalid."),
-                fields={"page": [_("A positive whole number is required.")]},
-            )
-        return raw
+        return str(_positive_whole_number(self.page_query_param, raw, most=None))
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if not raw:
+            return self.page_size
+        return _positive_whole_number(self.page_size_query_param, raw, most=self.max_page_size)
 
     def paginate_queryset(self, queryset, request, view=None):
         try:
             return super().paginate_queryset(queryset, request, view)
         except DRFNotFound:
             raise DRFNotFound(_("There is no such page.")) from None
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = _(
+                    "Number of results per page, at most 200 (a larger one is 200)."
+                )
+        return parameters
+
+
+def _positive_whole_number(name: str, raw: str, *, most: int | None) -> int:
+    """``raw`` as a whole number from 1, at most ``most`` (a larger one is ``most``); without
+    ``most``, nine digits at most. Anything else is a 400 naming ``name``."""
+    digits = raw.lstrip("0") if raw.isascii() and raw.isdigit() else ""
+    if not digits or (most is None and len(digits) > 9):
+        raise ValidationError(
+            _("Some fields are invalid."),
+            fields={name: [_("A positive whole number is required.")]},
+        )
+    return int(digits) if most is None or len(digits) <= 9 and int(digits) <= most else most
+
+
+def query_flag(request, name: str) -> bool:
+    """A true/false query parameter: ``true``/``1`` or ``false``/``0`` (any case), false when
+    absent or empty; anything else is a 400 naming it."""
+    raw = request.query_params.get(name, "").strip().lower()
+    if raw not in ("", "true", "1", "false", "0"):
+        raise ValidationError(_("Some fields are invalid."), fields={name: [_("true or false.")]})
+    return raw in ("true", "1")
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -96,7 +128,9 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
 
 IDEMPOTENCY_PARAM = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    # What core.idempotency accepts: 1 to 255 printable ASCII characters; as in any header
+    # value, none of them a space at either end.
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]([ -~]*[!-~])?$"},
     OpenApiParameter.HEADER,
     required=False,
     description=gettext_lazy(
@@ -326,8 +360,8 @@ def document_shared_errors(result, generator, request, public):
 
     - ``Idempotency-Key`` (core.idempotency): a malformed key is a 400, a key reused for a
       different request a 422;
-    - ``page`` / ``page_size`` (the paginator): not a positive number is a 400, a page past the
-      end a 404.
+    - ``page`` / ``page_size`` (the paginator): not a positive whole number is a 400, a page
+      past the end a 404.
     """
     error = {"$ref": "#/components/schemas/Error"}
     for methods in result.get("paths", {}).values():

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from changeflow.accounts.models import Project
 from changeflow.changes import selectors as change_selectors
 from changeflow.changes.models import ChangeRequest
-from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
+from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors, query_flag
 
 from . import selectors, services
 from .models import Notification
@@ -50,7 +50,7 @@ class NotificationListView(ApiView):
         responses={200: NotificationSerializer(many=True), **errors(400)},
     )
     def get(self, request):
-        unread = request.query_params.get("unread", "").lower() in ("1", "true", "yes")
+        unread = query_flag(request, "unread")
         return self.paginated(selectors.inbox(user=request.user, unread_only=unread),
                               NotificationSerializer)  # fmt: skip
 

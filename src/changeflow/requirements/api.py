@@ -24,6 +24,7 @@ from changeflow.core.api_views import (
     FileUploadView,
     errors,
     expected_version,
+    query_flag,
     versioned,
 )
 from changeflow.core.errors import TooLarge, ValidationError
@@ -288,13 +289,7 @@ class TraceLinkListView(ApiView):
     )
     def get(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
-        raw = request.query_params.get("suspect")
-        flags = {"true": True, "1": True, "false": False, "0": False}
-        if raw is not None and raw.lower() not in flags:
-            raise ValidationError(
-                _("Some fields are invalid."), fields={"suspect": [_("true or false.")]}
-            )
-        suspect = None if raw is None else flags[raw.lower()]
+        suspect = query_flag(request, "suspect") if request.query_params.get("suspect") else None
         qs = selectors.link_list(user=request.user, project=project, suspect=suspect)
         return self.paginated(qs, TraceLinkSerializer)
 
