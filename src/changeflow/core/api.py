@@ -65,16 +65,6 @@ _DRF_CODES = {
 }
 
 
-def set_rollback() -> None:
-    """DRF's ``set_rollback``, imported when called: ``rest_framework.views`` reads
-    ``DEFAULT_METADATA_CLASS`` (this module's ``Metadata``) as it loads, so importing it at the
-    top was an import cycle whenever this module was imported first (DRF's pagination system
-    check does, e.g. ``changeflow audit verify`` on a fresh home)."""
-    from rest_framework.views import set_rollback as drf_set_rollback
-
-    drf_set_rollback()
-
-
 def exception_handler(exc, context):
     """Map every expected error to ``{"error": {"code", "message", "fields"}}``."""
     # Imported here: ``rest_framework.views`` reads DEFAULT_METADATA_CLASS (this module's
