@@ -169,6 +169,15 @@ def test_invalid_key_is_400(personas, api, key):
     assert not ChangeRequest.objects.exists()
 
 
+@pytest.mark.parametrize("key", ["ключ", "k-1"])
+def test_a_method_the_endpoint_does_not_have_is_405_whatever_the_key(personas, api, key):
+    """The method is checked first: PUT on the change request list is a 405 with a malformed
+    key too (it was a 400 about the key), and a good key is not claimed by it."""
+    r = api(personas.pm).put(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert r.status_code == 405, r.content
+    assert not IdempotencyRecord.objects.exists()
+
+
 @pytest.mark.parametrize("key", ["k", "a key", "~" * 255, "", " ", "x" * 256, "ключ", "a\tb", "ü"])
 def test_the_schema_states_the_keys_the_server_accepts(personas, api, key):
     """The OpenAPI schema's Idempotency-Key (length, characters) is the server's: a key is

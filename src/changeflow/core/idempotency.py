@@ -162,6 +162,7 @@ class IdempotencyMixin:
             or not self.idempotent
             or request.method not in UNSAFE_METHODS
             or not request.user.is_authenticated
+            or not self._handles(request.method)
         ):
             return
         key = key.strip()
@@ -171,6 +172,12 @@ class IdempotencyMixin:
                 fields={HEADER: [_("1 to 255 printable ASCII characters.")]},
             )
         self._idempotency_record = _claim(request, key, fingerprint(request))
+
+    def _handles(self, method: str) -> bool:
+        """Whether this view answers ``method`` (as DRF's dispatch decides): a method it does
+        not is a 405 whatever the key, and nothing is claimed for it."""
+        name = method.lower()
+        return name in self.http_method_names and hasattr(self, name)  # type: ignore[attr-defined]
 
     def handle_exception(self, exc):
         if isinstance(exc, _Replay):
