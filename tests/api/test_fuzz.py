@@ -202,18 +202,17 @@ def _real_path_parameters(project) -> dict[str, list[dict]]:
         {"key": key, "id": o.meeting_id, "occ": occurrence_key(o.starts_at)}
         for o in Occurrence.objects.filter(meeting__project=project)
     ]
-    items = [
-        {"key": key, "id": i.occurrence.meeting_id, "occ": occurrence_key(i.occurrence.starts_at),
-         "item": i.pk}
-        for i in AgendaItem.objects.filter(occurrence__meeting__project=project)
-        .select_related("occurrence")
-    ]  # fmt: skip
-    actions = [
-        {"key": key, "id": a.occurrence.meeting_id, "occ": occurrence_key(a.occurrence.starts_at),
-         "action": a.pk}
-        for a in ActionItem.objects.filter(occurrence__meeting__project=project)
-        .select_related("occurrence")
-    ]  # fmt: skip
+
+    def in_occurrence(model, name: str) -> list[dict]:
+        rows = model.objects.filter(occurrence__meeting__project=project)
+        return [
+            {"key": key, "id": r.occurrence.meeting_id,
+             "occ": occurrence_key(r.occurrence.starts_at), name: r.pk}
+            for r in rows.select_related("occurrence")
+        ]  # fmt: skip
+
+    items = in_occurrence(AgendaItem, "item")
+    actions = in_occurrence(ActionItem, "action")
     tasks = [
         {"key": key, "task": t}
         for t in PlanTask.objects.filter(plan__project=project).values_list("key", flat=True)

@@ -12,6 +12,7 @@ from changeflow.accounts import services as accounts
 from changeflow.ccb import decisions
 from changeflow.ccb.models import VotingSnapshot
 from changeflow.changes import services
+from changeflow.changes.models import ChangeRequest
 from changeflow.context_processors import Nav
 from changeflow.notifications import services as notifications
 from changeflow.notifications.selectors import unread_count
@@ -138,3 +139,19 @@ def test_a_round_without_its_snapshot_is_counted_and_gets_one(client, personas, 
     VotingSnapshot.objects.filter(change_request=first).delete()
     assert [r["cr"].key for r in decisions.pending_votes(user=p.qa)] == [c.key for c in busy]
     assert nav_of(p.customer).pending_votes == 0  # the requester is on no snapshot
+
+
+def test_what_is_voted_on_reads_the_same_in_sql_as_in_python(personas, busy):
+    """``voting_now`` (the counts' SQL) agrees with ``vote_purpose`` and ``_round`` (the CR
+    page's Python) on every CR open for votes: a decision in a later round, a first-round
+    decision and a ratification."""
+    ChangeRequest.objects.filter(pk=busy[0].pk).update(review_round=3)
+    rows = ChangeRequest.objects.annotate(**decisions.voting_now())
+    seen = set()
+    for cr in rows:
+        purpose = services.vote_purpose(cr)
+        if purpose is None:
+            continue
+        assert (cr.vote_purpose, cr.vote_round) == (purpose, decisions._round(cr, purpose))
+        seen.add((purpose, cr.vote_round))
+    assert seen == {("decision", 3), ("decision", 1), ("ratification", 1)}

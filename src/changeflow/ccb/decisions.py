@@ -42,6 +42,22 @@ def _round(cr: ChangeRequest, purpose: str) -> int:
     return cr.review_round if purpose == VotePurpose.DECISION else 1
 
 
+def voting_now() -> dict[str, Case]:
+    """``change_services.vote_purpose`` and ``_round`` as SQL, the annotations ``vote_purpose``
+    and ``vote_round`` of a CR open for votes (the two are kept in step by a test)."""
+    ratifying = Q(ratification=Ratification.PENDING)
+    return {
+        "vote_purpose": Case(
+            When(ratifying, then=Value(VotePurpose.RATIFICATION.value)),
+            default=Value(VotePurpose.DECISION.value),
+            output_field=CharField(),
+        ),
+        "vote_round": Case(
+            When(ratifying, then=Value(1)), default=F("review_round"), output_field=IntegerField()
+        ),
+    }
+
+
 def decision_body(*, user: User, cr: ChangeRequest) -> dict[str, Any]:
     """``GET /change-requests/{key}/decision/``: what is voted on, the policy, the tally, the
     verdict so far, who votes, what is still needed, and the votes of this round."""
@@ -156,25 +172,13 @@ def cr_board_panel(*, user: User, cr: ChangeRequest) -> dict[str, Any]:
 
 def _open_for_votes(user: User) -> QuerySet[ChangeRequest]:
     """The CRs open for votes that ``user`` sees, each annotated with what is voted on now
-    (``vote_purpose``, ``vote_round``: ``change_services.vote_purpose`` and ``_round`` in SQL),
-    less those where ``user`` has cast a vote that counts in that round (a voided vote is to
-    be cast again). A site admin votes only where a member (``restrict`` lets them see all)."""
-    ratifying = Q(ratification=Ratification.PENDING)
+    (``voting_now``), less those where ``user`` has cast a vote that counts in that round (a
+    voided vote is to be cast again). A site admin votes only where a member (``restrict``
+    lets them see all)."""
     qs = (
         restrict(ChangeRequest.objects, user)
-        .filter(Q(state=State.IN_REVIEW) | ratifying)
-        .annotate(
-            vote_purpose=Case(
-                When(ratifying, then=Value(VotePurpose.RATIFICATION.value)),
-                default=Value(VotePurpose.DECISION.value),
-                output_field=CharField(),
-            ),
-            vote_round=Case(
-                When(ratifying, then=Value(1)),
-                default=F("review_round"),
-                output_field=IntegerField(),
-            ),
-        )
+        .filter(Q(state=State.IN_REVIEW) | Q(ratification=Ratification.PENDING))
+        .annotate(**voting_now())
         .exclude(
             Exists(
                 Vote.objects.filter(
