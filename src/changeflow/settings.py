@@ -317,11 +317,14 @@ SPECTACULAR_SETTINGS = {
 SIGNIN_MAX_FAILURES = int(os.environ.get("CHANGEFLOW_SIGNIN_MAX_FAILURES", 5))
 SIGNIN_WINDOW_SECONDS = int(os.environ.get("CHANGEFLOW_SIGNIN_WINDOW", 300))
 
+# The handler has the level too: Django's own loggers ("django", INFO) propagate to it whatever
+# the root's level, and would print a line per background task started and finished.
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING").strip().upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "handlers": {"console": {"class": "logging.StreamHandler", "level": LOG_LEVEL}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
 # Monte Carlo simulation (impact.plans): more iterations than this answer 422; a run of more

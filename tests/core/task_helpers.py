@@ -32,3 +32,12 @@ def slow_once(path: str) -> str:
     with file.open("a") as fh:
         fh.write("done\n")
     return "done"
+
+
+@background(attempts=1)
+def record_base_url(path: str) -> str:
+    """Writes the address the worker's notifications link to."""
+    from changeflow.notifications.urlcheck import base_url
+
+    Path(path).write_text(base_url())
+    return "ok"

@@ -4,6 +4,7 @@ worker processes (killed mid-task, stopped by SIGTERM)."""
 import datetime as dt
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -175,8 +176,11 @@ def test_serve_runs_tasks_in_its_own_worker_and_stops_it_on_sigterm(tmp_path):
     home = tmp_path / "home"
     env = _env(home)
     assert _sh(env, "migrate", "--no-input", "--verbosity", "0").returncode == 0
-    marker = tmp_path / "calls"
-    code = "from tests.core.task_helpers import flaky; flaky.enqueue(%r, 0)" % str(marker)
+    marker, link = tmp_path / "calls", tmp_path / "link"
+    code = (
+        "from tests.core.task_helpers import flaky, record_base_url;"
+        "flaky.enqueue(%r, 0); record_base_url.enqueue(%r)" % (str(marker), str(link))
+    )
     assert _sh(env, "shell", "-c", code).returncode == 0
     port = free_port()
     server = subprocess.Popen(
@@ -185,7 +189,7 @@ def test_serve_runs_tasks_in_its_own_worker_and_stops_it_on_sigterm(tmp_path):
         stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        assert _wait_for(lambda: marker.exists()), "the task was not run by serve's worker"
+        assert _wait_for(lambda: marker.exists() and link.exists()), "serve's worker ran no task"
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -198,6 +202,18 @@ def test_serve_runs_tasks_in_its_own_worker_and_stops_it_on_sigterm(tmp_path):
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # the worker stopped with the server
     assert "Traceback" not in output
+    # No CHANGEFLOW_BASE_URL: links point at where this server listens, and it says so.
+    assert link.read_text() == f"http://127.0.0.1:{port}"
+    assert f"Links in notifications point at http://127.0.0.1:{port}/ " in output
+    assert "Task id=" not in output  # no line per task at the default log level
+
+
+def test_serve_links_default_to_the_address_it_listens_on():
+    from changeflow.core.management.commands.serve import default_base_url
+
+    assert default_base_url("127.0.0.1", 8765) == "http://127.0.0.1:8765"
+    assert default_base_url("::1", 9000) == "http://[::1]:9000"
+    assert default_base_url("0.0.0.0", 80) == f"http://{socket.getfqdn()}:80"
 
 
 def test_serve_no_worker_starts_none(tmp_path):

@@ -51,6 +51,14 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def default_base_url(host: str, port: int) -> str:
+    """Where links in notifications point when ``CHANGEFLOW_BASE_URL`` is not set: the address
+    this server listens on (the machine's name when it listens on every address)."""
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - naming, not binding
+        host = socket.getfqdn()
+    return f"http://{_address(host, port)}"
+
+
 def _check_free(host: str, port: int) -> None:
     """Fail in one line when the address is taken (gunicorn would retry, then log a trace)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -184,6 +192,17 @@ class Command(TranslatedCommand):
         # Nothing opened here may be shared with the forked workers.
         connections.close_all()
         url_host = f"[{host}]" if ":" in host else host
+        if not settings.CHANGEFLOW_BASE_URL:
+            # The web workers (forked) and the task worker (a child process) inherit it.
+            base = default_base_url(host, port)
+            settings.CHANGEFLOW_BASE_URL = os.environ["CHANGEFLOW_BASE_URL"] = base
+            self.stdout.write(
+                _(
+                    "Links in notifications point at %(url)s/ "
+                    "(set CHANGEFLOW_BASE_URL to change it)."
+                )
+                % {"url": base}
+            )
         self.stdout.write(
             _(
                 "changeflow is serving http://%(host)s:%(port)s/ with %(workers)d worker(s) × "
