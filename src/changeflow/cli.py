@@ -67,11 +67,11 @@ def _help_text() -> str:
         if app.startswith("changeflow") and name not in OWN_COMMANDS
     )
     others = sorted(set(commands) - set(OWN_COMMANDS) - set(apps))
-    app_lines = [
-        "  %-44s %s"
-        % (public.get(name, name), _first_line(load_command_class(commands[name], name)))
-        for name in apps
-    ]
+    app_lines = []
+    for name in apps:
+        command = load_command_class(commands[name], name)
+        synopsis = " ".join([public.get(name, name), *_synopsis(command, name)])
+        app_lines.append("  %-44s %s" % (synopsis, _first_line(command)))
     lines = [
         _("Usage: changeflow COMMAND [OPTIONS]"),
         "",
@@ -99,7 +99,28 @@ def _help_text() -> str:
 
 
 def _first_line(command) -> str:
-    return str(command.help).strip().split("\n")[0]
+    """The command's help as a line of this list: "Meeting tools." → "meeting tools"."""
+    line = str(command.help).strip().split("\n")[0].rstrip(".。")
+    first, second = ([*line.split(maxsplit=2), "", ""])[:2]
+    if first.isascii() and first.istitle() and not second[:1].isupper():  # not "Monte Carlo"
+        line = line[0].lower() + line[1:]
+    return line
+
+
+def _synopsis(command, name: str) -> list[str]:
+    """What a command takes, for the list: its actions ("import|export"), else its positional
+    arguments and required options ("FILE --project KEY")."""
+    import argparse
+
+    words: list[str] = []
+    for action in command.create_parser(PROG, name)._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            words.append("|".join(action.choices))
+        elif not action.option_strings and action.dest != "args":
+            words.append(action.metavar or action.dest.upper())
+        elif action.required:
+            words.append(f"{action.option_strings[0]} {action.metavar or action.dest.upper()}")
+    return words
 
 
 def _version() -> str:

@@ -143,7 +143,14 @@ def test_help(run_cli):
     own, _sep, django = out.partition("Other commands")
     for command in ("ingest-email ", "estimate ", "requirements ", "simulate ", "meetings "):
         assert command in own
-    assert "Import or export a project's requirements" in own
+    # ... each with what it takes, in the style of the hand-written lines
+    lines = {line.split()[0]: line for line in own.splitlines() if line.startswith("  ")}
+    assert lines["requirements"].split()[1] == "import|export"
+    assert "import or export a project's requirements (CSV, XLSX, ReqIF)" in lines["requirements"]
+    assert lines["ingest-email"].split()[1:4] == ["FILE", "--project", "KEY"]
+    assert "backtest|" in lines["estimate"] and "estimation tools" in lines["estimate"]
+    assert "Monte Carlo simulation" in lines["simulate"]  # a name keeps its capital
+    assert not any(line.endswith(".") for line in lines.values())
     assert "ingest_email" not in out and "makemigrations" in django
     code, out, _err = run_cli("help", "ingest-email")
     assert code == 0 and "usage: changeflow ingest-email" in out
