@@ -14,7 +14,16 @@ def samples() -> Path:
     return SAMPLES
 
 
-# The CLI fixtures (in-process runner, installed script, English output).
+@pytest.fixture
+def acme(personas):
+    """The personas, with the customer's address the one the intake tests' mails come from."""
+    personas.customer.email = "li.lei@acme.cn"
+    personas.customer.save(update_fields=["email"])
+    return personas
+
+
+# The CLI fixtures (in-process runner, installed script, English output), the API client.
+from tests.api.conftest import api  # noqa: E402, F401
 from tests.cli.conftest import _english, cli_home, run_cli, sh  # noqa: E402, F401
 
 

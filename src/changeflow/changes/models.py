@@ -159,6 +159,9 @@ class Comment(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     body = models.TextField(_("comment"), max_length=TEXT_MAX)
     internal = models.BooleanField(_("internal"), default=False)
+    # Who wrote it when that is nobody's account: the sender ("Name <address>") of a mail from
+    # an address of no member, which the author (the project manager) records.
+    email_sender = models.CharField(_("e-mail sender"), max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -202,8 +202,14 @@ class CommentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Comment
-        fields = ["id", "author", "body", "internal", "created_at"]
+        fields = ["id", "author", "email_sender", "body", "internal", "created_at"]
         read_only_fields = fields
+        extra_kwargs = {
+            "email_sender": {
+                "help_text": "The sender (name and address) of a comment that came by e-mail "
+                "from someone without an account; the author is who recorded it. Empty otherwise."
+            }
+        }
 
 
 class AttachmentSerializer(serializers.ModelSerializer):

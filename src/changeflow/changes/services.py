@@ -515,7 +515,11 @@ def change_request_transition(
 # ---------------------------------------------------------------- comments and attachments
 
 
-def comment_create(*, user: User, cr: ChangeRequest, body: str, internal: bool = False) -> Comment:
+def comment_create(
+    *, user: User, cr: ChangeRequest, body: str, internal: bool = False, email_sender: str = ""
+) -> Comment:
+    """``email_sender``: the comment is a mail from someone without an account, whom ``user``
+    records (see ``Comment.email_sender``)."""
     role = _require_member(user, cr.project)
     body = (body or "").strip()
     if not body:
@@ -526,12 +530,15 @@ def comment_create(*, user: User, cr: ChangeRequest, body: str, internal: bool =
         raise PermissionDenied(_("Customers cannot write internal comments."))
     with transaction.atomic():
         comment = Comment.objects.create(
-            change_request=cr, author=user, body=body, internal=bool(internal)
-        )
+            change_request=cr, author=user, body=body, internal=bool(internal),
+            email_sender=email_sender[:200],
+        )  # fmt: skip
+        after = {"comment_id": comment.pk, "body": body, "internal": bool(internal)}
+        if comment.email_sender:
+            after["email_sender"] = comment.email_sender
         audit.record(
             actor=user, action="comment.created", object_type="change_request",
-            object_key=cr.key, project=cr.project.key, internal=bool(internal),
-            after={"comment_id": comment.pk, "body": body, "internal": bool(internal)},
+            object_key=cr.key, project=cr.project.key, internal=bool(internal), after=after,
         )  # fmt: skip
     return comment
 

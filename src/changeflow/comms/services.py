@@ -224,9 +224,10 @@ def _handle(project: Project, parsed: mail.ParsedMail, record: InboundMessage) -
     if cr is not None:
         author = member or manager
         body = parsed.body or parsed.subject or _("(empty message)")
-        if member is None:
-            body = _("From %(sender)s by e-mail:") % {"sender": sender_label} + "\n\n" + body
-        comment = changes.comment_create(user=author, cr=cr, body=body[:100_000])
+        comment = changes.comment_create(
+            user=author, cr=cr, body=body[:100_000],
+            email_sender="" if member else sender_label,
+        )  # fmt: skip
         record.comment = comment
         record.outcome = InboundMessage.Outcome.COMMENTED
         if parsed.attachments:

@@ -82,6 +82,8 @@ def _facts(event: AuditEvent, cr, actor: User | None) -> dict[str, Any]:
         "actor_name": (actor.display_name or actor.username) if actor else event.actor,
         "action": event.action,
     }
+    if after.get("email_sender"):  # a mail the actor recorded: its sender is who commented
+        data["actor_name"] = str(after["email_sender"])[:200]
     if cr is not None:
         data["title"] = cr.title
     elif after.get("title"):
