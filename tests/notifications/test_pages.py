@@ -29,6 +29,9 @@ def test_inbox_badge_mark_read_and_open(client, p, live):
     assert 'class="count-badge"' in html and ">3</span>" in html
     html = client.get("/notifications/").content.decode()
     assert html.count('class="inbox-item unread"') == 3 and "late 2" in html
+    assert '<a href="/notifications/" aria-current="page">' in html  # the tab shown
+    unread = client.get("/notifications/?unread=1").content.decode()
+    assert '<a href="/notifications/?unread=1" aria-current="page">' in unread
     first = Notification.objects.filter(user=p.pm).first()
     assert f'action="/notifications/{first.pk}/"' in html
     r = client.post(f"/notifications/{first.pk}/")
