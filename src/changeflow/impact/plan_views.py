@@ -194,6 +194,8 @@ def cr_simulate(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
         )  # fmt: skip
     except ApplicationError as exc:
         add_errors(form, exc)
+        if exc.status == 403 and not request.htmx:
+            return error_page(request, exc)  # a refusal is a 403, as on every page
         if not request.htmx:
             messages.error(request, str(exc.message))
             return redirect(reverse("cr-detail", args=[cr.key]) + "#simulation")
@@ -232,6 +234,8 @@ def run_assess(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResp
     try:
         assessment = plans.assessment_from_run(user=request.user, cr=cr, run=run, level=level)
     except ApplicationError as exc:
+        if exc.status == 403:
+            return error_page(request, exc)  # a refusal is a 403, as on every page
         messages.error(request, str(exc.message))
     else:
         messages.success(
