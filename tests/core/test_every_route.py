@@ -3,25 +3,30 @@
 The routes come from ``django.urls.get_resolver()``: web pages, htmx fragments, the API, files,
 charts and exports. Each is either checked here or on PUBLIC (public by design, with the reason),
 and a test fails on a route that is neither, and on a PUBLIC entry that no longer exists: a new
-route cannot be added without its check.
+route cannot be added without its check (a path parameter no rule of PARAMETER_RULES fills fails
+too).
 
 For each route, every HTTP method its view accepts (read from the view: a class's handlers, a
-function's ``require_http_methods`` family of decorators; HEAD with GET):
+function's ``require_http_methods`` family of decorators; all six when a function has none):
 
-- a route with path parameters addresses objects of the demo project (ACME); its parameters are
-  filled with real ones. An **outsider** (the project manager of another project; a user of no
-  project) gets 404, whatever the method, on pages and the API alike, and nothing is written;
+- a route with path parameters addresses objects of the demo project (ACME), and its parameters
+  are filled with real ones; so does a write whose body names ACME (BODIES). An **outsider**
+  (the project manager of another project; a user of no project) gets 404, whatever the method,
+  on pages and the API alike, and nothing is written;
 - a route without path parameters (a list, one's own inbox, a site admin's page) never answers
   an outsider with a server error or with anything of ACME, and writes nothing of ACME's;
 - **anonymous** callers get 401 (API) or a redirect to sign in (pages), and nothing is written;
-- a write (POST, PUT, PATCH, DELETE) by a **viewer** of ACME is refused (403 or 404) and writes
-  nothing, except the few on VIEWER_MAY (what a viewer may do, and why).
+- a write (POST, PUT, PATCH, DELETE) of ACME's by a **viewer** of ACME is refused and writes
+  nothing, except the few on VIEWER_MAY (what a viewer may do, and why). With a valid body
+  (BODIES: the project manager's same request gets past validation and permission) the refusal
+  is a 403 or 404; the other writes are sent empty, and a 400 for the missing fields counts as
+  refused too.
 
 "Nothing is written": no INSERT, UPDATE or DELETE reaches the database during the request, but
 for the session row and the API token's last-used time (bookkeeping, not the request's doing).
 
 The demo is built once per module (and worker) in a transaction rolled back at the end, as in
-``tests/api/test_fuzz.py``; each test runs in a savepoint of its own.
+``tests/api/test_fuzz.py``; each test, and each request in it, runs in a savepoint of its own.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ VIEWER_MAY = {
 MEETING = {"title": "m", "starts_at": "2027-01-05T10:00:00+08:00", "timezone": "Asia/Shanghai"}
 TASK = {"optimistic": 1, "most_likely": 2, "pessimistic": 3}
 BODIES: dict[tuple[str, str], dict] = {
+    ("api-cr-list", "POST"): {"project": "ACME", "title": "t", "description": "x"},
     ("api-cr-transitions", "POST"): {"action": "withdraw"},
     ("api-cr-comments", "POST"): {"body": "x"},
     ("api-cr-attachments", "POST"): {"file": b"%PDF-1.4 x"},
@@ -475,17 +481,22 @@ def test_route(world, route: Route, method: str):
     values = world["real"][_kind_of_parameters(route)] if route.kwargs else {}
     url = url_of(route, values)
     project = world["project"]
+    data = BODIES.get((route.name, method))
+    if data is not None:
+        data = _filled(data, {**world["extras"], **values})
+    # ACME's: named by the path, or by the body (a change request posted to the list).
+    of_the_project = bool(route.kwargs) or data is not None
     problems = []
 
-    anonymous = call(route, method, url, None, world)
+    anonymous = call(route, method, url, None, world, data)
     if not _anonymous_refused(route, anonymous):
         problems.append(f"anonymous got {anonymous.status} {anonymous.location}")
     if anonymous.writes:
         problems.append(f"anonymous wrote {anonymous.writes}")
 
     for who in ("outsider", "loner"):
-        answer = call(route, method, url, who, world)
-        if route.kwargs:
+        answer = call(route, method, url, who, world, data)
+        if of_the_project:
             if answer.status != 404:
                 problems.append(f"{who} got {answer.status}, not 404")
             if answer.writes:
@@ -499,10 +510,7 @@ def test_route(world, route: Route, method: str):
             if ours:
                 problems.append(f"{who} wrote {ours}")
 
-    if method not in SAFE and route.kwargs:
-        data = BODIES.get((route.name, method))
-        if data is not None:
-            data = _filled(data, {**world["extras"], **values})
+    if method not in SAFE and of_the_project:
         answer = call(route, method, url, "viewer", world, data)
         if (route.name, method) in VIEWER_MAY:
             if answer.status >= 400:
