@@ -571,6 +571,20 @@ def test_methods_are_read_from_the_views():
     assert methods_of(by_name["cr-transition"].callback) == ("POST",)
 
 
+def test_every_function_view_of_ours_says_which_methods_it_answers():
+    """A function view without ``require_safe``/``require_POST``/... answers PUT, PATCH and
+    DELETE as it answers GET; each of ours names its methods (classes name theirs)."""
+    unbounded = sorted(
+        r.name
+        for r in ROUTES
+        if not hasattr(r.callback, "view_class")
+        and not hasattr(r.callback, "cls")
+        and getattr(r.callback, "__module__", "").startswith("changeflow")
+        and methods_of(r.callback) == ALL_METHODS
+    )
+    assert unbounded == ["api/v1/"]  # the API's catch-all: a JSON 404 whatever the method
+
+
 @pytest.mark.django_db
 def test_a_feed_token_opens_no_other_project(world):
     """The calendar feeds are signed by the token in their URL: the outsider's own token opens

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from changeflow.core import ratelimit
 from changeflow.core.errors import ApplicationError, RateLimited
@@ -157,6 +157,7 @@ def token_revoke(request: AuthenticatedHttpRequest, token_id: int) -> HttpRespon
 # ------------------------------------------------------------------ projects
 
 
+@require_safe
 @login_required
 def project_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(

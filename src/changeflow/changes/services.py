@@ -210,7 +210,8 @@ def _search_text(cr: ChangeRequest) -> str:
     )
 
 
-def _require_member(user: User, project: Project, *, write: bool = True) -> str | None:
+def require_member(user: User, project: Project, *, write: bool = True) -> str | None:
+    """The user's role in the project; 404 for a non-member, 403 for a viewer's write."""
     role = role_in(user, project)
     if user.is_superuser:
         return role
@@ -275,7 +276,7 @@ def change_request_create(
     submit: bool = False,
 ) -> ChangeRequest:
     """Record a new CR (``draft``, or ``submitted`` when ``submit``) with its next key."""
-    role = _require_member(user, project)
+    role = require_member(user, project)
     if (
         requested_by
         and requested_by != user.username
@@ -371,7 +372,7 @@ def change_request_update(
             _("Some fields cannot be changed."),
             fields={k: [_("This field cannot be changed.")] for k in sorted(unknown)},
         )
-    _require_member(user, cr.project)
+    require_member(user, cr.project)
     with transaction.atomic():
         fresh = ChangeRequest.objects.select_related("project", "requested_by", "assignee").get(
             pk=cr.pk
@@ -520,7 +521,7 @@ def comment_create(
 ) -> Comment:
     """``email_sender``: the comment is a mail from someone without an account, whom ``user``
     records (see ``Comment.email_sender``)."""
-    role = _require_member(user, cr.project)
+    role = require_member(user, cr.project)
     body = (body or "").strip()
     if not body:
         raise ValidationError(_("The comment is empty."), fields={"body": [_("Required.")]})
@@ -545,7 +546,7 @@ def comment_create(
 
 def attachment_create(*, user: User, cr: ChangeRequest, upload) -> Attachment:
     """Store an uploaded file after checking its size and that its content matches its type."""
-    _require_member(user, cr.project)
+    require_member(user, cr.project)
     if cr.state in workflow.FINAL_STATES:
         raise InvalidTransition(_("The change request is closed."))
     checked = uploads.check(upload)
@@ -776,7 +777,7 @@ def vote_cast(
         raise _field_error("decision", _("One of: %s") % ", ".join(VoteDecision.values))
     if len(comment or "") > 100_000:
         raise _field_error("comment", _("Too long."))
-    _require_member(user, cr.project)
+    require_member(user, cr.project)
     ratelimit.check(user.username, ip)
     if not password or not user.check_password(password):
         ratelimit.failed(user.username, ip)

@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.core.access import role_in
@@ -182,6 +182,7 @@ def quarantine_action(
     return redirect("comms-mailbox", key=key)
 
 
+@require_safe
 @login_required
 def quarantine_raw(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResponse:
     try:

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from . import audit
 from .http import AuthenticatedHttpRequest
@@ -47,6 +47,7 @@ def task_rows(limit: int = 300) -> list[dict]:
     return rows
 
 
+@require_safe
 @login_required
 def task_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     _admin_only(request)

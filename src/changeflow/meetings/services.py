@@ -575,7 +575,7 @@ def meeting_vote(
     occurrence = item.occurrence
     # vote_cast's own check of the voter's role, first: a viewer is refused (403) whatever the
     # meeting's state, not told to come back when it is held (409).
-    change_services._require_member(user, occurrence.meeting.project)
+    change_services.require_member(user, occurrence.meeting.project)
     if occurrence.state != OccurrenceState.HELD:
         raise Conflict(_state_message(occurrence.state))
     if item.change_request_id is None:

@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from changeflow.changes import selectors as change_selectors
 from changeflow.core.errors import ApplicationError
@@ -23,6 +23,7 @@ from .models import Kind
 PAGE_SIZE = 30
 
 
+@require_safe
 @login_required
 def inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
     unread_only = request.GET.get("unread") == "1"
