@@ -264,7 +264,7 @@ class AttachmentListView(FileUploadView):
     )
     def post(self, request, key: str):
         cr = selectors.change_request_get(user=request.user, key=key)
-        upload = self.uploaded_file(request)
+        upload = self.uploaded(request, AttachmentUploadSerializer)["file"]
         attachment = services.attachment_create(user=request.user, cr=cr, upload=upload)
         return Response(AttachmentSerializer(attachment).data, status=status.HTTP_201_CREATED)
 

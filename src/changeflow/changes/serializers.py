@@ -398,8 +398,11 @@ class CommentCreateSerializer(StrictSerializer):
     )
 
 
-class AttachmentUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text=_("The file (multipart/form-data)."))
+class AttachmentUploadSerializer(StrictSerializer):
+    # Empty files too: uploads.check refuses them with its own message, as every other file.
+    file = serializers.FileField(
+        allow_empty_file=True, help_text=_("The file (multipart/form-data).")
+    )
 
 
 class RiskInputSerializer(StrictSerializer):

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django_filters import rest_framework as df
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound as DRFNotFound
@@ -218,6 +219,13 @@ class FileUploadView(ApiView):
             raise ValidationError(_("No file was sent."), fields={"file": [_("Required.")]})
         return upload
 
+    def uploaded(self, request, serializer_class) -> dict:
+        """The POST's fields validated by ``serializer_class`` (a ``StrictSerializer`` with a
+        ``file`` field: any other field is a 400 naming it), the file checked first."""
+        upload = self.uploaded_file(request)
+        fields = {k: v for k, v in request.data.items() if k != "file"}
+        return self.get_validated(serializer_class, data={**fields, "file": upload})
+
 
 @csrf_exempt
 def api_not_found(request, *args, **kwargs):
@@ -244,6 +252,22 @@ class StrictSerializer(serializers.Serializer):
                     {k: [_("Unknown field.")] for k in unknown}, code="unknown_field"
                 )
         return super().to_internal_value(data)
+
+
+class StrictSerializerSchema(OpenApiSerializerExtension):
+    """The schema says what ``StrictSerializer`` does: its request components (``...Request``,
+    ``Patched...Request``) carry ``additionalProperties: false``, so that clients and the
+    fuzzing know an unknown field is refused. Not its responses: the server may add fields."""
+
+    target_class = StrictSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        # self.target: the subclass (target_class, the default's, would be StrictSerializer).
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema
 
 
 # ---------------------------------------------------------------- audit

@@ -95,7 +95,7 @@ class AgendaLineSerializer(serializers.Serializer):
     votes = VoteLineSerializer(many=True)
 
 
-class AttendanceLineSerializer(serializers.Serializer):
+class AttendanceLineSerializer(StrictSerializer):
     username = serializers.CharField()
     status = serializers.ChoiceField(choices=AttendanceStatus.choices, allow_blank=True)
 

@@ -451,11 +451,8 @@ class RequirementImportView(FileUploadView):
     )
     def post(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
-        upload = self.uploaded_file(request)
-        data = self.get_validated(
-            ImportUploadSerializer, data={k: v for k, v in request.data.items() if k != "file"}
-            | {"file": upload},
-        )  # fmt: skip
+        data = self.uploaded(request, ImportUploadSerializer)
+        upload = data["file"]
         services._require_editor(request.user, project)
         if upload.size > req_io.max_bytes():
             raise TooLarge(_("The file is larger than the limit."))

@@ -287,7 +287,7 @@ class ImpactSerializer(serializers.Serializer):
 # ---------------------------------------------------------------- import / export
 
 
-class ImportUploadSerializer(serializers.Serializer):
+class ImportUploadSerializer(StrictSerializer):
     file = serializers.FileField(help_text=_("The file: .csv, .xlsx, .reqif or .reqifz."))
     dry_run = serializers.BooleanField(
         required=False, default=False, help_text=_("Report what would change; write nothing.")
