@@ -17,7 +17,8 @@ CATALOGUES = sorted(SOURCE.glob("**/locale/zh_Hans/LC_MESSAGES/django.po"))
 
 
 def _entries(text: str):
-    """(flags, msgid, msgstrs) for each entry of a .po file."""
+    """(flags, msgid, msgstrs) for each entry of a .po file; an entry with a context (pgettext)
+    has the msgid ``context\x04msgid``, as in a compiled catalogue."""
     for block in text.strip().split("\n\n"):
         lines = [ln for ln in block.splitlines() if not ln.startswith("#~")]
         flags = " ".join(ln for ln in lines if ln.startswith("#,"))
@@ -29,7 +30,10 @@ def _entries(text: str):
         for key, value in zip(parts[1::2], parts[2::2], strict=True):
             fields[key] = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', value))
         strs = [v for k, v in fields.items() if k.startswith("msgstr")]
-        yield flags, fields.get("msgid", ""), strs
+        msgid = fields.get("msgid", "")
+        if "msgctxt" in fields:
+            msgid = f"{fields['msgctxt']}\x04{msgid}"
+        yield flags, msgid, strs
 
 
 @pytest.mark.parametrize("po_path", CATALOGUES, ids=lambda p: str(p.relative_to(SOURCE)))
@@ -47,6 +51,21 @@ def test_zh_hans_catalogue_has_no_untranslated_or_fuzzy_entries(po_path):
             problems.append(f"untranslated: {msgid}")
     assert count > (100 if po_path.parent == CATALOGUE else 0)
     assert not problems, "\n".join(problems)
+
+
+def test_no_message_has_two_translations():
+    """Django merges every catalogue into one: a msgid that two catalogues translate differently
+    shows one of them everywhere (the project catalogue's, else the first app's in
+    INSTALLED_APPS), whatever the other says. One message, one translation; where a word means
+    something else in another place, it gets a context (pgettext, ``translate ... context``)."""
+    translations: dict[str, dict[str, tuple[str, ...]]] = {}
+    for po_path in CATALOGUES:
+        for _flags, msgid, strs in _entries(po_path.read_text(encoding="utf-8")):
+            if msgid:
+                where = str(po_path.relative_to(SOURCE).parents[2])
+                translations.setdefault(msgid, {})[where] = tuple(strs)
+    conflicts = {m: w for m, w in translations.items() if len(set(w.values())) > 1}
+    assert not conflicts, "\n".join(f"{m!r}: {w}" for m, w in conflicts.items())
 
 
 @pytest.mark.parametrize("po_path", CATALOGUES, ids=lambda p: str(p.relative_to(SOURCE)))
