@@ -96,6 +96,8 @@ class AgendaLineSerializer(serializers.Serializer):
 
 
 class AttendanceLineSerializer(StrictSerializer):
+    """One person's attendance at an occurrence."""
+
     username = serializers.CharField()
     status = serializers.ChoiceField(choices=AttendanceStatus.choices, allow_blank=True)
 
