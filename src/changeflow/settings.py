@@ -291,6 +291,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "changeflow.core.api_views.document_shared_errors",
+        "changeflow.core.api_links.add_links",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PriorityEnum": "changeflow.changes.models.Priority",
