@@ -13,7 +13,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django_filters import rest_framework as df
 from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound as DRFNotFound
 from rest_framework.exceptions import ParseError
@@ -252,6 +257,13 @@ class StrictSerializer(serializers.Serializer):
                     {k: [_("Unknown field.")] for k in unknown}, code="unknown_field"
                 )
         return super().to_internal_value(data)
+
+
+def documented_as(field_class: type[serializers.Field], schema: dict) -> type[serializers.Field]:
+    """``field_class`` documented as ``schema`` in the OpenAPI document (say, an enum that a
+    service checks), its validation unchanged. A subclass: DRF copies a serializer's fields
+    from their arguments, which would drop an annotation made on a field instance."""
+    return extend_schema_field(schema)(type(field_class.__name__, (field_class,), {}))
 
 
 class StrictSerializerSchema(OpenApiSerializerExtension):

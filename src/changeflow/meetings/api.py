@@ -36,6 +36,7 @@ from .serializers import (
     CalendarFeedSerializer,
     DecisionSerializer,
     HoldSerializer,
+    MeetingCreateSerializer,
     MeetingSerializer,
     MeetingVoteSerializer,
     MeetingWriteSerializer,
@@ -112,18 +113,14 @@ class MeetingListView(ApiView):
         return self.paginated(qs, MeetingSerializer)
 
     @extend_schema(
-        operation_id="project_meetings_create", request=MeetingWriteSerializer,
+        operation_id="project_meetings_create", request=MeetingCreateSerializer,
         parameters=[IDEMPOTENCY_PARAM],
         responses={201: MeetingSerializer, **errors(400, 403, 404, 422)},
     )  # fmt: skip
     def post(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
-        data = dict(self.get_validated(MeetingWriteSerializer))
-        kind = data.pop("kind", None)
-        if kind is None:
-            raise ValidationError(
-                _("Some fields are invalid."), fields={"kind": [_("This field is required.")]}
-            )
+        data = dict(self.get_validated(MeetingCreateSerializer))
+        kind = data.pop("kind")
         meeting = services.meeting_create(user=request.user, project=project, kind=kind, **data)
         return Response(MeetingSerializer(meeting).data, status=status.HTTP_201_CREATED)
 

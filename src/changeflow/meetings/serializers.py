@@ -66,6 +66,12 @@ class MeetingWriteSerializer(StrictSerializer):
     )  # fmt: skip
 
 
+class MeetingCreateSerializer(MeetingWriteSerializer):
+    """A new meeting: its kind is required (and fixed from then on)."""
+
+    kind = serializers.ChoiceField(choices=Kind.choices)
+
+
 class VoteLineSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     voter = serializers.CharField(source="voter.username")

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from changeflow.core.api_views import StrictSerializer
+from changeflow.core.api_views import StrictSerializer, documented_as
 
 from . import events, messages
 from .models import Channel, Kind, Notification, Webhook, WebhookDelivery, WebhookKind
@@ -85,7 +85,11 @@ class WebhookWriteSerializer(StrictSerializer):
     url = serializers.CharField(max_length=2000)
     kind = serializers.ChoiceField(choices=WebhookKind.choices)
     events = serializers.ListField(
-        child=serializers.CharField(max_length=40), min_length=1, max_length=50,
+        # The names the service accepts (notifications.services._clean_events), as an enum.
+        child=documented_as(
+            serializers.CharField, {"type": "string", "enum": ["*", *events.WEBHOOK_KINDS]}
+        )(max_length=40),
+        min_length=1, max_length=50,
         help_text=_('Event names, or ["*"] for all: %s.') % ", ".join(events.WEBHOOK_KINDS),
     )  # fmt: skip
     secret = serializers.CharField(

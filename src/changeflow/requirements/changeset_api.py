@@ -17,7 +17,13 @@ from rest_framework.response import Response
 
 from changeflow.changes import selectors as change_selectors
 from changeflow.changes.models import ChangeRequest
-from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, StrictSerializer, errors
+from changeflow.core.api_views import (
+    IDEMPOTENCY_PARAM,
+    ApiView,
+    StrictSerializer,
+    documented_as,
+    errors,
+)
 from changeflow.core.errors import ValidationError
 
 from . import changesets, cr_selectors
@@ -100,7 +106,10 @@ FIELDS_HELP = gettext_lazy(
 
 
 class EditCreateSerializer(StrictSerializer):
-    op = serializers.CharField(max_length=8, help_text=OP_HELP)
+    # The ops the service accepts (changesets.edit_create), as an enum.
+    op = documented_as(serializers.CharField, {"type": "string", "enum": list(EditOp.values)})(
+        max_length=8, help_text=OP_HELP
+    )
     requirement = serializers.CharField(
         max_length=32, required=False, allow_null=True, allow_blank=True,
         help_text=gettext_lazy("The requirement to modify or remove; none for add."),
