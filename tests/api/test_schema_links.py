@@ -39,9 +39,12 @@ def _resolve(document, schema: dict) -> dict:
 def _has_field(document, schema: dict, pointer: str) -> bool:
     for part in pointer.strip("/").split("/"):
         schema = _resolve(document, schema)
-        if part not in schema.get("properties", {}):
+        if part.isdigit() and schema.get("type") == "array":
+            schema = schema["items"]
+        elif part in schema.get("properties", {}):
+            schema = schema["properties"][part]
+        else:
             return False
-        schema = schema["properties"][part]
     return True
 
 

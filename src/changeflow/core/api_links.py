@@ -45,6 +45,18 @@ def _replay(operation_id: str, **parameters: str) -> dict[str, Any]:
     return {**link, "requestBody": "$request.body", "x-schemathesis": {"merge_body": False}}
 
 
+def _next_actions(key: str, actions: str) -> dict[str, dict[str, Any]]:
+    """Transitions by the first and the second action that a response lists as available
+    (``actions``: a pointer to the list), so that sequences walk the workflow."""
+    return {
+        f"TakeAction{n + 1}": {
+            **_to("change_requests_transitions_create", key=key),
+            "requestBody": {"action": f"$response.body#{actions}/{n}/action"},
+        }
+        for n in range(2)
+    }
+
+
 def _cr_children(key: str) -> dict[str, dict[str, Any]]:
     """What follows a change request whose key is ``key`` (an expression)."""
     return {
@@ -60,6 +72,7 @@ def _cr_children(key: str) -> dict[str, dict[str, Any]]:
         "Impact": _to("change_requests_impact", key=key),
         "Watch": _to("change_requests_watch_create", key=key),
         "AddToChangeSet": _to("change_requests_change_set_create", key=key),
+        **_next_actions(key, "/available_actions"),
     }
 
 
@@ -123,7 +136,9 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("change_requests_retrieve", "200"): {
         "UpdateIfMatch": _to("change_requests_partial_update", key=PATH_KEY, header_If_Match=ETAG),
         "ListTransitions": _to("change_requests_transitions_list", key=PATH_KEY),
+        **_next_actions(PATH_KEY, "/available_actions"),
     },
+    ("change_requests_transitions_list", "200"): _next_actions(PATH_KEY, "/actions"),
     ("change_requests_partial_update", "200"): {
         "GetChangeRequest": _to("change_requests_retrieve", key=PATH_KEY),
         "UpdateIfMatch": _to("change_requests_partial_update", key=PATH_KEY, header_If_Match=ETAG),
@@ -139,6 +154,7 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "Transition": _to("change_requests_transitions_create", key=PATH_KEY),
         "UpdateIfMatch": _to("change_requests_partial_update", key=PATH_KEY, header_If_Match=ETAG),
         "ReplayTransition": _replay("change_requests_transitions_create", key=PATH_KEY),
+        **_next_actions(PATH_KEY, "/available_actions"),
     },
     ("change_requests_comments_create", "201"): {
         "ListComments": _to("change_requests_comments_list", key=PATH_KEY),
