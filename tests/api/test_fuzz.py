@@ -145,7 +145,7 @@ CHECKS = [
 ]
 # Not positive_data_acceptance (a request that matches the schema is accepted): a valid request
 # may rightly be refused with a 400 by rules the schema cannot state (a member who is not in
-# the project, a window that ends before it starts, an unknown body field, a wrong password),
+# the project, a window that ends before it starts, a wrong password),
 # with a 404 for an object that does not exist, or a 409/422 by the workflow. Its failures
 # would all have to be ignored.
 
@@ -316,7 +316,7 @@ def _real_objects_mostly(context, path_parameters):
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker):
     """The demo project, built once for this module in this worker, rolled back at the end;
-    the headers of each caller (``pm``, the ``OTHERS``).
+    the headers of each caller (``pm``, the ``OTHERS``, ``admin``).
 
     The tests' own ``db`` fixture nests its transaction (a savepoint) inside this one."""
     from changeflow.accounts import services as accounts
@@ -333,6 +333,8 @@ def world(django_db_setup, django_db_blocker):
             )
             callers = {
                 "pm": demo.users["wang.lei"],
+                # Only for test_fuzz_stateful.py: the one who may create projects.
+                "admin": demo.users["admin"],
                 "customer": demo.users["zhou.jie"],
                 "viewer": demo.users["sun.yue"],
                 "outsider": outsider,
