@@ -35,6 +35,20 @@ def test_same_key_and_body_returns_the_first_answer_and_changes_nothing(personas
     assert AuditEvent.objects.count() == events
 
 
+def test_a_replay_is_the_first_answer_byte_for_byte(personas, api):
+    """Found by the stateful fuzzing (test_fuzz_stateful.py) on PostgreSQL: the first answer was
+    kept in a jsonb column, which reorders an object's keys, so a replay had the same fields in
+    another order. (SQLite kept the order: this fails on PostgreSQL with the old code.)"""
+    client = api(personas.pm)
+    first = post(client)
+    again = post(client, url=URL)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.content == first.content
+    comment = f"{URL}{first.json()['key']}/comments/"
+    first = post(client, {"body": "同一个"}, key="k-2", url=comment)
+    assert post(client, {"body": "同一个"}, key="k-2", url=comment).content == first.content
+
+
 def test_same_key_different_body_is_422(personas, api):
     client = api(personas.pm)
     post(client)

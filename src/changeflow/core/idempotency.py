@@ -129,7 +129,7 @@ def _claim(request, key: str, digest: str) -> IdempotencyRecord:
 
 def _store(record: IdempotencyRecord, response) -> None:
     data = getattr(response, "data", None)
-    body = json.loads(json.dumps(data, cls=JSONEncoder)) if data is not None else None
+    body = json.dumps(data, cls=JSONEncoder, ensure_ascii=False) if data is not None else None
     headers = {h: response[h] for h in _KEPT_HEADERS if response.has_header(h)}
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         status=response.status_code, response=body, headers=headers
@@ -143,7 +143,8 @@ def _release(record: IdempotencyRecord) -> None:
 def _replay_response(record: IdempotencyRecord) -> Response:
     headers = {k: v for k, v in record.headers.items() if k != "Content-Type"}
     headers[REPLAYED_HEADER] = "true"
-    return Response(record.response, status=record.status, headers=headers)
+    data = json.loads(record.response) if record.response is not None else None
+    return Response(data, status=record.status, headers=headers)
 
 
 class IdempotencyMixin:

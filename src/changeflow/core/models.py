@@ -67,7 +67,9 @@ class IdempotencyRecord(models.Model):
     path = models.CharField(max_length=512)
     body_sha256 = models.CharField(max_length=64)
     status = models.PositiveSmallIntegerField()
-    response = models.JSONField(null=True)
+    # The answer's data as JSON text, not a JSONField: PostgreSQL's jsonb reorders an object's
+    # keys, and a replay must be the first answer itself, byte for byte.
+    response = models.TextField(null=True)
     headers = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
