@@ -259,7 +259,7 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-def documented_as(field_class: type[serializers.Field], schema: dict) -> type[serializers.Field]:
+def documented_as[F: serializers.Field](field_class: type[F], schema: dict) -> type[F]:
     """``field_class`` documented as ``schema`` in the OpenAPI document (say, an enum that a
     service checks), its validation unchanged. A subclass: DRF copies a serializer's fields
     from their arguments, which would drop an annotation made on a field instance."""
