@@ -57,21 +57,29 @@ def _next_actions(key: str, actions: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def _many(parameters: dict[str, str], **targets: str) -> dict[str, dict[str, Any]]:
+    """Links with the same ``parameters``: ``targets`` maps a link's name to its operation."""
+    return {name: _to(operation, **parameters) for name, operation in targets.items()}
+
+
 def _cr_children(key: str) -> dict[str, dict[str, Any]]:
     """What follows a change request whose key is ``key`` (an expression)."""
     return {
-        "GetChangeRequest": _to("change_requests_retrieve", key=key),
-        "UpdateChangeRequest": _to("change_requests_partial_update", key=key),
-        "ListTransitions": _to("change_requests_transitions_list", key=key),
-        "Transition": _to("change_requests_transitions_create", key=key),
-        "Comment": _to("change_requests_comments_create", key=key),
-        "Attach": _to("change_requests_attachments_create", key=key),
-        "Assess": _to("change_requests_assessments_create", key=key),
-        "Vote": _to("change_requests_votes_create", key=key),
-        "History": _to("change_requests_history_list", key=key),
-        "Impact": _to("change_requests_impact", key=key),
-        "Watch": _to("change_requests_watch_create", key=key),
-        "AddToChangeSet": _to("change_requests_change_set_create", key=key),
+        **_many(
+            {"key": key},
+            GetChangeRequest="change_requests_retrieve",
+            UpdateChangeRequest="change_requests_partial_update",
+            ListTransitions="change_requests_transitions_list",
+            Transition="change_requests_transitions_create",
+            Comment="change_requests_comments_create",
+            Attach="change_requests_attachments_create",
+            Assess="change_requests_assessments_create",
+            Vote="change_requests_votes_create",
+            History="change_requests_history_list",
+            Impact="change_requests_impact",
+            Watch="change_requests_watch_create",
+            AddToChangeSet="change_requests_change_set_create",
+        ),
         **_next_actions(key, "/available_actions"),
     }
 
@@ -79,20 +87,23 @@ def _cr_children(key: str) -> dict[str, dict[str, Any]]:
 def _project_children(key: str) -> dict[str, dict[str, Any]]:
     """What follows a project whose key is ``key`` (an expression)."""
     return {
-        "GetProject": _to("projects_retrieve", key=key),
-        "UpdateProject": _to("projects_partial_update", key=key),
-        "ListMembers": _to("project_members_list", key=key),
-        "SetMember": _to("project_members_set", key=key),
-        "GetBoard": _to("project_board_retrieve", key=key),
-        "SetBoard": _to("project_board_update", key=key),
-        "CreateRequirement": _to("project_requirements_create", key=key),
-        "CreateArtifact": _to("project_artifacts_create", key=key),
-        "CreateBaseline": _to("project_baselines_create", key=key),
-        "CreateTraceLink": _to("project_links_create", key=key),
-        "CreateWebhook": _to("project_webhooks_create", key=key),
-        "CreateTask": _to("project_plan_tasks_create", key=key),
-        "CreateMeeting": _to("project_meetings_create", key=key),
-        "CreateFreezeWindow": _to("project_freeze_windows_create", key=key),
+        **_many(
+            {"key": key},
+            GetProject="projects_retrieve",
+            UpdateProject="projects_partial_update",
+            ListMembers="project_members_list",
+            SetMember="project_members_set",
+            GetBoard="project_board_retrieve",
+            SetBoard="project_board_update",
+            CreateRequirement="project_requirements_create",
+            CreateArtifact="project_artifacts_create",
+            CreateBaseline="project_baselines_create",
+            CreateTraceLink="project_links_create",
+            CreateWebhook="project_webhooks_create",
+            CreateTask="project_plan_tasks_create",
+            CreateMeeting="project_meetings_create",
+            CreateFreezeWindow="project_freeze_windows_create",
+        ),
         # A CR of the new project: its key goes into the create's body.
         "CreateChangeRequest": {
             "operationId": "change_requests_create",
@@ -101,27 +112,10 @@ def _project_children(key: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def _requirement_children(key: str) -> dict[str, dict[str, Any]]:
-    return {
-        "GetRequirement": _to("requirements_retrieve", key=key),
-        "UpdateRequirement": _to("requirements_partial_update", key=key),
-        "RequirementVersions": _to("requirements_versions_list", key=key),
-    }
-
-
-def _artifact_children(key: str) -> dict[str, dict[str, Any]]:
-    return {
-        "GetArtifact": _to("artifacts_retrieve", key=key),
-        "UpdateArtifact": _to("artifacts_partial_update", key=key),
-        "ArtifactVersions": _to("artifacts_versions_list", key=key),
-    }
-
-
 def _in_project(expression: str, **targets: str) -> dict[str, dict[str, Any]]:
-    """Links to objects of the project in the request's path, whose id is ``expression``:
-    ``targets`` maps a link's name to its operation."""
+    """Links to objects of the project in the request's path, whose id is ``expression``."""
     name = {"$response.body#/name": "name", "$response.body#/key": "task"}.get(expression, "id")
-    return {link: _to(op, key=PATH_KEY, **{name: expression}) for link, op in targets.items()}
+    return _many({"key": PATH_KEY, name: expression}, **targets)
 
 
 # (operationId of the source, status code of its answer) -> {link name: Link Object}.
@@ -193,7 +187,12 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     # Requirements: create -> GET/PATCH (each PATCH a new version) -> versions; a baseline of
     # the project -> its diff; trace links -> review, impact.
     ("project_requirements_create", "201"): {
-        **_requirement_children(BODY_KEY),
+        **_many(
+            {"key": BODY_KEY},
+            GetRequirement="requirements_retrieve",
+            UpdateRequirement="requirements_partial_update",
+            RequirementVersions="requirements_versions_list",
+        ),
         "CreateBaseline": _to("project_baselines_create", key=PATH_KEY),
         "ReplayCreate": _replay("project_requirements_create", key=PATH_KEY),
     },
@@ -207,7 +206,12 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
         "UpdateIfMatch": _to("requirements_partial_update", key=PATH_KEY, header_If_Match=ETAG),
         "CreateBaseline": _to("project_baselines_create", key="$response.body#/project"),
     },
-    ("project_artifacts_create", "201"): _artifact_children(BODY_KEY),
+    ("project_artifacts_create", "201"): _many(
+        {"key": BODY_KEY},
+        GetArtifact="artifacts_retrieve",
+        UpdateArtifact="artifacts_partial_update",
+        ArtifactVersions="artifacts_versions_list",
+    ),
     ("artifacts_retrieve", "200"): {
         "UpdateIfMatch": _to("artifacts_partial_update", key=PATH_KEY, header_If_Match=ETAG),
     },
