@@ -94,6 +94,16 @@ def _real_references(context, body):
     return st.fixed_dictionaries(real).map(lambda values: {**body, **values})
 
 
+@schema.hook("flatmap_headers")
+def _keyed_writes(context, headers):
+    """Every write that takes an Idempotency-Key carries one (generated, it often did not), so
+    that the links that send a write again (Replay...) can follow every successful one."""
+    names = {p.name for p in context.operation.headers}
+    if "Idempotency-Key" not in names or "Idempotency-Key" in (headers or {}):
+        return st.just(headers)
+    return st.uuids().map(lambda key: {**(headers or {}), "Idempotency-Key": str(key)})
+
+
 # (operation, status) -> answers, in this worker: printed with -s when CHANGEFLOW_FUZZ_COUNT=1.
 REACHED: Counter[tuple[str, int]] = Counter()
 
