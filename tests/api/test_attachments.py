@@ -117,3 +117,17 @@ def test_upload_without_file_or_as_json(personas, api, cr):
 def test_upload_to_a_closed_cr_is_409(personas, api, cr):
     api(personas.customer).post(url(cr, "transitions/"), {"action": "withdraw"}, format="json")
     assert upload(api(personas.customer), cr).status_code == 409
+
+
+def test_the_schema_documents_the_type_a_download_is_sent_with(personas, api, cr):
+    """The file goes out with its own type (application/pdf here, application/zip for a ZIP):
+    the schema's 200 must cover it (it said application/octet-stream, which no answer has)."""
+    from drf_spectacular.generators import SchemaGenerator
+    from schemathesis.core.media_types import matches
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operation = schema["paths"]["/api/v1/change-requests/{key}/attachments/{id}/download/"]["get"]
+    documented = list(operation["responses"]["200"]["content"])
+    data = upload(api(personas.customer), cr).json()
+    sent = api(personas.pm).get(data["download_url"]).headers["Content-Type"]
+    assert any(matches(media_type, sent) for media_type in documented), (documented, sent)

@@ -282,7 +282,8 @@ class AttachmentDownloadView(ApiView):
     @extend_schema(
         operation_id="change_requests_attachments_download",
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
+            # Any type: a ZIP is sent as application/zip, a PNG as image/png.
+            (200, "*/*"): OpenApiResponse(
                 OpenApiTypes.BINARY,
                 description=gettext_lazy("The file, with its own content type."),
             ),
