@@ -288,6 +288,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The docstrings of our own base classes (ApiView, StrictSerializer) describe them, not the
+    # operations and components that inherit them: drf-spectacular skips them like DRF's.
+    "GET_LIB_DOC_EXCLUDES": "changeflow.core.api_views.lib_doc_excludes",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "changeflow.core.api_views.document_shared_errors",

@@ -419,3 +419,12 @@ def document_shared_errors(result, generator, request, public):
                     },
                 )
     return result
+
+
+def lib_doc_excludes() -> list[type]:
+    """drf-spectacular's GET_LIB_DOC_EXCLUDES: its own list (DRF's classes), and our base
+    classes, whose docstrings are about them and not about what inherits them (an operation or
+    component without a docstring of its own gets no description rather than theirs)."""
+    from drf_spectacular.plumbing import get_lib_doc_excludes
+
+    return [*get_lib_doc_excludes(), ApiView, StrictSerializer]
