@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from changeflow.accounts.models import Project, Role
 
@@ -117,7 +118,7 @@ class FreezeWindow(models.Model):
     name = models.CharField(_("name"), max_length=200)
     starts_at = models.DateTimeField(_("starts at"))
     ends_at = models.DateTimeField(_("ends at"))
-    reason = models.TextField(_("reason"), blank=True, default="")
+    reason = models.TextField(pgettext_lazy("change freeze", "reason"), blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("created by"), on_delete=models.PROTECT,
         related_name="+",

@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from changeflow.accounts import selectors as account_selectors
@@ -61,7 +61,7 @@ class FreezeWindowForm(forms.Form):
         help_text=gettext_lazy("Exclusive."),
     )
     reason = forms.CharField(
-        label=gettext_lazy("Reason"), max_length=2000, required=False,
+        label=pgettext_lazy("change freeze", "Reason"), max_length=2000, required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )  # fmt: skip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .models import (
     TEXT_MAX,
@@ -211,7 +212,7 @@ class VoteForm(forms.Form):
         label=_("Your vote"), choices=VoteDecision.choices, widget=forms.RadioSelect
     )
     comment = TextField(
-        label=_("Comment"),
+        label=pgettext_lazy("vote", "Comment"),
         max_length=TEXT_MAX,
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from changeflow.accounts.models import Project
 
@@ -296,7 +297,7 @@ class Vote(models.Model):
     purpose = models.CharField(max_length=12, choices=VotePurpose.choices)
     round = models.PositiveIntegerField()
     decision = models.CharField(_("decision"), max_length=8, choices=VoteDecision.choices)
-    comment = models.TextField(_("comment"), blank=True, max_length=TEXT_MAX)
+    comment = models.TextField(pgettext_lazy("vote", "comment"), blank=True, max_length=TEXT_MAX)
     role = models.CharField(max_length=20)
     signed_at = models.DateTimeField()
     # The electronic signature's meaning: the statement the signer agreed to with their

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .models import LogChannel, Security
 
 
 class CommunicationForm(forms.Form):
-    channel = forms.ChoiceField(label=_("Channel"), choices=LogChannel.choices)
+    channel = forms.ChoiceField(
+        label=pgettext_lazy("communication record", "Channel"), choices=LogChannel.choices
+    )
     occurred_at = forms.DateTimeField(
         label=_("When"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )

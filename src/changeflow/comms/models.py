@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from changeflow.accounts.models import Project
 
@@ -41,7 +42,7 @@ class InboundMessage(models.Model):
         "changes.Comment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
-    reason = models.TextField(_("reason"), blank=True)
+    reason = models.TextField(pgettext_lazy("mail processing", "reason"), blank=True)
     # The acknowledgement sent back to the sender, by a retried task. Its Message-ID is fixed
     # when the mail is taken in, so a resend after a crash is the same mail to the receiver.
     ack_message_id = models.CharField(max_length=255, blank=True)
@@ -136,7 +137,7 @@ class QuarantinedMail(models.Model):
     size = models.PositiveBigIntegerField(_("size"))
     sender = models.CharField(_("sender"), max_length=320, blank=True)
     subject = models.CharField(_("subject"), max_length=998, blank=True)
-    reason = models.TextField(_("reason"))
+    reason = models.TextField(pgettext_lazy("mail processing", "reason"))
     change_request = models.ForeignKey(
         "changes.ChangeRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -170,7 +171,9 @@ class CommunicationEntry(models.Model):
     about; shown on each of those CRs' timelines beside their audit history."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="communications")
-    channel = models.CharField(_("channel"), max_length=8, choices=LogChannel.choices)
+    channel = models.CharField(
+        pgettext_lazy("communication record", "channel"), max_length=8, choices=LogChannel.choices
+    )
     occurred_at = models.DateTimeField(_("when"))
     participants = models.JSONField(_("participants"), default=list, blank=True)
     summary = models.TextField(_("summary"), max_length=20_000)

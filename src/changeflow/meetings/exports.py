@@ -14,6 +14,7 @@ from xml.sax.saxutils import escape
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from icalendar import Calendar, Event, vRecur
 
 from changeflow.accounts.models import Role, User
@@ -303,7 +304,7 @@ def minutes_pdf(data: dict[str, Any]) -> bytes:
             (_("State when listed"), item["state"]),
             (_("Voting on"), item["purpose"]),
             (_("Notes"), item["notes"]),
-            (_("Decision"), item["outcome"]),
+            (pgettext("meeting outcome", "Decision"), item["outcome"]),
             (_("Rationale"), item["rationale"]),
             (_("Conditions"), item["conditions"]),
         ):
@@ -311,7 +312,7 @@ def minutes_pdf(data: dict[str, Any]) -> bytes:
                 story.append(_p(f"{label}: {value}", st["body"]))
         if item["votes"]:
             head_row = [_("Member"), _("Role"), _("Vote"), _("Signed at"), _("Signature"),
-                        _("Comment")]  # fmt: skip
+                        pgettext("vote", "Comment")]  # fmt: skip
             vrows = [[_p(h, st["small"]) for h in head_row]]
             for v in item["votes"]:
                 vrows.append([

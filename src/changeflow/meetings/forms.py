@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from changeflow.changes.models import VoteDecision
 
@@ -148,7 +149,7 @@ class _PerItem(_OwnIds):
 class AgendaItemForm(_OwnIds):
     ids = "agenda"
 
-    title = forms.CharField(label=_("Item"), max_length=200, required=False)
+    title = forms.CharField(label=pgettext_lazy("agenda", "Item"), max_length=200, required=False)
     change_request = forms.CharField(label=_("Change request (key)"), max_length=24,
                                      required=False)  # fmt: skip
     notes = forms.CharField(label=_("Notes"), required=False, max_length=100_000)
@@ -158,7 +159,9 @@ class DecisionForm(_PerItem):
     ids = "decision"
 
     item = forms.IntegerField(widget=forms.HiddenInput)
-    outcome = forms.ChoiceField(label=_("Decision"), choices=Outcome.choices, required=False)
+    outcome = forms.ChoiceField(
+        label=pgettext_lazy("meeting outcome", "Decision"), choices=Outcome.choices, required=False
+    )
     rationale = forms.CharField(label=_("Rationale"), required=False, max_length=100_000,
                                 widget=forms.Textarea(attrs={"rows": 2}))  # fmt: skip
     conditions = forms.CharField(label=_("Conditions"), required=False, max_length=100_000,
@@ -170,7 +173,9 @@ class MeetingVoteForm(_PerItem):
 
     item = forms.IntegerField(widget=forms.HiddenInput)
     decision = forms.ChoiceField(label=_("Vote"), choices=VoteDecision.choices)
-    comment = forms.CharField(label=_("Comment"), required=False, max_length=100_000)
+    comment = forms.CharField(
+        label=pgettext_lazy("vote", "Comment"), required=False, max_length=100_000
+    )
     password = forms.CharField(
         label=_("Your password (signature)"), strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
