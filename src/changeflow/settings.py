@@ -272,7 +272,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "changeflow.core.api.Pagination",
     "DEFAULT_METADATA_CLASS": "changeflow.core.api.Metadata",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "changeflow.core.api_schema.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "changeflow.core.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"auth": os.environ.get("CHANGEFLOW_AUTH_RATE", "10/min")},

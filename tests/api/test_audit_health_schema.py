@@ -262,3 +262,23 @@ def test_no_description_is_a_base_classes_docstring(db):
     for base in (ApiView, StrictSerializer):
         first_line = base.__doc__.strip().splitlines()[0]
         assert not [d for d in described if d.startswith(first_line)], base.__name__
+
+
+def test_the_schema_is_in_the_language_asked_whatever_was_served_before(db):
+    """Serializer instances named in @extend_schema (``Foo(many=True)``) are made at import and
+    kept the field labels of the first schema served: after an English one, the Chinese schema
+    showed English titles. Each is read afresh now."""
+
+    def schema(language: str) -> dict:
+        r = Client().get("/api/v1/schema/?format=json", headers={"Accept-Language": language})
+        return r.json()
+
+    def reason_title(document: dict) -> str:
+        return document["components"]["schemas"]["QuarantinedMail"]["properties"]["reason"].get(
+            "title", ""
+        )
+
+    english = schema("en")
+    chinese = schema("zh-hans")
+    assert reason_title(english) == "" and reason_title(chinese) == "原因"
+    assert schema("en") == english and schema("zh-hans") == chinese
