@@ -18,5 +18,7 @@ class AutoSchema(openapi.AutoSchema):
 
     def resolve_serializer(self, serializer, direction, bypass_extensions=False):
         if isinstance(serializer, BaseSerializer):
-            serializer = copy.deepcopy(serializer)  # DRF copies a field from its arguments
+            fresh = copy.deepcopy(serializer)  # DRF copies a field from its arguments...
+            fresh.partial = serializer.partial  # ... and a PATCH body's is set after (Patched…)
+            serializer = fresh
         return super().resolve_serializer(serializer, direction, bypass_extensions)
