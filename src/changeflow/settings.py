@@ -314,6 +314,7 @@ SPECTACULAR_SETTINGS = {
         "DeliveryStateEnum": "changeflow.notifications.models.DeliveryState",
         "ChannelEnum": "changeflow.changes.models.Channel",
         "CommunicationChannelEnum": "changeflow.comms.models.LogChannel",
+        "ResolutionEnum": "changeflow.requirements.changesets.RESOLUTIONS",
     },
 }
 

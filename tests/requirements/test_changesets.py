@@ -409,6 +409,38 @@ def test_api_apply_stale_409_then_rebase_and_apply(world, api):
     assert r.status_code == 200 and r.json()["applied"] is False
 
 
+def test_api_rebase_refuses_resolutions_of_fields_not_in_conflict(world, api):
+    """A resolution was ignored when its field was not in conflict (a misspelt field, or one
+    that merged by itself): now a 400 naming it, and the edit is left as it was."""
+    p, r1, *_rest, cr = world
+    draft(p, cr, op="modify", requirement=r1.key, fields={"title": "短信登录", "priority": "must"})
+    cr = implementing(p, cr)
+    other = implementing(p, make_cr(p.project, by=p.customer, title="Other"))
+    services.requirement_update(user=p.pm, requirement=r1, change_request=other.key,
+                                data={"title": "验证码登录", "text": "新的文本"})  # fmt: skip
+    client = api(p.tech_lead)
+    edit = ChangeSetEdit.objects.get()
+    url = cs_url(cr, f"{edit.pk}/rebase/")
+    # A versioned field that merged by itself (text: theirs only; priority: mine only).
+    r = client.post(url, {"resolutions": {"title": "mine", "text": "mine", "priority": "theirs"}},
+                    format="json")  # fmt: skip
+    assert r.status_code == 400, r.content
+    assert set(error_of(r)["fields"]) == {"resolutions.text", "resolutions.priority"}
+    # A misspelt field: named by the request's schema.
+    r = client.post(url, {"resolutions": {"title": "mine", "titel": "mine"}}, format="json")
+    assert r.status_code == 400 and set(error_of(r)["fields"]) == {"resolutions.titel"}
+    # A wrong choice.
+    r = client.post(url, {"resolutions": {"title": "ours"}}, format="json")
+    assert r.status_code == 400 and set(error_of(r)["fields"]) == {"resolutions.title"}
+    edit.refresh_from_db()
+    assert edit.base_version == 1
+    r = client.post(url, {"resolutions": {"title": "mine"}}, format="json")
+    assert r.status_code == 200 and r.json()["edit"]["base_version"] == 2
+    # Rebased: nothing is in conflict any more.
+    r = client.post(url, {"resolutions": {"title": "mine"}}, format="json")
+    assert r.status_code == 400 and set(error_of(r)["fields"]) == {"resolutions.title"}
+
+
 @pytest.mark.parametrize(
     "body, field",
     [

@@ -126,10 +126,21 @@ class EditUpdateSerializer(StrictSerializer):
     )
 
 
+class ResolutionsSerializer(StrictSerializer):
+    """One choice per versioned field; only the fields in conflict may be named."""
+
+    def get_fields(self):
+        return {
+            f: serializers.ChoiceField(choices=changesets.RESOLUTIONS, required=False)
+            for f in changesets.FIELDS
+        }
+
+
 class RebaseSerializer(StrictSerializer):
-    resolutions = serializers.DictField(
-        child=serializers.ChoiceField(choices=["mine", "theirs"]), required=False, default=dict,
-        help_text=gettext_lazy('For each field changed on both sides: "mine" or "theirs".'),
+    resolutions = ResolutionsSerializer(
+        required=False, default=dict,
+        help_text=gettext_lazy('For each field changed on both sides: "mine" or "theirs"; '
+                               "a field not in conflict is refused (400)."),
     )  # fmt: skip
 
 
@@ -332,7 +343,7 @@ class ChangeSetRebaseView(ApiView):
         cr = _cr(request, key)
         data = self.get_validated(RebaseSerializer)
         edit = changesets.edit_rebase(
-            user=request.user, cr=cr, edit_id=id, resolutions=data["resolutions"]
+            user=request.user, cr=cr, edit_id=id, resolutions=dict(data["resolutions"])
         )
         return Response({"dropped": edit is None, "edit": _edit(request, cr, id) if edit else None})
 

@@ -65,6 +65,7 @@ ADD_DEFAULTS = {
     "status": RequirementStatus.DRAFT.value,
     "parent": None,
 }
+RESOLUTIONS = ("mine", "theirs")  # of a field changed on both sides (see edit_rebase)
 MAX_EDITS = 500  # per change set: a bound on what one apply locks and writes
 # How the CR page's history names the events this module records against a CR.
 EVENT_LABELS = {
@@ -508,13 +509,12 @@ def edit_rebase(*, user: User, cr, edit_id: int, resolutions: Any = None) -> Cha
 
     Fields changed only on one side merge by themselves; a field changed on both sides to
     different values needs ``resolutions[field]`` = ``"mine"`` (keep the edit's value) or
-    ``"theirs"`` (take the current one), else 409 naming the fields. An edit left proposing
+    ``"theirs"`` (take the current one), else 409 naming the fields; a resolution of a field
+    that is not in conflict is refused (400 naming it: it would be ignored). An edit left proposing
     nothing the current version does not already say is dropped (``None`` is returned).
     """
     resolutions = {} if resolutions is None else resolutions
-    if not isinstance(resolutions, dict) or any(
-        v not in ("mine", "theirs") for v in resolutions.values()
-    ):
+    if not isinstance(resolutions, dict) or any(v not in RESOLUTIONS for v in resolutions.values()):
         raise _invalid("resolutions", _('An object of field: "mine" or "theirs".'))
     _require_drafter(user, cr, states=rebase_states())
     with transaction.atomic():
@@ -528,6 +528,13 @@ def edit_rebase(*, user: User, cr, edit_id: int, resolutions: Any = None) -> Cha
         Requirement.objects.select_for_update(of=("self",)).filter(pk=edit.requirement_id).get()
         _target(edit).refresh_from_db()
         view = three_way(edit)
+        unasked = sorted(set(resolutions) - set(view["conflicts"]))
+        if unasked:
+            raise ValidationError(
+                _("Some fields are invalid."),
+                fields={f"resolutions.{f}": [_("Not in conflict: nothing to resolve.")]
+                        for f in unasked},
+            )  # fmt: skip
         if not view["stale"]:
             return edit
         missing = [f for f in view["conflicts"] if f not in resolutions]
