@@ -98,10 +98,17 @@ def _value(node: dict):
     return 1  # a schema without a type: any value
 
 
+def _object_of(node: dict) -> dict:
+    """``node``, or the object among its ``oneOf`` (an item that is an id or ``{task, lag}``)."""
+    node = _resolve(node)
+    objects = [_resolve(n) for n in node.get("oneOf", []) if _resolve(n).get("type") == "object"]
+    return objects[0] if objects else node
+
+
 def _slots(node: dict, path: tuple = (), depth: int = 0):
     """(path, component name, schema) of the object at ``node`` and of each object nested in it:
-    a property's path is its name, an array's item's is ``0``."""
-    name, node = _component_name(node), _resolve(node)
+    a property's path is its name, an array's item's is ``0``; of a ``oneOf``, its object."""
+    name, node = _component_name(node), _object_of(node)
     if node.get("type") != "object" or depth > 4:
         return
     if node.get("additionalProperties", False) is not False:
@@ -124,7 +131,7 @@ def _body_with(root: dict, path: tuple, extra: dict) -> dict:
         if isinstance(step, int):
             items = _resolve(node)["items"]
             while len(here) <= step:
-                here.append(_value(items))
+                here.append(_value(_object_of(items)))
             here, node = here[step], items
         else:
             node = _resolve(node)["properties"][step]

@@ -121,7 +121,8 @@ def test_bad_plans_are_refused_naming_the_problem_and_nothing_is_written(
                              format="json")  # fmt: skip
     assert r.status_code == status, r.content
     err = error_of(r)
-    assert words in err["message"], err
+    # A wrong type is the serializer's: named at its path (tasks.0.optimistic).
+    assert words in err["message"] or words in str(err["fields"].get("tasks.0.optimistic")), err
     assert not ProjectPlan.objects.exists() and not PlanTask.objects.exists()
 
 
@@ -703,3 +704,144 @@ def test_the_plan_simulation_is_in_the_openapi_schema(personas, api):
     assert "get" in paths["/api/v1/projects/{key}/plan/simulations/"]
     assert "get" in paths["/api/v1/projects/{key}/plan/simulations/{id}/"]
     assert "/api/v1/projects/{key}/plan/simulations/{id}/chart.{fmt}" in paths
+
+
+# ---------------------------------------------------------------- typed, closed plan bodies
+
+
+def _change_plan_url(p):
+    cr = make_cr(p.project, by=p.customer)
+    return f"/api/v1/change-requests/{cr.key}/change-plan/"
+
+
+def _misspelt(body_tasks=None, **rest):
+    return plan_body(**({"tasks": body_tasks} if body_tasks else {}), **rest)
+
+
+TASK = {"key": "X", "optimistic": 1, "most_likely": 2, "pessimistic": 3}
+
+
+@pytest.mark.parametrize(
+    ("where", "body", "field"),
+    [
+        ("plan", plan_body(tasks=[*plan_body()["tasks"], {**TASK, "optimistc": 1}]),
+         "tasks.3.optimistc"),
+        ("plan", plan_body(tasks=[{**TASK, "depends_on": [{"task": "A", "lagg": 2}]},
+                                  {**TASK, "key": "A"}]), "tasks.0.depends_on.0.lagg"),
+        ("plan", plan_body(milestones=[{"name": "M", "task": "A", "targetdate": "2027-02-01"}]),
+         "milestones.0.targetdate"),
+        ("change", {"tasks": [{**TASK, "pesimistic": 3}]}, "tasks.0.pesimistic"),
+        ("change", {"tasks": [TASK], "after": [{"task": "A", "lagg": 1}]}, "after.0.lagg"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_key_of_a_plan_item_is_named_with_its_path(personas, api, where, body, field):
+    """It was ignored (the items were free-form maps read with ``row.get``)."""
+    p = personas
+    url = PLAN.format("ACME") if where == "plan" else _change_plan_url(p)
+    r = api(p.pm).put(url, body, format="json")
+    assert r.status_code == 400, r.content
+    assert field in error_of(r)["fields"], error_of(r)
+    assert not ProjectPlan.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "body", "field"),
+    [
+        ("plan", plan_body(tasks=[{**TASK, "most_likely": [2]}]), "tasks.0.most_likely"),
+        ("plan", plan_body(tasks=[{**TASK, "rate": True}]), "tasks.0.rate"),
+        ("plan", plan_body(tasks=[{**TASK, "depends_on": [7]}]), "tasks.0.depends_on.0"),
+        ("plan", plan_body(tasks=[TASK], milestones=[
+            {"name": "M", "task": "X", "target_date": "soon"}]), "milestones.0.target_date"),
+        ("plan", plan_body(tasks=[TASK], milestones=["M"]), "milestones.0.non_field_errors"),
+        ("change", {"tasks": [{**TASK, "fixed_cost": {"a": 1}}]}, "tasks.0.fixed_cost"),
+        ("change", {"tasks": [TASK], "after": [["A"]]}, "after.0"),
+    ],
+)  # fmt: skip
+def test_a_wrong_type_in_a_plan_item_is_named(personas, api, where, body, field):
+    p = personas
+    url = PLAN.format("ACME") if where == "plan" else _change_plan_url(p)
+    r = api(p.pm).put(url, body, format="json")
+    assert r.status_code == 400, r.content
+    assert field in error_of(r)["fields"], error_of(r)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("tasks/", {**TASK, "pessimistic": {"days": 3}}, "pessimistic"),
+        ("tasks/A/", {"optimistic": [1]}, "optimistic"),
+        ("dependencies/", {"predecessor": "A", "successor": "C", "lag": "soon"}, "lag"),
+    ],
+)  # fmt: skip
+def test_a_wrong_type_in_a_plan_edit_is_named(personas, api, path, body, field):
+    p = personas
+    make_plan(api, p)
+    client = api(p.pm)
+    method = client.patch if path.endswith("A/") else client.post
+    r = method(PLAN.format("ACME") + path, body, format="json")
+    assert r.status_code == 400, r.content
+    assert set(error_of(r)["fields"]) == {field}, error_of(r)
+
+
+def test_the_published_plan_items_are_typed_and_closed(api, personas):
+    schema = api(personas.pm).get("/api/v1/schema/", {"format": "json"}).json()
+    comps = schema["components"]["schemas"]
+    task = comps["PlanTaskWriteRequest"]
+    assert task["additionalProperties"] is False
+    assert task["properties"]["optimistic"] == {"type": "number", "minimum": 0,
+                                                "maximum": 9999999.99,
+                                                "description": "Days, ≥ 0."}  # fmt: skip
+    link = task["properties"]["depends_on"]["items"]["oneOf"][1]
+    assert link["additionalProperties"] is False and set(link["properties"]) == {"task", "lag"}
+    milestone = comps["PlanMilestoneWriteRequest"]
+    assert milestone["additionalProperties"] is False
+    assert milestone["properties"]["target_date"]["format"] == "date"
+    plan = comps["PlanWriteRequest"]["properties"]
+    assert plan["tasks"]["items"]["$ref"].endswith("/PlanTaskWriteRequest")
+    change = comps["ChangePlanWriteRequest"]["properties"]
+    assert change["tasks"]["items"]["$ref"].endswith("/PlanTaskWriteRequest")
+    assert change["after"]["items"]["oneOf"][1]["additionalProperties"] is False
+    resolutions = comps["ResolutionsRequest"]
+    assert resolutions["additionalProperties"] is False
+    assert resolutions["properties"]["title"]["$ref"].endswith("/ResolutionEnum")
+    assert comps["ResolutionEnum"]["enum"] == ["mine", "theirs"]
+
+
+def _without(d: dict, *keys: str) -> dict:
+    return {k: v for k, v in d.items() if k not in keys}
+
+
+def test_the_demo_plan_put_back_through_the_api_is_the_same_plan_and_forecast(personas, api):
+    """A valid body behaves as before: the demo plan (stored by the service, as the demo does)
+    read and put back whole is stored the same and simulates to the same forecast."""
+    import datetime as dt
+
+    from changeflow.impact import demo, plan_io, plans
+
+    p = personas
+    start = dt.date(2027, 1, 4)
+    milestones = [{"name": n, "task": t, "target_date": plans.date_of(start, "working", d)}
+                  for n, t, d in demo.MILESTONES]  # fmt: skip
+    plans.plan_replace(
+        user=p.pm, project=p.project, clean=plan_io.clean_plan(demo._rows(demo.TASKS), milestones),
+        header={"start_date": start, "calendar": "working", "currency": "CNY"},
+    )  # fmt: skip
+    client = api(p.pm)
+    before = client.get(PLAN.format("ACME")).json()
+    first = client.post(PLAN_SIM, {"iterations": 2000, "seed": 2026}, format="json").json()
+    body = {k: before[k] for k in ("start_date", "calendar", "currency")}
+    body["tasks"] = before["tasks"]
+    body["milestones"] = [{k: m[k] for k in ("name", "task", "target_date")}
+                          for m in before["milestones"]]  # fmt: skip
+    r = client.put(PLAN.format("ACME"), body, format="json")
+    assert r.status_code == 200, r.content
+    after = r.json()
+    assert after["version"] == before["version"] + 1
+    assert _without(after, "version", "dependencies", "milestones") == _without(
+        before, "version", "dependencies", "milestones"
+    )
+    for part in ("dependencies", "milestones"):
+        assert [_without(x, "id") for x in after[part]] == [_without(x, "id") for x in before[part]]
+    assert len(after["dependencies"]) > 20 and len(after["milestones"]) == len(demo.MILESTONES)
+    again = client.post(PLAN_SIM, {"iterations": 2000, "seed": 2026}, format="json").json()
+    assert _without(again["result"], "plan_version") == _without(first["result"], "plan_version")

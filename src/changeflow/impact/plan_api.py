@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypedDict
 
 from django.core.exceptions import ImproperlyConfigured
@@ -12,7 +12,12 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -22,10 +27,16 @@ from changeflow.accounts.models import Project
 from changeflow.changes import selectors as change_selectors
 from changeflow.changes.models import ChangeRequest
 from changeflow.changes.serializers import AssessmentSerializer
-from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, StrictSerializer, errors
+from changeflow.core.api_views import (
+    IDEMPOTENCY_PARAM,
+    ApiView,
+    StrictSerializer,
+    documented_as,
+    errors,
+)
 from changeflow.core.errors import Conflict, NotFound, ValidationError
 
-from . import charts, plans
+from . import charts, plan_io, plans
 from .models import Calendar, RunStatus, SimulationRun
 
 # ---------------------------------------------------------------- serializers
@@ -75,23 +86,146 @@ class PlanTaskSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
+class PlanNumberField(serializers.Field):
+    """A figure of a plan (days or money): typed as a number, its range documented. The range
+    and the rounding are the plan services' (``plan_io.number``: their messages name the task),
+    so only a value that is no number at all is refused here (a numeric string is one, as in a
+    plan file)."""
+
+    def __init__(self, *, what: str, **kwargs):
+        self.what = what
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        ok = isinstance(data, int | float | Decimal | str) and not isinstance(data, bool)
+        if isinstance(data, str):
+            try:
+                ok = Decimal(data.strip().replace(",", "")).is_finite()
+            except InvalidOperation:
+                ok = False
+        if not ok:
+            raise serializers.ValidationError(
+                _("%(what)s: %(value)r is not a number") % {"what": self.what, "value": data}
+            )
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def _number_schema(limit: Decimal) -> dict:
+    return {"type": "number", "minimum": 0, "maximum": float(limit)}
+
+
+DaysField = documented_as(PlanNumberField, _number_schema(plan_io.MAX_DAYS))
+MoneyField = documented_as(PlanNumberField, _number_schema(plan_io.MAX_MONEY))
+
+
+class TaskLinkSerializer(StrictSerializer):
+    """A finish-to-start link to a task of the plan, with the wait after it."""
+
+    task = serializers.CharField(help_text=gettext_lazy("The task's id."))
+    lag = DaysField(what=gettext_lazy("lag"), required=False, help_text=gettext_lazy(
+        "Days, ≥ 0 (default 0)."))  # fmt: skip
+
+
+_LINK_SCHEMA = {
+    "oneOf": [
+        {"type": "string"},
+        {
+            "type": "object",
+            "properties": {"task": {"type": "string"}, "lag": _number_schema(plan_io.MAX_DAYS)},
+            "required": ["task"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
+@extend_schema_field(_LINK_SCHEMA)
+class TaskLinkField(serializers.Field):
+    """A task's id, or ``{task, lag}`` (closed: an unknown key is named)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            return data
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(_('A task id, or an object {"task", "lag"}.'))
+        link = TaskLinkSerializer(data=data)
+        if not link.is_valid():
+            raise serializers.ValidationError(link.errors)
+        return dict(link.validated_data)
+
+    def to_representation(self, value):
+        return value
+
+
+class PlanTaskWriteSerializer(StrictSerializer):
+    """A task of a whole plan (``PUT .../plan/``) or of a change request's implementation."""
+
+    key = serializers.CharField(
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=gettext_lazy("The task's id, unique in the plan."),
+    )
+    name = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    optimistic = DaysField(what=gettext_lazy("optimistic"), help_text=gettext_lazy("Days, ≥ 0."))
+    most_likely = DaysField(
+        what=gettext_lazy("most likely"), help_text=gettext_lazy("Days, ≥ optimistic.")
+    )
+    pessimistic = DaysField(
+        what=gettext_lazy("pessimistic"), help_text=gettext_lazy("Days, ≥ most likely.")
+    )
+    rate = MoneyField(
+        what=gettext_lazy("cost per day"),
+        required=False,
+        allow_null=True,
+        help_text=gettext_lazy("Cost per day, ≥ 0 (default 0)."),
+    )
+    fixed_cost = MoneyField(
+        what=gettext_lazy("fixed cost"),
+        required=False,
+        allow_null=True,
+        help_text=gettext_lazy("A one-off cost, ≥ 0 (default 0)."),
+    )
+    depends_on = serializers.ListField(
+        child=TaskLinkField(), required=False, max_length=plan_io.MAX_TASKS,
+        help_text=gettext_lazy("Finish-to-start predecessors: ids, or {task, lag}."),
+    )  # fmt: skip
+
+
+class PlanMilestoneWriteSerializer(StrictSerializer):
+    name = serializers.CharField(allow_blank=True)
+    task = serializers.CharField(allow_blank=True, help_text=gettext_lazy(
+        "The task whose finish meets the milestone."))  # fmt: skip
+    target_date = serializers.DateField()
+
+
 class TaskWriteSerializer(StrictSerializer):
     """The task's own fields (its dependencies are edited on their own)."""
 
     key = serializers.CharField(max_length=40)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    optimistic = serializers.JSONField(help_text=gettext_lazy("Days, ≥ 0."))
-    most_likely = serializers.JSONField(help_text=gettext_lazy("Days, ≥ optimistic."))
-    pessimistic = serializers.JSONField(help_text=gettext_lazy("Days, ≥ most likely."))
-    rate = serializers.JSONField(required=False, help_text=gettext_lazy("Cost per day, ≥ 0."))
-    fixed_cost = serializers.JSONField(required=False)
+    optimistic = DaysField(what=gettext_lazy("optimistic"), help_text=gettext_lazy("Days, ≥ 0."))
+    most_likely = DaysField(
+        what=gettext_lazy("most likely"), help_text=gettext_lazy("Days, ≥ optimistic.")
+    )
+    pessimistic = DaysField(
+        what=gettext_lazy("pessimistic"), help_text=gettext_lazy("Days, ≥ most likely.")
+    )
+    rate = MoneyField(
+        what=gettext_lazy("cost per day"),
+        required=False,
+        help_text=gettext_lazy("Cost per day, ≥ 0."),
+    )
+    fixed_cost = MoneyField(what=gettext_lazy("fixed cost"), required=False)
 
 
 class TaskPatchSerializer(TaskWriteSerializer):
     key = serializers.CharField(max_length=40, required=False)
-    optimistic = serializers.JSONField(required=False)
-    most_likely = serializers.JSONField(required=False)
-    pessimistic = serializers.JSONField(required=False)
+    optimistic = DaysField(what=gettext_lazy("optimistic"), required=False)
+    most_likely = DaysField(what=gettext_lazy("most likely"), required=False)
+    pessimistic = DaysField(what=gettext_lazy("pessimistic"), required=False)
 
 
 class DependencySerializer(serializers.Serializer):
@@ -104,7 +238,12 @@ class DependencySerializer(serializers.Serializer):
 class DependencyWriteSerializer(StrictSerializer):
     predecessor = serializers.CharField(max_length=40)
     successor = serializers.CharField(max_length=40)
-    lag = serializers.JSONField(required=False, help_text=gettext_lazy("Days, ≥ 0."))
+    lag = DaysField(
+        what=gettext_lazy("lag"),
+        required=False,
+        allow_null=True,
+        help_text=gettext_lazy("Days, ≥ 0."),
+    )
 
 
 class MilestoneSerializer(serializers.Serializer):
@@ -137,8 +276,8 @@ class PlanWriteSerializer(StrictSerializer):
     start_date = serializers.CharField(required=False, help_text=gettext_lazy("YYYY-MM-DD."))
     calendar = serializers.ChoiceField(choices=Calendar.choices, required=False)
     currency = serializers.CharField(max_length=3, required=False)
-    tasks = serializers.ListField(child=serializers.DictField(), max_length=5000)
-    milestones = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+    tasks = PlanTaskWriteSerializer(many=True, max_length=plan_io.MAX_TASKS)
+    milestones = PlanMilestoneWriteSerializer(many=True, required=False, default=list)
 
 
 class PlanHeaderSerializer(StrictSerializer):
@@ -198,9 +337,15 @@ class ChangePlanSerializer(serializers.Serializer):
 
 
 class ChangePlanWriteSerializer(StrictSerializer):
-    tasks = serializers.ListField(child=serializers.DictField(), max_length=500)
-    after = serializers.ListField(required=False, default=list, max_length=500)
-    before = serializers.ListField(required=False, default=list, max_length=500)
+    tasks = PlanTaskWriteSerializer(many=True, max_length=500)
+    after = serializers.ListField(
+        child=TaskLinkField(), required=False, default=list, max_length=500,
+        help_text=gettext_lazy("Tasks of the plan the change starts after: ids, or {task, lag}."),
+    )  # fmt: skip
+    before = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list, max_length=500,
+        help_text=gettext_lazy("Tasks of the plan that wait for the change."),
+    )  # fmt: skip
     include_risks = serializers.BooleanField(required=False, default=True)
     risk_delays = serializers.DictField(required=False, default=dict)
 
