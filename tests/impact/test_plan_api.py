@@ -714,10 +714,6 @@ def _change_plan_url(p):
     return f"/api/v1/change-requests/{cr.key}/change-plan/"
 
 
-def _misspelt(body_tasks=None, **rest):
-    return plan_body(**({"tasks": body_tasks} if body_tasks else {}), **rest)
-
-
 TASK = {"key": "X", "optimistic": 1, "most_likely": 2, "pessimistic": 3}
 
 
@@ -727,7 +723,8 @@ TASK = {"key": "X", "optimistic": 1, "most_likely": 2, "pessimistic": 3}
         ("plan", plan_body(tasks=[*plan_body()["tasks"], {**TASK, "optimistc": 1}]),
          "tasks.3.optimistc"),
         ("plan", plan_body(tasks=[{**TASK, "depends_on": [{"task": "A", "lagg": 2}]},
-                                  {**TASK, "key": "A"}]), "tasks.0.depends_on.0.lagg"),
+                                  {**TASK, "key": "A"}], milestones=[]),
+         "tasks.0.depends_on.0.lagg"),
         ("plan", plan_body(milestones=[{"name": "M", "task": "A", "targetdate": "2027-02-01"}]),
          "milestones.0.targetdate"),
         ("change", {"tasks": [{**TASK, "pesimistic": 3}]}, "tasks.0.pesimistic"),
@@ -747,9 +744,12 @@ def test_a_misspelt_key_of_a_plan_item_is_named_with_its_path(personas, api, whe
 @pytest.mark.parametrize(
     ("where", "body", "field"),
     [
-        ("plan", plan_body(tasks=[{**TASK, "most_likely": [2]}]), "tasks.0.most_likely"),
-        ("plan", plan_body(tasks=[{**TASK, "rate": True}]), "tasks.0.rate"),
-        ("plan", plan_body(tasks=[{**TASK, "depends_on": [7]}]), "tasks.0.depends_on.0"),
+        ("plan", plan_body(tasks=[{**TASK, "most_likely": [2]}], milestones=[]),
+         "tasks.0.most_likely"),
+        ("plan", plan_body(tasks=[{**TASK, "rate": True}], milestones=[]), "tasks.0.rate"),
+        # Was a 500 (``d.get`` of a number).
+        ("plan", plan_body(tasks=[{**TASK, "depends_on": [7]}], milestones=[]),
+         "tasks.0.depends_on.0"),
         ("plan", plan_body(tasks=[TASK], milestones=[
             {"name": "M", "task": "X", "target_date": "soon"}]), "milestones.0.target_date"),
         ("plan", plan_body(tasks=[TASK], milestones=["M"]), "milestones.0.non_field_errors"),
