@@ -11,6 +11,7 @@ from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_stubs_ext import StrOrPromise
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -92,7 +93,7 @@ class PlanNumberField(serializers.Field):
     so only a value that is no number at all is refused here (a numeric string is one, as in a
     plan file)."""
 
-    def __init__(self, *, what: str, **kwargs):
+    def __init__(self, *, what: StrOrPromise, **kwargs):
         self.what = what
         super().__init__(**kwargs)
 
@@ -276,7 +277,9 @@ class PlanWriteSerializer(StrictSerializer):
     start_date = serializers.CharField(required=False, help_text=gettext_lazy("YYYY-MM-DD."))
     calendar = serializers.ChoiceField(choices=Calendar.choices, required=False)
     currency = serializers.CharField(max_length=3, required=False)
-    tasks = PlanTaskWriteSerializer(many=True, max_length=plan_io.MAX_TASKS)
+    tasks: serializers.ListSerializer[Any] = serializers.ListSerializer(
+        child=PlanTaskWriteSerializer(), max_length=plan_io.MAX_TASKS
+    )
     milestones = PlanMilestoneWriteSerializer(many=True, required=False, default=list)
 
 
@@ -337,7 +340,9 @@ class ChangePlanSerializer(serializers.Serializer):
 
 
 class ChangePlanWriteSerializer(StrictSerializer):
-    tasks = PlanTaskWriteSerializer(many=True, max_length=500)
+    tasks: serializers.ListSerializer[Any] = serializers.ListSerializer(
+        child=PlanTaskWriteSerializer(), max_length=500
+    )
     after = serializers.ListField(
         child=TaskLinkField(), required=False, default=list, max_length=500,
         help_text=gettext_lazy("Tasks of the plan the change starts after: ids, or {task, lag}."),
