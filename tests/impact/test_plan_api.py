@@ -720,6 +720,7 @@ TASK = {"key": "X", "optimistic": 1, "most_likely": 2, "pessimistic": 3}
 @pytest.mark.parametrize(
     ("where", "body", "field"),
     [
+        # A misspelt key, named with its path.
         ("plan", plan_body(tasks=[*plan_body()["tasks"], {**TASK, "optimistc": 1}]),
          "tasks.3.optimistc"),
         ("plan", plan_body(tasks=[{**TASK, "depends_on": [{"task": "A", "lagg": 2}]},
@@ -729,21 +730,7 @@ TASK = {"key": "X", "optimistic": 1, "most_likely": 2, "pessimistic": 3}
          "milestones.0.targetdate"),
         ("change", {"tasks": [{**TASK, "pesimistic": 3}]}, "tasks.0.pesimistic"),
         ("change", {"tasks": [TASK], "after": [{"task": "A", "lagg": 1}]}, "after.0.lagg"),
-    ],
-)  # fmt: skip
-def test_a_misspelt_key_of_a_plan_item_is_named_with_its_path(personas, api, where, body, field):
-    """It was ignored (the items were free-form maps read with ``row.get``)."""
-    p = personas
-    url = PLAN.format("ACME") if where == "plan" else _change_plan_url(p)
-    r = api(p.pm).put(url, body, format="json")
-    assert r.status_code == 400, r.content
-    assert field in error_of(r)["fields"], error_of(r)
-    assert not ProjectPlan.objects.exists()
-
-
-@pytest.mark.parametrize(
-    ("where", "body", "field"),
-    [
+        # A wrong type, named by the field.
         ("plan", plan_body(tasks=[{**TASK, "most_likely": [2]}], milestones=[]),
          "tasks.0.most_likely"),
         ("plan", plan_body(tasks=[{**TASK, "rate": True}], milestones=[]), "tasks.0.rate"),
@@ -757,12 +744,15 @@ def test_a_misspelt_key_of_a_plan_item_is_named_with_its_path(personas, api, whe
         ("change", {"tasks": [TASK], "after": [["A"]]}, "after.0"),
     ],
 )  # fmt: skip
-def test_a_wrong_type_in_a_plan_item_is_named(personas, api, where, body, field):
+def test_a_bad_key_or_type_in_a_plan_item_is_named_with_its_path(personas, api, where, body, field):
+    """A misspelt key was ignored (the items were free-form maps read with ``row.get``), a
+    wrong type named the whole list or was a 500: each is now a 400 naming its path."""
     p = personas
     url = PLAN.format("ACME") if where == "plan" else _change_plan_url(p)
     r = api(p.pm).put(url, body, format="json")
     assert r.status_code == 400, r.content
     assert field in error_of(r)["fields"], error_of(r)
+    assert not ProjectPlan.objects.exists()
 
 
 @pytest.mark.parametrize(

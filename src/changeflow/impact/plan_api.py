@@ -161,15 +161,9 @@ class TaskLinkField(serializers.Field):
         return value
 
 
-class PlanTaskWriteSerializer(StrictSerializer):
-    """A task of a whole plan (``PUT .../plan/``) or of a change request's implementation."""
+class TaskFiguresSerializer(StrictSerializer):
+    """A task's three-point estimate and costs, as every task body sends them."""
 
-    key = serializers.CharField(
-        allow_blank=True,
-        trim_whitespace=False,
-        help_text=gettext_lazy("The task's id, unique in the plan."),
-    )
-    name = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     optimistic = DaysField(what=gettext_lazy("optimistic"), help_text=gettext_lazy("Days, ≥ 0."))
     most_likely = DaysField(
         what=gettext_lazy("most likely"), help_text=gettext_lazy("Days, ≥ optimistic.")
@@ -189,6 +183,17 @@ class PlanTaskWriteSerializer(StrictSerializer):
         allow_null=True,
         help_text=gettext_lazy("A one-off cost, ≥ 0 (default 0)."),
     )
+
+
+class PlanTaskWriteSerializer(TaskFiguresSerializer):
+    """A task of a whole plan (``PUT .../plan/``) or of a change request's implementation."""
+
+    key = serializers.CharField(
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=gettext_lazy("The task's id, unique in the plan."),
+    )
+    name = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     depends_on = serializers.ListField(
         child=TaskLinkField(), required=False, max_length=plan_io.MAX_TASKS,
         help_text=gettext_lazy("Finish-to-start predecessors: ids, or {task, lag}."),
@@ -202,24 +207,11 @@ class PlanMilestoneWriteSerializer(StrictSerializer):
     target_date = serializers.DateField()
 
 
-class TaskWriteSerializer(StrictSerializer):
+class TaskWriteSerializer(TaskFiguresSerializer):
     """The task's own fields (its dependencies are edited on their own)."""
 
     key = serializers.CharField(max_length=40)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    optimistic = DaysField(what=gettext_lazy("optimistic"), help_text=gettext_lazy("Days, ≥ 0."))
-    most_likely = DaysField(
-        what=gettext_lazy("most likely"), help_text=gettext_lazy("Days, ≥ optimistic.")
-    )
-    pessimistic = DaysField(
-        what=gettext_lazy("pessimistic"), help_text=gettext_lazy("Days, ≥ most likely.")
-    )
-    rate = MoneyField(
-        what=gettext_lazy("cost per day"),
-        required=False,
-        help_text=gettext_lazy("Cost per day, ≥ 0."),
-    )
-    fixed_cost = MoneyField(what=gettext_lazy("fixed cost"), required=False)
 
 
 class TaskPatchSerializer(TaskWriteSerializer):
