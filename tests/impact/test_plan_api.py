@@ -741,7 +741,9 @@ TASK = {"key": "X", "optimistic": 1, "most_likely": 2, "pessimistic": 3}
             {"name": "M", "task": "X", "target_date": "soon"}]), "milestones.0.target_date"),
         ("plan", plan_body(tasks=[TASK], milestones=["M"]), "milestones.0.non_field_errors"),
         ("change", {"tasks": [{**TASK, "fixed_cost": {"a": 1}}]}, "tasks.0.fixed_cost"),
+        # Were 500s (``item.get`` of a list; a dict looked up in a set).
         ("change", {"tasks": [TASK], "after": [["A"]]}, "after.0"),
+        ("change", {"tasks": [TASK], "before": [{"task": "A"}]}, "before.0"),
     ],
 )  # fmt: skip
 def test_a_bad_key_or_type_in_a_plan_item_is_named_with_its_path(personas, api, where, body, field):
