@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypedDict
 
 from django.core.exceptions import ImproperlyConfigured
@@ -98,13 +98,7 @@ class PlanNumberField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        ok = isinstance(data, int | float | Decimal | str) and not isinstance(data, bool)
-        if isinstance(data, str):
-            try:
-                ok = Decimal(data.strip().replace(",", "")).is_finite()
-            except InvalidOperation:
-                ok = False
-        if not ok:
+        if plan_io.as_decimal(data) is None:
             raise serializers.ValidationError(
                 _("%(what)s: %(value)r is not a number") % {"what": self.what, "value": data}
             )

@@ -86,24 +86,32 @@ class CleanPlan:
 # Values
 
 
-def number(value: Any, what: str, *, limit: Decimal = MAX_DAYS) -> Decimal:
-    """A non-negative decimal (two places), or a ValueError naming ``what``."""
-    if isinstance(value, bool) or value is None or value == "":
-        raise ValueError(_("%(what)s is missing") % {"what": what})
+def as_decimal(value: Any) -> Decimal | None:
+    """``value`` read as a finite decimal (a number, or a numeric string such as "1,200.5"),
+    or None when it is no number at all (a boolean is none)."""
+    if isinstance(value, bool):
+        return None
     if isinstance(value, float | int | Decimal):
         text = str(value)
     elif isinstance(value, str):
         text = value.strip().replace(",", "")
     else:
-        raise ValueError(_("%(what)s: %(value)r is not a number") % {"what": what, "value": value})
+        return None
     try:
         result = Decimal(text)
     except InvalidOperation:
-        raise ValueError(
-            _("%(what)s: %(value)r is not a number") % {"what": what, "value": value}
-        ) from None
-    if not result.is_finite():
+        return None
+    return result if result.is_finite() else None
+
+
+def number(value: Any, what: str, *, limit: Decimal = MAX_DAYS) -> Decimal:
+    """A non-negative decimal (two places), or a ValueError naming ``what``."""
+    if isinstance(value, bool) or value is None or value == "":
+        raise ValueError(_("%(what)s is missing") % {"what": what})
+    result = as_decimal(value)
+    if result is None:
         raise ValueError(_("%(what)s: %(value)r is not a number") % {"what": what, "value": value})
+    text = value.strip().replace(",", "") if isinstance(value, str) else str(value)
     if result < 0:
         raise ValueError(_("%(what)s is negative (%(value)s)") % {"what": what, "value": text})
     if result > limit:
