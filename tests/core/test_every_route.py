@@ -17,10 +17,11 @@ function's ``require_http_methods`` family of decorators; all six when a functio
   an outsider with a server error or with anything of ACME, and writes nothing of ACME's;
 - **anonymous** callers get 401 (API) or a redirect to sign in (pages), and nothing is written;
 - a write (POST, PUT, PATCH, DELETE) of ACME's by a **viewer** of ACME is refused and writes
-  nothing, except the few on VIEWER_MAY (what a viewer may do, and why). With a valid body
-  (BODIES: the project manager's same request gets past validation and permission) the refusal
-  is a 403 or 404; the other writes are sent empty, and a 400 for the missing fields counts as
-  refused too.
+  nothing, except the few on VIEWER_MAY (what a viewer may do, and why): a 403 or 404, never a
+  400 for the body, since **the role is checked before the body is read**. With a valid body
+  (BODIES: the project manager's same request gets past validation and permission), the viewer
+  and each of the demo's other roles (OTHER_ROLES) who is refused gets the same answer with an
+  empty body (EMPTY_BODIES: but for what names the project); the other writes are sent empty.
 
 "Nothing is written": no INSERT, UPDATE or DELETE reaches the database during the request, but
 for the session row and the API token's last-used time (bookkeeping, not the request's doing).
@@ -73,6 +74,29 @@ VIEWER_MAY = {
     ("cr-watch", "POST"): "watching, or no longer watching, a change request one may read",
 }
 
+# The demo's other members, who send the valid bodies too: a role refused a write with a valid
+# body is refused it the same way with an empty one (the role is checked before the body).
+OTHER_ROLES = {
+    "chen.jing": "tech_lead",
+    "liu.yang": "qa",
+    "zhao.min": "developer",
+    "li.na": "customer_rep",
+    "zhou.jie": "customer",
+}
+
+# What the role check needs of a body, sent as the "empty" body: the project a new change
+# request is for. Any other write is sent empty.
+EMPTY_BODIES: dict[tuple[str, str], dict] = {
+    ("api-cr-list", "POST"): {"project": "ACME"},
+}
+# Writes where whom the role allows depends on what the body asks: every member but the viewer
+# may make some transition (a developer submits for verification, QA verifies, a requester
+# withdraws), so a refusal for one action says nothing of an empty body.
+BODY_DECIDES = {
+    ("api-cr-transitions", "POST"): "which transition: each has its own roles",
+    ("cr-transition", "POST"): "which transition: each has its own roles",
+}
+
 # Valid bodies for writes, so that the viewer's refusal is the role's and not the body's: the
 # project manager's same request gets past validation and permission (2xx or 3xx, or 409/422: a
 # state precondition). A bytes value is sent as a file (multipart); "{...}" names a real object
@@ -123,6 +147,12 @@ BODIES: dict[tuple[str, str], dict] = {
     ("ccb-freeze-create", "POST"): {"name": "f", "starts_at": "2027-02-01 00:00",
                                     "ends_at": "2027-02-02 00:00", "reason": "x"},
 }  # fmt: skip
+
+
+def _empty(route: Route, method: str, world) -> dict | None:
+    """The body sent as empty: nothing, or only what names the project (EMPTY_BODIES)."""
+    body = EMPTY_BODIES.get((route.name, method))
+    return None if body is None else _filled(body, world["extras"])
 
 
 def _filled(value, extras: dict):
@@ -384,9 +414,14 @@ def world(django_db_setup, django_db_blocker):
                 "loner": make_user("loner"),
                 "viewer": demo.users["sun.yue"],
                 "pm": demo.users["wang.lei"],
+                **{role: demo.users[name] for name, role in OTHER_ROLES.items()},
             }
             real = _real_parameters(demo.project, demo.users)
-            for user in (callers["pm"], callers["viewer"]):  # to sign votes
+            for user in (
+                callers["pm"],
+                callers["viewer"],
+                *(callers[r] for r in OTHER_ROLES.values()),
+            ):  # to sign votes
                 user.set_password(PASSWORD)
                 user.save(update_fields=["password"])
             tasks = list(PlanTask.objects.filter(plan__project=demo.project).order_by("pk"))
@@ -417,8 +452,6 @@ def world(django_db_setup, django_db_blocker):
 
 # ---------------------------------------------------------------------------- the calls
 
-# How a write with an empty body is refused: 400 (or 415, 422) for the missing fields.
-REFUSED_BODY = (400, 415, 422)
 WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 BOOKKEEPING = (
     re.compile(r'^\s*\w+\s+(INTO\s+|FROM\s+)?"?django_session"?', re.IGNORECASE),
@@ -516,16 +549,27 @@ def test_route(world, route: Route, method: str):
             if answer.status >= 400:
                 problems.append(f"the viewer, who may, got {answer.status}")
         else:
-            # Without a body, a refusal of the empty body is a refusal too (REFUSED_BODY).
-            refused = (403, 404) if data is not None else (403, 404, *REFUSED_BODY)
-            if answer.status not in refused:
-                problems.append(f"the viewer got {answer.status}, not {refused}")
+            if answer.status not in (403, 404):
+                problems.append(f"the viewer got {answer.status}, not 403 or 404")
             if answer.writes:
                 problems.append(f"the viewer wrote {answer.writes}")
+            if data is not None:  # the role is checked before the body: empty, it is the same
+                empty = call(route, method, url, "viewer", world, _empty(route, method, world))
+                if empty.status != answer.status:
+                    problems.append(f"the viewer's empty body got {empty.status}")
         if data is not None:
             pm = call(route, method, url, "pm", world, data)
             if pm.status >= 400 and pm.status not in (409, 422):
                 problems.append(f"the body is not valid: the PM got {pm.status} {pm.body[:300]}")
+            for role in OTHER_ROLES.values() if (route.name, method) not in BODY_DECIDES else ():
+                answer = call(route, method, url, role, world, data)
+                if answer.status in (403, 404):
+                    empty = call(route, method, url, role, world, _empty(route, method, world))
+                    if empty.status != answer.status:
+                        problems.append(
+                            f"the {role}, refused ({answer.status}), got {empty.status} when the"
+                            " body was empty"
+                        )
     assert not problems, f"{method} {url}: " + "; ".join(problems)
 
 
@@ -538,6 +582,8 @@ def test_every_route_is_checked_or_public():
     names = {r.name for r in ROUTES}
     assert set(PUBLIC) - names == set(), "on PUBLIC but no such route"
     assert {n for n, _ in VIEWER_MAY} - names == set(), "on VIEWER_MAY but no such route"
+    for table in (EMPTY_BODIES, BODY_DECIDES):
+        assert set(table) - set(BODIES) == set(), "an entry without a valid body in BODIES"
     assert len(names) == len(ROUTES), "two routes of one name: name them apart"
     for route in CHECKED:
         assert methods_of(route.callback), route.name
