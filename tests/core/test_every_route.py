@@ -95,6 +95,10 @@ EMPTY_BODIES: dict[tuple[str, str], dict] = {
 BODY_DECIDES = {
     ("api-cr-transitions", "POST"): "which transition: each has its own roles",
     ("cr-transition", "POST"): "which transition: each has its own roles",
+    ("api-meeting-list", "POST"): "which kind: the customer representative runs customer "
+    "meetings, the project manager and the board's chair CCB meetings",
+    ("meeting-occurrence-post", "POST"): "which operation (op): a board member votes, an "
+    "action item's owner marks it done, whoever runs the meeting does the rest",
 }
 
 # Valid bodies for writes, so that the viewer's refusal is the role's and not the body's: the

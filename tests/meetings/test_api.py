@@ -66,6 +66,18 @@ def test_create_allowed_forbidden_outsider(personas, api, who, kind, code):
         assert not AuditEvent.objects.filter(action="meeting.created").exists()
 
 
+@pytest.mark.parametrize(
+    ("who", "code"),
+    [("developer", 403), ("viewer", 403), ("customer", 403), ("outsider", 404),
+     # runs customer meetings: the body decides, and a body without a kind is invalid
+     ("customer_rep", 400)],
+)  # fmt: skip
+def test_create_checks_the_role_before_the_body(personas, api, who, code):
+    for sent in ({}, {"kind": "ccb", "starts_at": "junk"}, {"kind": ["x"]}):
+        r = api(getattr(personas, who)).post(url(), sent, format="json")
+        assert r.status_code == code, (sent, r.content)
+
+
 def test_board_chair_runs_ccb_meetings(personas, api):
     from changeflow.ccb import services as ccb
 
@@ -346,6 +358,12 @@ def test_occurrence_endpoints_forbidden_and_outsider(personas, api):
         assert c.post(occ_url + "hold/", {}, format="json").status_code == code, who
         assert c.post(occ_url + "agenda/", {"title": "x"}, format="json").status_code == code
         assert c.post(occ_url + "cancel/", {}, format="json").status_code == code
+        # The role before the body: refused the same with an empty or a malformed one.
+        assert c.post(occ_url + "agenda/", {}, format="json").status_code == code
+        assert c.put(occ_url + "attendance/", {"attendance": 7}, format="json").status_code == code
+        assert c.post(occ_url + "votes/", {}, format="json").status_code in (
+            {"qa": 400, "viewer": 403}.get(who, code),
+        )
     assert api(p.viewer).get(occ_url).status_code == 200
     assert api(p.outsider).get(occ_url + "minutes.pdf").status_code == 404
     assert api(p.customer).get(occ_url + "minutes.md").status_code == 404

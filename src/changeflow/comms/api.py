@@ -120,6 +120,7 @@ class CommunicationListView(ApiView):
     )
     def post(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
+        services.require_logger(request.user, project)
         data = self.get_validated(CommunicationCreateSerializer)
         entry = services.communication_create(user=request.user, project=project, **data)
         return Response(CommunicationSerializer(entry).data, status=status.HTTP_201_CREATED)

@@ -24,7 +24,7 @@ from changeflow.core.access import role_in
 from changeflow.core.errors import ApplicationError, PermissionDenied, ValidationError
 from changeflow.core.tasks import enqueue_on_commit
 
-from . import mail
+from . import mail, selectors
 from .models import AckStatus, CommunicationEntry, InboundMessage, Mailbox, QuarantinedMail
 
 logger = logging.getLogger(__name__)
@@ -459,6 +459,15 @@ def mailbox_set(*, user: User, project: Project, data: dict) -> Mailbox:
 # --- communication log -------------------------------------------------------------------
 
 
+def require_logger(user: User, project: Project) -> None:
+    """403 unless ``user`` may log communication in ``project``: a member, not a viewer."""
+    if selectors.may_log(user, project):
+        return
+    if role_in(user, project) is None:
+        raise PermissionDenied(_("Only the project's members may log communication."))
+    raise PermissionDenied(_("Viewers may not log communication."))
+
+
 def communication_create(
     *,
     user: User,
@@ -472,10 +481,7 @@ def communication_create(
     """Log one exchange with the customer; ``change_requests`` are keys of this project."""
     from .models import LogChannel
 
-    if role_in(user, project) is None and not user.is_superuser:
-        raise PermissionDenied(_("Only the project's members may log communication."))
-    if role_in(user, project) in ("viewer",):
-        raise PermissionDenied(_("Viewers may not log communication."))
+    require_logger(user, project)
     errors: dict[str, list] = {}
     if channel not in LogChannel.values:
         errors["channel"] = [_("Choose one of: %s.") % ", ".join(LogChannel.values)]

@@ -33,12 +33,14 @@ def _can_manage(request: HttpRequest, project) -> bool:
 @require_http_methods(["GET", "POST"])
 def communication_log(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
-    can_log = request.user.is_superuser or role_in(request.user, project) not in (None, "viewer")
+    can_log = selectors.may_log(request.user, project)
     form = CommunicationForm(request.POST or None, initial={"channel": LogChannel.PHONE})
     status = 200
     if request.method == "POST":
-        if not can_log:
-            return error_page(request, PermissionDenied(_("Viewers may not log communication.")))
+        try:  # the role before the form
+            services.require_logger(request.user, project)
+        except ApplicationError as exc:
+            return error_page(request, exc)
         if form.is_valid():
             try:
                 services.communication_create(

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
+from changeflow.changes import services as change_services
 from changeflow.core.access import sees_internal
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
 from changeflow.core.errors import NotFound, ValidationError
@@ -60,6 +61,15 @@ def _meeting(request, key: str, id: int) -> Meeting:
 def _occurrence(request, key: str, id: int, occ: str) -> Occurrence:
     meeting = _meeting(request, key, id)
     return selectors.occurrence_get(meeting=meeting, key=occ)
+
+
+def _run(request, key: str, id: int, occ: str) -> Occurrence:
+    """The occurrence, once its caller is known to run the meeting (403 before the body is
+    read)."""
+    occurrence = _occurrence(request, key, id, occ)
+    meeting = occurrence.meeting
+    services.require_runner(request.user, meeting.project, meeting.kind)
+    return occurrence
 
 
 def occurrence_body(occ: Occurrence, user) -> dict:
@@ -119,6 +129,7 @@ class MeetingListView(ApiView):
     )  # fmt: skip
     def post(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
+        services.require_runner(request.user, project)
         data = dict(self.get_validated(MeetingCreateSerializer))
         kind = data.pop("kind")
         meeting = services.meeting_create(user=request.user, project=project, kind=kind, **data)
@@ -142,6 +153,7 @@ class MeetingDetailView(ApiView):
     )  # fmt: skip
     def patch(self, request, key: str, id: int):
         meeting = _meeting(request, key, id)
+        services.require_runner(request.user, meeting.project, meeting.kind)
         data = dict(self.get_validated(MeetingWriteSerializer, partial=True))
         if "kind" in data and data.pop("kind") != meeting.kind:
             raise ValidationError(
@@ -221,7 +233,7 @@ class OccurrenceDetailView(ApiView):
         responses={200: OccurrenceSerializer, **errors(400, 403, 404, 409)},
     )  # fmt: skip
     def patch(self, request, key: str, id: int, occ: str):
-        occurrence = _occurrence(request, key, id, occ)
+        occurrence = _run(request, key, id, occ)
         data = self.get_validated(OccurrenceUpdateSerializer)
         occurrence = services.occurrence_minutes(user=request.user, occurrence=occurrence, **data)
         return _ok(occurrence, request)
@@ -239,7 +251,7 @@ def _step(name: str, doc: str, service, request_serializer=None):
             responses={200: OccurrenceSerializer, **errors(400, 403, 404, 409)},
         )  # fmt: skip
         def post(self, request, key: str, id: int, occ: str):
-            occurrence = _occurrence(request, key, id, occ)
+            occurrence = _run(request, key, id, occ)
             data = self.get_validated(request_serializer) if request_serializer else {}
             return _ok(service(user=request.user, occurrence=occurrence, **data), request)
 
@@ -268,7 +280,7 @@ class AgendaListView(ApiView):
         responses={201: OccurrenceSerializer, **errors(400, 403, 404, 409)},
     )  # fmt: skip
     def post(self, request, key: str, id: int, occ: str):
-        occurrence = _occurrence(request, key, id, occ)
+        occurrence = _run(request, key, id, occ)
         data = self.get_validated(AgendaItemCreateSerializer)
         item = services.agenda_item_add(user=request.user, occurrence=occurrence, **data)
         return _ok(item.occurrence, request, 201)
@@ -297,7 +309,7 @@ class AgendaItemView(ApiView):
         responses={200: OccurrenceSerializer, **errors(400, 403, 404, 409)},
     )  # fmt: skip
     def patch(self, request, key: str, id: int, occ: str, item: int):
-        occurrence = _occurrence(request, key, id, occ)
+        occurrence = _run(request, key, id, occ)
         data = self.get_validated(DecisionSerializer)
         services.agenda_item_decide(user=request.user, item=_item(occurrence, item), **data)
         return _ok(occurrence, request)
@@ -312,7 +324,7 @@ class AttendanceView(ApiView):
         responses={200: OccurrenceSerializer, **errors(400, 403, 404, 409)},
     )  # fmt: skip
     def put(self, request, key: str, id: int, occ: str):
-        occurrence = _occurrence(request, key, id, occ)
+        occurrence = _run(request, key, id, occ)
         data = self.get_validated(AttendanceWriteSerializer)
         entries = [dict(e) for e in data["attendance"]]
         services.attendance_set(user=request.user, occurrence=occurrence, entries=entries)
@@ -332,6 +344,8 @@ class VoteView(ApiView):
     )  # fmt: skip
     def post(self, request, key: str, id: int, occ: str):
         occurrence = _occurrence(request, key, id, occ)
+        # Who may vote depends on the item's CR (its board); a viewer may not, whatever it is.
+        change_services.require_member(request.user, occurrence.meeting.project)
         data = dict(self.get_validated(MeetingVoteSerializer))
         item = _item(occurrence, data.pop("item"))
         services.meeting_vote(user=request.user, item=item, ip=client_ip(request), **data)
@@ -347,7 +361,7 @@ class ActionListView(ApiView):
         responses={201: ActionItemSerializer, **errors(400, 403, 404, 409)},
     )  # fmt: skip
     def post(self, request, key: str, id: int, occ: str):
-        occurrence = _occurrence(request, key, id, occ)
+        occurrence = _run(request, key, id, occ)
         data = self.get_validated(ActionItemCreateSerializer)
         action = services.action_item_add(user=request.user, occurrence=occurrence, **data)
         return Response(ActionItemSerializer(action).data, status=201)
@@ -375,6 +389,7 @@ class ActionDetailView(ApiView):
         if row is None:
             raise NotFound(_("No such action item."))
         row.occurrence = occurrence
+        services.require_action_editor(request.user, row)
         data = self.get_validated(ActionItemUpdateSerializer)
         row = services.action_item_done(user=request.user, action=row, done=data["done"])
         return Response(ActionItemSerializer(row).data)

@@ -66,7 +66,18 @@ def _bad(name: str, message: Any) -> ValidationError:
     return ValidationError(_("Some fields are invalid."), fields={name: [str(message)]})
 
 
-def _require_runner(user: User, project: Project, kind: str) -> None:
+def require_runner(user: User, project: Project, kind: str | None = None) -> None:
+    """403 unless ``user`` runs meetings of ``kind`` in ``project`` (of some kind, when None).
+    The services check it, and the views before they read the body."""
+    if kind is None:
+        if not selectors.may_run_any(user, project):
+            raise PermissionDenied(
+                _(
+                    "Only the project manager, the board's chair and the customer "
+                    "representative schedule meetings."
+                )
+            )
+        return
     if not selectors.may_run(user, project, kind):
         if kind == Kind.CCB:
             message = _("Only the project manager and the board's chair run CCB meetings.")
@@ -75,6 +86,13 @@ def _require_runner(user: User, project: Project, kind: str) -> None:
                 "Only the project manager and the customer representative run customer meetings."
             )
         raise PermissionDenied(message)
+
+
+def require_action_editor(user: User, action: ActionItem) -> None:
+    """403 unless ``user`` owns the action item or runs its meeting (who marks it done)."""
+    if action.owner_id != user.pk:
+        meeting = action.occurrence.meeting
+        require_runner(user, meeting.project, meeting.kind)
 
 
 def _event_key(meeting: Meeting, occurrence: Occurrence | None = None) -> str:
@@ -244,7 +262,7 @@ def meeting_create(*, user: User, project: Project, kind: str, **data: Any) -> M
     """Schedule a CCB or customer meeting (one-off, or recurring by ``rrule``)."""
     if kind not in Kind.values:
         raise _bad("kind", _("One of: %s") % ", ".join(Kind.values))
-    _require_runner(user, project, kind)
+    require_runner(user, project, kind)
     fields = _clean(project, kind, data, None)
     invitees = fields.pop("invitees")
     with transaction.atomic():
@@ -256,7 +274,7 @@ def meeting_create(*, user: User, project: Project, kind: str, **data: Any) -> M
 
 def meeting_update(*, user: User, meeting: Meeting, data: dict[str, Any]) -> Meeting:
     """Change a series. Occurrences already stored (held, cancelled) keep their times."""
-    _require_runner(user, meeting.project, meeting.kind)
+    require_runner(user, meeting.project, meeting.kind)
     fields = _clean(meeting.project, meeting.kind, data, meeting)
     with transaction.atomic():
         fresh = Meeting.objects.select_for_update().select_related("project").get(pk=meeting.pk)
@@ -302,7 +320,7 @@ def _locked(user: User, occurrence: Occurrence, *, states: tuple[str, ...]) -> O
     """The occurrence's row, locked, after checking the caller runs the meeting and that it
     is in one of ``states`` (else 409)."""
     meeting = occurrence.meeting
-    _require_runner(user, meeting.project, meeting.kind)
+    require_runner(user, meeting.project, meeting.kind)
     stored = _materialise(meeting, occurrence.starts_at)
     fresh = Occurrence.objects.select_for_update().get(pk=stored.pk)
     fresh.meeting = meeting
@@ -646,8 +664,7 @@ def action_item_add(
 def action_item_done(*, user: User, action: ActionItem, done: bool = True) -> ActionItem:
     """Mark an action item done (or open again): its owner or whoever runs the meeting."""
     meeting = action.occurrence.meeting
-    if action.owner_id != user.pk:
-        _require_runner(user, meeting.project, meeting.kind)
+    require_action_editor(user, action)
     with transaction.atomic():
         updated = ActionItem.objects.filter(pk=action.pk, done=not done).update(done=done)
         if updated:

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from changeflow.accounts import selectors as account_selectors
+from changeflow.changes import services as change_services
 from changeflow.core.access import sees_internal
 from changeflow.core.errors import ApplicationError, ValidationError
 from changeflow.core.http import AuthenticatedHttpRequest
@@ -98,14 +99,11 @@ def meeting_list(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def meeting_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
+    try:
+        services.require_runner(request.user, project)
+    except ApplicationError as exc:
+        return error_page(request, exc)
     kinds = [k for k in Kind.values if selectors.may_run(request.user, project, k)]
-    if not kinds:
-        return render(
-            request, "error.html",
-            {"message": _("Only the project manager, the board's chair and the customer "
-                          "representative schedule meetings.")},
-            status=403,
-        )  # fmt: skip
     members = account_selectors.member_list(user=request.user, project=project)
     initial = {"kind": request.GET.get("kind") if request.GET.get("kind") in kinds else kinds[0]}
     form = MeetingForm(request.POST or None, kinds=kinds, members=members, initial=initial)
@@ -270,12 +268,19 @@ def occurrence_detail(
 def occurrence_post(request: AuthenticatedHttpRequest, key: str, id: int, occ: str) -> HttpResponse:
     """Every action of the occurrence page (``op`` says which); errors re-render the page."""
     occurrence = _occurrence(request, key, id, occ)
+    meeting = occurrence.meeting
     op = request.POST.get("op", "")
     handler = _OPS.get(op)
-    if handler is None:
-        return error_page(request, ValidationError(_("Unknown action.")))
+    try:  # the caller's role before the form: a viewer does nothing here
+        change_services.require_member(request.user, meeting.project)
+        if handler is None:
+            raise ValidationError(_("Unknown action."))
+    except ApplicationError as exc:
+        return error_page(request, exc)
     forms: dict[str, Any] = {}
     try:
+        if op not in _ANYONE_OPS:  # the rest is for whoever runs the meeting
+            services.require_runner(request.user, meeting.project, meeting.kind)
         message = handler(request, occurrence, forms)
     except ApplicationError as exc:
         form = next(iter(forms.values()), None)
@@ -397,6 +402,8 @@ def _op_action_done(request, occ, forms):
     return _("The action item was updated.")
 
 
+# Operations whose service decides who may (a board member votes; the owner marks done).
+_ANYONE_OPS = {"vote", "action_done"}
 _OPS = {
     "hold": _op_hold, "close": _op_close, "cancel": _op_cancel, "minutes": _op_minutes,
     "agenda": _op_agenda, "decide": _op_decide, "vote": _op_vote,
