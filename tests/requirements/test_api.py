@@ -58,6 +58,35 @@ def test_create_forbidden(personas, api, who):
     assert not Requirement.objects.exists()
 
 
+@pytest.mark.parametrize("who", NON_WRITERS)
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "projects/ACME/requirements/", {}),
+        ("post", "projects/ACME/requirements/", {"kind": "story", "extra": 1}),
+        ("patch", "requirements/{req}/", {"kind": "story"}),
+        ("post", "projects/ACME/baselines/", {}),
+        ("post", "projects/ACME/artifacts/", {"kind": "?"}),
+        ("patch", "artifacts/{art}/", {"kind": "?"}),
+        ("post", "projects/ACME/links/", {}),
+        ("post", "projects/ACME/requirements/import/", {}),  # JSON, not multipart: not a 415
+    ],
+)  # fmt: skip
+def test_a_refused_role_gets_403_whatever_the_body(personas, api, who, method, path, body):
+    """The role is checked before the body is read (services.require_editor, called by the
+    view): an invalid or empty body changes nothing to the refusal."""
+    from changeflow.requirements import services
+
+    p = personas
+    req = make_req(p.project, by=p.pm)
+    art = services.artifact_create(user=p.pm, project=p.project, kind="test", title="t")
+    url = "/api/v1/" + path.format(req=req.key, art=art.key)
+    r = getattr(api(getattr(p, who)), method)(url, body, format="json")
+    assert r.status_code == 403, r.content
+    assert error_of(r)["message"] == "Only project managers and tech leads change requirements."
+    assert Requirement.objects.get().version == 1 and not Baseline.objects.exists()
+
+
 def test_create_outsider_and_anonymous(personas, api):
     r = api(personas.outsider).post(reqs_url(), {"title": "x"}, format="json")
     assert r.status_code == 404 and error_of(r)["code"] == "not_found"

@@ -140,6 +140,41 @@ def test_only_assessors_draft(world, who):
         changesets.edit_create(user=user, cr=cr, op="remove", requirement=r1.key)
 
 
+@pytest.mark.parametrize("who", NON_DRAFTERS)
+def test_the_role_is_checked_before_what_is_asked(world, who):
+    """require_drafter (and require_rebaser), which the API views call before reading the
+    body, come first in the services too: a bad op or resolution is still a refusal."""
+    p, r1, *_rest, cr = world
+    edit = draft(p, cr, op="modify", requirement=r1.key, fields={"title": "A"})
+    user = getattr(p, who)
+    for check in (changesets.require_drafter, changesets.require_rebaser):
+        with pytest.raises(PermissionDenied) as refused:
+            check(user, cr)
+        assert refused.value.message == (
+            "Only project managers and tech leads draft and apply a change set."
+        )
+    with pytest.raises(PermissionDenied):
+        changesets.edit_create(user=user, cr=cr, op="rename")
+    with pytest.raises(PermissionDenied):
+        changesets.edit_rebase(user=user, cr=cr, edit_id=edit.pk, resolutions="mine")
+
+
+def test_a_change_set_is_drafted_while_assessed_and_rebased_until_implemented(world):
+    p, r1, *_rest, cr = world
+    for user in (p.pm, p.tech_lead, p.admin):
+        changesets.require_drafter(user, cr)
+        changesets.require_rebaser(user, cr)
+    with pytest.raises(NotFound):
+        changesets.require_drafter(p.outsider, cr)
+    cr = implementing(p, cr)
+    changesets.require_rebaser(p.tech_lead, cr)
+    with pytest.raises(Conflict):
+        changesets.require_drafter(p.tech_lead, cr)
+    cr = close(p, cr)
+    with pytest.raises(Conflict):
+        changesets.require_rebaser(p.tech_lead, cr)
+
+
 def test_outsider_gets_404_and_drafting_only_while_assessed(world):
     p, r1, *_rest, cr = world
     with pytest.raises(NotFound):
@@ -377,6 +412,12 @@ def test_api_writes_forbidden(world, api, who):
         ("delete", cs_url(cr, f"{edit.pk}/"), None),
         ("post", cs_url(cr, f"{edit.pk}/rebase/"), {}),
         ("post", cs_url(cr, "apply/"), None),
+        # The role is checked before the body: an empty or invalid one is refused the same.
+        ("post", cs_url(cr), {}),
+        ("post", cs_url(cr), {"op": "rename", "extra": 1}),
+        ("patch", cs_url(cr, f"{edit.pk}/"), {}),
+        ("patch", cs_url(cr, f"{edit.pk}/"), {"fields": 5}),
+        ("post", cs_url(cr, f"{edit.pk}/rebase/"), {"resolutions": {"titel": "ours"}}),
     ]:
         r = getattr(client, method)(url, body, format="json")
         assert r.status_code == 403, (method, url, r.content)

@@ -1,7 +1,8 @@
 """API endpoints for requirements, their versions and baselines.
 
-Thin: parse with a serializer, fetch through a selector (which hides what the caller may not
-see: 404), call one service, render.
+Thin: fetch through a selector (which hides what the caller may not see: 404), check the role
+with the service's own rule (``services.require_editor``: 403) before the body is read, parse
+with a serializer, call one service, render.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class RequirementListView(ApiView):
     )
     def post(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
+        services.require_editor(request.user, project)
         data = self.get_validated(RequirementCreateSerializer)
         req = services.requirement_create(user=request.user, project=project, **data)
         req = selectors.requirement_get(user=request.user, key=req.key)
@@ -136,6 +138,7 @@ class RequirementDetailView(ApiView):
     )
     def patch(self, request, key: str):
         req = selectors.requirement_get(user=request.user, key=key)
+        services.require_editor(request.user, req.project)
         data = dict(self.get_validated(RequirementUpdateSerializer, partial=True))
         cr_key = data.pop("change_request", None)
         services.requirement_update(
@@ -188,6 +191,7 @@ class BaselineListView(ApiView):
     )
     def post(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
+        services.require_editor(request.user, project)
         data = self.get_validated(BaselineCreateSerializer)
         baseline = services.baseline_create(user=request.user, project=project, **data)
         baseline = selectors.baseline_get(user=request.user, project=project, name=baseline.name)
@@ -269,6 +273,7 @@ class ArtifactListView(ApiView):
     )
     def post(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
+        services.require_editor(request.user, project)
         data = self.get_validated(ArtifactCreateSerializer)
         art = services.artifact_create(user=request.user, project=project, **data)
         art = selectors.artifact_list(user=request.user, project=project).get(pk=art.pk)
@@ -301,6 +306,7 @@ class TraceLinkListView(ApiView):
     )
     def post(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
+        services.require_editor(request.user, project)
         data = self.get_validated(TraceLinkCreateSerializer)
         link = services.link_create(user=request.user, project=project, **data)
         link = selectors.link_get(user=request.user, project=project, pk=link.pk)
@@ -334,6 +340,7 @@ class ArtifactDetailView(ApiView):
     )
     def patch(self, request, key: str):
         art = selectors.artifact_get(user=request.user, key=key)
+        services.require_editor(request.user, art.project)
         data = dict(self.get_validated(ArtifactUpdateSerializer, partial=True))
         cr_key = data.pop("change_request", None)
         expected = expected_version(
@@ -451,9 +458,9 @@ class RequirementImportView(FileUploadView):
     )
     def post(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
+        services.require_editor(request.user, project)  # before the body: 403, not 415
         data = self.uploaded(request, ImportUploadSerializer)
         upload = data["file"]
-        services._require_editor(request.user, project)
         if upload.size > req_io.max_bytes():
             raise TooLarge(_("The file is larger than the limit."))
         parsed = req_io.parse(upload.read(), filename=upload.name or "", fmt=data["format"] or None)

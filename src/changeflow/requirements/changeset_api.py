@@ -3,7 +3,8 @@
 ``/api/v1/change-requests/{key}/change-set/`` (GET the edits with redlines, POST an edit),
 ``.../change-set/{id}/`` (GET, PATCH, DELETE), ``.../change-set/{id}/rebase/`` (GET the 3-way
 view, POST to rebase), ``.../change-set/apply/`` (POST), ``.../conflicts/`` and ``.../impact/``.
-Thin: fetch the CR through its selector (404 for outsiders), call one service, render.
+Thin: fetch the CR through its selector (404 for outsiders), check the role with the service's
+own rule (``changesets.require_drafter``: 403) before the body is read, call one service, render.
 """
 
 from __future__ import annotations
@@ -265,6 +266,7 @@ class ChangeSetView(ApiView):
     )
     def post(self, request, key: str):
         cr = _cr(request, key)
+        changesets.require_drafter(request.user, cr)
         data = self.get_validated(EditCreateSerializer)
         edit = changesets.edit_create(user=request.user, cr=cr, **data)
         return Response(_edit(request, cr, edit.pk), status=status.HTTP_201_CREATED)
@@ -292,6 +294,7 @@ class ChangeSetEditView(ApiView):
     )
     def patch(self, request, key: str, id: int):
         cr = _cr(request, key)
+        changesets.require_drafter(request.user, cr)
         data = self.get_validated(EditUpdateSerializer)
         changesets.edit_update(user=request.user, cr=cr, edit_id=id, fields=data["fields"])
         return Response(_edit(request, cr, id))
@@ -341,6 +344,7 @@ class ChangeSetRebaseView(ApiView):
     )
     def post(self, request, key: str, id: int):
         cr = _cr(request, key)
+        changesets.require_rebaser(request.user, cr)
         data = self.get_validated(RebaseSerializer)
         edit = changesets.edit_rebase(
             user=request.user, cr=cr, edit_id=id, resolutions=dict(data["resolutions"])

@@ -121,7 +121,11 @@ def may_draft(user: User, cr) -> bool:
     )
 
 
-def _require_drafter(user: User, cr, *, states: tuple[str, ...] | None = None) -> None:
+def require_drafter(user: User, cr, *, states: tuple[str, ...] | None = None) -> None:
+    """Project managers, tech leads and site admins change a change set (403 for the other
+    members, 404 for a user of no role in the project), while the CR is in one of ``states``
+    (the drafting states unless said; 409 otherwise). The services call it, and the API views
+    too, before they read the body."""
     from changeflow.changes import workflow
 
     role = _role(user, cr)
@@ -133,6 +137,12 @@ def _require_drafter(user: User, cr, *, states: tuple[str, ...] | None = None) -
         raise Conflict(
             _("The change set can be changed only while the change request is assessed.")
         )
+
+
+def require_rebaser(user: User, cr) -> None:
+    """Who may rebase an edit, and when: a drafter (``require_drafter``), from submission to
+    implementation (an approved change set may have to follow a requirement that moved on)."""
+    require_drafter(user, cr, states=rebase_states())
 
 
 def _invalid(field: str, message: str) -> ValidationError:
@@ -330,13 +340,13 @@ def edit_create(
     """Add an edit to the CR's change set: ``add`` a requirement (``fields``: its title and
     the rest), ``modify`` the requirement ``requirement`` (``fields``: only what changes),
     or ``remove`` (retire) it."""
+    require_drafter(user, cr)
     if op not in EditOp.values:
         raise _invalid("op", _("Not one of: %s.") % ", ".join(EditOp.values))
-    _require_drafter(user, cr)
     fields = {} if fields is None else fields
     with transaction.atomic():
         cr = _lock_cr(cr)
-        _require_drafter(user, cr)
+        require_drafter(user, cr)
         if ChangeSetEdit.objects.filter(change_request=cr).count() >= MAX_EDITS:
             raise _invalid("op", _("A change set holds at most %d edits.") % MAX_EDITS)
         target = None
@@ -397,10 +407,10 @@ def _edit_locked(cr, edit_id: int) -> ChangeSetEdit:
 
 def edit_update(*, user: User, cr, edit_id: int, fields: Any) -> ChangeSetEdit:
     """Replace what an ``add`` or ``modify`` edit proposes (a removal has nothing to change)."""
-    _require_drafter(user, cr)
+    require_drafter(user, cr)
     with transaction.atomic():
         cr = _lock_cr(cr)
-        _require_drafter(user, cr)
+        require_drafter(user, cr)
         edit = _edit_locked(cr, edit_id)
         before = _snapshot(edit)
         if edit.op == EditOp.REMOVE:
@@ -432,10 +442,10 @@ def edit_update(*, user: User, cr, edit_id: int, fields: Any) -> ChangeSetEdit:
 
 def edit_delete(*, user: User, cr, edit_id: int) -> None:
     """Take an edit out of the change set."""
-    _require_drafter(user, cr)
+    require_drafter(user, cr)
     with transaction.atomic():
         cr = _lock_cr(cr)
-        _require_drafter(user, cr)
+        require_drafter(user, cr)
         edit = _edit_locked(cr, edit_id)
         before = _snapshot(edit)
         children = sorted(
@@ -514,12 +524,12 @@ def edit_rebase(*, user: User, cr, edit_id: int, resolutions: Any = None) -> Cha
     nothing the current version does not already say is dropped (``None`` is returned).
     """
     resolutions = {} if resolutions is None else resolutions
+    require_rebaser(user, cr)
     if not isinstance(resolutions, dict) or any(v not in RESOLUTIONS for v in resolutions.values()):
         raise _invalid("resolutions", _('An object of field: "mine" or "theirs".'))
-    _require_drafter(user, cr, states=rebase_states())
     with transaction.atomic():
         cr = _lock_cr(cr)
-        _require_drafter(user, cr, states=rebase_states())
+        require_rebaser(user, cr)
         if ChangeSetApplication.objects.filter(change_request=cr).exists():
             raise Conflict(_("The change set was already applied."))
         edit = _edit_locked(cr, edit_id)
@@ -647,7 +657,7 @@ def change_set_apply(*, user: User, cr) -> dict[str, Any]:
     """
     from changeflow.changes.workflow import State
 
-    _require_drafter(user, cr, states=tuple(State))
+    require_drafter(user, cr, states=tuple(State))
     with transaction.atomic():
         cr = _lock_cr(cr)
         done = ChangeSetApplication.objects.filter(change_request=cr).first()

@@ -54,7 +54,10 @@ VERSIONED_FIELDS = ("title", "text", "kind", "priority", "status", "parent")
 TEXT_FIELDS = ("title", "text")
 
 
-def _require_editor(user: User, project: Project) -> None:
+def require_editor(user: User, project: Project) -> None:
+    """Project managers, tech leads and site admins change requirements, artifacts, links and
+    baselines (403 for the other members, 404 for a user of no role in the project). The
+    services call it, and the API views too, before they read the body."""
     if user.is_superuser:
         return
     role = role_in(user, project)
@@ -149,7 +152,7 @@ def requirement_create(
 ) -> Requirement:
     """A new requirement of ``project`` with the next key ``<KEY>-R-<n>``, at version 1
     (``change_request``: the CR whose change set adds it, recorded on the version)."""
-    _require_editor(user, project)
+    require_editor(user, project)
     req = Requirement(
         project=project,
         title=_clean_text("title", title, TITLE_MAX, required=True),
@@ -253,7 +256,7 @@ def requirement_update(
             _("Some fields cannot be changed."),
             fields={k: [_("This field cannot be changed.")] for k in sorted(unknown)},
         )
-    _require_editor(user, requirement.project)
+    require_editor(user, requirement.project)
     with transaction.atomic():
         req = (
             Requirement.objects.select_for_update(of=("self",))
@@ -342,7 +345,7 @@ def _clean_baseline_name(name: Any) -> str:
 
 def baseline_create(*, user: User, project: Project, name: str, description: str = "") -> Baseline:
     """Freeze the current version of every requirement of ``project`` under ``name``."""
-    _require_editor(user, project)
+    require_editor(user, project)
     return baseline_freeze(user=user, project=project, name=name, description=description)
 
 
@@ -494,7 +497,7 @@ def artifact_create(
     *, user: User, project: Project, kind: str, title: str, description: str = ""
 ) -> Artifact:
     """A new artifact of ``project`` with the next key ``<KEY>-A-<n>``."""
-    _require_editor(user, project)
+    require_editor(user, project)
     art = Artifact(
         project=project,
         kind=_clean_choice("kind", kind, ArtifactKind),
@@ -547,7 +550,7 @@ def _link_snapshot(link: TraceLink) -> dict[str, Any]:
 
 def link_create(*, user: User, project: Project, source: str, target: str, kind: str) -> TraceLink:
     """A trace link ``source --kind--> target`` (the target is upstream) within ``project``."""
-    _require_editor(user, project)
+    require_editor(user, project)
     kind = _clean_choice("kind", kind, LinkKind)
     src = _end(project, "source", source)
     dst = _end(project, "target", target)
@@ -575,7 +578,7 @@ def link_create(*, user: User, project: Project, source: str, target: str, kind:
 
 def link_review(*, user: User, link: TraceLink) -> TraceLink:
     """Someone checked the downstream end against the changed upstream end: not suspect."""
-    _require_editor(user, link.project)
+    require_editor(user, link.project)
     with transaction.atomic():
         locked = TraceLink.objects.select_for_update().get(pk=link.pk)
         before = {"suspect": locked.suspect}
@@ -639,7 +642,7 @@ def artifact_update(
             _("Some fields cannot be changed."),
             fields={k: [_("This field cannot be changed.")] for k in sorted(unknown)},
         )
-    _require_editor(user, artifact.project)
+    require_editor(user, artifact.project)
     with transaction.atomic():
         art = (
             Artifact.objects.select_for_update(of=("self",))
@@ -693,7 +696,7 @@ def artifact_update(
 def link_delete(*, user: User, link: TraceLink) -> None:
     """Remove a trace link (a mistaken one, or one that no longer holds); audited with what it
     was, so the audit log still tells the link's story."""
-    _require_editor(user, link.project)
+    require_editor(user, link.project)
     with transaction.atomic():
         locked = (
             TraceLink.objects.select_for_update(of=("self",))

@@ -96,9 +96,9 @@ def requirements_import(
     a CR of the project in state ``implementing`` (422 otherwise), as for a PATCH. With
     ``dry_run`` nothing is written and the report says what would be. One audit event.
     """
-    from ..services import _require_editor
+    from ..services import require_editor
 
-    _require_editor(user, project)
+    require_editor(user, project)
     progress = progress or (lambda stage, done, total: None)
     with transaction.atomic():
         if not dry_run:
