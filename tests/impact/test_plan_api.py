@@ -415,6 +415,40 @@ def test_other_roles_may_not_simulate_or_set_change_plans_but_see_runs(personas,
     assert client.get(f"/api/v1/change-requests/{cr.key}/change-plan/").status_code == 200
 
 
+@pytest.mark.parametrize("who", ["qa", "developer", "viewer"])
+def test_a_refused_role_gets_403_whatever_the_body(personas, api, who):
+    """plans.require_planner, called by the views before they read the body: an empty or
+    invalid body (or a JSON one where a file is expected: not a 415) is refused the same."""
+    from changeflow.core.errors import PermissionDenied
+    from changeflow.impact import plans
+
+    p = personas
+    make_plan(api, p)
+    cr = make_cr(p.project, by=p.customer_rep, submit=True)
+    with pytest.raises(PermissionDenied) as refused:
+        plans.require_planner(getattr(p, who), p.project)
+    message = refused.value.message
+    assert message == "Only project managers and tech leads may do this."
+    client, plan = api(getattr(p, who)), PLAN.format("ACME")
+    for method, url, body in [
+        ("put", plan, {}),
+        ("put", plan, {"tasks": "A"}),
+        ("patch", plan, {"calendar": "lunar"}),
+        ("post", plan + "import/", {}),
+        ("post", plan + "tasks/", {}),
+        ("patch", plan + "tasks/A/", {"optimistic": "many"}),
+        ("post", plan + "dependencies/", {}),
+        ("post", plan + "milestones/", {"target_date": 5}),
+        ("post", plan + "simulate/", {"iterations": "many"}),
+        ("put", f"/api/v1/change-requests/{cr.key}/change-plan/", {"tasks": 5}),
+        ("post", sim_url(cr), {"seed": "x", "extra": 1}),
+    ]:
+        r = getattr(client, method)(url, body, format="json")
+        assert r.status_code == 403, (method, url, r.content)
+        assert error_of(r)["message"] == message
+    assert ProjectPlan.objects.get().version == 1 and not SimulationRun.objects.exists()
+
+
 def test_outsiders_see_no_simulations(personas, api):
     p = personas
     make_plan(api, p)

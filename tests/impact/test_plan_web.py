@@ -12,7 +12,7 @@ from django.utils import translation
 
 from changeflow.changes.models import ImpactAssessment
 from changeflow.impact import plan_io, plans
-from changeflow.impact.models import SimulationRun
+from changeflow.impact.models import PlanTask, SimulationRun
 from changeflow.impact.plan_views import ChangePlanForm
 from tests.factories import advance, complete_assessment, make_cr
 
@@ -47,7 +47,11 @@ def test_the_plan_page_shows_tasks_and_forms_to_planners_only(client, personas):
     r = client.get("/projects/ACME/plan/")
     assert r.status_code == 200 and "需求分析" in r.content.decode()
     assert "/plan/import/" not in r.content.decode()
-    assert client.post("/projects/ACME/plan/task/", {"key": "D"}).status_code in (400, 403)
+    # Refused before the form is read: 403 for a whole form as for an incomplete one.
+    full = {"key": "D", "name": "d", "optimistic": "1", "most_likely": "2", "pessimistic": "3"}
+    for what, data in (("task", full), ("task", {"key": "D"}), ("dependency", {})):
+        assert client.post(f"/projects/ACME/plan/{what}/", data).status_code == 403, what
+    assert not PlanTask.objects.filter(key="D").exists()
     client.force_login(p.outsider)
     assert client.get("/projects/ACME/plan/").status_code == 404
 

@@ -1,4 +1,5 @@
-"""API of project plans and Monte Carlo simulations. Thin: parse, select, one service."""
+"""API of project plans and Monte Carlo simulations. Thin: select, check the role with the
+services' own rule (``plans.require_planner``) before the body is read, parse, one service."""
 
 from __future__ import annotations
 
@@ -461,6 +462,7 @@ class PlanView(ApiView):
     )
     def put(self, request, key: str):
         project = _project(request, key)
+        plans.require_planner(request.user, project)
         data = self.get_validated(PlanWriteSerializer)
         plan = plans.plan_set(user=request.user, project=project, data=dict(data))
         return Response(PlanSerializer(plans.plan_data(plan)).data)
@@ -473,6 +475,7 @@ class PlanView(ApiView):
     )
     def patch(self, request, key: str):
         project = _project(request, key)
+        plans.require_planner(request.user, project)
         data = self.get_validated(PlanHeaderSerializer)
         plan = plans.plan_update(user=request.user, project=project, data=dict(data))
         return Response(PlanSerializer(plans.plan_data(plan)).data)
@@ -492,6 +495,7 @@ class PlanImportView(ApiView):
     )
     def post(self, request, key: str):
         project = _project(request, key)
+        plans.require_planner(request.user, project)  # before the body: 403, not 415
         data = self.get_validated(PlanImportSerializer)
         upload = data["file"]
         header = {k: data[k] for k in ("start_date", "calendar", "currency") if k in data}
@@ -526,6 +530,7 @@ class PlanTaskListView(ApiView):
     )
     def post(self, request, key: str):
         project = _project(request, key)
+        plans.require_planner(request.user, project)
         data = self.get_validated(TaskWriteSerializer)
         task = plans.task_save(user=request.user, project=project, data=dict(data))
         return Response(plans.task_data(task, [], {}), status=status.HTTP_201_CREATED)
@@ -553,6 +558,7 @@ class PlanTaskDetailView(ApiView):
     )
     def patch(self, request, key: str, task: str):
         project, plan, row = self._task(request, key, task)
+        plans.require_planner(request.user, project)
         data = self.get_validated(TaskPatchSerializer)
         row = plans.task_save(user=request.user, project=project, data=dict(data), task=row)
         return Response(next(t for t in plans.plan_data(plan)["tasks"] if t["key"] == row.key))
@@ -588,6 +594,7 @@ class PlanDependencyListView(ApiView):
     )
     def post(self, request, key: str):
         project = _project(request, key)
+        plans.require_planner(request.user, project)
         data = self.get_validated(DependencyWriteSerializer)
         dep = plans.dependency_create(user=request.user, project=project, **data)
         body = {"id": dep.pk, "predecessor": dep.predecessor.key, "successor": dep.successor.key,
@@ -629,6 +636,7 @@ class PlanMilestoneListView(ApiView):
     )
     def post(self, request, key: str):
         project = _project(request, key)
+        plans.require_planner(request.user, project)
         data = self.get_validated(MilestoneWriteSerializer)
         ms = plans.milestone_create(user=request.user, project=project, **data)
         body = {"id": ms.pk, "name": ms.name, "task": ms.task.key, "target_date": ms.target_date}
@@ -672,6 +680,7 @@ class ChangePlanView(ApiView):
     )
     def put(self, request, key: str):
         cr = _cr(request, key)
+        plans.require_planner(request.user, cr.project)
         data = self.get_validated(ChangePlanWriteSerializer)
         plans.change_plan_set(user=request.user, cr=cr, data=dict(data))
         return Response(plans.change_plan_data(cr))
@@ -696,6 +705,7 @@ class SimulateView(ApiView):
     )  # fmt: skip
     def post(self, request, key: str):
         cr = _cr(request, key)
+        plans.require_planner(request.user, cr.project)
         data = self.get_validated(SimulateSerializer)
         run = plans.simulation_start(
             user=request.user, project=cr.project, cr=cr,
@@ -724,6 +734,7 @@ class PlanSimulateView(ApiView):
     )  # fmt: skip
     def post(self, request, key: str):
         project = _project(request, key)
+        plans.require_planner(request.user, project)
         data = self.get_validated(SimulateSerializer)
         run = plans.simulation_start(
             user=request.user, project=project, cr=None,

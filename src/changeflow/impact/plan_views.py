@@ -379,6 +379,11 @@ def plan_edit(request: AuthenticatedHttpRequest, key: str, what: str) -> HttpRes
     if what not in _FORMS:
         raise Http404()
     name, form_class = _FORMS[what]
+    try:  # the role before the body: a refusal is the same whatever was sent
+        or_404(plans.require_planner, user=request.user, project=project)
+    except ApplicationError as exc:  # as a refusal by the service below (no forms to show)
+        return render(request, "impact/plan.html", _plan_context(request, project),
+                      status=exc.status)  # fmt: skip
     form = form_class(request.POST, request.FILES)
     status = 400
     if form.is_valid():

@@ -109,7 +109,10 @@ def may_plan(user: User, project: Project) -> bool:
     return bool(user.is_superuser or role_in(user, project) in PLANNERS)
 
 
-def _require_planner(user: User, project: Project) -> None:
+def require_planner(user: User, project: Project) -> None:
+    """The check of ``may_plan`` before a plan is written or a simulation run: 404 for those
+    who may not see plans (``require_plans``), 403 for the other members who are not planners.
+    The services call it, and the views too, before they read the body."""
     if user.is_superuser:
         return
     require_plans(user, project)
@@ -344,7 +347,7 @@ def plan_replace(
     source: str = "api",
 ) -> ProjectPlan:  # fmt: skip
     """Replace the project's whole plan (all or nothing): tasks, dependencies, milestones."""
-    _require_planner(user, project)
+    require_planner(user, project)
     with transaction.atomic():
         plan = ProjectPlan.objects.select_for_update().filter(project=project).first()
         values = _header(header, plan)
@@ -393,7 +396,7 @@ def plan_replace(
 
 def plan_set(*, user: User, project: Project, data: dict[str, Any]) -> ProjectPlan:
     """Replace the plan from JSON: ``tasks`` with ``depends_on`` [{task, lag}], ``milestones``."""
-    _require_planner(user, project)
+    require_planner(user, project)
     tasks = data.get("tasks") or []
     rows = []
     for t in tasks:
@@ -418,7 +421,7 @@ def plan_import(
     dry_run: bool = False,
 ) -> tuple[ProjectPlan | None, plan_io.CleanPlan]:  # fmt: skip
     """Import a CSV/XLSX plan file (see :mod:`plan_io` for the columns): all or nothing."""
-    _require_planner(user, project)
+    require_planner(user, project)
     try:
         clean = plan_io.rows_to_plan(plan_io.read_rows(name, content))
     except plan_io.PlanProblems as exc:
@@ -432,7 +435,7 @@ def plan_import(
 def plan_update(*, user: User, project: Project, data: dict[str, Any]) -> ProjectPlan:
     """Change the plan's start date, calendar or currency (creating an empty plan header is not
     possible: a plan starts with its tasks)."""
-    _require_planner(user, project)
+    require_planner(user, project)
     with transaction.atomic():
         plan = ProjectPlan.objects.select_for_update().filter(project=project).first()
         if plan is None:
@@ -456,7 +459,7 @@ def _audit_plan(user: User, plan: ProjectPlan, action: str, before: dict, after:
 
 
 def _locked(user: User, project: Project) -> ProjectPlan:
-    _require_planner(user, project)
+    require_planner(user, project)
     plan = ProjectPlan.objects.select_for_update().filter(project=project).first()
     if plan is None:
         raise NotFound(_("The project has no plan yet."))
@@ -665,7 +668,7 @@ def _clean_delays(value: Any) -> dict[str, list[float]]:
 def change_plan_set(*, user: User, cr: ChangeRequest, data: dict[str, Any]) -> ChangePlan:
     """Set the change request's implementation tasks and where they attach in the plan."""
     project = cr.project
-    _require_planner(user, project)
+    require_planner(user, project)
     rows = []
     for t in data.get("tasks") or []:
         t = dict(t)
@@ -905,7 +908,7 @@ def simulation_start(
     iterations: Any = None, seed: Any = None,
 ) -> SimulationRun:  # fmt: skip
     """Check and record a run; small runs are computed at once, large ones are queued."""
-    _require_planner(user, project)
+    require_planner(user, project)
     n = _check_iterations(iterations)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0
                              or seed >= 2**63):  # fmt: skip
