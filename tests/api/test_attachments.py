@@ -66,6 +66,9 @@ def test_download_hidden_from_outsiders(personas, api, cr):
 def test_upload_forbidden_and_outsider(personas, api, cr):
     assert upload(api(personas.viewer), cr).status_code == 403
     assert upload(api(personas.outsider), cr).status_code == 404
+    # Refused before the body is read: not a 415 for JSON, not a 400 without a file.
+    assert api(personas.viewer).post(url(cr), {"file": "x"}, format="json").status_code == 403
+    assert api(personas.viewer).post(url(cr), {}, format="multipart").status_code == 403
     assert not Attachment.objects.exists()
 
 

@@ -351,3 +351,36 @@ def test_vote_bad_input(personas, api, in_review, data, field):
     r = api(personas.pm).post(cr_url(in_review, "votes/"), data, format="json")
     assert r.status_code == 400
     assert names(error_of(r), field)
+
+
+# ---------------------------------------------------------------- the role before the body
+
+
+@pytest.mark.parametrize(
+    "who, tail, code",
+    [("viewer", "transitions/", "forbidden"), ("viewer", "comments/", "forbidden"),
+     ("viewer", "votes/", "forbidden"), ("developer", "votes/", "not_board"),
+     ("customer", "votes/", "own_change_request")],  # the requester
+)  # fmt: skip
+@pytest.mark.parametrize("body", [{}, {"decision": "maybe", "action": 1, "body": ""}, []])
+def test_a_refused_role_gets_its_403_whatever_the_body(personas, api, in_review, who, tail,
+                                                       code, body):  # fmt: skip
+    """The role is checked before the body is read: empty, invalid or not even an object,
+    the answer is the refusal the valid body gets."""
+    r = api(getattr(personas, who)).post(cr_url(in_review, tail), body, format="json")
+    assert r.status_code == 403 and error_of(r)["code"] == code
+    assert not Vote.objects.exists() and not Comment.objects.filter(author__username=who)
+
+
+def test_a_viewer_may_create_no_change_request_whatever_the_rest_of_the_body(personas, api):
+    """The project is read from the body first, then the role in it, then the rest."""
+    viewer = api(personas.viewer)
+    for body in ({"project": "ACME"}, {"project": "ACME", "title": "", "nope": 1}):
+        r = viewer.post(URL, body, format="json")
+        assert r.status_code == 403 and error_of(r)["message"] == "Viewers cannot change anything."
+    r = api(personas.outsider).post(URL, {"project": "ACME"}, format="json")
+    assert r.status_code == 404
+    r = viewer.post(URL, {"title": "t"}, format="json")  # no project: nothing to decide on
+    assert r.status_code == 400 and names(error_of(r), "project")
+    r = api(personas.customer).post(URL, {"project": "ACME"}, format="json")
+    assert r.status_code == 400 and names(error_of(r), "title")  # a member: the body is read

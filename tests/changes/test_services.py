@@ -342,6 +342,50 @@ def test_requester_is_not_eligible(personas):
     assert not Vote.objects.filter(change_request=cr, voter=p.qa).exists()
 
 
+def test_who_may_vote_is_decided_before_the_vote_is_read(personas, settings):
+    """``require_voter``, the check a page or an endpoint makes before it reads a vote: the
+    service refuses a voter the same way whatever the vote says, even one that is not valid,
+    and before it checks the password (a wrong one is not counted against them)."""
+    p = personas
+    cr = to_state(make_cr(p.project, by=p.qa), p, "in_review")
+    purpose, rnd, board = services.require_voter(p.pm, cr)
+    assert (purpose, rnd) == ("decision", 1)
+    assert sorted(board.eligible) == sorted(u.username for u in (p.pm, p.tech_lead, p.customer_rep))
+    refused = {
+        p.viewer: "forbidden",
+        p.qa: "own_change_request",
+        p.developer: "not_board",
+        p.customer: "not_board",
+    }
+    for user, code in refused.items():
+        with pytest.raises(PermissionDenied) as err:
+            services.require_voter(user, cr)
+        assert err.value.code == code, user
+        for decision in ("approve", "no such decision"):
+            with pytest.raises(PermissionDenied) as err:
+                vote(user, cr, decision, password="wrong")
+            assert err.value.code == code, (user, decision)
+    with pytest.raises(NotFound):
+        services.require_voter(p.outsider, cr)
+    with pytest.raises(InvalidTransition):  # nothing is being voted on in a draft
+        services.require_voter(p.pm, make_cr(p.project, by=p.pm))
+    for _ in range(settings.SIGNIN_MAX_FAILURES + 1):  # never "wrong password", never 429
+        with pytest.raises(PermissionDenied) as err:
+            vote(p.developer, cr, password="wrong")
+        assert err.value.code == "not_board"
+    assert not Vote.objects.filter(change_request=cr).exists()
+
+
+def test_a_viewer_takes_no_action_whatever_it_is(personas):
+    p = personas
+    cr = make_cr(p.project, by=p.customer, submit=True)
+    for action in ("withdraw", "triage", "no such action"):
+        with pytest.raises(PermissionDenied) as err:
+            services.change_request_transition(user=p.viewer, cr=cr, action=action)
+        assert err.value.message == "Viewers cannot change anything."
+    assert fresh(cr, p.pm).state == "submitted"
+
+
 def test_wrong_password_refused_then_rate_limited(personas, settings):
     p = personas
     cr = advance(make_cr(p.project, by=p.customer), p, "in_review")

@@ -371,6 +371,29 @@ def test_get_is_not_allowed_on_action_endpoints(client, personas):
         assert c.get(f"/changes/{cr.key}/{path}/").status_code == 405
 
 
+@pytest.mark.parametrize(
+    "who, path, message",
+    [("viewer", "transition", "Viewers cannot change anything."),
+     ("viewer", "comments", "Viewers cannot change anything."),
+     ("viewer", "attachments", "Viewers cannot change anything."),
+     ("viewer", "actuals", "Viewers cannot change anything."),
+     ("viewer", "vote", "Viewers cannot change anything."),
+     ("developer", "vote", "You are not a voting member of this board.")],
+)  # fmt: skip
+def test_a_refused_role_is_refused_before_the_form_is_read(client, personas, who, path,
+                                                           message):  # fmt: skip
+    """Empty or not, what is posted is not read: the CR page says why, with a 403."""
+    p = personas
+    cr = advance(make_cr(p.project, by=p.customer), p, "in_review")
+    c = _as(client, getattr(p, who))
+    for data in ({}, {"action": "withdraw", "body": "x", "decision": "approve"}):
+        response = c.post(f"/changes/{cr.key}/{path}/", data)
+        assert response.status_code == 403, data
+        assert message in response.content.decode()
+        assert "This field is required." not in response.content.decode()
+    assert fresh(cr, p.pm).version == cr.version
+
+
 # ------------------------------------------------------------------ edit and actuals
 
 

@@ -45,6 +45,7 @@ from .serializers import (
     CommentCreateSerializer,
     CommentSerializer,
     HistoryEventSerializer,
+    ProjectNamedSerializer,
     TransitionSerializer,
     VoteCreateSerializer,
     VoteResultSerializer,
@@ -118,8 +119,12 @@ class ChangeRequestListView(ApiView):
         responses={201: ChangeRequestSerializer, **errors(400, 403, 404, 422)},
     )
     def post(self, request):
+        # The project first, and the caller's role in it, before the rest of the body.
+        key = self.get_validated(ProjectNamedSerializer)["project"]
+        project = account_selectors.project_get(user=request.user, key=key)
+        services.require_member(request.user, project)
         data = dict(self.get_validated(ChangeRequestCreateSerializer))
-        project = account_selectors.project_get(user=request.user, key=data.pop("project"))
+        del data["project"]
         cr = services.change_request_create(user=request.user, project=project, **data)
         cr = selectors.change_request_get(user=request.user, key=cr.key)
         return _detail(cr, request.user, status.HTTP_201_CREATED)
@@ -186,6 +191,7 @@ class TransitionView(ApiView):
     )
     def post(self, request, key: str):
         cr = selectors.change_request_get(user=request.user, key=key)
+        services.require_member(request.user, cr.project)
         data = self.get_validated(TransitionSerializer)
         services.change_request_transition(user=request.user, cr=cr, **data)
         cr = selectors.change_request_get(user=request.user, key=key)
@@ -231,6 +237,7 @@ class CommentListView(ApiView):
     )
     def post(self, request, key: str):
         cr = selectors.change_request_get(user=request.user, key=key)
+        services.require_member(request.user, cr.project)
         data = self.get_validated(CommentCreateSerializer)
         comment = services.comment_create(user=request.user, cr=cr, **data)
         return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
@@ -264,6 +271,7 @@ class AttachmentListView(FileUploadView):
     )
     def post(self, request, key: str):
         cr = selectors.change_request_get(user=request.user, key=key)
+        services.require_member(request.user, cr.project)  # a refusal before a 415 or 400
         upload = self.uploaded(request, AttachmentUploadSerializer)["file"]
         attachment = services.attachment_create(user=request.user, cr=cr, upload=upload)
         return Response(AttachmentSerializer(attachment).data, status=status.HTTP_201_CREATED)
@@ -350,6 +358,7 @@ class VoteListView(ApiView):
     )
     def post(self, request, key: str):
         cr = selectors.change_request_get(user=request.user, key=key)
+        services.require_voter(request.user, cr)
         data = self.get_validated(VoteCreateSerializer)
         vote, tally = services.vote_cast(user=request.user, cr=cr, ip=client_ip(request), **data)
         cr = selectors.change_request_get(user=request.user, key=key)

@@ -318,8 +318,20 @@ def _text(max_length: int = TEXT_MAX) -> serializers.CharField:
     )
 
 
+def _project_key() -> serializers.CharField:
+    return serializers.CharField(max_length=10, help_text=_("Project key, e.g. ACME."))
+
+
+class ProjectNamedSerializer(serializers.Serializer):
+    """The project a new change request's body names, read first: the caller's role in it
+    decides before the rest of the body is read (its other fields are left to
+    ``ChangeRequestCreateSerializer``)."""
+
+    project = _project_key()
+
+
 class ChangeRequestCreateSerializer(StrictSerializer):
-    project = serializers.CharField(max_length=10, help_text=_("Project key, e.g. ACME."))
+    project = _project_key()
     title = serializers.CharField(max_length=TITLE_MAX)
     description = serializers.CharField(max_length=TEXT_MAX)
     reason = _text()

@@ -446,6 +446,7 @@ def change_request_transition(
     *, user: User, cr: ChangeRequest, action: str, comment: str = ""
 ) -> ChangeRequest:
     """Take ``action`` on ``cr``: guarded by the workflow table, applied compare-and-set."""
+    require_member(user, cr.project)  # a viewer may take no action (workflow: _may_act)
     comment = (comment or "").strip()
     if len(comment) > 100_000:
         raise ValidationError(_("The comment is too long."), fields={"comment": [_("Too long.")]})
@@ -761,6 +762,27 @@ def _round(cr: ChangeRequest, purpose: str) -> int:
     return cr.review_round if purpose == VotePurpose.DECISION else 1
 
 
+def require_voter(user: User, cr: ChangeRequest) -> tuple[str, int, ccb.Voting]:
+    """What ``user`` may vote on in ``cr`` now: the purpose, its round and the board voting on
+    it. 404 for a non-member; 403 for a viewer, the requester (but the sole holder of a required
+    role) and anyone else not on the board; 409 when nothing is being voted on. The one check
+    before a vote, whatever it says: a page or an endpoint calls it before reading the vote."""
+    require_member(user, cr.project)
+    purpose = vote_purpose(cr)
+    if purpose is None:
+        raise InvalidTransition(_("Nothing is being voted on for this change request."))
+    rnd = _round(cr, purpose)
+    board = ccb.voting_for(cr, purpose, rnd)
+    if cr.requested_by_id == user.pk and user.username not in board.eligible:
+        # Only the sole holder of a required role votes on their own request.
+        raise PermissionDenied(
+            _("Nobody may vote on a CR they requested."), code="own_change_request"
+        )
+    if user.username not in board.eligible:
+        raise PermissionDenied(_("You are not a voting member of this board."), code="not_board")
+    return purpose, rnd, board
+
+
 # The statement a voter signs with their password (ccb owns its wording).
 signature_meaning = ccb.signature_meaning
 
@@ -773,11 +795,11 @@ def vote_cast(
     The signature records the signer, the time and its meaning (``signature_meaning``). A
     second vote before the decision replaces the first; both are audited.
     """
+    require_voter(user, cr)  # who may vote, whatever the vote and before its password
     if decision not in VoteDecision.values:
         raise _field_error("decision", _("One of: %s") % ", ".join(VoteDecision.values))
     if len(comment or "") > 100_000:
         raise _field_error("comment", _("Too long."))
-    require_member(user, cr.project)
     ratelimit.check(user.username, ip)
     if not password or not user.check_password(password):
         ratelimit.failed(user.username, ip)
@@ -793,22 +815,9 @@ def vote_cast(
             .select_related("project", "requested_by")
             .get(pk=cr.pk)
         )
-        purpose = vote_purpose(fresh)
-        if purpose is None:
-            raise InvalidTransition(_("Nothing is being voted on for this change request."))
+        purpose, rnd, board = require_voter(user, fresh)  # again: decided on the locked row
         if purpose == VotePurpose.RATIFICATION and decision == VoteDecision.DEFER:
             raise _field_error("decision", _("A ratification is approved, rejected or abstained."))
-        rnd = _round(fresh, purpose)
-        board = ccb.voting_for(fresh, purpose, rnd)
-        if fresh.requested_by_id == user.pk and user.username not in board.eligible:
-            # Only the sole holder of a required role votes on their own request.
-            raise PermissionDenied(
-                _("Nobody may vote on a CR they requested."), code="own_change_request"
-            )
-        if user.username not in board.eligible:
-            raise PermissionDenied(
-                _("You are not a voting member of this board."), code="not_board"
-            )
         role = board.policy.roles.get(user.username) or role_in(user, fresh.project) or ""
         meaning = signature_meaning(key=fresh.key, purpose=purpose, decision=decision, role=role)
         now = timezone.now()
@@ -882,5 +891,7 @@ __all__ = [
     "change_request_update",
     "comment_create",
     "decision_tally",
+    "require_member",
+    "require_voter",
     "vote_cast",
 ]

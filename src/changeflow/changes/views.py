@@ -7,6 +7,7 @@ may not see are 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -463,6 +464,21 @@ def _cr(request: HttpRequest, key: str) -> ChangeRequest:
     return or_404(selectors.change_request_get, user=request.user, key=key)
 
 
+def _refused(
+    request: AuthenticatedHttpRequest, cr: ChangeRequest, check: Callable[..., object], *args: Any
+) -> HttpResponse | None:
+    """The CR page with the refusal of ``check(*args)``, with its status (a 404 for NotFound);
+    None when it passes. ``check`` is the service's own role check, called before the form is
+    read: a refused role gets the same answer whatever it posted."""
+    try:
+        check(*args)
+    except ApplicationError as exc:
+        if isinstance(exc, NotFound):
+            raise Http404() from None
+        return _detail(request, cr, status=exc.status, error=exc.message)
+    return None
+
+
 @login_required
 @require_GET
 def cr_detail(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
@@ -473,6 +489,9 @@ def cr_detail(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
 @require_POST
 def cr_transition(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
+    # Which action decides who may take it; a viewer may take none.
+    if refused := _refused(request, cr, services.require_member, request.user, cr.project):
+        return refused
     form = TransitionForm(request.POST)
     if not form.is_valid():
         return _detail(request, cr, status=400, transition_form=form, error=_("Choose an action."))
@@ -534,6 +553,8 @@ def cr_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
 @require_POST
 def cr_actuals(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
+    if refused := _refused(request, cr, services.require_member, request.user, cr.project):
+        return refused
     form = ActualsForm.for_cr(cr, request.POST)
     if not form.is_valid():
         return _detail(request, cr, status=400, actuals_form=form)
@@ -553,6 +574,8 @@ def cr_actuals(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
 @require_POST
 def comment_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
+    if refused := _refused(request, cr, services.require_member, request.user, cr.project):
+        return refused
     form = CommentForm(request.POST)
     if not form.is_valid():
         return _detail(request, cr, status=400, comment_form=form)
@@ -569,6 +592,8 @@ def comment_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
 @require_POST
 def attachment_upload(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
+    if refused := _refused(request, cr, services.require_member, request.user, cr.project):
+        return refused
     form = AttachmentForm(request.POST, request.FILES)
     if not form.is_valid():
         return _detail(request, cr, status=400, attachment_form=form)
@@ -599,6 +624,8 @@ def attachment_download(request: AuthenticatedHttpRequest, key: str, pk: int) ->
 @require_POST
 def vote(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
+    if refused := _refused(request, cr, services.require_voter, request.user, cr):
+        return refused
     form = VoteForm(request.POST)
     if not form.is_valid():
         return _detail(request, cr, status=400, vote_form=form)
