@@ -227,3 +227,5 @@ def test_estimate_form_and_round_close_on_the_page(client, personas, target):
     client.logout()
     client.login(username=personas.customer.username, password=PASSWORD)
     assert client.post(f"/changes/{target.key}/estimates/", data).status_code == 403
+    # Refused before the figures are read (it was a redirect saying they were missing).
+    assert client.post(f"/changes/{target.key}/estimates/", {}).status_code == 403

@@ -125,12 +125,15 @@ def test_customers_do_not_see_internal_estimates(personas, api, cr, who):
     user = getattr(personas, who)
     assert api(user).get(url(cr)).status_code == 403
     assert api(user).post(url(cr), {"effort": tp(1, 2, 3)}, format="json").status_code == 403
+    assert api(user).post(url(cr), {}, format="json").status_code == 403  # before the body
 
 
 def test_viewer_sees_but_does_not_estimate_nor_close(personas, api, cr):
     p = personas
     assert api(p.viewer).get(url(cr)).status_code == 200
     assert api(p.viewer).post(url(cr), {"effort": tp(1, 2, 3)}, format="json").status_code == 403
+    r = api(p.viewer).post(url(cr), {"effort": "x", "nope": 1}, format="json")
+    assert r.status_code == 403 and "expert estimates" in error_of(r)["message"]
     api(p.developer).post(url(cr), {"effort": tp(1, 2, 3)}, format="json")
     assert api(p.developer).post(url(cr, "close-round/")).status_code == 403
 

@@ -125,6 +125,7 @@ def test_the_cr_page_panel_runs_a_simulation_and_shows_charts(client, personas):
             not in client.get(f"/changes/{cr.key}/").content.decode()
         )
         assert client.post(f"/changes/{cr.key}/simulate/", {"iterations": "10"}).status_code == 403
+        assert client.post(f"/changes/{cr.key}/simulate/", {}).status_code == 403  # unread
     client.force_login(p.outsider)
     assert client.get(f"/changes/{cr.key}/simulations/{run.pk}/chart.png").status_code == 404
     assert client.get(f"/changes/{cr.key}/simulation/").status_code == 404

@@ -86,6 +86,7 @@ class EstimateListView(ApiView):
     )
     def post(self, request, key: str):
         cr = change_selectors.change_request_get(user=request.user, key=key)
+        selectors.require_estimator(request.user, cr.project)
         data = self.get_validated(EstimateCreateSerializer)
         services.expert_estimate_submit(user=request.user, cr=cr, **data)
         body = EstimatesSerializer(_estimates_body(request.user, cr)).data

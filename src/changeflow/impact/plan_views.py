@@ -184,6 +184,10 @@ def _panel(
 @require_POST
 def cr_simulate(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
+    try:  # who may simulate, before the figures are read
+        plans.require_planner(request.user, cr.project)
+    except ApplicationError as exc:
+        return _not_simulated(request, cr, exc)
     form = SimulateForm(request.POST)
     if not form.is_valid():
         return _panel(request, cr, status=400, form=form, error=_("Check the figures."))
@@ -193,16 +197,25 @@ def cr_simulate(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
             iterations=form.cleaned_data["iterations"], seed=form.cleaned_data["seed"],
         )  # fmt: skip
     except ApplicationError as exc:
-        add_errors(form, exc)
-        if exc.status == 403 and not request.htmx:
-            return error_page(request, exc)  # a refusal is a 403, as on every page
-        if not request.htmx:
-            messages.error(request, str(exc.message))
-            return redirect(reverse("cr-detail", args=[cr.key]) + "#simulation")
-        return _panel(request, cr, status=exc.status, form=form, error=exc.message)
+        return _not_simulated(request, cr, exc, form)
     if request.htmx:
         return _panel(request, cr)
     return redirect(reverse("cr-detail", args=[cr.key]) + "#simulation")
+
+
+def _not_simulated(
+    request: AuthenticatedHttpRequest, cr: ChangeRequest, exc: ApplicationError,
+    form: SimulateForm | None = None,
+) -> HttpResponse:  # fmt: skip
+    """Why the run was not started: on the panel (HTMX), else a 403 page for a refusal and a
+    message on the CR page for the rest; a 404 for NotFound."""
+    add_errors(form, exc)
+    if exc.status == 403 and not request.htmx:
+        return error_page(request, exc)  # a refusal is a 403, as on every page
+    if not request.htmx:
+        messages.error(request, str(exc.message))
+        return redirect(reverse("cr-detail", args=[cr.key]) + "#simulation")
+    return _panel(request, cr, status=exc.status, form=form, error=exc.message)
 
 
 @login_required

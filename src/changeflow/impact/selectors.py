@@ -75,6 +75,16 @@ def require_internal(user: User, project: Project) -> None:
         raise PermissionDenied(_("Estimates are internal to the delivery team."))
 
 
+def require_estimator(user: User, project: Project) -> None:
+    """The one check before an expert estimate is given, whatever its figures: estimates are
+    internal (customer roles: 403), and only the delivery team's estimators give them (403)."""
+    require_internal(user, project)
+    if not may_estimate(user, project):
+        raise PermissionDenied(
+            _("Only project managers, tech leads, QA and developers give expert estimates.")
+        )
+
+
 # ---------------------------------------------------------------- expert estimates and rounds
 
 

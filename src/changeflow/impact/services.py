@@ -131,12 +131,7 @@ def expert_estimate_submit(
     comment: str = "",
 ) -> ExpertEstimate:
     """Give (or, while the round is open, revise) one's three-point estimates for the CR."""
-    if not selectors.sees_estimates(user, cr.project):
-        raise PermissionDenied(_("Estimates are internal to the delivery team."))
-    if not selectors.may_estimate(user, cr.project):
-        raise PermissionDenied(
-            _("Only project managers, tech leads, QA and developers give expert estimates.")
-        )
+    selectors.require_estimator(user, cr.project)
     if cr.state not in selectors.ASSESSABLE:
         raise InvalidTransition(_("Estimates are given between submission and the decision."))
     triples = {

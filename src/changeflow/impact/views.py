@@ -33,6 +33,10 @@ def _back(cr) -> HttpResponse:
 @require_POST
 def estimate_submit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = or_404(change_selectors.change_request_get, user=request.user, key=key)
+    try:  # who may estimate, before the figures are read
+        selectors.require_estimator(request.user, cr.project)
+    except ApplicationError as exc:
+        return _not_saved(request, cr, exc)
     form = ExpertEstimateForm(request.POST)
     if not form.is_valid():
         errors = "; ".join(
@@ -49,11 +53,16 @@ def estimate_submit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse
             comment=form.cleaned_data["comment"],
         )  # fmt: skip
     except ApplicationError as exc:
-        if exc.status == 403:
-            return error_page(request, exc)
-        messages.error(request, _("The estimate was not saved: %s") % exc.message)
-        return _back(cr)
+        return _not_saved(request, cr, exc)
     messages.success(request, _("Your estimate was saved."))
+    return _back(cr)
+
+
+def _not_saved(request: AuthenticatedHttpRequest, cr, exc: ApplicationError) -> HttpResponse:
+    """A refusal is a 403 page; any other error goes back to the CR, said in a message."""
+    if exc.status == 403:
+        return error_page(request, exc)
+    messages.error(request, _("The estimate was not saved: %s") % exc.message)
     return _back(cr)
 
 
