@@ -138,7 +138,11 @@ def test_others_may_not_manage(personas, who):
     p = personas
     user = getattr(p, who)
     with pytest.raises(PermissionDenied):
+        ccb.require_freeze_manager(user, p.project)
+    with pytest.raises(PermissionDenied):
         window(p, by=user)
+    with pytest.raises(PermissionDenied):  # the role first, whatever the window
+        window(p, by=user, name="", start=HOUR, end=-HOUR)
     w = window(p)
     with pytest.raises(PermissionDenied):
         ccb.freeze_window_delete(user=user, window=w)

@@ -101,6 +101,9 @@ def test_other_members_may_not_change_the_board(client, personas, who):
         {"name": "x", "starts_at": "2030-01-01T00:00", "ends_at": "2030-01-02T00:00"},
     )
     assert r.status_code == 403
+    r = client.post("/projects/ACME/freeze-windows/", {})  # refused before the form is read
+    assert r.status_code == 403
+    assert "Only the project&#x27;s managers may change its freeze windows." in r.content.decode()
     assert not Board.objects.exists() and not FreezeWindow.objects.exists()
 
 

@@ -264,6 +264,12 @@ def _may_manage(user: User, project: Project, refusal: str) -> None:
         raise PermissionDenied(refusal)
 
 
+def require_freeze_manager(user: User, project: Project) -> None:
+    """The one check before a freeze window of ``project`` is added or removed, whatever the
+    window: the project's managers and site admins (other members 403, outsiders 404)."""
+    _may_manage(user, project, _("Only the project's managers may change its freeze windows."))
+
+
 def _served(user: User, project: Project, value: Any) -> list[Project]:
     """The projects a board is to serve: ``project`` and any others listed by key, each of
     which ``user`` must manage (the board decides for them too)."""
@@ -451,7 +457,7 @@ def freeze_window_create(
 
     Only the project's managers and site admins.
     """
-    _may_manage(user, project, _("Only the project's managers may change its freeze windows."))
+    require_freeze_manager(user, project)
     if not isinstance(name, str) or not name.strip():
         raise _bad("name", _("A name is required."))
     name = name.strip()
@@ -483,7 +489,7 @@ def freeze_window_create(
 def freeze_window_delete(*, user: User, window: FreezeWindow) -> None:
     """Remove a freeze window. Only the project's managers and site admins."""
     project = window.project
-    _may_manage(user, project, _("Only the project's managers may change its freeze windows."))
+    require_freeze_manager(user, project)
     with transaction.atomic():
         locked = FreezeWindow.objects.select_for_update().filter(pk=window.pk).first()
         if locked is None:

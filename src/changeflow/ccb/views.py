@@ -223,6 +223,10 @@ def delegation(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
 @require_POST
 def freeze_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
+    try:  # who may add one, before the window is read
+        or_404(services.require_freeze_manager, user=request.user, project=project)
+    except ApplicationError as exc:
+        return _board_page(request, project, status=exc.status, error=exc.message)
     form = FreezeWindowForm(request.POST)
     if not form.is_valid():
         return _board_page(request, project, status=400, freeze_form=form)
