@@ -263,10 +263,10 @@ def run_assess(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResp
 @require_http_methods(["GET", "POST"])
 def change_plan_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     cr = _cr(request, key)
-    if not plans.may_plan(request.user, cr.project):
-        return render(request, "error.html",
-                      {"message": _("Only project managers and tech leads may do this.")},
-                      status=403)  # fmt: skip
+    try:  # the services' own rule, before the page or the form
+        or_404(plans.require_planner, user=request.user, project=cr.project)
+    except ApplicationError as exc:
+        return error_page(request, exc)
     data = plans.change_plan_data(cr)
     status = 200
     if request.method == "POST":
