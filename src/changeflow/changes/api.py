@@ -1,7 +1,8 @@
 """API endpoints for change requests and what hangs off them.
 
-Thin: parse with a serializer, fetch through a selector (which hides what the caller may not
-see: 404), call one service, render.
+Thin: fetch through a selector (which hides what the caller may not see: 404), call the
+service's own role check before the body is read (a refused role gets its 403 whatever it
+sent), parse with a serializer, call one service, render.
 """
 
 from __future__ import annotations

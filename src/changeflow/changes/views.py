@@ -2,7 +2,8 @@
 
 Thin: read through selectors (which apply the permission filter), call one service, render.
 A service's ``ApplicationError`` is shown on the page with its own status; objects the user
-may not see are 404.
+may not see are 404. An action's page calls the service's own role check before it reads the
+form (``_refused``): a refused role gets the same page whatever it posted.
 """
 
 from __future__ import annotations
