@@ -18,7 +18,9 @@ PROG = "changeflow"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 # Shown first in ``changeflow help``; the rest are Django's and the apps' other commands.
-OWN_COMMANDS = ("serve", "worker", "migrate", "createuser", "token", "demo", "audit", "cr")
+OWN_COMMANDS = (
+    "serve", "worker", "migrate", "createuser", "token", "demo", "audit", "backup", "restore", "cr",
+)  # fmt: skip
 # Documented names that are not valid Python module names: the command each one runs.
 ALIASES = {"ingest-email": "ingest_email"}
 
@@ -88,6 +90,10 @@ def _help_text() -> str:
         + _("set or clear a change request's assignee"),
         "  demo                                         " + _("load the demo project"),
         "  audit verify                                 " + _("check the audit hash chain"),
+        "  backup FILE [--force]                        "
+        + _("write the database and the uploaded files to one archive"),
+        "  restore FILE                                 "
+        + _("restore a backup into an empty database"),
         *app_lines,
         "",
         _("Other commands (Django's): %s") % ", ".join(others),
@@ -123,7 +129,8 @@ def _synopsis(command, name: str) -> list[str]:
     return words
 
 
-def _version() -> str:
+def version() -> str:
+    """The installed changeflow's version (``changeflow --version``; recorded in backups)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -198,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_help_text())
         return EXIT_OK if argv else EXIT_USAGE
     if argv[0] in ("--version", "version"):
-        print(_version())
+        print(version())
         return EXIT_OK
     if argv[0].startswith("-"):
         _say(_("options go after the command (see 'changeflow help')"))

@@ -49,8 +49,11 @@ def sh(cli_home):
     }
     env.update(CHANGEFLOW_HOME=str(cli_home), LANG="C.UTF-8", PYTHONUNBUFFERED="1")
 
-    def run(*args: str, timeout: float = 120, home: Path | None = None, **kw):
+    def run(
+        *args: str, timeout: float = 120, home: Path | None = None, extra_env=None, **kw
+    ):  # fmt: skip
         run_env = env if home is None else {**env, "CHANGEFLOW_HOME": str(home)}
+        run_env = {**run_env, **(extra_env or {})}
         proc = subprocess.run(
             [*changeflow_command(), *args], env=run_env, capture_output=True, text=True,
             timeout=timeout, stdin=kw.pop("stdin", subprocess.DEVNULL), **kw,

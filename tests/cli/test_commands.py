@@ -137,7 +137,8 @@ def test_bad_usage_exits_2_with_one_line(run_cli, args):
 def test_help(run_cli):
     code, out, _err = run_cli("help")
     assert code == 0
-    for command in ("serve", "createuser", "token create", "demo", "audit verify"):
+    for command in ("serve", "createuser", "token create", "demo", "audit verify", "backup FILE",
+                    "restore FILE"):  # fmt: skip
         assert command in out
     # the apps' own commands are listed with their help, under their documented names
     own, _sep, django = out.partition("Other commands")

@@ -210,6 +210,18 @@ def _search_text(cr: ChangeRequest) -> str:
     )
 
 
+def search_index_rebuild() -> int:
+    """Index every change request again (after a restore: the index is no model of its own, so
+    a backup does not carry it); returns how many were indexed."""
+    fields = ("id", "key", "title", "description", "reason", "expected_benefit", "labels")
+    count = 0
+    with transaction.atomic():
+        for cr in ChangeRequest.objects.only(*fields).order_by("pk").iterator(chunk_size=2000):
+            search.index(cr.pk, _search_text(cr))
+            count += 1
+    return count
+
+
 def require_member(user: User, project: Project, *, write: bool = True) -> str | None:
     """The user's role in the project; 404 for a non-member, 403 for a viewer's write."""
     role = role_in(user, project)

@@ -35,9 +35,30 @@ def _fernet(secret: str, purpose: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(key))
 
 
-def _keys(purpose: str) -> list[Fernet]:
+def _secrets() -> list[str]:
+    """The site's secret key, then its fallbacks: write with the first, read with any."""
     secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return [_fernet(s, purpose) for s in secrets if s]
+    return [s for s in secrets if s]
+
+
+def _keys(purpose: str) -> list[Fernet]:
+    return [_fernet(s, purpose) for s in _secrets()]
+
+
+def fingerprint(secret: str) -> str:
+    """A one-way fingerprint of a secret key, to tell whether two sites share one (a backup
+    records it): HKDF with an ``info`` of its own, so it says nothing about the key or the keys
+    derived from it for encryption."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=SALT, info=b"fingerprint").derive(
+        secret.encode()
+    )
+    return "hkdf-sha256:" + derived.hex()[:32]
+
+
+def readable_fingerprints() -> set[str]:
+    """The fingerprints of the keys this site reads secrets with (``SECRET_KEY`` and its
+    fallbacks): a secret written under a key of another fingerprint cannot be decrypted."""
+    return {fingerprint(s) for s in _secrets()}
 
 
 def encrypt(plain: str, *, purpose: str) -> str:

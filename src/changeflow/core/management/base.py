@@ -11,6 +11,7 @@ from django_stubs_ext import StrOrPromise
 
 if TYPE_CHECKING:
     from changeflow.accounts.models import Project, User
+    from changeflow.core.audit import VerifyResult
 
 
 class TranslatedCommand(BaseCommand):
@@ -63,3 +64,28 @@ def read_input(file: str) -> bytes:
         raise CommandError(
             _("cannot read %(file)s: %(why)s") % {"file": file, "why": exc.strerror or exc}
         ) from None
+
+
+def audit_intact(result: VerifyResult) -> str:
+    """The line ``audit verify`` (and ``restore``) prints for an intact chain."""
+    return _("Audit chain intact: %(events)d events, head %(head)s") % {
+        "events": result.events,
+        "head": result.head,
+    }
+
+
+def audit_broken(result: VerifyResult) -> CommandError:
+    """The error (one line, exit 1) for a broken chain: where, why, and the last good hash."""
+    return CommandError(
+        _(
+            "audit chain broken at event #%(seq)s (id %(id)s): %(reason)s; "
+            "%(good)d events before it verified, last good hash %(head)s"
+        )
+        % {
+            "seq": result.broken_seq,
+            "id": result.broken_id if result.broken_id is not None else "-",
+            "reason": result.reason,
+            "good": max(0, result.events - 1) if result.broken_id is not None else result.events,
+            "head": result.head,
+        }
+    )

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from changeflow.core import audit
-from changeflow.core.management.base import TranslatedCommand
+from changeflow.core.management.base import TranslatedCommand, audit_broken, audit_intact
 
 
 class Command(TranslatedCommand):
@@ -30,25 +29,7 @@ class Command(TranslatedCommand):
         if as_json:
             self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False))
         elif result.ok:
-            self.stdout.write(
-                _("Audit chain intact: %(events)d events, head %(head)s")
-                % {"events": result.events, "head": result.head}
-            )
-        if result.ok:
-            return
-        # CommandError: the CLI prints it as one line on stderr and exits 1.
-        raise CommandError(
-            _(
-                "audit chain broken at event #%(seq)s (id %(id)s): %(reason)s; "
-                "%(good)d events before it verified, last good hash %(head)s"
-            )
-            % {
-                "seq": result.broken_seq,
-                "id": result.broken_id if result.broken_id is not None else "-",
-                "reason": result.reason,
-                "good": max(0, result.events - 1)
-                if result.broken_id is not None
-                else result.events,
-                "head": result.head,
-            }
-        )
+            self.stdout.write(audit_intact(result))
+        if not result.ok:
+            # CommandError: the CLI prints it as one line on stderr and exits 1.
+            raise audit_broken(result)
