@@ -55,6 +55,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.color import no_style
+from django.core.serializers.base import DeserializedObject
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, models, router, transaction
 from django.db.migrations.executor import MigrationExecutor
@@ -507,7 +508,7 @@ def _load(zf: zipfile.ZipFile, manifest: dict[str, Any]) -> dict[str, int]:
     by_label = {model._meta.label_lower: model for model in dumped_models()}
     counts: dict[str, int] = {}
     loaded: list[type[models.Model]] = []
-    deferred = []
+    deferred: list[DeserializedObject] = []
     for label in manifest["models"]:
         model = by_label.get(label)
         if model is None:  # the migrations matched, so this cannot be a model of ours
@@ -515,20 +516,23 @@ def _load(zf: zipfile.ZipFile, manifest: dict[str, Any]) -> dict[str, int]:
         # Rows a migration seeded (the audit chain's head) make way for the backup's own.
         model._base_manager.all()._raw_delete(connection.alias)
         count = 0
+        batch: list[DeserializedObject] = []
         with zf.open(f"{DATA}{label}.jsonl") as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8")
             objects = serializers.deserialize("jsonl", text, handle_forward_references=True)
             try:
                 for obj in objects:
-                    obj.save(force_insert=True)
-                    if obj.deferred_fields:
-                        deferred.append(obj)
+                    batch.append(obj)
                     count += 1
+                    if len(batch) == ROWS_PER_QUERY:
+                        _insert(model, batch, deferred)
+                        batch = []
             except serializers.base.DeserializationError as exc:
                 raise BackupError(
                     _("the rows of %(model)s cannot be loaded: %(why)s")
                     % {"model": label, "why": exc}
                 ) from None
+        _insert(model, batch, deferred)
         counts[label] = count
         loaded.append(model)
     for obj in deferred:
@@ -540,6 +544,31 @@ def _load(zf: zipfile.ZipFile, manifest: dict[str, Any]) -> dict[str, int]:
 
     search_index_rebuild()
     return counts
+
+
+def _insert(
+    model: type[models.Model], batch: list[DeserializedObject], deferred: list[DeserializedObject]
+) -> None:
+    """Insert deserialized rows a batch per statement, as they are: the raw insert that
+    ``DeserializedObject.save()`` (``loaddata``) makes one row at a time, which was 10 times
+    slower on 100,000 change requests. Not ``bulk_create``: it would stamp ``auto_now`` fields
+    with the time of the restore. Then each row's many-to-many links, as ``save()`` sets them."""
+    if not batch:
+        return
+    if model._meta.parents:  # multi-table inheritance: one row at a time, through each table
+        for obj in batch:
+            obj.save(force_insert=True)
+    else:
+        rows = [obj.object for obj in batch]
+        fields = model._meta.local_concrete_fields
+        size = connection.ops.bulk_batch_size(fields, rows) or len(rows)
+        queryset: Any = model._base_manager.all()  # _insert: save_base's own, not in the stubs
+        for start in range(0, len(rows), size):
+            queryset._insert(rows[start : start + size], fields=fields, raw=True)
+        for obj in batch:
+            for name, values in (obj.m2m_data or {}).items():
+                getattr(obj.object, name).set(values)
+    deferred.extend(obj for obj in batch if obj.deferred_fields)
 
 
 def _stored_secrets() -> int:

@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 import shutil
+import threading
+import time
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -186,6 +188,54 @@ def test_a_failed_restore_writes_nothing(site, run_cli, tmp_path):
     assert "nothing was restored" in one_line(err)
     assert not User.objects.exists() and not Project.objects.exists()
     assert _media_files() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backup_taken_while_others_write_is_consistent(site, run_cli, tmp_path):
+    """Change requests are created without pause while the backup runs: the archive holds a
+    state that was, each time: every CR the project's counter has handed out (the project is
+    dumped before the CRs) and every audit event its chain head counts (the head before the
+    events)."""
+    assert run_cli("restore", str(site.archive))[0] == 0
+    project = Project.objects.get(key="ACME")
+    pm = User.objects.get(username=PM)
+    stop, commits, errors = threading.Event(), [], []
+
+    def write() -> None:
+        try:
+            while not stop.is_set():
+                change_request_create(
+                    user=pm, project=project, title="Written meanwhile", description="…"
+                )
+                commits.append(time.monotonic())
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while not commits:  # the writer is under way
+            time.sleep(0.01)
+        started = time.monotonic()
+        code, _out, err = run_cli("backup", str(tmp_path / "busy.zip"))
+        ended = time.monotonic()
+    finally:
+        stop.set()
+        writer.join()
+    assert (code, err, errors) == (0, "", [])
+    assert any(started < t < ended for t in commits)  # it did write while the backup ran
+    with zipfile.ZipFile(tmp_path / "busy.zip") as zf:
+        rows = {
+            name: [json.loads(line) for line in zf.read(f"data/{name}.jsonl").splitlines()]
+            for name in ("accounts.project", "changes.changerequest", "core.audithead")
+        }
+        events = len(zf.read("data/core.auditevent.jsonl").splitlines())
+    acme = next(r for r in rows["accounts.project"] if r["fields"]["key"] == "ACME")
+    numbers = sorted(r["fields"]["number"] for r in rows["changes.changerequest"])
+    assert numbers == list(range(1, acme["fields"]["next_cr_number"]))
+    assert rows["core.audithead"][0]["fields"]["seq"] == events
 
 
 # ------------------------------------------------------------------------- wrong archives
