@@ -400,6 +400,6 @@ def test_another_secret_key_is_warned_about(site, sh, tmp_path):
     assert code == 0, err
     assert "Audit chain intact" in out
     warning = one_line(err)
-    assert "secret key" in warning and "1 stored secrets" in warning
+    assert "secret key" in warning and "cannot be decrypted: 1." in warning
     assert "CHANGEFLOW_SECRET_KEY" in warning
     shutil.rmtree(home)

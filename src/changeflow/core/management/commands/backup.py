@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -19,13 +20,13 @@ class Command(TranslatedCommand):
     def handle(self, *args, file: str, force: bool = False, **options):
         summary = backup.backup(file, force=force)
         self.stdout.write(
-            _("Backed up to %(file)s: %(rows)d rows of %(models)d models, %(files)d files, "
-              "%(size)s bytes")
+            _("Backed up to %(file)s (%(size)s): rows %(rows)d, models %(models)d, "
+              "files %(files)d")
             % {
                 "file": summary.path,
                 "rows": summary.rows,
                 "models": len(summary.counts),
                 "files": summary.files,
-                "size": summary.size,
+                "size": filesizeformat(summary.size),
             }
         )  # fmt: skip

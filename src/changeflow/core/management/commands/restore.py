@@ -22,7 +22,7 @@ class Command(TranslatedCommand):
             self.stdout.write(_("The database was migrated first."))
         self.stdout.write(
             _("Restored %(file)s (made %(when)s by changeflow %(version)s on %(vendor)s): "
-              "%(rows)d rows of %(models)d models, %(files)d files")
+              "rows %(rows)d, models %(models)d, files %(files)d")
             % {
                 "file": summary.path,
                 "when": manifest.get("created_at", "?"),
@@ -39,8 +39,8 @@ class Command(TranslatedCommand):
         if summary.key_differs:
             self.stderr.write(
                 _("warning: this site's secret key is not the one the backup was made with: "
-                  "%(count)d stored secrets (mailbox passwords, webhook secrets) cannot be "
-                  "decrypted. Set CHANGEFLOW_SECRET_KEY to the old site's key (or copy its "
+                  "stored secrets (mailbox passwords, webhook secrets) that cannot be decrypted: "
+                  "%(count)d. Set CHANGEFLOW_SECRET_KEY to the old site's key (or copy its "
                   "secret_key file into CHANGEFLOW_HOME), or have the project managers enter "
                   "those passwords and secrets again.")
                 % {"count": summary.unreadable_secrets}
