@@ -128,3 +128,21 @@ def test_role_in(world):
     assert role_in(p.qa, p.project) == "qa"
     assert role_in(p.outsider, p.project) is None
     assert role_in(p.admin, p.project) is None
+
+
+@pytest.mark.parametrize(
+    ("who", "manages", "writes"),
+    [("admin", True, True), ("pm", True, True), ("tech_lead", False, True),
+     ("qa", False, True), ("developer", False, True), ("customer_rep", False, True),
+     ("customer", False, True), ("viewer", False, False), ("outsider", False, False)],
+)  # fmt: skip
+def test_manages_and_may_write_by_role(personas, who, manages, writes):
+    """The two predicates pages ask (what to offer) and services share: managing a project is
+    its project managers' and site admins'; writing in it, every member's but a viewer's."""
+    from changeflow.core import access
+
+    user = getattr(personas, who)
+    assert access.manages(user, personas.project) is manages
+    assert access.may_write(user, personas.project) is writes
+    managed = access.restrict(type(personas.project).objects, user, "manage")
+    assert managed.filter(pk=personas.project.pk).exists() is manages  # the query's same rule

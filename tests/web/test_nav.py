@@ -26,6 +26,8 @@ PAGES = {
     "/projects/": 1,  # the projects
     "/projects/ACME/": 4,  # the project, the role, the count and the page of CRs
 }
+# A site admin's role in a project is never asked: it does not decide what an admin may do.
+ADMIN_SAVES = {"/projects/ACME/": 1}
 
 
 def nav_of(user):
@@ -66,7 +68,8 @@ def test_a_page_pays_one_query_for_the_navigation(client, personas, busy, role, 
     client.get(url)  # the session's first read
     with CaptureQueriesContext(connection) as queries:
         html = client.get(url).content.decode()
-    assert len(queries) == 2 + PAGES[url] + 1, "\n".join(q["sql"] for q in queries)
+    page = PAGES[url] - (ADMIN_SAVES.get(url, 0) if user.is_superuser else 0)
+    assert len(queries) == 2 + page + 1, "\n".join(q["sql"] for q in queries)
     nav = [q["sql"] for q in queries if "notifications_notification" in q["sql"]]
     assert len(nav) == 1 and "ccb_votingsnapshot" in nav[0]  # both counts, one query
     assert badges(html) == (unread_count(user), len(decisions.pending_votes(user=user)))

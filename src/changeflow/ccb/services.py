@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from changeflow.accounts.models import Membership, Project, Role, User
 from changeflow.core import audit
-from changeflow.core.access import role_in
+from changeflow.core.access import manages, role_in
 from changeflow.core.errors import NotFound, PermissionDenied, PreconditionFailed, ValidationError
 from changeflow.core.validation import in_utc
 
@@ -255,13 +255,17 @@ def removal_check(*, project: Project, username: str) -> None:
 def _may_manage(user: User, project: Project, refusal: str) -> None:
     """Site admins and the project's managers pass; other members get ``refusal`` (403),
     outsiders a 404."""
-    if user.is_superuser:
+    if manages(user, project):
         return
-    role = role_in(user, project)
-    if role is None:
+    if role_in(user, project) is None:
         raise NotFound(_("No such project."))
-    if role != Role.PROJECT_MANAGER:
-        raise PermissionDenied(refusal)
+    raise PermissionDenied(refusal)
+
+
+def require_board_manager(user: User, project: Project) -> None:
+    """The one check before ``project``'s board or delegation is changed: its managers and
+    site admins (other members 403, outsiders 404)."""
+    _may_manage(user, project, _("Only the project's managers may change its board."))
 
 
 def require_freeze_manager(user: User, project: Project) -> None:
@@ -302,7 +306,7 @@ def board_set(*, user: User, project: Project, data: dict[str, Any]) -> BoardSpe
     satisfied is refused (422). A CR already in review keeps the board it started with
     (``VotingSnapshot``); the new board decides from the next review on.
     """
-    _may_manage(user, project, _("Only the project's managers may change its board."))
+    require_board_manager(user, project)
     with transaction.atomic():
         # Locked like membership changes, so that no board member leaves the project meanwhile.
         Project.objects.select_for_update().filter(pk=project.pk).first()
@@ -370,7 +374,7 @@ def board_set(*, user: User, project: Project, data: dict[str, Any]) -> BoardSpe
 def board_remove(*, user: User, project: Project) -> None:
     """Stop using a configured board for ``project``: the default board applies again (the
     board itself goes when it serves no other project)."""
-    _may_manage(user, project, _("Only the project's managers may change its board."))
+    require_board_manager(user, project)
     with transaction.atomic():
         link = BoardProject.objects.select_for_update().filter(project=project).first()
         if link is None:
@@ -388,7 +392,7 @@ def board_remove(*, user: User, project: Project) -> None:
 def delegation_set(*, user: User, project: Project, limits: dict[str, Any]) -> dict[str, Any]:
     """Set the project's delegation thresholds alone (the board settings page's form).
     Missing or empty ones are cleared: no threshold set means no delegation."""
-    _may_manage(user, project, _("Only the project's managers may change its board."))
+    require_board_manager(user, project)
     clean: dict[str, Decimal | None] = {}
     for name in DELEGATION_FIELDS:
         value = limits.get(name)

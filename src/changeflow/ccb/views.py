@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Role
-from changeflow.core.access import role_in
-from changeflow.core.errors import ApplicationError, PermissionDenied
+from changeflow.core.access import manages
+from changeflow.core.errors import ApplicationError
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import error_page, or_404
 
@@ -68,10 +68,6 @@ class FreezeWindowForm(forms.Form):
 
 def _project(request: HttpRequest, key: str):
     return or_404(account_selectors.project_get, user=request.user, key=key)
-
-
-def _may_manage(user, project) -> bool:
-    return user.is_superuser or role_in(user, project) == Role.PROJECT_MANAGER
 
 
 def _board_rows(request: AuthenticatedHttpRequest, project, spec, posted: dict[str, Any] | None):
@@ -147,14 +143,12 @@ def _parse_board(post) -> tuple[dict[str, Any], dict[str, Any]]:
 def board_settings(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """The board of a project: every member sees it; its managers change it."""
     project = _project(request, key)
-    manage = _may_manage(request.user, project)
     status, error, problems, posted, data = 200, None, {}, None, None
     if request.method == "POST":
-        if not manage:
-            return error_page(
-                request,
-                PermissionDenied(_("Only the project's managers may change its board.")),
-            )
+        try:  # before the form is read
+            services.require_board_manager(request.user, project)
+        except ApplicationError as exc:
+            return error_page(request, exc)
         if request.POST.get("reset"):
             services.board_remove(user=request.user, project=project)
             messages.success(request, _("The project uses the default board again."))
@@ -186,7 +180,7 @@ def _board_page(request, project, *, status=200, error=None, problems=None, post
         "rows": rows,
         "gone": gone,
         "shown": shown,
-        "manage": _may_manage(request.user, project),
+        "manage": manages(request.user, project),
         "role_choices": [(r, ROLE_LABELS[r]) for r in BOARD_ROLES],
         "rule_choices": Rule.choices,
         "error": error,

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Role
 from changeflow.ccb import decisions as ccb_decisions
-from changeflow.core.access import role_in, sees_internal
+from changeflow.core.access import manages, may_write, role_in, sees_internal
 from changeflow.core.errors import ApplicationError, NotFound
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.core.middleware import client_ip
@@ -113,8 +113,8 @@ def cr_list(request: AuthenticatedHttpRequest, key: str | None = None) -> HttpRe
         "page": page,
         "query": query.urlencode(),
         "filtered": bool(set(filters) - {"project", "ordering"}),
-        "can_create": project is not None and _may_write(request.user, project),
-        "can_manage": project is not None and _manages(request.user, project),
+        "can_create": project is not None and may_write(request.user, project),
+        "can_manage": project is not None and manages(request.user, project),
     }
     template = "changes/cr_list.html"
     if request.htmx and not request.htmx.boosted:
@@ -124,15 +124,6 @@ def cr_list(request: AuthenticatedHttpRequest, key: str | None = None) -> HttpRe
     return response
 
 
-def _may_write(user, project) -> bool:
-    role = role_in(user, project)
-    return user.is_superuser or (role is not None and role != Role.VIEWER)
-
-
-def _manages(user, project) -> bool:
-    return user.is_superuser or role_in(user, project) == Role.PROJECT_MANAGER
-
-
 # ------------------------------------------------------------------ create
 
 
@@ -140,7 +131,7 @@ def _manages(user, project) -> bool:
 @require_http_methods(["GET", "POST"])
 def cr_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = or_404(account_selectors.project_get, user=request.user, key=key)
-    if not _may_write(request.user, project):
+    if not may_write(request.user, project):
         return render(
             request,
             "error.html",
@@ -394,7 +385,7 @@ def _detail_context(
         # The comment is optional for every action offered: no "required to return" hint.
         transition_form.fields["comment"].help_text = ""
     role = ctx.role
-    writer = user.is_superuser or (role is not None and role != Role.VIEWER)
+    writer = may_write(user, cr.project)
     purpose = services.vote_purpose(cr)
     # The board panel reads the round's votes and who may vote: its tally is the page's.
     board_panel = ccb_decisions.cr_board_panel(user=user, cr=cr)

@@ -6,7 +6,7 @@ from django.db.models import Q, QuerySet
 
 from changeflow.accounts.models import Project, User
 from changeflow.changes.models import ChangeRequest
-from changeflow.core.access import restrict, role_in
+from changeflow.core.access import may_write, restrict
 from changeflow.core.errors import NotFound
 
 from .models import CommunicationEntry, Mailbox, QuarantinedMail
@@ -14,7 +14,7 @@ from .models import CommunicationEntry, Mailbox, QuarantinedMail
 
 def may_log(user: User, project: Project) -> bool:
     """Whether ``user`` logs communication in ``project``: any member but a viewer."""
-    return user.is_superuser or role_in(user, project) not in (None, "viewer")
+    return may_write(user, project)
 
 
 def communication_list(*, user: User, project: Project) -> QuerySet[CommunicationEntry]:

@@ -11,8 +11,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from changeflow.accounts import selectors as account_selectors
-from changeflow.core.access import role_in
-from changeflow.core.errors import ApplicationError, PermissionDenied
+from changeflow.core.access import manages
+from changeflow.core.errors import ApplicationError
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import add_errors, error_page, form_status, or_404
 
@@ -23,10 +23,6 @@ from .models import LogChannel
 
 def _project(request: HttpRequest, key: str):
     return or_404(account_selectors.project_get, user=request.user, key=key)
-
-
-def _can_manage(request: HttpRequest, project) -> bool:
-    return request.user.is_superuser or role_in(request.user, project) == "project_manager"
 
 
 @login_required
@@ -70,16 +66,15 @@ def communication_log(request: AuthenticatedHttpRequest, key: str) -> HttpRespon
 @require_http_methods(["GET", "POST"])
 def sla_page(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
-    can_manage = _can_manage(request, project)
+    can_manage = manages(request.user, project)
     table = sla.targets(project)
     error = None
     status = 200
     if request.method == "POST":
-        if not can_manage:
-            return error_page(
-                request,
-                PermissionDenied(_("Only the project's managers may do this.")),
-            )
+        try:  # the API's check: restrict(..., "manage")
+            account_selectors.project_get(user=request.user, key=key, action="manage")
+        except ApplicationError as exc:
+            return error_page(request, exc)
         rows = []
         for stage in sla.STAGES:
             for priority in sla.PRIORITIES:

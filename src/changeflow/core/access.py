@@ -182,6 +182,18 @@ def role_in(user, project) -> str | None:
     return cache[project.pk]
 
 
+def manages(user, project) -> bool:
+    """Whether ``user`` manages ``project`` (settings, members, board, service levels): its
+    project managers and site admins; ``restrict(..., "manage")`` is the same rule on a query."""
+    return user.is_superuser or role_in(user, project) == Role.PROJECT_MANAGER
+
+
+def may_write(user, project) -> bool:
+    """Whether ``user`` may write anything in ``project``: a member other than a viewer, or a
+    site admin (what each write further asks is the service's)."""
+    return user.is_superuser or role_in(user, project) not in (None, Role.VIEWER)
+
+
 def sees_internal(user, project) -> bool:
     """Whether ``user`` sees internal notes of ``project`` (customer roles do not)."""
     return user.is_superuser or role_in(user, project) not in CUSTOMER_ROLES
