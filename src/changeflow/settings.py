@@ -1,7 +1,8 @@
 """changeflow settings: one module, driven by the environment.
 
 Reading the environment here has no side effects beyond creating ``CHANGEFLOW_HOME`` when a
-secret key has to be generated and kept there (see ``_secret_key``).
+secret key has to be generated and kept there (see ``_secret_key``), or the default SQLite
+database is to live there.
 """
 
 import os
@@ -113,6 +114,10 @@ TEMPLATES = [
 ]
 
 DEFAULT_SQLITE = f"sqlite:///{HOME / 'changeflow.sqlite3'}"
+if not os.environ.get("DATABASE_URL"):
+    # Its folder, which a secret key given in the environment did not make: SQLite creates the
+    # file, not the folder ("unable to open database file").
+    HOME.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", DEFAULT_SQLITE), conn_max_age=60, conn_health_checks=True

@@ -165,3 +165,15 @@ def test_django_commands_pass_through(run_cli):
     code, out, err = run_cli("makemigrations", "--check", "--dry-run")
     assert code == 0, err
     assert "No changes detected" in out
+
+
+def test_a_new_home_is_made_when_the_secret_key_comes_from_the_environment(sh, tmp_path):
+    """With the key in the environment nothing wrote the secret key file, which made the folder:
+    the default SQLite database then could not be opened ("unable to open database file")."""
+    home = tmp_path / "new" / "home"
+    code, _out, err = sh(
+        "migrate", "--verbosity", "0", home=home,
+        extra_env={"CHANGEFLOW_SECRET_KEY": "k" * 50},
+    )  # fmt: skip
+    assert code == 0, err
+    assert (home / "changeflow.sqlite3").is_file() and not (home / "secret_key").exists()
