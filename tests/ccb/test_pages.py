@@ -96,6 +96,8 @@ def test_other_members_may_not_change_the_board(client, personas, who):
     assert 'for="m-' not in page and p.pm.username in page
     assert client.post("/projects/ACME/board/", board_post(p)).status_code == 403
     assert client.post("/projects/ACME/board/delegation/", {"max_cost": "1"}).status_code == 403
+    # The role before the form: refused the same when the figures are not numbers.
+    assert client.post("/projects/ACME/board/delegation/", {"max_cost": "x"}).status_code == 403
     r = client.post(
         "/projects/ACME/freeze-windows/",
         {"name": "x", "starts_at": "2030-01-01T00:00", "ends_at": "2030-01-02T00:00"},

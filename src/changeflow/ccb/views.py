@@ -198,14 +198,18 @@ def _board_page(request, project, *, status=200, error=None, problems=None, post
 @require_POST
 def delegation(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     project = _project(request, key)
+    try:  # who may set them, before the form is read
+        or_404(services.require_board_manager, user=request.user, project=project)
+    except ApplicationError as exc:
+        return _board_page(request, project, status=exc.status, error=exc.message)
     form = DelegationForm(request.POST)
     if not form.is_valid():
         return _board_page(request, project, status=400, delegation_form=form)
     try:
-        services.delegation_set(user=request.user, project=project, limits=form.cleaned_data)
+        or_404(
+            services.delegation_set, user=request.user, project=project, limits=form.cleaned_data
+        )
     except ApplicationError as exc:
-        if exc.status == 404:
-            raise
         return _board_page(
             request, project, status=exc.status, error=exc.message, delegation_form=form
         )
