@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "changeflow.comms",
     "changeflow.meetings",
     "changeflow.notifications",
+    "changeflow.reports",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,5 @@
+"""Web pages of process review: metrics, review reports, improvement actions."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
