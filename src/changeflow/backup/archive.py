@@ -9,7 +9,6 @@ from typing import Any
 from django.apps import apps
 from django.core import serializers
 from django.db import DEFAULT_DB_ALIAS, models, router
-from django.utils.translation import gettext as _
 
 from changeflow.core import audit
 from changeflow.core.errors import ApplicationError
@@ -66,12 +65,3 @@ def dumped_models() -> list[type[models.Model]]:
 def has_natural_key(model: type[models.Model]) -> bool:
     """Whether rows that refer to ``model`` name it by natural key (users do)."""
     return hasattr(model, "natural_key") and hasattr(model._default_manager, "get_by_natural_key")
-
-
-def cannot(what: str, path: Path | str, exc: OSError) -> str:
-    """Why ``path`` cannot be read or written, in the words ``read_input`` uses."""
-    if what == "read":
-        text = _("cannot read %(file)s: %(why)s")
-    else:
-        text = _("cannot write %(file)s: %(why)s")
-    return text % {"file": path, "why": exc.strerror or exc}

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from changeflow.core import crypto
+from changeflow.core.management.base import file_error
 
 from .archive import (
     CHUNK,
@@ -37,7 +38,6 @@ from .archive import (
     ROWS_PER_QUERY,
     BackupError,
     Summary,
-    cannot,
     dumped_models,
     has_natural_key,
 )
@@ -59,7 +59,7 @@ def backup(path: str | Path, *, force: bool = False) -> Summary:
             prefix=f".{target.name}.", suffix=".partial", dir=target.parent
         )
     except OSError as exc:
-        raise BackupError(cannot("write", target.parent, exc)) from None
+        raise BackupError(file_error("write", target.parent, exc)) from None
     summary = Summary(path=target, manifest={})
     try:
         # Password hashes and encrypted secrets inside: readable by its owner only (mkstemp).

@@ -24,9 +24,10 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils.translation import gettext as _
 
 from changeflow.core import audit, crypto
+from changeflow.core.management.base import file_error
 
 from . import archive
-from .archive import BackupError, Summary, cannot, dumped_models, has_natural_key
+from .archive import BackupError, Summary, dumped_models, has_natural_key
 
 # --------------------------------------------------------------------------------- restore
 
@@ -37,7 +38,7 @@ def restore(path: str | Path) -> Summary:
     try:
         zf = zipfile.ZipFile(source)
     except OSError as exc:
-        raise BackupError(cannot("read", source, exc)) from None
+        raise BackupError(file_error("read", source, exc)) from None
     except zipfile.BadZipFile:
         raise BackupError(_("%s is not a changeflow backup (not a zip archive)") % source) from None
     with zf:

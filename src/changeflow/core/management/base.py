@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -61,9 +61,16 @@ def read_input(file: str) -> bytes:
         with open(file, "rb") as handle:
             return handle.read()
     except OSError as exc:
-        raise CommandError(
-            _("cannot read %(file)s: %(why)s") % {"file": file, "why": exc.strerror or exc}
-        ) from None
+        raise CommandError(file_error("read", file, exc)) from None
+
+
+def file_error(what: Literal["read", "write"], path: object, exc: OSError) -> str:
+    """The one line that says why ``path`` cannot be read or written."""
+    if what == "read":
+        text = _("cannot read %(file)s: %(why)s")
+    else:
+        text = _("cannot write %(file)s: %(why)s")
+    return text % {"file": path, "why": exc.strerror or exc}
 
 
 def audit_intact(result: VerifyResult) -> str:

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from changeflow.accounts.models import Project
-from changeflow.core.management.base import TranslatedCommand, acting_user, read_input
+from changeflow.core.management.base import TranslatedCommand, acting_user, file_error, read_input
 from changeflow.requirements import io as req_io
 
 
@@ -101,9 +101,7 @@ class Command(TranslatedCommand):
             with open(file, "wb") as handle:
                 handle.write(content)
         except OSError as exc:
-            raise CommandError(
-                _("cannot write %(file)s: %(why)s") % {"file": file, "why": exc.strerror or exc}
-            ) from None
+            raise CommandError(file_error("write", file, exc)) from None
         self.stdout.write(_("exported to %(file)s") % {"file": file})
 
     def _import(self, user, project, file: str, options) -> None:
