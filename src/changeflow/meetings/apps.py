@@ -1,5 +1,4 @@
 import datetime as dt
-import logging
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -14,21 +13,12 @@ class MeetingsConfig(AppConfig):
     verbose_name = _("Meetings")
 
     def ready(self) -> None:
-        # The background worker's periodic registry, when the installed version has it
-        # ('changeflow meetings remind' does the same job from cron otherwise).
-        try:
-            from changeflow.core import periodic
-        except ImportError:
-            return
+        # A job of the workers' periodic registry ('changeflow meetings remind' does the same
+        # job from cron).
+        from changeflow.core import periodic
+
         from . import services
 
-        try:
-            periodic.register(
-                "meetings.send_due_reminders", every=REMINDER_PERIOD,
-                func=services.send_due_reminders,
-            )  # fmt: skip
-        except (TypeError, ValueError):  # another registry API: say so, keep the app running
-            logging.getLogger(__name__).warning(
-                "meeting reminders not registered as a periodic job; run "
-                "'changeflow meetings remind' from cron instead"
-            )
+        periodic.register(
+            "meetings.send_due_reminders", every=REMINDER_PERIOD, func=services.send_due_reminders
+        )

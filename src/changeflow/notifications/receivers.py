@@ -6,10 +6,6 @@ It runs after the commit of the service that wrote the event. It writes the noti
 
 from __future__ import annotations
 
-import logging
-
-logger = logging.getLogger(__name__)
-
 
 def on_audit_recorded(sender, event, **kwargs) -> None:
     from . import events, services
@@ -21,19 +17,13 @@ def on_audit_recorded(sender, event, **kwargs) -> None:
 
 
 def register_periodic() -> None:
-    """Retry due deliveries every minute, where the worker's periodic registry is installed
-    (the same API the meetings reminders use)."""
+    """Retry due deliveries every minute (a job of the workers' periodic registry)."""
     import datetime as dt
 
-    try:
-        from changeflow.core import periodic
-    except ImportError:
-        return
+    from changeflow.core import periodic
+
     from . import services
 
-    try:
-        periodic.register(
-            "notifications.retry_due", every=dt.timedelta(minutes=1), func=services.retry_due
-        )
-    except (TypeError, ValueError, AttributeError):  # another registry API: keep running
-        logger.warning("notifications.retry_due not registered as a periodic job")
+    periodic.register(
+        "notifications.retry_due", every=dt.timedelta(minutes=1), func=services.retry_due
+    )
