@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "changeflow.meetings",
     "changeflow.notifications",
     "changeflow.reports",
+    "changeflow.guide",
 ]
 
 MIDDLEWARE = [

@@ -65,6 +65,8 @@ PUBLIC = {
     "(test_a_feed_token_opens_no_other_project checks the other feed)",
     "project-feed": "a project's calendar feed: signed by the secret token in its URL "
     "(test_a_feed_token_opens_no_other_project checks it)",
+    "guide": "the process guide's index: the product's own documentation, no project's data",
+    "guide-topic": "a topic of the process guide: the product's documentation, no data",
 }
 
 # Writes a viewer of the project may make, with why (the test checks they are not refused).

@@ -1,0 +1,52 @@
+"""The guide's pages: open to everyone, signed in or not (they hold no project's data)."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from changeflow.accounts.models import Role
+from changeflow.changes import workflow
+
+from . import topics
+
+
+def _steps() -> list[dict[str, object]]:
+    """Who may take each step of a change request, and from which states, read from the
+    workflow itself so that the guide cannot say otherwise than the code does."""
+    labels = dict(workflow.State.choices)
+    roles = dict(Role.choices)
+    rows = []
+    for action, t in workflow.TABLE.items():
+        who = [roles[r] for r in workflow.ROLES if r in t.roles]
+        rows.append({
+            "action": workflow.ACTION_LABELS[action],
+            "sources": [labels[s] for s in workflow.State if s in t.sources],
+            "target": labels[t.target] if t.target is not None else None,
+            "who": who,
+            "requester_may": t.requester_may,
+            "chair_may": t.chair_may,
+            "board_only": t.board_only,
+            "decides": t.decides,
+        })  # fmt: skip
+    return rows
+
+
+@require_safe
+def index(request: HttpRequest) -> HttpResponse:
+    return render(request, "guide/index.html", {"topics": topics.TOPICS})
+
+
+@require_safe
+def topic(request: HttpRequest, slug: str) -> HttpResponse:
+    found = topics.BY_SLUG.get(slug)
+    if found is None:
+        raise Http404
+    context = {
+        "topic": found,
+        "text": topics.text(found),
+        "topics": topics.TOPICS,
+        "steps": _steps() if found.slug == "process" else None,
+    }
+    return render(request, "guide/topic.html", context)
