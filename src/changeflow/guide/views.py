@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.text import get_text_list
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from changeflow.accounts.models import Role
@@ -15,20 +17,23 @@ from . import topics
 def _steps() -> list[dict[str, object]]:
     """Who may take each step of a change request, and from which states, read from the
     workflow itself so that the guide cannot say otherwise than the code does."""
-    labels = dict(workflow.State.choices)
+    states = dict(workflow.State.choices)
     roles = dict(Role.choices)
     rows = []
     for action, t in workflow.TABLE.items():
-        who = [roles[r] for r in workflow.ROLES if r in t.roles]
+        if t.board_only:
+            who = [_("the board's votes")]
+        else:
+            who = [roles[r] for r in workflow.ROLES if r in t.roles]
+            who += [_("the requester")] if t.requester_may else []
+            who += [_("the board's chair")] if t.chair_may else []
         rows.append({
             "action": workflow.ACTION_LABELS[action],
-            "sources": [labels[s] for s in workflow.State if s in t.sources],
-            "target": labels[t.target] if t.target is not None else None,
-            "who": who,
-            "requester_may": t.requester_may,
-            "chair_may": t.chair_may,
-            "board_only": t.board_only,
-            "decides": t.decides,
+            "sources": get_text_list([states[s] for s in workflow.State if s in t.sources],
+                                     _("or")),
+            "target": states[t.target] if t.target is not None else None,
+            "who": get_text_list(who, _("or")),
+            "decides": t.decides and not t.board_only,
         })  # fmt: skip
     return rows
 
