@@ -17,10 +17,11 @@ from . import topics
 def _steps() -> list[dict[str, object]]:
     """Who may take each step of a change request, and from which states, read from the
     workflow itself so that the guide cannot say otherwise than the code does."""
-    states = dict(workflow.State.choices)
-    roles = dict(Role.choices)
-    rows = []
+    states = {value: str(label) for value, label in workflow.State.choices}
+    roles = {value: str(label) for value, label in Role.choices}
+    rows: list[dict[str, object]] = []
     for action, t in workflow.TABLE.items():
+        who: list[str]
         if t.board_only:
             who = [_("the board's votes")]
         else:
