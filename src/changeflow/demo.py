@@ -29,6 +29,7 @@ from changeflow.impact import demo as impact_demo
 from changeflow.impact import demo_estimates as impact_estimates_demo
 from changeflow.meetings import demo as meetings_demo
 from changeflow.notifications import demo as notifications_demo
+from changeflow.reports import demo as reports_demo
 from changeflow.requirements import demo as requirements_demo
 
 PROJECT_KEY = "ACME"
@@ -164,6 +165,7 @@ class _Demo:
         impact_demo.load_demo(self.project, self.users, self.crs)
         comms_demo.load_demo(self.project, self.users, self.crs)
         impact_estimates_demo.load_demo(self.project, self.users, self.crs)
+        reports_demo.load_demo(self.project, self.users, self.crs)
 
     # ------------------------------------------------------------------ verbs
 

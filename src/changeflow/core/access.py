@@ -6,7 +6,7 @@ do not exist for that user (404, never 403).
 Actions:
 - ``view``: members of the object's project see it; customer roles do not see internal
   comments, internal audit events, or the project's plans and simulations (internal costs,
-  rates and schedule figures: ``sees_internal``).
+  rates and schedule figures: ``sees_internal``), nor the team's improvement actions.
 - ``manage``: the project's project managers (members, settings, board).
 - ``audit``: the project's audit trail, for project managers, tech leads and QA.
 Site admins may do everything.
@@ -85,6 +85,7 @@ def _project_path(model: type[Model]) -> str:
         ChangePlan: "change_request__project_id",
         SimulationRun: "project_id",
         **_comms_paths(),
+        **_reports_paths(),
     }
     try:
         return paths[model]
@@ -102,6 +103,12 @@ def _comms_paths() -> dict[type[Model], str]:
         comms.SlaTarget: "project_id",
         comms.SlaBreach: "project_id",
     }
+
+
+def _reports_paths() -> dict[type[Model], str]:
+    from changeflow.reports.models import ImprovementAction
+
+    return {ImprovementAction: "project_id"}
 
 
 def _projects(user, roles=None) -> QuerySet:
@@ -153,7 +160,8 @@ def restrict[M: Model](
 
 
 def _internal_models() -> tuple[type[Model], ...]:
-    """Models wholly internal to the delivery team: plans (task rates, costs) and simulations."""
+    """Models wholly internal to the delivery team: plans (task rates, costs), simulations, and
+    the team's improvement actions on its own process."""
     from changeflow.impact.models import (
         ChangePlan,
         PlanDependency,
@@ -162,8 +170,12 @@ def _internal_models() -> tuple[type[Model], ...]:
         ProjectPlan,
         SimulationRun,
     )
+    from changeflow.reports.models import ImprovementAction
 
-    return (ProjectPlan, PlanTask, PlanDependency, PlanMilestone, ChangePlan, SimulationRun)
+    return (
+        ProjectPlan, PlanTask, PlanDependency, PlanMilestone, ChangePlan, SimulationRun,
+        ImprovementAction,
+    )  # fmt: skip
 
 
 def role_in(user, project) -> str | None:

@@ -26,11 +26,14 @@ DEFAULTS: dict[str, str] = {
     Kind.MEETING_REMINDER: Channel.BOTH,
     Kind.VOTES_RESET: Channel.BOTH,
     Kind.ASSIGNED: Channel.BOTH,
+    Kind.IMPROVEMENT_OVERDUE: Channel.BOTH,
+    Kind.IMPROVEMENT_DUE: Channel.IN_APP,
 }
 
-# Webhook filters name kinds; "*" is every kind. A mention or an assignment is personal: not
-# for webhooks.
-WEBHOOK_KINDS = [k for k in Kind.values if k not in (Kind.MENTIONED, Kind.ASSIGNED)]
+# Webhook filters name kinds; "*" is every kind. A mention, an assignment or an improvement
+# action's due date is personal (and internal): not for webhooks.
+PERSONAL_KINDS = (Kind.MENTIONED, Kind.ASSIGNED, Kind.IMPROVEMENT_OVERDUE, Kind.IMPROVEMENT_DUE)
+WEBHOOK_KINDS = [k for k in Kind.values if k not in PERSONAL_KINDS]
 TEST_KIND = "webhook.test"
 
 _DECISIONS = {"cr.approve", "cr.reject", "cr.defer", "cr.decided", "cr.ratified",
@@ -40,6 +43,8 @@ _EXPLICIT = {
     "sla.breached": Kind.SLA_BREACHED,
     "meeting.reminder": Kind.MEETING_REMINDER,
     "votes.reset": Kind.VOTES_RESET,
+    "improvement.overdue": Kind.IMPROVEMENT_OVERDUE,
+    "improvement.due_soon": Kind.IMPROVEMENT_DUE,
 }
 # Transitions that are not news by themselves: created without submitting is a draft.
 _QUIET = {"cr.created", "cr.updated", "cr.ratify"}

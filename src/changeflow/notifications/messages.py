@@ -71,6 +71,13 @@ def headline(kind: str, data: dict[str, Any], *, personal: bool = True) -> str:
         if personal:
             return _("%(actor)s assigned %(key)s to you: %(title)s") % d
         return _("%(actor)s assigned %(key)s: %(title)s") % d
+    if kind == Kind.IMPROVEMENT_OVERDUE:
+        return _("Improvement action %(key)s is overdue: %(title)s") % d
+    if kind == Kind.IMPROVEMENT_DUE:
+        return _("Improvement action %(key)s is due on %(due)s: %(title)s") % {
+            **d,
+            "due": data.get("due_date", ""),
+        }
     if kind == TEST_KIND:
         return _("Test message from changeflow for project %(project)s") % d
     return f"{kind}: {d['key']}"
@@ -94,6 +101,8 @@ def path(data: dict[str, Any]) -> str:
     """The page of the object a notification is about ('' when there is none)."""
     if data.get("key") and data.get("object_type") == "change_request":
         return reverse("cr-detail", kwargs={"key": data["key"]})
+    if data.get("key") and data.get("object_type") == "improvement_action" and data.get("project"):
+        return reverse("improvement-detail", kwargs={"key": data["project"], "akey": data["key"]})
     if data.get("project"):
         return reverse("project-detail", kwargs={"key": data["project"]})
     return ""

@@ -28,6 +28,8 @@ class Kind(models.TextChoices):
     MEETING_REMINDER = "meeting.reminder", _("Meeting reminder")
     VOTES_RESET = "votes.reset", _("Votes reset")
     ASSIGNED = "cr.assigned", _("Change request assigned to you")
+    IMPROVEMENT_OVERDUE = "improvement.overdue", _("Improvement action overdue")
+    IMPROVEMENT_DUE = "improvement.due_soon", _("Improvement action due soon")
 
 
 class Channel(models.TextChoices):

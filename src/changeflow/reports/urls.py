@@ -1,5 +1,20 @@
 """Web pages of process review: metrics, review reports, improvement actions."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from . import views
+
+IA = "projects/<str:key>/improvements/"
+
+urlpatterns = [
+    path(IA, views.improvement_list, name="improvement-list"),
+    path(IA + "new/", views.improvement_create, name="improvement-create"),
+    path(IA + "<str:akey>/", views.improvement_detail, name="improvement-detail"),
+    path(IA + "<str:akey>/edit/", views.improvement_edit, name="improvement-edit"),
+    path(IA + "<str:akey>/progress/", views.improvement_progress, name="improvement-progress"),
+    path(
+        IA + "<str:akey>/transition/",
+        views.improvement_transition,
+        name="improvement-transition",
+    ),  # fmt: skip
+]

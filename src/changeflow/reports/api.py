@@ -1,0 +1,183 @@
+"""API of improvement actions: ``/api/v1/projects/{key}/improvement-actions/...``.
+
+Thin: the project and the action through ``reports.selectors`` (404 for outsiders and for
+customer roles), the role through ``reports.actions``' checks before the body is read, one
+service, render. A PATCH or a transition honours ``If-Match`` (a stale ETag: 412) and a
+``version`` in the body (a stale one: 409), as change requests do.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_filters import rest_framework as df
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from changeflow.accounts.models import Project
+from changeflow.core.api_views import (
+    IDEMPOTENCY_PARAM,
+    ApiView,
+    errors,
+    expected_version,
+    validated_filters,
+    versioned,
+)
+
+from . import actions, selectors
+from .models import ActionStatus, ImprovementAction
+from .serializers import (
+    ImprovementActionCreateSerializer,
+    ImprovementActionDetailSerializer,
+    ImprovementActionsAvailableSerializer,
+    ImprovementActionSerializer,
+    ImprovementActionUpdateSerializer,
+    ImprovementTransitionSerializer,
+)
+
+AKEY = OpenApiParameter(
+    "akey", str, OpenApiParameter.PATH, description=gettext_lazy("Improvement action key.")
+)
+ETAG_HEADER = OpenApiParameter(
+    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200],
+    description=gettext_lazy('The action\'s version, e.g. "3"; send it back in If-Match.'),
+)  # fmt: skip
+IF_MATCH_PARAM = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description=gettext_lazy("The ETag you read; a stale one answers 412 and changes nothing."),
+)  # fmt: skip
+
+
+class ImprovementFilter(df.FilterSet):
+    status = df.ChoiceFilter(choices=ActionStatus.choices)
+    owner = df.CharFilter(help_text=gettext_lazy("Username of the owner."))
+    overdue = df.BooleanFilter(
+        help_text=gettext_lazy("true: open or in progress and past the due date.")
+    )
+
+    class Meta:
+        model = ImprovementAction
+        fields: list[str] = []
+
+
+def _action(request, key: str, akey: str) -> ImprovementAction:
+    project = selectors.project_get(user=request.user, key=key)
+    return selectors.improvement_get(user=request.user, project=project, key=akey)
+
+
+def _detail(action: ImprovementAction, user, code: int = status.HTTP_200_OK) -> Response:
+    context = {"available_actions": actions.available_transitions(user=user, action=action)}
+    data = ImprovementActionDetailSerializer(action, context=context).data
+    return versioned(data, action.version, code)
+
+
+def _if_match(request, action: ImprovementAction) -> int | None:
+    return expected_version(
+        request, action.version,
+        _("The improvement action was changed since you read it (If-Match does not match)."),
+    )  # fmt: skip
+
+
+class ImprovementListView(ApiView):
+    """A project's improvement actions by due date (not for customer roles); create one
+    (project managers and tech leads)."""
+
+    queryset = Project.objects.none()
+    filter_backends = [df.DjangoFilterBackend]
+    filterset_class = ImprovementFilter
+
+    @extend_schema(
+        operation_id="project_improvement_actions_list",
+        responses={200: ImprovementActionSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = selectors.project_get(user=request.user, key=key)
+        filters = validated_filters(ImprovementFilter, request)
+        qs = selectors.improvement_list(
+            user=request.user, project=project, filters=filters
+        ).prefetch_related("change_requests")
+        return self.paginated(qs, ImprovementActionSerializer)
+
+    @extend_schema(
+        operation_id="project_improvement_actions_create",
+        request=ImprovementActionCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: ImprovementActionDetailSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request, key: str):
+        project = selectors.project_get(user=request.user, key=key)
+        actions.require_manager(request.user, project)
+        data = self.get_validated(ImprovementActionCreateSerializer)
+        action = actions.improvement_create(user=request.user, project=project, **data)
+        action = selectors.improvement_get(user=request.user, project=project, key=action.key)
+        return _detail(action, request.user, status.HTTP_201_CREATED)
+
+
+class ImprovementDetailView(ApiView):
+    """One improvement action, ETag = its version; PATCH honours If-Match and ``version``."""
+
+    queryset = Project.objects.none()
+
+    @extend_schema(
+        operation_id="project_improvement_actions_retrieve",
+        parameters=[AKEY, ETAG_HEADER],
+        responses={200: ImprovementActionDetailSerializer, **errors(404)},
+    )
+    def get(self, request, key: str, akey: str):
+        return _detail(_action(request, key, akey), request.user)
+
+    @extend_schema(
+        operation_id="project_improvement_actions_partial_update",
+        request=ImprovementActionUpdateSerializer,
+        parameters=[AKEY, IDEMPOTENCY_PARAM, IF_MATCH_PARAM, ETAG_HEADER],
+        responses={200: ImprovementActionDetailSerializer, **errors(400, 403, 404, 409, 412, 422)},
+    )
+    def patch(self, request, key: str, akey: str):
+        action = _action(request, key, akey)
+        actions.require_mover(request.user, action)
+        data = dict(self.get_validated(ImprovementActionUpdateSerializer, partial=True))
+        header = _if_match(request, action)
+        body = data.pop("version", None)
+        actions.improvement_update(
+            user=request.user, action=action, data=data,
+            expected_version=body if body is not None else header,
+        )  # fmt: skip
+        return _detail(_action(request, key, akey), request.user)
+
+
+class ImprovementTransitionView(ApiView):
+    """GET: the transitions you may take now. POST: take one (``complete`` needs a
+    ``resolution``)."""
+
+    queryset = Project.objects.none()
+
+    @extend_schema(
+        operation_id="project_improvement_actions_transitions_list",
+        parameters=[AKEY],
+        responses={200: ImprovementActionsAvailableSerializer, **errors(404)},
+    )
+    def get(self, request, key: str, akey: str):
+        action = _action(request, key, akey)
+        return Response(
+            {"actions": actions.available_transitions(user=request.user, action=action)}
+        )
+
+    @extend_schema(
+        operation_id="project_improvement_actions_transitions_create",
+        request=ImprovementTransitionSerializer,
+        parameters=[AKEY, IDEMPOTENCY_PARAM, IF_MATCH_PARAM, ETAG_HEADER],
+        responses={200: ImprovementActionDetailSerializer, **errors(400, 403, 404, 409, 412, 422)},
+    )
+    def post(self, request, key: str, akey: str):
+        action = _action(request, key, akey)
+        actions.require_mover(request.user, action)
+        data = dict(self.get_validated(ImprovementTransitionSerializer))
+        header = _if_match(request, action)
+        body = data.pop("version", None)
+        actions.improvement_transition(
+            user=request.user, action=action, name=data.pop("action"), **data,
+            expected_version=body if body is not None else header,
+        )  # fmt: skip
+        return _detail(_action(request, key, akey), request.user)

@@ -1,0 +1,84 @@
+"""Forms of the improvement action pages. They check shapes; ``reports.actions`` decides."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .actions import TRANSITIONS
+from .models import TEXT_MAX, TITLE_MAX, ActionStatus
+
+KEYS = re.compile(r"[\s,，;；]+")
+
+
+class ImprovementForm(forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=TITLE_MAX)
+    owner = forms.ChoiceField(label=_("Owner"))
+    due_date = forms.DateField(label=_("Due date"), widget=forms.DateInput(attrs={"type": "date"}))
+    problem = forms.CharField(
+        label=_("Problem addressed"), required=False, max_length=TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("What went wrong in the change process, and where it was seen."),
+    )  # fmt: skip
+    description = forms.CharField(
+        label=_("Description"), required=False, max_length=TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 5}), help_text=_("Markdown is supported."),
+    )  # fmt: skip
+    change_requests = forms.CharField(
+        label=_("Motivating change requests"), required=False, max_length=4000,
+        help_text=_("Keys separated by commas or spaces, e.g. ACME-12, ACME-15."),
+    )  # fmt: skip
+
+    def __init__(self, *args, members=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = [("", "—")] + [
+            (m.user.username, m.user.display_name or m.user.username) for m in members
+        ]
+
+    def service_data(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["change_requests"] = [k for k in KEYS.split(data["change_requests"]) if k]
+        return data
+
+
+class ProgressForm(forms.Form):
+    progress = forms.IntegerField(label=_("Progress (%)"), min_value=0, max_value=100)
+
+
+class TransitionForm(forms.Form):
+    action = forms.ChoiceField(choices=[(k, k) for k in TRANSITIONS], widget=forms.HiddenInput)
+    resolution = forms.CharField(
+        label=_("Resolution"), required=False, max_length=TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("What was changed, and the evidence that it works."),
+    )  # fmt: skip
+    comment = forms.CharField(
+        label=_("Comment"), required=False, max_length=TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )  # fmt: skip
+
+
+class FilterForm(forms.Form):
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("All")), *ActionStatus.choices]
+    )
+    owner = forms.ChoiceField(label=_("Owner"), required=False)
+    overdue = forms.ChoiceField(
+        label=_("Overdue"), required=False,
+        choices=[("", _("All")), ("1", _("Overdue only")), ("0", _("Not overdue"))],
+    )  # fmt: skip
+
+    def __init__(self, *args, members=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = [("", _("All"))] + [
+            (m.user.username, m.user.display_name or m.user.username) for m in members
+        ]
+
+    def filters(self) -> dict:
+        if not self.is_valid():
+            return {}
+        data = self.cleaned_data
+        overdue = {"1": True, "0": False}.get(data["overdue"])
+        return {"status": data["status"], "owner": data["owner"], "overdue": overdue}

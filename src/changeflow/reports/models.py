@@ -1,0 +1,96 @@
+"""Improvement actions of the change process (PRODUCT §9, 定期审查和改进变更管理流程): what the
+team decided to change in how it handles changes, with an owner and a due date, tracked to
+closure.
+
+Written only by ``reports.actions``; read through ``reports.selectors``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from changeflow.accounts.models import Project
+
+TITLE_MAX = 200
+TEXT_MAX = 100_000
+
+
+class ActionStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    IN_PROGRESS = "in_progress", _("In progress")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+# Statuses in which an action still has a due date to keep.
+ACTIVE_STATUSES = (ActionStatus.OPEN, ActionStatus.IN_PROGRESS)
+
+
+class ImprovementAction(models.Model):
+    """One improvement action of a project, keyed ``ACME-I3`` (as meetings are ``ACME-M3``).
+
+    ``version`` grows with every write and is the ETag (``If-Match``). Never deleted: an action
+    no longer wanted is cancelled. ``overdue_noticed_for`` / ``reminded_for`` hold the due date
+    the owner was last told about, so that each overdue event (and each reminder) is announced
+    once, and a new due date is announced again."""
+
+    project = models.ForeignKey(
+        Project, verbose_name=_("project"), on_delete=models.PROTECT,
+        related_name="improvement_actions",
+    )  # fmt: skip
+    number = models.PositiveIntegerField()
+    key = models.CharField(max_length=32, unique=True)
+    title = models.CharField(_("title"), max_length=TITLE_MAX)
+    description = models.TextField(_("description"), blank=True, default="", max_length=TEXT_MAX)
+    problem = models.TextField(
+        _("problem addressed"), blank=True, default="", max_length=TEXT_MAX,
+        help_text=_("What went wrong in the change process, and where it was seen."),
+    )  # fmt: skip
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT,
+        related_name="improvement_actions",
+    )  # fmt: skip
+    due_date = models.DateField(_("due date"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=ActionStatus.choices, default=ActionStatus.OPEN
+    )
+    progress = models.PositiveSmallIntegerField(
+        _("progress (%)"), default=0, validators=[MaxValueValidator(100)]
+    )
+    resolution = models.TextField(
+        _("resolution"), blank=True, default="", max_length=TEXT_MAX,
+        help_text=_("What was changed, and the evidence that it works."),
+    )  # fmt: skip
+    change_requests = models.ManyToManyField(
+        "changes.ChangeRequest", verbose_name=_("motivating change requests"), blank=True,
+        related_name="improvement_actions",
+    )  # fmt: skip
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    overdue_noticed_for = models.DateField(null=True, blank=True, editable=False)
+    reminded_for = models.DateField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["due_date", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="improvement_number"),
+        ]
+        indexes = [
+            # The list (by status, by due date) and the periodic job (active and due).
+            models.Index(fields=["project", "status", "due_date"], name="improvement_status_due"),
+            models.Index(fields=["status", "due_date"], name="improvement_due"),
+            models.Index(fields=["project", "owner"], name="improvement_owner"),
+        ]
+        verbose_name = _("improvement action")
+        verbose_name_plural = _("improvement actions")
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.title}"

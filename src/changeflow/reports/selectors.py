@@ -1,0 +1,129 @@
+"""Reads of improvement actions, permission-filtered through ``core.access.restrict``.
+
+Who sees and who writes an improvement action (decided here and in ``reports.actions``):
+
+- **See**: every member of the project but the customer roles (``customer``,
+  ``customer_rep``): an improvement action is the delivery team's own review of its process,
+  internal like plans and simulations (``core.access`` lists it among the internal models), so
+  to a customer it does not exist (404). Site admins see everything.
+- **Create, edit, cancel, reopen, any transition**: the project's project managers and tech
+  leads (and site admins): ``may_manage``.
+- **The owner** of an action (any member who may see it) updates its progress and moves it
+  along (start, complete) but does not change what it is, who owns it or when it is due.
+- Everyone else reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from changeflow.accounts import selectors as account_selectors
+from changeflow.accounts.models import Project, Role, User
+from changeflow.core.access import restrict, role_in, sees_internal
+from changeflow.core.errors import NotFound
+from changeflow.core.models import AuditEvent
+
+from .models import ACTIVE_STATUSES, ImprovementAction
+
+MANAGING_ROLES = (Role.PROJECT_MANAGER, Role.TECH_LEAD)
+
+
+def may_see(user: User, project: Project) -> bool:
+    """Whether ``user`` sees the improvement actions of ``project`` at all."""
+    return user.is_superuser or (
+        role_in(user, project) is not None and sees_internal(user, project)
+    )
+
+
+def may_manage(user: User, project: Project) -> bool:
+    """Whether ``user`` creates, edits, cancels and reopens improvement actions of ``project``."""
+    return user.is_superuser or role_in(user, project) in MANAGING_ROLES
+
+
+def project_get(*, user: User, key: str) -> Project:
+    """The project whose improvement actions ``user`` reads: NotFound for outsiders and for
+    customer roles, to whom the actions do not exist."""
+    project = account_selectors.project_get(user=user, key=key)
+    if not may_see(user, project):
+        raise NotFound(_("No such project."))
+    return project
+
+
+def today() -> dt.date:
+    return timezone.localdate()
+
+
+def is_overdue(action: ImprovementAction, on: dt.date | None = None) -> bool:
+    return action.status in ACTIVE_STATUSES and action.due_date < (on or today())
+
+
+def improvement_list(
+    *, user: User, project: Project, filters: dict[str, Any] | None = None
+) -> QuerySet[ImprovementAction]:
+    """The project's improvement actions ``user`` may see, by due date (soonest first).
+
+    Filters: ``status`` (one status), ``owner`` (a username), ``overdue`` (True: active and
+    past due; False: the others)."""
+    filters = filters or {}
+    qs = restrict(ImprovementAction.objects, user).filter(project_id=project.pk)
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if filters.get("owner"):
+        qs = qs.filter(owner__username=filters["owner"])
+    overdue = filters.get("overdue")
+    if overdue is not None:
+        late = Q(status__in=ACTIVE_STATUSES, due_date__lt=today())
+        qs = qs.filter(late) if overdue else qs.exclude(late)
+    return qs.select_related("owner", "project").order_by("due_date", "number")
+
+
+def improvement_get(*, user: User, project: Project, key: str) -> ImprovementAction:
+    """One action of ``project`` by key; NotFound when it is not there or not visible."""
+    action = (
+        restrict(ImprovementAction.objects, user)
+        .filter(project_id=project.pk, key=key)
+        .select_related("owner", "project", "created_by")
+        .first()
+    )
+    if action is None:
+        raise NotFound(_("No such improvement action."))
+    return action
+
+
+def linked_change_requests(action: ImprovementAction) -> list:
+    return list(action.change_requests.order_by("number").only("id", "key", "title", "state"))
+
+
+def for_change_request(*, user: User, cr) -> QuerySet[ImprovementAction]:
+    """The improvement actions ``user`` may see that name ``cr`` as a motive."""
+    return (
+        restrict(ImprovementAction.objects, user)
+        .filter(change_requests=cr)
+        .select_related("owner")
+        .order_by("due_date", "number")
+    )
+
+
+def history(*, user: User, action: ImprovementAction) -> QuerySet[AuditEvent]:
+    """The action's audit events, oldest first."""
+    return (
+        restrict(AuditEvent.objects, user)
+        .filter(object_type="improvement_action", object_key=action.key)
+        .order_by("seq")
+    )
+
+
+def team(*, user: User, project: Project) -> QuerySet:
+    """The members who may own an improvement action: the project's team, not its customers."""
+    from changeflow.core.access import CUSTOMER_ROLES
+
+    return (
+        account_selectors.member_list(user=user, project=project)
+        .exclude(role__in=CUSTOMER_ROLES)
+        .filter(user__is_active=True)
+    )

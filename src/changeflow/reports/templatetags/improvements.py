@@ -1,0 +1,34 @@
+"""Template tags of improvement actions on other apps' pages: the project navigation's link
+and the change request page's panel."""
+
+from __future__ import annotations
+
+from django import template
+
+from changeflow.reports import selectors
+
+register = template.Library()
+
+
+@register.inclusion_tag("reports/_nav.html", takes_context=True)
+def improvement_nav(context, project):
+    request = context["request"]
+    return {
+        "project": project,
+        "request": request,
+        "show": bool(getattr(project, "pk", None)) and selectors.may_see(request.user, project),
+    }
+
+
+@register.inclusion_tag("reports/_cr_improvements.html", takes_context=True)
+def cr_improvement_actions(context, cr):
+    request = context["request"]
+    user = request.user
+    return {
+        "cr": cr,
+        "rows": list(selectors.for_change_request(user=user, cr=cr)),
+        "shown": selectors.may_see(user, cr.project),
+        "can_create": selectors.may_manage(user, cr.project),
+        "today": selectors.today(),
+        "request": request,
+    }
