@@ -150,6 +150,14 @@ BODIES: dict[tuple[str, str], dict] = {
     ("meeting-occurrence-post", "POST"): {"op": "agenda", "title": "x"},
     ("plan-edit", "POST"): {"key": "RT1", "name": "x", "optimistic": "1", "most_likely": "2",
                             "pessimistic": "3"},
+    ("api-improvement-list", "POST"): {"title": "t", "owner": "wang.lei",
+                                       "due_date": "2027-01-01"},
+    ("api-improvement-detail", "PATCH"): {"progress": 50},
+    ("api-improvement-transitions", "POST"): {"action": "start"},
+    ("improvement-create", "POST"): {"title": "t", "owner": "wang.lei", "due_date": "2027-01-01"},
+    ("improvement-edit", "POST"): {"title": "t", "owner": "chen.jing", "due_date": "2027-01-01"},
+    ("improvement-progress", "POST"): {"progress": "50"},
+    ("improvement-transition", "POST"): {"action": "start"},
     ("ccb-freeze-create", "POST"): {"name": "f", "starts_at": "2027-02-01 00:00",
                                     "ends_at": "2027-02-02 00:00", "reason": "x"},
 }  # fmt: skip
@@ -179,6 +187,7 @@ PARAMETER_RULES = (
     (r"<int:action>", "actions"),
     (r"<str:occ>", "occurrences"),
     (r"meetings/<int:id>", "meetings"),
+    (r"improvement(s|-actions)/<str:akey>", "improvements"),
     (r"members/<str:username>", "members"),
     (r"baselines/<str:name>", "baselines"),
     (r"tasks/<str:task>", "tasks"),
@@ -309,6 +318,7 @@ def _real_parameters(project, users) -> dict[str, dict]:
     from changeflow.meetings.models import ActionItem, AgendaItem, Occurrence
     from changeflow.meetings.recurrence import occurrence_key
     from changeflow.notifications.models import Notification, Webhook
+    from changeflow.reports.models import ImprovementAction
     from changeflow.requirements.models import (
         Artifact,
         Baseline,
@@ -351,6 +361,8 @@ def _real_parameters(project, users) -> dict[str, dict]:
         "cr-simulations": {"key": cr_sim.change_request.key, "id": cr_sim.pk, "pk": cr_sim.pk},
         "plan-simulations": {"key": key, "id": plan_sim.pk},
         "meetings": {"key": key, "id": occurrence.meeting_id},
+        "improvements": {"key": key,
+                         "akey": _first(ImprovementAction, project=project, status="open").key},
         "occurrences": occ,
         "agenda": {**occ, "item": agenda.pk},
         "actions": {

@@ -79,7 +79,7 @@ def improvement_list(
     if overdue is not None:
         late = Q(status__in=ACTIVE_STATUSES, due_date__lt=today())
         qs = qs.filter(late) if overdue else qs.exclude(late)
-    return qs.select_related("owner", "project").order_by("due_date", "number")
+    return qs.select_related("owner", "project", "created_by").order_by("due_date", "number")
 
 
 def improvement_get(*, user: User, project: Project, key: str) -> ImprovementAction:
