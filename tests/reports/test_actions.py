@@ -122,7 +122,8 @@ def test_manager_edits_and_audits_each_changed_field(personas):
     action = _create(p)
     action = actions.improvement_update(
         user=p.tech_lead, action=action,
-        data={"owner": p.qa.username, "title": "Checklist for reviews", "change_requests": [cr.key]},
+        data={"owner": p.qa.username, "title": "Checklist for reviews",
+              "change_requests": [cr.key]},
     )  # fmt: skip
     assert action.owner == p.qa
     event = AuditEvent.objects.filter(action="improvement.updated").get()
