@@ -84,7 +84,7 @@ class ImprovementListView(ApiView):
     """A project's improvement actions by due date (not for customer roles); create one
     (project managers and tech leads)."""
 
-    queryset = Project.objects.none()
+    queryset = ImprovementAction.objects.none()  # the filters' model; types the path's `key`
     filter_backends = [df.DjangoFilterBackend]
     filterset_class = ImprovementFilter
 
