@@ -177,6 +177,7 @@ def _real_path_parameters(project) -> dict[str, list[dict]]:
     from changeflow.meetings.models import ActionItem, AgendaItem, Meeting, Occurrence
     from changeflow.meetings.recurrence import occurrence_key
     from changeflow.notifications.models import Webhook
+    from changeflow.reports.models import ImprovementAction
     from changeflow.requirements.models import (
         Artifact,
         Baseline,
@@ -246,6 +247,10 @@ def _real_path_parameters(project) -> dict[str, list[dict]]:
         "milestones": ids(PlanMilestone.objects.filter(plan__project=project)),
         "tasks": tasks,
         "quarantine": ids(QuarantinedMail.objects.filter(project=project)),
+        "improvements": [
+            {"key": key, "akey": k}
+            for k in ImprovementAction.objects.filter(project=project).values_list("key", flat=True)
+        ],
         "crs": crs,
     }
 
@@ -270,6 +275,7 @@ def _kind_of(path: str) -> str:
         ("dependencies/{id}", "dependencies"),
         ("milestones/{id}", "milestones"),
         ("quarantine/{id}", "quarantine"),
+        ("{akey}", "improvements"),
     ):
         if marker in path:
             return kind
