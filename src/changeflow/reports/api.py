@@ -73,11 +73,15 @@ def _detail(action: ImprovementAction, user, code: int = status.HTTP_200_OK) -> 
     return versioned(data, action.version, code)
 
 
-def _if_match(request, action: ImprovementAction) -> int | None:
-    return expected_version(
+def _expected(request, action: ImprovementAction, data: dict) -> int | None:
+    """The version the write expects: ``version`` in the body (stale: 409 from the service), or
+    the ``If-Match`` header (stale: 412 here, as for change requests)."""
+    header = expected_version(
         request, action.version,
         _("The improvement action was changed since you read it (If-Match does not match)."),
     )  # fmt: skip
+    body = data.pop("version", None)
+    return body if body is not None else header
 
 
 class ImprovementListView(ApiView):
@@ -138,12 +142,10 @@ class ImprovementDetailView(ApiView):
         action = _action(request, key, akey)
         actions.require_mover(request.user, action)
         data = dict(self.get_validated(ImprovementActionUpdateSerializer, partial=True))
-        header = _if_match(request, action)
-        body = data.pop("version", None)
+        expected = _expected(request, action, data)
         actions.improvement_update(
-            user=request.user, action=action, data=data,
-            expected_version=body if body is not None else header,
-        )  # fmt: skip
+            user=request.user, action=action, data=data, expected_version=expected
+        )
         return _detail(_action(request, key, akey), request.user)
 
 
@@ -174,10 +176,9 @@ class ImprovementTransitionView(ApiView):
         action = _action(request, key, akey)
         actions.require_mover(request.user, action)
         data = dict(self.get_validated(ImprovementTransitionSerializer))
-        header = _if_match(request, action)
-        body = data.pop("version", None)
+        expected = _expected(request, action, data)
         actions.improvement_transition(
             user=request.user, action=action, name=data.pop("action"), **data,
-            expected_version=body if body is not None else header,
+            expected_version=expected,
         )  # fmt: skip
         return _detail(_action(request, key, akey), request.user)

@@ -217,49 +217,48 @@ def improvement_detail(request: AuthenticatedHttpRequest, key: str, akey: str) -
     return _detail(request, _action(request, key, akey))
 
 
-@login_required
-@require_POST
-def improvement_progress(request: AuthenticatedHttpRequest, key: str, akey: str) -> HttpResponse:
+def _post(request, key: str, akey: str, form_class, form_name: str, write) -> HttpResponse:
+    """A write from the detail page: the role first (the owner or a manager), then the form,
+    then ``write(action, cleaned_data, version)``; a refusal is shown on the page with its
+    status, success redirects back with ``write``'s message."""
     action = _action(request, key, akey)
     try:
         actions.require_mover(request.user, action)
     except ApplicationError as exc:
         return error_page(request, exc)
-    form = ProgressForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
-        return _detail(request, action, 400, progress_form=form)
+        return _detail(request, action, 400, **{form_name: form})
     try:
-        actions.improvement_update(
-            user=request.user, action=action, data=form.cleaned_data,
-            expected_version=_posted_version(request),
-        )  # fmt: skip
+        message = write(action, dict(form.cleaned_data), _posted_version(request))
     except ApplicationError as exc:
         add_errors(form, exc)
-        return _detail(request, action, exc.status, progress_form=form)
-    messages.success(request, _("The progress was saved."))
+        return _detail(request, action, exc.status, **{form_name: form})
+    messages.success(request, message)
     return redirect("improvement-detail", key=action.project.key, akey=action.key)
+
+
+@login_required
+@require_POST
+def improvement_progress(request: AuthenticatedHttpRequest, key: str, akey: str) -> HttpResponse:
+    def write(action, data, version) -> str:
+        actions.improvement_update(
+            user=request.user, action=action, data=data, expected_version=version
+        )
+        return _("The progress was saved.")
+
+    return _post(request, key, akey, ProgressForm, "progress_form", write)
 
 
 @login_required
 @require_POST
 def improvement_transition(request: AuthenticatedHttpRequest, key: str, akey: str) -> HttpResponse:
-    action = _action(request, key, akey)
-    try:
-        actions.require_mover(request.user, action)
-    except ApplicationError as exc:
-        return error_page(request, exc)
-    form = TransitionForm(request.POST)
-    if not form.is_valid():
-        return _detail(request, action, 400, transition_form=form)
-    data = dict(form.cleaned_data)
-    try:
+    def write(action, data, version) -> str:
         done = actions.improvement_transition(
             user=request.user, action=action, name=data.pop("action"), **data,
-            expected_version=_posted_version(request),
+            expected_version=version,
         )  # fmt: skip
-    except ApplicationError as exc:
-        add_errors(form, exc)
-        return _detail(request, action, exc.status, transition_form=form)
-    status = ActionStatus(done.status).label
-    messages.success(request, _("The improvement action is now %(status)s.") % {"status": status})
-    return redirect("improvement-detail", key=action.project.key, akey=action.key)
+        status = ActionStatus(done.status).label
+        return _("The improvement action is now %(status)s.") % {"status": status}
+
+    return _post(request, key, akey, TransitionForm, "transition_form", write)
