@@ -24,10 +24,11 @@ def improvement_nav(context, project):
 def cr_improvement_actions(context, cr):
     request = context["request"]
     user = request.user
+    shown = selectors.may_see(user, cr.project)  # not to customer roles: no query for them
     return {
         "cr": cr,
-        "rows": list(selectors.for_change_request(user=user, cr=cr)),
-        "shown": selectors.may_see(user, cr.project),
+        "rows": list(selectors.for_change_request(user=user, cr=cr)) if shown else [],
+        "shown": shown,
         "can_create": selectors.may_manage(user, cr.project),
         "today": selectors.today(),
         "request": request,
