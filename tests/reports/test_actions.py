@@ -199,6 +199,9 @@ def test_owner_may_not_cancel(personas):
         actions.improvement_transition(user=p.developer, action=action, name="cancel")
     cancelled = actions.improvement_transition(user=p.pm, action=action, name="cancel")
     assert cancelled.status == "cancelled"
+    with pytest.raises(PreconditionFailed) as exc:
+        actions.improvement_update(user=p.pm, action=cancelled, data={"progress": 50})
+    assert "progress" in exc.value.fields
     assert ImprovementAction.objects.filter(pk=action.pk).exists()  # never deleted
 
 

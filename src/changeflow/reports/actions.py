@@ -314,6 +314,11 @@ def improvement_update(
                     _("The owner of an action updates its progress and status only."),
                     fields={k: [_("You may not change this field.")] for k in refused},
                 )
+        if "progress" in columns and fresh.status not in ACTIVE_STATUSES:
+            raise PreconditionFailed(
+                _("The progress of a closed action does not change; reopen it first."),
+                fields={"progress": [_("Reopen the action first.")]},
+            )
         if "resolution" in columns and fresh.status != S.DONE:
             raise PreconditionFailed(
                 _("A resolution is recorded when the action is done."),
