@@ -73,6 +73,7 @@ def test_bad_input_names_the_field(personas):
         ({"title": " "}, "title"),
         ({"owner": p.customer}, "owner"),  # customers do not own internal actions
         ({"owner": p.outsider}, "owner"),
+        ({"owner": p.viewer}, "owner"),  # viewers write nothing
         ({"due": "tomorrow"}, "due_date"),
         ({"change_requests": [other_cr.key]}, "change_requests"),
         ({"change_requests": "ACME-1"}, "change_requests"),

@@ -26,7 +26,6 @@ from django.utils.translation import gettext_lazy
 from changeflow.accounts.models import Membership, Project, Role, User
 from changeflow.changes.models import ChangeRequest
 from changeflow.core import audit
-from changeflow.core.access import CUSTOMER_ROLES
 from changeflow.core.errors import Conflict, PermissionDenied, PreconditionFailed, ValidationError
 
 from . import selectors
@@ -128,14 +127,14 @@ def _progress(value: Any) -> int:
 
 
 def _owner(project: Project, username: Any) -> User:
-    """A member of ``project`` who sees its improvement actions (not a customer role)."""
+    """A member of ``project`` who may own an action (``selectors.NOT_OWNERS`` may not)."""
     if not isinstance(username, str) or not username.strip():
         raise _bad("owner", _("This field is required."))
     member = (
         Membership.objects.filter(
             project_id=project.pk, user__username=username.strip(), user__is_active=True
         )
-        .exclude(role__in=CUSTOMER_ROLES)
+        .exclude(role__in=selectors.NOT_OWNERS)
         .select_related("user")
         .first()
     )

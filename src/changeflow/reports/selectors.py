@@ -24,13 +24,15 @@ from django.utils.translation import gettext as _
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project, Role, User
-from changeflow.core.access import restrict, role_in, sees_internal
+from changeflow.core.access import CUSTOMER_ROLES, restrict, role_in, sees_internal
 from changeflow.core.errors import NotFound
 from changeflow.core.models import AuditEvent
 
 from .models import ACTIVE_STATUSES, ImprovementAction
 
 MANAGING_ROLES = (Role.PROJECT_MANAGER, Role.TECH_LEAD)
+# Who never owns an improvement action: customer roles do not see them, viewers write nothing.
+NOT_OWNERS = (*CUSTOMER_ROLES, Role.VIEWER)
 
 
 def may_see(user: User, project: Project) -> bool:
@@ -119,11 +121,10 @@ def history(*, user: User, action: ImprovementAction) -> QuerySet[AuditEvent]:
 
 
 def team(*, user: User, project: Project) -> QuerySet:
-    """The members who may own an improvement action: the project's team, not its customers."""
-    from changeflow.core.access import CUSTOMER_ROLES
-
+    """The members who may own an improvement action: the project's team, neither its
+    customers nor its viewers (who write nothing)."""
     return (
         account_selectors.member_list(user=user, project=project)
-        .exclude(role__in=CUSTOMER_ROLES)
+        .exclude(role__in=NOT_OWNERS)
         .filter(user__is_active=True)
     )
