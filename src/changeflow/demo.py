@@ -165,7 +165,7 @@ class _Demo:
         impact_demo.load_demo(self.project, self.users, self.crs)
         comms_demo.load_demo(self.project, self.users, self.crs)
         impact_estimates_demo.load_demo(self.project, self.users, self.crs)
-        reports_demo.load_demo(self.project, self.users, self.crs)
+        reports_demo.load_demo(self.project, self.users, self.crs)  # dates the history: last
 
     # ------------------------------------------------------------------ verbs
 

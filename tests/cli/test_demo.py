@@ -102,3 +102,25 @@ def test_demo_refuses_to_reuse_existing_users(run_cli, home):
     assert code == 1
     assert "li.na" in err and len(err.strip().splitlines()) == 1
     assert not Project.objects.filter(key="ACME").exists()
+
+
+def test_demo_metrics_are_spread_over_weeks(run_cli, home):
+    from changeflow.reports import metrics
+
+    assert run_cli("demo")[0] == 0
+    project = Project.objects.get(key="ACME")
+    pm = User.objects.get(username="wang.lei")
+    m = metrics.project_metrics(user=pm, project=project, period=metrics.default_period())
+    assert m["submitted"]["total"] >= 30 and m["decisions"]["approval_rate"] is not None
+    weeks = [p for p in m["trend"]["points"] if p["submitted"]]
+    assert len(weeks) >= 8  # submissions over the weeks, not all on one day
+    stages = m["cycle_time"]["stages"]
+    assert all(stages[s]["median"] > 1 for s in ("submitted", "triaged", "assessing"))
+    assert m["cycle_time"]["lead_time"]["median"] > 24 * 7
+    assert 0 < m["cost"]["budget_used_share"] < 1 and m["volatility"]["volatility"] > 0
+    assert m["sla_breaches"]["total"] >= 1 and m["estimation"] is not None
+    # The SLA breach still matches its CR's stage (the SLA page shows it as open).
+    from changeflow.comms.models import SlaBreach
+
+    breach = SlaBreach.objects.filter(project=project).first()
+    assert breach.change_request.state_changed_at == breach.stage_entered_at

@@ -110,6 +110,14 @@ class ProjectSettingsForm(forms.Form):
         help_text=_("The largest single risk's probability × impact (0–5)."),
         max_value=5,
     )
+    change_budget = _threshold(
+        _("Change budget"),
+        help_text=_("Money set aside for approved changes, in the project's currency."),
+    )
+    schedule_contingency_days = _threshold(
+        _("Schedule contingency (days)"),
+        help_text=_("Days of schedule set aside for approved changes."),
+    )
 
     @classmethod
     def for_project(cls, project: Project, data=None) -> ProjectSettingsForm:

@@ -88,6 +88,16 @@ class Project(models.Model):
         _("delegation: max risk exposure"), max_digits=5, decimal_places=2, null=True,
         blank=True, validators=[MinValueValidator(0), MaxValueValidator(5)],
     )  # fmt: skip
+    # What the customer and the supplier set aside for approved change, against which the
+    # process metrics measure the approved changes' cost and schedule (``reports.metrics``).
+    change_budget = models.DecimalField(
+        _("change budget"), max_digits=14, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)],
+    )  # fmt: skip
+    schedule_contingency_days = models.DecimalField(
+        _("schedule contingency (days)"), max_digits=8, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)],
+    )  # fmt: skip
     next_cr_number = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(

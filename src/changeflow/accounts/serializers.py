@@ -31,7 +31,8 @@ class ProjectSerializer(serializers.ModelSerializer):
         fields = [
             "key", "name", "customer", "description", "currency",
             "delegate_max_effort_hours", "delegate_max_cost", "delegate_max_schedule_days",
-            "delegate_max_risk_exposure", "cr_count", "created_at",
+            "delegate_max_risk_exposure", "change_budget", "schedule_contingency_days",
+            "cr_count", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -78,6 +79,14 @@ class ProjectUpdateSerializer(StrictSerializer):
         allow_null=True,
         help_text=_("The largest single risk exposure (probability × impact, 0–5) a manager "
                     "may accept alone."),
+    )  # fmt: skip
+    change_budget = serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=0, allow_null=True, required=False,
+        help_text=_("Money set aside for approved changes, in the project's currency."),
+    )  # fmt: skip
+    schedule_contingency_days = serializers.DecimalField(
+        max_digits=8, decimal_places=2, min_value=0, allow_null=True, required=False,
+        help_text=_("Days of schedule set aside for approved changes."),
     )  # fmt: skip
 
 

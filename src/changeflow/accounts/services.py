@@ -27,6 +27,8 @@ PROJECT_SETTINGS = (
     "delegate_max_cost",
     "delegate_max_schedule_days",
     "delegate_max_risk_exposure",
+    "change_budget",
+    "schedule_contingency_days",
 )
 
 

@@ -320,3 +320,32 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.voter} {self.decision} {self.change_request_id}"
+
+
+class StateChange(models.Model):
+    """One move of a CR from one state to another: when, by whom (None for the board's
+    verdict). Written by ``changes.services`` with every state change, so cycle times per
+    stage read from here (``reports.metrics``); ``from_state`` is "" for the CR's creation.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
+    change_request = models.ForeignKey(
+        ChangeRequest, on_delete=models.PROTECT, related_name="state_changes"
+    )
+    from_state = models.CharField(max_length=16, choices=State.choices, blank=True)
+    to_state = models.CharField(max_length=16, choices=State.choices)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["change_request", "at", "id"]
+        indexes = [
+            models.Index(fields=["change_request", "at"], name="statechange_cr_at"),
+            # The metrics' usual filter: a project's entries into one state within a period.
+            models.Index(fields=["project", "to_state", "at"], name="statechange_project_to_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.change_request_id} {self.from_state or '-'} → {self.to_state}"

@@ -44,6 +44,7 @@ from .models import (
     ImpactAssessment,
     Ratification,
     Risk,
+    StateChange,
     Vote,
     VoteDecision,
     VotePurpose,
@@ -75,6 +76,17 @@ _ERRORS = {
     "precondition": PreconditionFailed,
     "invalid": ValidationError,
 }
+
+
+def _state_changed(
+    cr: ChangeRequest, from_state: str, to_state: str, at: dt.datetime, actor: User | None
+) -> None:
+    """Record the move in the CR's stage history (``StateChange``); every state change of a CR
+    goes through here, in the transaction that makes it."""
+    StateChange.objects.create(
+        project_id=cr.project_id, change_request_id=cr.pk, from_state=from_state,
+        to_state=to_state, at=at, actor=actor,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- context for the workflow
@@ -332,6 +344,7 @@ def change_request_create(
         cr.key = f"{project.key}-{cr.number}"
         Project.objects.filter(pk=project.pk).update(next_cr_number=F("next_cr_number") + 1)
         cr.save()
+        _state_changed(cr, "", State.DRAFT, cr.created_at, user)
         search.index(cr.pk, _search_text(cr))
         from changeflow.requirements.services import affected_requirements_set
 
@@ -344,6 +357,7 @@ def change_request_create(
                 raise _ERRORS[denial.kind](denial.message, code=denial.code)
             cr.state = State.SUBMITTED
             cr.save(update_fields=["state"])
+            _state_changed(cr, State.DRAFT, State.SUBMITTED, cr.created_at, user)
         audit.record(
             actor=user, action="cr.created", object_type="change_request", object_key=cr.key,
             project=project.key,
@@ -497,6 +511,7 @@ def change_request_transition(
                 _("Someone else changed the state of this change request first."),
                 code="conflict",
             )
+        _state_changed(current, ctx.state, target, now, user)
         if action is Action.REQUEST_REVIEW:
             # Who votes on this round, as the board is now: a board edited mid-review does
             # not change this review's tally.
@@ -877,6 +892,8 @@ def _apply_verdict(cr: ChangeRequest, purpose: str, tally: policy.Tally) -> None
             version=F("version") + 1, updated_at=now,
         )  # fmt: skip
         before, after, action = {"state": State.IN_REVIEW}, {"state": target}, "cr.decided"
+        if moved:
+            _state_changed(cr, State.IN_REVIEW, target, now, None)
     else:
         outcome = Ratification.RATIFIED if tally.verdict == "approve" else Ratification.REFUSED
         moved = ChangeRequest.objects.filter(pk=cr.pk, ratification=Ratification.PENDING).update(

@@ -10,8 +10,10 @@ with empty boxes (the page around it stays Chinese).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,53 +69,57 @@ def _language() -> str | None:
     return None
 
 
-def render(result: dict[str, Any], *, kind: str, fmt: str, metric: str = "finish") -> bytes:
-    """The chart of ``result`` (a run's stored result) as PNG or SVG bytes."""
-    override = _language()
-    if override:
-        with translation.override(override):
-            return _render(result, kind=kind, fmt=fmt, metric=metric)
-    return _render(result, kind=kind, fmt=fmt, metric=metric)
-
-
-def _render(result: dict[str, Any], *, kind: str, fmt: str, metric: str) -> bytes:
+def draw(fmt: str, paint: Callable[[Any], None]) -> bytes:
+    """A chart drawn by ``paint(ax)`` on a 7.5 × 3.6 in figure, as PNG or SVG bytes: labelled
+    in the active language, or in English when that needs a CJK font that is missing."""
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    data = result["charts"][metric]
     font = cjk_font()
     families = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
-    import matplotlib
-
-    with matplotlib.rc_context({"font.family": families, "svg.hashsalt": "cf"}):
+    override = _language()
+    with (
+        translation.override(override) if override else contextlib.nullcontext(),
+        matplotlib.rc_context({"font.family": families, "svg.hashsalt": "cf"}),
+    ):
         fig = Figure(figsize=(7.5, 3.6), dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
-        has_change = data.get("with_change_counts") is not None
-        if kind == "histogram":
-            _histogram(ax, data, has_change)
-        else:
-            _scurve(ax, data, has_change, result, metric)
-        if metric == "finish":
-            unit = _("working days") if result["calendar"] == "working" else _("calendar days")
-            ax.set_xlabel(
-                _("Project finish (%(unit)s from the start, %(date)s)")
-                % {"unit": unit, "date": result["start_date"]}
-            )
-        else:
-            ax.set_xlabel(_("Total cost (%(currency)s)") % {"currency": result["currency"]})
-        title = _("Distribution") if kind == "histogram" else _("Cumulative probability (S-curve)")
-        ax.set_title(
-            _("%(title)s — %(n)s iterations") % {"title": title, "n": f"{result['iterations']:,}"},
-            fontsize=10,
-        )
+        paint(ax)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left" if kind == "histogram" else "lower right")
         fig.tight_layout()
         out = io.BytesIO()
-        metadata = {"Date": None} if fmt == "svg" else {}
-        fig.savefig(out, format=fmt, metadata=metadata)
+        fig.savefig(out, format=fmt, metadata={"Date": None} if fmt == "svg" else {})
     return out.getvalue()
+
+
+def render(result: dict[str, Any], *, kind: str, fmt: str, metric: str = "finish") -> bytes:
+    """The chart of ``result`` (a run's stored result) as PNG or SVG bytes."""
+    return draw(fmt, lambda ax: _paint(ax, result, kind=kind, metric=metric))
+
+
+def _paint(ax, result: dict[str, Any], *, kind: str, metric: str) -> None:
+    data = result["charts"][metric]
+    has_change = data.get("with_change_counts") is not None
+    if kind == "histogram":
+        _histogram(ax, data, has_change)
+    else:
+        _scurve(ax, data, has_change, result, metric)
+    if metric == "finish":
+        unit = _("working days") if result["calendar"] == "working" else _("calendar days")
+        ax.set_xlabel(
+            _("Project finish (%(unit)s from the start, %(date)s)")
+            % {"unit": unit, "date": result["start_date"]}
+        )
+    else:
+        ax.set_xlabel(_("Total cost (%(currency)s)") % {"currency": result["currency"]})
+    title = _("Distribution") if kind == "histogram" else _("Cumulative probability (S-curve)")
+    ax.set_title(
+        _("%(title)s — %(n)s iterations") % {"title": title, "n": f"{result['iterations']:,}"},
+        fontsize=10,
+    )
+    ax.legend(fontsize=8, loc="upper left" if kind == "histogram" else "lower right")
 
 
 def _histogram(ax, data: dict[str, Any], has_change: bool) -> None:

@@ -248,6 +248,25 @@ def _pdf_styles():
     }
 
 
+def pdf_document(out: io.BytesIO, title: str):
+    """An A4 document with the exports' margins, and the table style of their grids."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.platypus import SimpleDocTemplate, TableStyle
+
+    doc = SimpleDocTemplate(
+        out, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm,
+        bottomMargin=16 * mm, title=title, author="changeflow",
+    )  # fmt: skip
+    grid = TableStyle([
+        ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#b8c0cc")),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef2f7")),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ])  # fmt: skip
+    return doc, grid
+
+
 def _p(text: str, style) -> Any:
     from reportlab.platypus import Paragraph
 
@@ -255,22 +274,11 @@ def _p(text: str, style) -> Any:
 
 
 def minutes_pdf(data: dict[str, Any]) -> bytes:
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.units import mm
-    from reportlab.platypus import SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import Spacer, Table
 
     st = _pdf_styles()
     out = io.BytesIO()
-    doc = SimpleDocTemplate(
-        out, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm,
-        bottomMargin=16 * mm, title=data["title"], author="changeflow",
-    )  # fmt: skip
-    grid = TableStyle([
-        ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#b8c0cc")),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef2f7")),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-    ])  # fmt: skip
+    doc, grid = pdf_document(out, data["title"])
     width = doc.width
     story: list[Any] = [_p(data["title"], st["title"])]
     facts = [

@@ -1,9 +1,11 @@
-"""API of improvement actions: ``/api/v1/projects/{key}/improvement-actions/...``.
+"""REST API of process review: improvement actions (``/api/v1/projects/{key}/improvement-
+actions/...``) and the metrics of a project over a period (``/api/v1/projects/{key}/metrics/``).
 
 Thin: the project and the action through ``reports.selectors`` (404 for outsiders and for
 customer roles), the role through ``reports.actions``' checks before the body is read, one
 service, render. A PATCH or a transition honours ``If-Match`` (a stale ETag: 412) and a
-``version`` in the body (a stale one: 409), as change requests do.
+``version`` in the body (a stale one: 409), as change requests do. The metrics come from
+``metrics.project_metrics``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
 from changeflow.core.api_views import (
     IDEMPOTENCY_PARAM,
@@ -26,7 +29,7 @@ from changeflow.core.api_views import (
     versioned,
 )
 
-from . import actions, selectors
+from . import actions, metrics, selectors
 from .models import ActionStatus, ImprovementAction
 from .serializers import (
     ImprovementActionCreateSerializer,
@@ -35,6 +38,7 @@ from .serializers import (
     ImprovementActionSerializer,
     ImprovementActionUpdateSerializer,
     ImprovementTransitionSerializer,
+    MetricsSerializer,
 )
 
 AKEY = OpenApiParameter(
@@ -182,3 +186,31 @@ class ImprovementTransitionView(ApiView):
             expected_version=expected,
         )  # fmt: skip
         return _detail(_action(request, key, akey), request.user)
+
+
+class MetricsView(ApiView):
+    """The process metrics of a project over [from, to) (default: the last three months)."""
+
+    queryset = Project.objects.none()  # types the path's `key` in the schema
+
+    @extend_schema(
+        operation_id="project_metrics_retrieve",
+        parameters=[
+            OpenApiParameter(
+                "from", OpenApiTypes.DATE, required=False, description="First day of the period."
+            ),
+            OpenApiParameter(
+                "to",
+                OpenApiTypes.DATE,
+                required=False,
+                description="The first day after the period (at most 5 years on).",
+            ),
+        ],  # fmt: skip
+        responses={200: MetricsSerializer, **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        period = metrics.parse_period(
+            request.query_params.get("from"), request.query_params.get("to")
+        )
+        return Response(metrics.project_metrics(user=request.user, project=project, period=period))

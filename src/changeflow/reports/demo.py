@@ -1,15 +1,28 @@
-"""Demo improvement actions: what the ACME team decided to change in its change process after
-reviewing the demo's change requests — one in progress, one overdue, one done with its
-resolution, one cancelled. Built through the services only."""
+"""The demo's process review: improvement actions, a change budget and a history spread over
+weeks.
+
+Improvement actions: what the ACME team decided to change in its change process after reviewing
+the demo's change requests — one in progress, one overdue, one done with its resolution, one
+cancelled. Built through the services only.
+
+Metrics: the demo is built in a second, so every CR would have entered and left each stage at
+the same instant and the metrics would show cycle times of zero. As a real project's would, the
+stage history (``StateChange``) of each demo CR is spread over the past twelve weeks with
+typical stay lengths per stage, the CRs' dates following it; the requirements of the original
+scope are dated before the period so that the volatility has a base. The audit log keeps the
+real times of the demo's making (it is append-only).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 from django.utils import timezone
 
+from changeflow.accounts import services as accounts
 from changeflow.accounts.models import Project, User
-from changeflow.changes.models import ChangeRequest
+from changeflow.changes.models import ChangeRequest, StateChange
 from changeflow.changes.workflow import State
 
 from . import actions
@@ -19,7 +32,9 @@ def _keys(crs: list[ChangeRequest], *states: str) -> list[str]:
     return [cr.key for cr in crs if cr.state in states][:2]
 
 
-def load_demo(project: Project, users: dict[str, User], crs: list[ChangeRequest]) -> None:
+def _improvement_actions(
+    project: Project, users: dict[str, User], crs: list[ChangeRequest]
+) -> None:
     pm, tl = users["wang.lei"], users["chen.jing"]
     today = timezone.localdate()
     day = dt.timedelta(days=1)
@@ -68,3 +83,88 @@ def load_demo(project: Project, users: dict[str, User], crs: list[ChangeRequest]
         comment="电子签名投票已满足客户的留痕要求。 / Signed votes already give the customer "
                 "the record it asked for.",
     )  # fmt: skip
+
+
+BUDGET = {"change_budget": "400000", "schedule_contingency_days": "160"}
+WEEKS = 12
+# Typical stays per stage in hours (low, high): the demo draws each stay between them.
+STAY_HOURS: dict[str, tuple[int, int]] = {
+    State.DRAFT: (1, 48),
+    State.SUBMITTED: (2, 30),
+    State.TRIAGED: (4, 60),
+    State.ASSESSING: (16, 120),
+    State.IN_REVIEW: (20, 140),
+    State.APPROVED: (8, 72),
+    State.IMPLEMENTING: (48, 300),
+    State.VERIFYING: (8, 72),
+    State.RETURNED: (24, 96),
+    State.DEFERRED: (100, 300),
+}
+
+
+def _budget_and_history(project: Project, users: dict[str, User], crs: list[ChangeRequest]) -> None:
+    accounts.project_update(user=users["wang.lei"], project=project, data=BUDGET)
+    _spread_history(project)
+    _date_original_scope(project)
+
+
+def _spread_history(project: Project) -> None:
+    from changeflow.comms.models import SlaBreach
+
+    now = timezone.now()
+    rng = random.Random(20261207)  # the same demo every time
+    crs = list(ChangeRequest.objects.filter(project=project).order_by("number"))
+    breached = set(
+        SlaBreach.objects.filter(project=project).values_list("change_request_id", flat=True)
+    )
+    rows_by_cr: dict[int, list[StateChange]] = {}
+    for row in StateChange.objects.filter(project=project).order_by("at", "id"):
+        rows_by_cr.setdefault(row.change_request_id, []).append(row)
+    changed: list[StateChange] = []
+    for i, cr in enumerate(crs):
+        rows = rows_by_cr.get(cr.pk, [])
+        if not rows:
+            continue
+        # Older CRs first: the first made starts about twelve weeks ago, the last a few days ago.
+        start = now - dt.timedelta(days=WEEKS * 7 * (1 - i / len(crs)) + 3)
+        stays = [rng.uniform(*STAY_HOURS.get(row.from_state, (1, 24))) for row in rows[1:]]
+        # A CR with an SLA breach stays where the breach found it: in its stage since then.
+        end = cr.state_changed_at if cr.pk in breached else now
+        if stays and start >= end - dt.timedelta(hours=sum(stays)):
+            start = end - dt.timedelta(hours=sum(stays) + 1)
+        room = (end - start).total_seconds() / 3600 - 1
+        scale = min(1.0, room / sum(stays)) if stays else 1.0
+        at = start
+        rows[0].at = at
+        for row, hours in zip(rows[1:], stays, strict=True):
+            at += dt.timedelta(hours=hours * scale)
+            row.at = at
+        if cr.pk in breached and len(rows) > 1:
+            rows[-1].at = end
+        changed += rows
+        closed = next((r.at for r in rows if r.to_state == State.CLOSED), None)
+        ChangeRequest.objects.filter(pk=cr.pk).update(
+            created_at=rows[0].at,
+            state_changed_at=end if cr.pk in breached else rows[-1].at,
+            closed_at=closed if cr.state == State.CLOSED else cr.closed_at,
+            requested_at=timezone.localtime(rows[0].at).date(),
+        )
+    StateChange.objects.bulk_update(changed, ["at"])
+
+
+def _date_original_scope(project: Project) -> None:
+    """The requirements but the last two were agreed before the period: their first versions
+    are dated four months back (the later versions, the period's changes, keep their dates)."""
+    from changeflow.requirements.models import Requirement, RequirementVersion
+
+    agreed = timezone.now() - dt.timedelta(days=120)
+    first = list(
+        Requirement.objects.filter(project=project).order_by("number").values_list("pk", flat=True)
+    )[:-2]
+    Requirement.objects.filter(pk__in=first).update(created_at=agreed)
+    RequirementVersion.objects.filter(requirement_id__in=first, version=1).update(created_at=agreed)
+
+
+def load_demo(project: Project, users: dict[str, User], crs: list[ChangeRequest]) -> None:
+    _improvement_actions(project, users, crs)
+    _budget_and_history(project, users, crs)  # dates the stage history: last

@@ -1,4 +1,5 @@
-"""Forms of the improvement action pages. They check shapes; ``reports.actions`` decides."""
+"""Forms of the process review pages: improvement actions (they check shapes; ``reports.actions``
+decides) and the metrics page's period."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from changeflow.core.errors import ValidationError
+
+from . import metrics
 from .actions import TRANSITIONS
 from .models import TEXT_MAX, TITLE_MAX, ActionStatus
 
@@ -82,3 +86,31 @@ class FilterForm(forms.Form):
         data = self.cleaned_data
         overdue = {"1": True, "0": False}.get(data["overdue"])
         return {"status": data["status"], "owner": data["owner"], "overdue": overdue}
+
+
+class PeriodForm(forms.Form):
+    """``from`` and ``to`` (a Python keyword: the fields are added by name); the period is
+    checked by ``metrics.parse_period``, whose errors name the field."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+
+        def date(label, help_text="") -> forms.DateField:
+            widget = forms.DateInput(attrs={"type": "date"})
+            return forms.DateField(label=label, help_text=help_text, widget=widget, required=False)
+
+        self.fields["from"] = date(_("From"))
+        self.fields["to"] = date(_("To"), _("The first day after the period."))
+        self.period: metrics.Period | None = None
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            self.period = metrics.parse_period(data.get("from"), data.get("to"))
+        except ValidationError as exc:
+            for name, messages in (exc.fields or {}).items():
+                for message in messages:
+                    self.add_error(name, str(message))
+        return data

@@ -1,5 +1,6 @@
-"""Shapes of the improvement actions API. Input serializers check types only; the services
-(``reports.actions``) decide."""
+"""Shapes of the process review API. The improvement actions' input serializers check types only;
+the services (``reports.actions``) decide. The metrics' are output only
+(``metrics.project_metrics`` makes the data)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,136 @@ class ImprovementTransitionSerializer(StrictSerializer):
 
 class ImprovementActionsAvailableSerializer(serializers.Serializer):
     actions = serializers.ListField(child=serializers.ChoiceField(choices=list(TRANSITIONS)))
+
+
+COUNTS = serializers.DictField(child=serializers.IntegerField())
+
+
+def _counts(help_text) -> serializers.DictField:
+    return serializers.DictField(child=serializers.IntegerField(), help_text=help_text)
+
+
+def _money(help_text="") -> serializers.CharField:
+    return serializers.CharField(allow_null=True, help_text=help_text)
+
+
+def _share(help_text) -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text=help_text)
+
+
+class SubmittedSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_type = _counts(_("Code → count; '' when not set."))
+    by_channel = _counts(_("Code → count."))
+    by_priority = _counts(_("Code → count; '' when not set."))
+    by_customer = _counts(_("The customer organisation's name → count."))
+
+
+class DecisionsSerializer(serializers.Serializer):
+    approved = serializers.IntegerField(help_text=_("Emergency approvals included."))
+    emergency_approved = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    deferred = serializers.IntegerField()
+    withdrawn = serializers.IntegerField()
+    approval_rate = _share(_("approved / (approved + rejected + deferred); null without any."))
+    rejection_rate = _share(_("rejected / (approved + rejected + deferred); null without any."))
+
+
+class PercentilesSerializer(serializers.Serializer):
+    n = serializers.IntegerField()
+    median = serializers.FloatField(allow_null=True)
+    p85 = serializers.FloatField(allow_null=True)
+
+
+class CycleTimeSerializer(serializers.Serializer):
+    unit = serializers.CharField()
+    stages = serializers.DictField(
+        child=PercentilesSerializer(), help_text=_("State → hours spent in it.")
+    )
+    lead_time = PercentilesSerializer(help_text=_("First submission to closed, in hours."))
+    decision_latency = PercentilesSerializer(help_text=_("In review to the decision, in hours."))
+
+
+class SlaBreachesSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_stage = COUNTS
+    by_level = COUNTS
+
+
+class VolatilitySerializer(serializers.Serializer):
+    requirements_at_start = serializers.IntegerField()
+    added = serializers.IntegerField()
+    changed = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    volatility = _share(_("(added + changed + removed) / requirements at the start."))
+
+
+class ApprovedSerializer(serializers.Serializer):
+    change_requests = serializers.IntegerField()
+    cost = _money(_("Sum of the current assessments' cost, in the project's currency."))
+    schedule_days = _money()
+    other_currency = serializers.IntegerField(
+        help_text=_("Assessments in another currency, not added.")
+    )
+
+
+class ActualsSerializer(serializers.Serializer):
+    change_requests = serializers.IntegerField()
+    cost = _money()
+    effort_hours = _money()
+    schedule_days = _money()
+
+
+class CostSerializer(serializers.Serializer):
+    budget = _money(_("The project's change budget."))
+    schedule_contingency_days = _money()
+    approved_in_period = ApprovedSerializer()
+    approved_cumulative = ApprovedSerializer()
+    budget_used_share = _share(_("Cumulative approved cost / budget."))
+    contingency_used_share = _share(_("Cumulative approved schedule / contingency."))
+    actuals_in_period = ActualsSerializer()
+    actuals_cumulative = ActualsSerializer()
+
+
+class AccuracySerializer(serializers.Serializer):
+    method = serializers.CharField()
+    dimension = serializers.CharField()
+    n = serializers.IntegerField()
+    mmre = serializers.FloatField()
+    pred25 = serializers.FloatField()
+    bias_percent = serializers.FloatField()
+
+
+class TrendPointSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    submitted = serializers.IntegerField()
+    approved = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    closed = serializers.IntegerField()
+
+
+class TrendSerializer(serializers.Serializer):
+    bucket = serializers.ChoiceField(choices=["week", "month"])
+    points = TrendPointSerializer(many=True)
+
+
+class MetricsSerializer(serializers.Serializer):
+    project = serializers.CharField()
+    # "from" is a keyword: declared through the fields mapping below.
+    to = serializers.DateField(help_text=_("The first day after the period."))
+    currency = serializers.CharField()
+    internal = serializers.BooleanField(
+        help_text=_("Whether the internal figures (cost, estimation) are included.")
+    )
+    submitted = SubmittedSerializer()
+    decisions = DecisionsSerializer()
+    cycle_time = CycleTimeSerializer()
+    sla_breaches = SlaBreachesSerializer()
+    volatility = VolatilitySerializer()
+    cost = CostSerializer(allow_null=True, help_text=_("Null for customer roles."))
+    estimation = AccuracySerializer(many=True, allow_null=True)
+    trend = TrendSerializer()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        return {"from": serializers.DateField(), **fields}

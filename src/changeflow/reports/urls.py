@@ -7,6 +7,12 @@ from . import views
 IA = "projects/<str:key>/improvements/"
 
 urlpatterns = [
+    path("projects/<str:key>/metrics/", views.metrics_page, name="reports-metrics"),
+    path(
+        "projects/<str:key>/metrics/chart.<str:fmt>",
+        views.metrics_chart,
+        name="reports-metrics-chart",
+    ),
     path(IA, views.improvement_list, name="improvement-list"),
     path(IA + "new/", views.improvement_create, name="improvement-create"),
     path(IA + "<str:akey>/", views.improvement_detail, name="improvement-detail"),

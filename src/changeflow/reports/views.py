@@ -1,8 +1,10 @@
-"""Pages of improvement actions: the list, the form, one action with its history.
+"""Pages of process review: improvement actions (the list, the form, one action with its history)
+and the metrics page with its charts.
 
 Thin: selectors read (404 for what the user may not see: outsiders and customer roles), the
 services' role checks run before the form is read, one service writes, and an
-``ApplicationError`` is shown on the page with its own status.
+``ApplicationError`` is shown on the page with its own status. The figures come from
+``metrics``.
 """
 
 from __future__ import annotations
@@ -13,17 +15,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from changeflow.core.errors import ApplicationError
+from changeflow.accounts import selectors as account_selectors
+from changeflow.core.errors import ApplicationError, ValidationError
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import add_errors, error_page, form_status, or_404
 
-from . import actions, selectors
-from .forms import FilterForm, ImprovementForm, ProgressForm, TransitionForm
+from . import actions, charts, exports, metrics, selectors
+from .forms import FilterForm, ImprovementForm, PeriodForm, ProgressForm, TransitionForm
 from .models import ActionStatus, ImprovementAction
 
 FIELD_LABELS: dict[str, Any] = {
@@ -262,3 +266,50 @@ def improvement_transition(request: AuthenticatedHttpRequest, key: str, akey: st
         return _("The improvement action is now %(status)s.") % {"status": status}
 
     return _post(request, key, akey, TransitionForm, "transition_form", write)
+
+
+@login_required
+@require_GET
+def metrics_page(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
+    project = or_404(account_selectors.project_get, user=request.user, key=key)
+    form = PeriodForm(request.GET if request.GET else None)
+    period = metrics.default_period()
+    if form.is_bound:
+        if not form.is_valid():
+            context = {"project": project, "form": form, "data": None}
+            return render(request, "reports/metrics.html", context, status=400)
+        assert form.period is not None  # a valid form has its period
+        period = form.period
+    else:
+        form = PeriodForm(initial={"from": period.start, "to": period.end})
+    data = metrics.project_metrics(user=request.user, project=project, period=period)
+    query = f"from={period.start.isoformat()}&to={period.end.isoformat()}"
+    context = {"project": project, "form": form, "query": query,
+               **exports.page_context(data)}  # fmt: skip
+    return render(request, "reports/metrics.html", context)
+
+
+@login_required
+@require_GET
+def metrics_chart(request: AuthenticatedHttpRequest, key: str, fmt: str) -> HttpResponse:
+    project = or_404(account_selectors.project_get, user=request.user, key=key)
+    kind = request.GET.get("kind") or "trend"
+    try:
+        fields = {}
+        if fmt not in charts.FORMATS:
+            fields["format"] = [_("png or svg.")]
+        if kind not in charts.KINDS:
+            fields["kind"] = [_("One of: %s") % ", ".join(charts.KINDS)]
+        if fields:
+            raise ValidationError(_("Some fields are invalid."), fields=fields)
+        period = metrics.parse_period(request.GET.get("from"), request.GET.get("to"))
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    data = metrics.project_metrics(user=request.user, project=project, period=period)
+    response = HttpResponse(
+        charts.render(data, kind=kind, fmt=fmt), content_type=charts.FORMATS[fmt]
+    )
+    response["Cache-Control"] = "private, max-age=300"
+    patch_vary_headers(response, ("Accept-Language", "Cookie"))  # labels are translated
+    response["Content-Disposition"] = f'inline; filename="{project.key}-metrics-{kind}.{fmt}"'
+    return response

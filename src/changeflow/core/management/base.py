@@ -73,6 +73,21 @@ def file_error(what: Literal["read", "write"], path: object, exc: OSError) -> st
     return text % {"file": path, "why": exc.strerror or exc}
 
 
+def write_output(file: str | None, content: bytes) -> bool:
+    """Write ``content`` to ``file``, or to stdout (as bytes) when it is None, "" or ``-``;
+    whether it went to a file. One that cannot be written is a ``CommandError`` naming it."""
+    if not file or file == "-":
+        sys.stdout.buffer.write(content)
+        sys.stdout.flush()
+        return False
+    try:
+        with open(file, "wb") as handle:
+            handle.write(content)
+    except OSError as exc:
+        raise CommandError(file_error("write", file, exc)) from None
+    return True
+
+
 def audit_intact(result: VerifyResult) -> str:
     """The line ``audit verify`` (and ``restore``) prints for an intact chain."""
     return _("Audit chain intact: %(events)d events, head %(head)s") % {

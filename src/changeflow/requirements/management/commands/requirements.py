@@ -17,7 +17,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from changeflow.accounts.models import Project
-from changeflow.core.management.base import TranslatedCommand, acting_user, file_error, read_input
+from changeflow.core.management.base import (
+    TranslatedCommand,
+    acting_user,
+    read_input,
+    write_output,
+)
 from changeflow.requirements import io as req_io
 
 
@@ -93,16 +98,8 @@ class Command(TranslatedCommand):
                 raise CommandError(_("name the format with --format when writing to stdout"))
             fmt = req_io.detect_format(file)
         content, _type, _name = req_io.requirements_export(user=user, project=project, fmt=fmt)
-        if file == "-":
-            sys.stdout.buffer.write(content)
-            sys.stdout.flush()
-            return
-        try:
-            with open(file, "wb") as handle:
-                handle.write(content)
-        except OSError as exc:
-            raise CommandError(file_error("write", file, exc)) from None
-        self.stdout.write(_("exported to %(file)s") % {"file": file})
+        if write_output(file, content):
+            self.stdout.write(_("exported to %(file)s") % {"file": file})
 
     def _import(self, user, project, file: str, options) -> None:
         fmt = options.get("format")

@@ -1,0 +1,178 @@
+"""The metrics as the page shows them, and as files: standalone HTML and PDF.
+
+The page, the HTML file and the PDF read the same ``page_context``, so they say the same. The
+PDF uses ReportLab with the meetings' CJK font and styles (``meetings.exports``); its charts
+are the page's, as PNG.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.contrib.staticfiles import finders
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from changeflow.accounts.models import Project
+from changeflow.changes.models import ChangeType, Channel, Priority
+from changeflow.changes.workflow import State
+from changeflow.impact.models import CalibrationSource, Dimension
+
+from . import charts
+
+
+def _label(choices, value: str) -> str:
+    if not value:
+        return _("(not set)")
+    return str(choices(value).label) if value in choices.values else value
+
+
+def _rows(counts: dict[str, int], choices=None) -> list[tuple[str, int]]:
+    if choices is None:
+        return [(k or _("(not set)"), n) for k, n in counts.items()]
+    return [(_label(choices, k), n) for k, n in counts.items()]
+
+
+def page_context(data: dict[str, Any]) -> dict[str, Any]:
+    """The figures with their codes named in the reader's language."""
+    submitted = data["submitted"]
+    labels = {
+        "stages": [(_label(State, s), v) for s, v in data["cycle_time"]["stages"].items()],
+        "sla_by_stage": _rows(data["sla_breaches"]["by_stage"], State),
+        "estimation": [
+            {**row, "method_label": _label(CalibrationSource, row["method"]),
+             "dimension_label": _label(Dimension, row["dimension"])}
+            for row in data["estimation"] or []
+        ],
+    }  # fmt: skip
+    volume = [
+        (_("By type"), _rows(submitted["by_type"], ChangeType)),
+        (_("By channel"), _rows(submitted["by_channel"], Channel)),
+        (_("By priority"), _rows(submitted["by_priority"], Priority)),
+        (_("By customer"), _rows(submitted["by_customer"])),
+    ]
+    return {"data": data, "labels": labels, "volume": volume}
+
+
+def _title(project: Project, data: dict[str, Any]) -> str:
+    return _("Process metrics of %(project)s, %(start)s to %(end)s") % {
+        "project": project.key, "start": data["from"], "end": data["to"],
+    }  # fmt: skip
+
+
+def metrics_html(project: Project, data: dict[str, Any]) -> bytes:
+    """A standalone HTML file: the page's figures, its style sheet and its charts inline."""
+    css_path = finders.find("css/app.css")
+    css = open(css_path, encoding="utf-8").read() if css_path else ""  # noqa: SIM115
+    svgs = [
+        charts.render(data, kind=kind, fmt="svg").decode("utf-8").split("?>", 1)[-1]
+        for kind in charts.KINDS
+    ]
+    context = {
+        "project": project, "title": _title(project, data), "css": css, "inline_charts": svgs,
+        "generated_at": timezone.localtime().strftime("%Y-%m-%d %H:%M %Z"),
+        **page_context(data),
+    }  # fmt: skip
+    return render_to_string("reports/metrics_export.html", context).encode("utf-8")
+
+
+def metrics_pdf(project: Project, data: dict[str, Any]) -> bytes:
+    from reportlab.platypus import Image, Spacer, Table
+
+    from changeflow.meetings.exports import _p, _pdf_styles, pdf_document
+
+    st = _pdf_styles()
+    out = io.BytesIO()
+    title = _title(project, data)
+    doc, grid = pdf_document(out, title)
+    ctx = page_context(data)
+
+    def table(head: list[str], rows: list[list[Any]], widths: list[float]) -> Table:
+        cells = [[_p(str(h), st["small"]) for h in head]]
+        cells += [[_p("—" if v is None else str(v), st["small"]) for v in row] for row in rows]
+        return Table(cells, colWidths=[doc.width * w for w in widths], style=grid, repeatRows=1)
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value * 100:.0f} %"
+
+    story: list[Any] = [_p(title, st["title"])]
+    for kind in charts.KINDS:
+        png = charts.render(data, kind=kind, fmt="png")
+        story.append(Image(io.BytesIO(png), width=doc.width, height=doc.width * 0.48))
+    story.append(_p(_("Volume submitted"), st["h2"]))
+    for head, rows in ctx["volume"]:
+        story += [_p(str(head), st["h3"]), table([_("Value"), _("Change requests")],
+                                                 [list(r) for r in rows], [0.7, 0.3])]  # fmt: skip
+    d = data["decisions"]
+    story += [
+        _p(_("Decisions"), st["h2"]),
+        table(
+            [_("Approved"), _("Rejected"), _("Deferred"), _("Withdrawn"), _("Approval rate"),
+             _("Rejection rate")],
+            [[d["approved"], d["rejected"], d["deferred"], d["withdrawn"],
+              pct(d["approval_rate"]), pct(d["rejection_rate"])]],
+            [1 / 6] * 6,
+        ),
+    ]  # fmt: skip
+    cycle = data["cycle_time"]
+    rows = [[label, v["n"], v["median"], v["p85"]] for label, v in ctx["labels"]["stages"]]
+    for label, key in (
+        (_("Lead time, submitted to closed"), "lead_time"),
+        (_("CCB decision latency, in review to decision"), "decision_latency"),
+    ):
+        v = cycle[key]
+        rows.append([label, v["n"], v["median"], v["p85"]])  # fmt: skip
+    story += [
+        _p(_("Cycle time per stage (hours)"), st["h2"]),
+        table([_("Stage"), _("Stays"), _("Median"), _("85th percentile")], rows,
+              [0.46, 0.18, 0.18, 0.18]),
+    ]  # fmt: skip
+    sla = data["sla_breaches"]
+    sla_rows = [list(r) for r in ctx["labels"]["sla_by_stage"]] + [[_("Total"), sla["total"]]]
+    story += [
+        _p(_("SLA breaches"), st["h2"]),
+        table([_("Stage"), _("Change requests")], sla_rows, [0.7, 0.3]),
+    ]
+    v = data["volatility"]
+    story += [
+        _p(_("Requirement volatility"), st["h2"]),
+        table([_("Requirements at the start"), _("Added"), _("Changed"), _("Removed"),
+               _("Volatility")],
+              [[v["requirements_at_start"], v["added"], v["changed"], v["removed"],
+                pct(v["volatility"])]], [0.2] * 5),
+    ]  # fmt: skip
+    cost = data["cost"]
+    if cost is not None:
+        rows = []
+        for label, key in (
+            (_("Approved in the period (assessed)"), "approved_in_period"),
+            (_("Approved up to the end (assessed)"), "approved_cumulative"),
+            (_("Actuals of CRs closed in the period"), "actuals_in_period"),
+            (_("Actuals of CRs closed up to the end"), "actuals_cumulative"),
+        ):
+            c = cost[key]
+            rows.append([label, c["change_requests"], c["cost"], c["schedule_days"]])  # fmt: skip
+        rows.append([_("Budget and contingency"), "", cost["budget"],
+                     cost["schedule_contingency_days"]])  # fmt: skip
+        rows.append([_("Share used"), "", pct(cost["budget_used_share"]),
+                     pct(cost["contingency_used_share"])])  # fmt: skip
+        story += [
+            _p(_("Cost and schedule of approved change"), st["h2"]),
+            table([data["currency"], _("Change requests"), _("Cost"), _("Schedule (days)")],
+                  rows, [0.4, 0.2, 0.2, 0.2]),
+        ]  # fmt: skip
+    if data["estimation"] is not None:
+        rows = [[r["method_label"], r["dimension_label"], r["n"], f"{r['mmre']:.2f}",
+                 pct(r["pred25"]), f"{r['bias_percent']:.1f} %"]
+                for r in ctx["labels"]["estimation"]]  # fmt: skip
+        story += [
+            _p(_("Estimation accuracy"), st["h2"]),
+            table([_("Method"), _("Dimension"), _("Closed changes"), "MMRE", "PRED(25)",
+                   _("Bias")], rows, [0.24, 0.2, 0.14, 0.14, 0.14, 0.14]),
+        ]  # fmt: skip
+    generated = timezone.localtime().strftime("%Y-%m-%d %H:%M %Z")
+    story += [Spacer(1, 8), _p(_("Generated at %s") % generated, st["small"])]
+    doc.build(story)
+    return out.getvalue()
