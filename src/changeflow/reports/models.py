@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from changeflow.accounts.models import Project
 
@@ -19,7 +20,9 @@ TEXT_MAX = 100_000
 
 
 class ActionStatus(models.TextChoices):
-    OPEN = "open", _("Open")
+    # A context of its own: the catalogues' "Open" is 进行中 (an open round), which would read
+    # the same as "In progress" here.
+    OPEN = "open", pgettext_lazy("improvement action", "Open")
     IN_PROGRESS = "in_progress", _("In progress")
     DONE = "done", _("Done")
     CANCELLED = "cancelled", _("Cancelled")
