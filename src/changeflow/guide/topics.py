@@ -104,6 +104,16 @@ TOPICS: tuple[Topic, ...] = (
         ),
     ),
     Topic(
+        "review",
+        _("Reviewing and improving the process"),
+        _("Process metrics, improvement actions, the case library and the customer's rating."),
+        (
+            "reports-metrics", "reports-metrics-chart", "improvement-list",
+            "improvement-create", "improvement-detail", "improvement-edit",
+            "improvement-progress", "improvement-transition",
+        ),
+    ),
+    Topic(
         "records",
         _("Records and audit"),
         _("The tamper-evident audit trail, exports, backup and restore."),
