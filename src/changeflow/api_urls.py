@@ -247,6 +247,7 @@ urlpatterns = [
     path("audit/verify/", core.AuditVerifyView.as_view(), name="api-audit-verify"),
     path("", include("changeflow.meetings.api_urls")),
     path("", include("changeflow.reports.api_urls")),
+    path("", include("changeflow.cases.api_urls")),
     path("", include("changeflow.notifications.api_urls")),
     path("", include("changeflow.impact.api_urls")),
     re_path(r"", core.api_not_found),  # last: JSON 404 for any other API path

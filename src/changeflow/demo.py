@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from changeflow.accounts import services as accounts
 from changeflow.accounts.models import Project, User
+from changeflow.cases import demo as cases_demo
 from changeflow.ccb import demo as ccb_demo
 from changeflow.changes import selectors
 from changeflow.changes import services as changes
@@ -165,6 +166,7 @@ class _Demo:
         impact_demo.load_demo(self.project, self.users, self.crs)
         comms_demo.load_demo(self.project, self.users, self.crs)
         impact_estimates_demo.load_demo(self.project, self.users, self.crs)
+        cases_demo.load_demo(self.project, self.users, self.crs)
         reports_demo.load_demo(self.project, self.users, self.crs)  # dates the history: last
 
     # ------------------------------------------------------------------ verbs

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "changeflow.notifications",
     "changeflow.reports",
     "changeflow.guide",
+    "changeflow.cases",
 ]
 
 MIDDLEWARE = [

@@ -6,7 +6,7 @@ do not exist for that user (404, never 403).
 Actions:
 - ``view``: members of the object's project see it; customer roles do not see internal
   comments, internal audit events, or the project's plans and simulations (internal costs,
-  rates and schedule figures: ``sees_internal``), nor the team's improvement actions.
+  rates and schedule figures: ``sees_internal``), nor the team's improvement actions and cases.
 - ``manage``: the project's project managers (members, settings, board).
 - ``audit``: the project's audit trail, for project managers, tech leads and QA.
 Site admins may do everything.
@@ -86,6 +86,7 @@ def _project_path(model: type[Model]) -> str:
         SimulationRun: "project_id",
         **_comms_paths(),
         **_reports_paths(),
+        **_cases_paths(),
     }
     try:
         return paths[model]
@@ -109,6 +110,10 @@ def _reports_paths() -> dict[type[Model], str]:
     from changeflow.reports.models import ImprovementAction
 
     return {ImprovementAction: "project_id"}
+def _cases_paths() -> dict[type[Model], str]:
+    from changeflow.cases.models import Case, OutcomeRating
+
+    return {Case: "project_id", OutcomeRating: "change_request__project_id"}
 
 
 def _projects(user, roles=None) -> QuerySet:
@@ -160,8 +165,10 @@ def restrict[M: Model](
 
 
 def _internal_models() -> tuple[type[Model], ...]:
-    """Models wholly internal to the delivery team: plans (task rates, costs), simulations, and
-    the team's improvement actions on its own process."""
+    """Models wholly internal to the delivery team: plans (task rates, costs), simulations, the
+    team's improvement actions on its own process, and cases (root causes, lessons and cost
+    overruns: the team's own retrospective)."""
+    from changeflow.cases.models import Case
     from changeflow.impact.models import (
         ChangePlan,
         PlanDependency,
@@ -174,7 +181,7 @@ def _internal_models() -> tuple[type[Model], ...]:
 
     return (
         ProjectPlan, PlanTask, PlanDependency, PlanMilestone, ChangePlan, SimulationRun,
-        ImprovementAction,
+        ImprovementAction, Case,
     )  # fmt: skip
 
 
