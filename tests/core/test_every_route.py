@@ -158,6 +158,9 @@ BODIES: dict[tuple[str, str], dict] = {
     ("improvement-edit", "POST"): {"title": "t", "owner": "chen.jing", "due_date": "2027-01-01"},
     ("improvement-progress", "POST"): {"progress": "50"},
     ("improvement-transition", "POST"): {"action": "start"},
+    ("api-cr-case", "POST"): {"outcome": "success", "lessons": "x", "tags": ["t"]},
+    ("api-cr-case", "PUT"): {"outcome": "failure", "root_causes": "x"},
+    ("case-edit", "POST"): {"outcome": "success", "lessons": "x", "tags": "t"},
     ("ccb-freeze-create", "POST"): {"name": "f", "starts_at": "2027-02-01 00:00",
                                     "ends_at": "2027-02-02 00:00", "reason": "x"},
 }  # fmt: skip
