@@ -323,6 +323,7 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "changeflow.changes.models.Channel",
         "CommunicationChannelEnum": "changeflow.comms.models.LogChannel",
         "ResolutionEnum": "changeflow.requirements.changesets.RESOLUTIONS",
+        "CaseOutcomeEnum": "changeflow.cases.models.Outcome",
     },
 }
 
