@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 
 from changeflow.core.errors import ApplicationError, NotFound
 
@@ -52,3 +53,15 @@ def error_page(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
 def form_status(form: forms.BaseForm) -> int:
     """The status of a page that shows ``form`` after a failed POST."""
     return 400 if form.errors else 200
+
+
+def render_results(
+    request: HttpRequest, template: str, context: dict[str, Any], *, invalid: bool = False
+) -> HttpResponse:
+    """A searchable list page, or only its ``#results`` partial for an HTMX request (the same
+    URL works without JS); 400 when its filters are ``invalid``."""
+    if getattr(request, "htmx", False) and not request.htmx.boosted:  # type: ignore[attr-defined]
+        template += "#results"
+    response = render(request, template, context, status=400 if invalid else 200)
+    patch_vary_headers(response, ["HX-Request"])
+    return response

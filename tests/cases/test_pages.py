@@ -37,6 +37,7 @@ def test_mark_from_the_cr_page_and_see_it_there(personas):
     page = client_of(p.developer).get(f"/changes/{cr.key}/").content.decode()
     assert "短信网关限流" in page and "<strong>b</strong>" in page and "<script>x" not in page
     assert "+25%" in page  # the effort error
+    assert "marked it as a case" in page and ">Failure<" in page  # the history, in words
     # The form shows the version read: a stale one is refused.
     r = qa.post(f"/changes/{cr.key}/case/", {"outcome": "success", "version": "1"})
     assert r.status_code == 302 and Case.objects.get().version == 2
@@ -140,6 +141,7 @@ def test_compare_side_by_side(personas):
     assert page.index(a.key) < page.index(b.key) and "columns first" in page
     assert len(re.findall(r"\+25%", page)) == 4  # effort and cost errors, of each case
     assert c.get("/cases/compare/", {"cases": [a.key]}).status_code == 400
+    assert "Tick two to four" in c.get("/cases/compare/").content.decode()
     assert c.get("/cases/compare/", {"cases": [a.key, "ACME-999"]}).status_code == 404
     assert client_of(p.outsider).get("/cases/compare/",
                                      {"cases": [a.key, b.key]}).status_code == 404  # fmt: skip

@@ -28,7 +28,7 @@ def test_editors_mark_a_closed_cr(personas, role):
     assert case.version == 1 and case.created_by == user
     event = AuditEvent.objects.filter(action="case.created").get()
     assert (event.object_key, event.actor, event.internal) == (cr.key, user.username, True)
-    assert event.after["outcome"] == "failure"
+    assert event.after["case_outcome"] == "failure"
     assert audit.verify().ok
 
 
@@ -88,8 +88,8 @@ def test_update_is_compare_and_set_and_audited(personas):
     )  # fmt: skip
     assert (case.version, case.outcome, case.tags) == (2, "partial", ["b"])
     event = AuditEvent.objects.filter(action="case.updated").get()
-    assert event.before == {"outcome": "success", "tags": ["a"]}
-    assert event.after == {"outcome": "partial", "tags": ["b"]}
+    assert event.before == {"case_outcome": "success", "tags": ["a"]}
+    assert event.after == {"case_outcome": "partial", "tags": ["b"]}
     with pytest.raises(Conflict):  # someone read version 1 and writes now
         services.case_update(user=p.pm, case=case, data={"outcome": "failure"}, expected_version=1)
     assert Case.objects.get().outcome == "partial"

@@ -47,7 +47,7 @@ CASES = (
         "仓库共用账号的场景在需求阶段没有被识别。",
         "Ask who signs in with shared accounts before changing authentication. "
         "安全类变更在评估时列出所有账号类型。",
-        ["security", "安全", "requirements"],
+        ["2fa", "安全", "shared accounts"],
     ),
 )
 RATINGS = {

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from changeflow.accounts.models import Project, Role, User
 from changeflow.changes.models import ChangeRequest
@@ -23,6 +24,22 @@ from changeflow.core.errors import Conflict, NotFound, PermissionDenied, Validat
 from .models import TAG_MAX, TAGS_MAX, TEXT_MAX, Case, Outcome, OutcomeRating
 
 EDITOR_ROLES = (Role.PROJECT_MANAGER, Role.TECH_LEAD, Role.QA)
+# How the CR's history (changes.views) names these events and their fields.
+EVENT_LABELS = {
+    "case.created": gettext_lazy("marked it as a case"),
+    "case.updated": gettext_lazy("edited the case"),
+    "rating.created": gettext_lazy("rated the outcome"),
+    "rating.changed": gettext_lazy("changed their rating"),
+}
+EVENT_FIELD_LABELS = {
+    "case_outcome": gettext_lazy("Outcome"),
+    "tags": gettext_lazy("Tags"),
+    "archived": gettext_lazy("Archived"),
+    "score": gettext_lazy("Rating"),
+}
+EVENT_VALUE_CHOICES = {"case_outcome": Outcome}
+# Long texts: on the case's panel, not in the history.
+EVENT_HIDDEN_KEYS = {"root_causes", "lessons"}
 CASE_FIELDS = ("outcome", "root_causes", "lessons", "tags")
 COMMENT_MAX = 10_000
 
@@ -140,9 +157,15 @@ def _indexed(case: Case) -> dict[str, str]:
     }
 
 
+def _audited(values: dict[str, Any]) -> dict[str, Any]:
+    """Field values as the audit log names them (the outcome as ``case_outcome``: the CR's
+    history shows other events' ``outcome``, an estimation round's, differently)."""
+    return {("case_outcome" if k == "outcome" else k): v for k, v in values.items()}
+
+
 def _snapshot(case: Case) -> dict[str, Any]:
     return {
-        "outcome": case.outcome,
+        "case_outcome": case.outcome,
         "root_causes": case.root_causes,
         "lessons": case.lessons,
         "tags": case.tags,
@@ -227,8 +250,8 @@ def case_update(
         fresh.version += 1
         audit.record(
             actor=user, action="case.updated", object_type="change_request",
-            object_key=fresh.change_request.key, project=fresh.project.key, before=before,
-            after=after, internal=True,
+            object_key=fresh.change_request.key, project=fresh.project.key,
+            before=_audited(before), after=_audited(after), internal=True,
         )  # fmt: skip
     return fresh
 

@@ -12,7 +12,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -21,7 +20,7 @@ from changeflow.changes import selectors as change_selectors
 from changeflow.changes.workflow import FINAL_STATES
 from changeflow.core.errors import ApplicationError, ValidationError
 from changeflow.core.http import AuthenticatedHttpRequest
-from changeflow.web import add_errors, error_page, form_status, or_404
+from changeflow.web import add_errors, error_page, form_status, or_404, render_results
 
 from . import selectors, services
 from .forms import CaseFilterForm, CaseForm, RatingForm
@@ -54,21 +53,19 @@ def case_library(request: AuthenticatedHttpRequest, key: str | None = None) -> H
         "filtered": bool(filters),
         "rating": selectors.project_rating_summary(project=project) if project else None,
     }
-    template = "cases/case_list.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#results"
-    response = render(request, template, context, status=400 if form.errors else 200)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_results(request, "cases/case_list.html", context, invalid=bool(form.errors))
 
 
 @login_required
 @require_GET
 def case_compare(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """2–4 cases side by side: their figures and their qualitative notes."""
+    """2–4 cases side by side: their figures and their qualitative notes. Without a choice,
+    the page says how to make one (the library's form sends none when nothing is ticked)."""
+    keys = [k for k in request.GET.getlist("cases") if k.strip()]
+    if not keys:
+        return render(request, "cases/case_compare.html", {"columns": []})
     try:
-        cases = or_404(selectors.cases_to_compare, user=request.user,
-                       keys=request.GET.getlist("cases"))  # fmt: skip
+        cases = or_404(selectors.cases_to_compare, user=request.user, keys=keys)
     except ValidationError as exc:
         return error_page(request, exc)
     columns = [(case, selectors.figures_of(case)) for case in cases]

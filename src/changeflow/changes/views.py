@@ -18,7 +18,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
-from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -26,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Role
+from changeflow.cases import services as cases
 from changeflow.ccb import decisions as ccb_decisions
 from changeflow.core.access import manages, may_write, role_in, sees_internal
 from changeflow.core.errors import ApplicationError, NotFound
@@ -37,7 +37,7 @@ from changeflow.impact.services import EVENT_LABELS as IMPACT_EVENT_LABELS
 from changeflow.requirements import changesets as cs
 from changeflow.requirements.cr_selectors import cr_panel
 from changeflow.requirements.models import Kind, Requirement, RequirementPriority, RequirementStatus
-from changeflow.web import add_errors, form_status, or_404
+from changeflow.web import add_errors, form_status, or_404, render_results
 
 from . import selectors, services, uploads, workflow
 from .forms import (
@@ -116,12 +116,7 @@ def cr_list(request: AuthenticatedHttpRequest, key: str | None = None) -> HttpRe
         "can_create": project is not None and may_write(request.user, project),
         "can_manage": project is not None and manages(request.user, project),
     }
-    template = "changes/cr_list.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#results"
-    response = render(request, template, context, status=400 if form.errors else 200)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_results(request, "changes/cr_list.html", context, invalid=bool(form.errors))
 
 
 # ------------------------------------------------------------------ create
@@ -203,7 +198,9 @@ OTHER_EVENT_FIELD_LABELS: dict[str, Any] = {
     "level": gettext_lazy("Level"),
 }
 # A CR field's own label wins.
-FIELD_LABELS = cs.EVENT_FIELD_LABELS | OTHER_EVENT_FIELD_LABELS | FIELD_LABELS
+FIELD_LABELS = (
+    cs.EVENT_FIELD_LABELS | cases.EVENT_FIELD_LABELS | OTHER_EVENT_FIELD_LABELS | FIELD_LABELS
+)
 VALUE_CHOICES: dict[str, Any] = {
     "state": State,
     "type": ChangeType,
@@ -220,6 +217,7 @@ VALUE_CHOICES: dict[str, Any] = {
     "outcome": RoundStatus,
     "stage": State,
     "disagree": Dimension,
+    **cases.EVENT_VALUE_CHOICES,
 }
 # Maps whose keys are codes: {"effort": 0.2, "schedule": 0.1}.
 KEY_CHOICES: dict[str, Any] = {"spread": Dimension}
@@ -263,6 +261,7 @@ EVENT_LABELS: dict[str, Any] = {
     "votes.reset": gettext_lazy("reset the board's votes"),
     **IMPACT_EVENT_LABELS,
     **cs.EVENT_LABELS,
+    **cases.EVENT_LABELS,
 }
 # Keys of an event's before/after that are shown otherwise or not at all.
 _HIDDEN_KEYS = {
@@ -272,6 +271,7 @@ _HIDDEN_KEYS = {
     "requester_contact", "desired_date", "channel", "type", "priority", "urgency",
     "signer", "meaning", "notify", "voided", "voters", "delegation",
     *cs.EVENT_HIDDEN_KEYS,
+    *cases.EVENT_HIDDEN_KEYS,
 }  # fmt: skip
 # For cr.updated every field change is shown, long texts included.
 _UPDATE_HIDDEN = {"tally", "signature", "signed_at", "notify"}

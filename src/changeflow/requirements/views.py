@@ -23,7 +23,6 @@ from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -33,7 +32,7 @@ from changeflow.accounts.models import Project, User
 from changeflow.core.access import role_in
 from changeflow.core.errors import ApplicationError, TooLarge
 from changeflow.core.http import AuthenticatedHttpRequest
-from changeflow.web import add_errors, error_page, form_status, or_404
+from changeflow.web import add_errors, error_page, form_status, or_404, render_results
 
 from . import io as req_io
 from . import matrix as trace_matrix
@@ -172,12 +171,9 @@ def requirement_list(request: AuthenticatedHttpRequest, key: str) -> HttpRespons
         request, project, "requirements", form=form, page=page, rows=rows,
         filtered=bool(filters), query=query.urlencode(),
     )  # fmt: skip
-    template = "requirements/requirement_list.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#results"
-    response = render(request, template, context, status=400 if form.errors else 200)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_results(
+        request, "requirements/requirement_list.html", context, invalid=bool(form.errors)
+    )
 
 
 @login_required

@@ -20,8 +20,11 @@ def cr_cases(context, cr) -> dict[str, Any]:
     """What the CR page shows of the case library: the case (for who may see it), whether the
     user may mark or edit it, the ratings, and the user's own rating form."""
     user = context["request"].user
-    case = selectors.case_of(user=user, cr=cr)
-    editor = services.may_edit_cases(user, cr.project)
+    final = cr.state in FINAL_STATES
+    # Only a CR in a final state is a case, and final states are never left: an open CR's page
+    # asks nothing more.
+    case = selectors.case_of(user=user, cr=cr) if final else None
+    editor = final and services.may_edit_cases(user, cr.project)
     closed = cr.state == State.CLOSED
     ratings = list(selectors.rating_list(user=user, cr=cr)) if closed else []
     own = next((r for r in ratings if r.user_id == user.pk), None)
@@ -29,7 +32,7 @@ def cr_cases(context, cr) -> dict[str, Any]:
     return {
         "case": case,
         "figures": selectors.figures_of(case) if case else None,
-        "may_mark": editor and case is None and cr.state in FINAL_STATES,
+        "may_mark": editor and case is None and final,
         "may_edit": editor and case is not None,
         "closed": closed,
         "ratings": ratings,
