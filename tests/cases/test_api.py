@@ -157,7 +157,8 @@ def test_the_list_does_not_grow_queries_per_case(personas, api, django_assert_ma
         services.rating_set(user=p.customer, cr=cr, score=3)
     client = api(p.developer)
     client.get(f"/api/v1/projects/{p.project.key}/cases/")  # the token's first use
-    with django_assert_max_num_queries(6):
+    # As many as for one case (measured: 4).
+    with django_assert_max_num_queries(4):
         r = client.get(f"/api/v1/projects/{p.project.key}/cases/")
     assert r.json()["count"] == 4
 

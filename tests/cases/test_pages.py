@@ -156,9 +156,10 @@ def test_library_pages_without_n_plus_one(personas, django_assert_max_num_querie
         services.case_mark(user=p.pm, cr=cr, outcome="success", tags=[f"t{i}"])
     c = client_of(p.developer)
     c.get("/cases/")
-    with django_assert_max_num_queries(12):
+    # As many as for one case (measured: 9 and 6).
+    with django_assert_max_num_queries(9):
         assert c.get(f"/projects/{p.project.key}/cases/").status_code == 200
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(6):
         assert c.get("/cases/").status_code == 200
     keys = list(Case.objects.values_list("change_request__key", flat=True)[:4])
     with django_assert_max_num_queries(10):
