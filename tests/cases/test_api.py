@@ -192,6 +192,7 @@ def test_rating_errors(personas, api):
     assert api(p.outsider).put(url(cr, "ratings"), {"score": 5}, format="json").status_code == 404
     assert api(p.outsider).get(url(cr, "ratings")).status_code == 404
     open_cr = advance(make_cr(p.project, by=p.customer), p, "in_review")
+    assert api(p.customer).get(url(open_cr, "ratings")).json()["may_rate"] is False
     r = api(p.customer).put(url(open_cr, "ratings"), {"score": 5}, format="json")
     assert r.status_code == 409 and error_of(r)["code"] == "not_closed"
     assert not OutcomeRating.objects.exists()

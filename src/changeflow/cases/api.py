@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from changeflow.accounts import selectors as account_selectors
 from changeflow.changes import selectors as change_selectors
 from changeflow.changes.models import ChangeRequest, ChangeType
+from changeflow.changes.workflow import State
 from changeflow.core.api_views import (
     IDEMPOTENCY_PARAM,
     ApiView,
@@ -169,7 +170,7 @@ class RatingListView(ApiView):
         body = {
             "average": summary.average,
             "count": summary.count,
-            "may_rate": services.may_rate(request.user, cr),
+            "may_rate": cr.state == State.CLOSED and services.may_rate(request.user, cr),
             "results": list(selectors.rating_list(user=request.user, cr=cr)),
         }
         return Response(RatingListSerializer(body).data, status=code)

@@ -105,7 +105,7 @@ class RatingSerializer(serializers.Serializer):
 class RatingListSerializer(serializers.Serializer):
     average = serializers.DecimalField(max_digits=4, decimal_places=2, allow_null=True)
     count = serializers.IntegerField()
-    may_rate = serializers.BooleanField(help_text=_("Whether you may rate this outcome."))
+    may_rate = serializers.BooleanField(help_text=_("Whether you may rate this outcome now."))
     results = RatingSerializer(many=True)
 
 
