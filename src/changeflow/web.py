@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
+from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
@@ -53,6 +54,15 @@ def error_page(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
 def form_status(form: forms.BaseForm) -> int:
     """The status of a page that shows ``form`` after a failed POST."""
     return 400 if form.errors else 200
+
+
+def paged(request: HttpRequest, items: Any, size: int) -> tuple[Page, str]:
+    """The page of ``items`` that ``?page=`` asks for, and the query string without it (for the
+    pager's links)."""
+    page = Paginator(items, size).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return page, query.urlencode()
 
 
 def render_results(

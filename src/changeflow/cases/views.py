@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -20,7 +19,7 @@ from changeflow.changes import selectors as change_selectors
 from changeflow.changes.workflow import FINAL_STATES
 from changeflow.core.errors import ApplicationError, ValidationError
 from changeflow.core.http import AuthenticatedHttpRequest
-from changeflow.web import add_errors, error_page, form_status, or_404, render_results
+from changeflow.web import add_errors, error_page, form_status, or_404, paged, render_results
 
 from . import selectors, services
 from .forms import CaseFilterForm, CaseForm, RatingForm
@@ -41,15 +40,13 @@ def case_library(request: AuthenticatedHttpRequest, key: str | None = None) -> H
     if form.is_bound and form.is_valid():
         filters = selectors.clean_filters(form.cleaned_data)
     qs = selectors.case_list(user=request.user, project=project, filters=filters)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = paged(request, qs, PAGE_SIZE)
     context = {
         "project": project,
         "form": form,
         "page": page,
         "rows": [(case, selectors.figures_of(case)) for case in page.object_list],
-        "query": query.urlencode(),
+        "query": query,
         "filtered": bool(filters),
         "rating": selectors.project_rating_summary(project=project) if project else None,
     }

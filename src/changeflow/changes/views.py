@@ -14,7 +14,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -37,7 +36,7 @@ from changeflow.impact.services import EVENT_LABELS as IMPACT_EVENT_LABELS
 from changeflow.requirements import changesets as cs
 from changeflow.requirements.cr_selectors import cr_panel
 from changeflow.requirements.models import Kind, Requirement, RequirementPriority, RequirementStatus
-from changeflow.web import add_errors, form_status, or_404, render_results
+from changeflow.web import add_errors, form_status, or_404, paged, render_results
 
 from . import selectors, services, uploads, workflow
 from .forms import (
@@ -104,14 +103,12 @@ def cr_list(request: AuthenticatedHttpRequest, key: str | None = None) -> HttpRe
     if project:
         filters["project"] = project.key
     qs = selectors.change_request_list(user=request.user, filters=filters)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = paged(request, qs, PAGE_SIZE)
     context = {
         "project": project,
         "form": form,
         "page": page,
-        "query": query.urlencode(),
+        "query": query,
         "filtered": bool(set(filters) - {"project", "ordering"}),
         "can_create": project is not None and may_write(request.user, project),
         "can_manage": project is not None and manages(request.user, project),
