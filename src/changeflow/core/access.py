@@ -5,8 +5,10 @@ do not exist for that user (404, never 403).
 
 Actions:
 - ``view``: members of the object's project see it; customer roles do not see internal
-  comments, internal audit events, or the project's plans and simulations (internal costs,
-  rates and schedule figures: ``sees_internal``), nor the team's improvement actions and cases.
+  comments, internal audit events, the project's plans and simulations (internal costs,
+  rates and schedule figures: ``sees_internal``), the team's improvement actions, or its case
+  library (root causes, lessons and cost overruns: the team's own retrospective; customers'
+  outcome ratings they do see).
 - ``manage``: the project's project managers (members, settings, board).
 - ``audit``: the project's audit trail, for project managers, tech leads and QA.
 Site admins may do everything.
