@@ -1,7 +1,7 @@
 """Permission-filtered reads of cases and ratings (``core.access.restrict``), and the figures.
 
-A list is one query: the figures' inputs (the current assessment, the submission time from
-the audit log, the ratings) are correlated subqueries of the case query, not a query per row.
+A list is one query: the figures' inputs (the current assessment, the first submission from
+the stage history, the ratings) are correlated subqueries of the case query, not a query per row.
 """
 
 from __future__ import annotations
@@ -10,17 +10,16 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Avg, Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Avg, Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Project, User
-from changeflow.changes.models import ChangeRequest, ImpactAssessment
+from changeflow.changes.models import ChangeRequest, ImpactAssessment, StateChange
 from changeflow.changes.workflow import State
 from changeflow.core import search
 from changeflow.core.access import restrict
 from changeflow.core.errors import NotFound, ValidationError
-from changeflow.core.models import AuditEvent
 
 from .figures import Figures
 from .models import Case, Outcome, OutcomeRating
@@ -37,14 +36,12 @@ def _latest_assessment(field: str) -> Subquery:
 
 
 def _submitted_at() -> Subquery:
-    """When the CR was first submitted: its `cr.submit` event, or its creation when it was
-    created submitted."""
+    """When the CR was first submitted, from its stage history (``changes.StateChange``)."""
     return Subquery(
-        AuditEvent.objects.filter(
-            object_type="change_request", object_key=OuterRef("change_request__key")
+        StateChange.objects.filter(
+            change_request_id=OuterRef("change_request_id"), to_state=State.SUBMITTED
         )
-        .filter(Q(action="cr.submit") | Q(action="cr.created", after__state=State.SUBMITTED))
-        .order_by("seq")
+        .order_by("at", "id")
         .values("at")[:1]
     )
 
