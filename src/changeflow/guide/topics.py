@@ -110,7 +110,8 @@ TOPICS: tuple[Topic, ...] = (
         (
             "reports-metrics", "reports-metrics-chart", "improvement-list",
             "improvement-create", "improvement-detail", "improvement-edit",
-            "improvement-progress", "improvement-transition",
+            "improvement-progress", "improvement-transition", "case-library", "case-list",
+            "case-compare", "case-edit", "cr-rating",
         ),
     ),
     Topic(
