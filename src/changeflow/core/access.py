@@ -112,6 +112,8 @@ def _reports_paths() -> dict[type[Model], str]:
     from changeflow.reports.models import ImprovementAction
 
     return {ImprovementAction: "project_id"}
+
+
 def _cases_paths() -> dict[type[Model], str]:
     from changeflow.cases.models import Case, OutcomeRating
 
