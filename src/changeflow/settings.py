@@ -323,7 +323,11 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "changeflow.changes.models.Channel",
         "CommunicationChannelEnum": "changeflow.comms.models.LogChannel",
         "ResolutionEnum": "changeflow.requirements.changesets.RESOLUTIONS",
+        "OutcomeEnum": "changeflow.meetings.models.Outcome",
         "CaseOutcomeEnum": "changeflow.cases.models.Outcome",
+        "ImprovementStatusEnum": "changeflow.reports.models.ActionStatus",
+        "ImprovementActionEnum": "changeflow.reports.actions.TRANSITION_NAMES",
+        "ActionEnum": "changeflow.changes.workflow.ACTION_NAMES",
     },
 }
 

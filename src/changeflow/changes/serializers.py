@@ -25,7 +25,7 @@ from .models import (
     Vote,
     VoteDecision,
 )
-from .workflow import Action
+from .workflow import ACTION_NAMES
 
 # ---------------------------------------------------------------- output
 
@@ -95,7 +95,7 @@ def list_item(cr: ChangeRequest) -> dict:
 
 
 class AvailableActionSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=[a.value for a in Action])
+    action = serializers.ChoiceField(choices=ACTION_NAMES)
     # The API's field "label" shadows DRF's Field.label attribute (still a declared field).
     label = serializers.CharField()  # type: ignore[assignment]
     target = serializers.CharField(help_text=_("The state the CR moves to."))
@@ -397,7 +397,7 @@ class ChangeRequestUpdateSerializer(StrictSerializer):
 
 
 class TransitionSerializer(StrictSerializer):
-    action = serializers.ChoiceField(choices=[a.value for a in Action])
+    action = serializers.ChoiceField(choices=ACTION_NAMES)
     comment = serializers.CharField(
         max_length=TEXT_MAX, required=False, allow_blank=True, default=""
     )

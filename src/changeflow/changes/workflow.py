@@ -57,6 +57,10 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"
 
 
+# The actions' names: the choices of the API's ``action`` (named in the schema's
+# ENUM_NAME_OVERRIDES, where another ``action`` enum exists).
+ACTION_NAMES = tuple(a.value for a in Action)
+
 ACTION_LABELS: dict[Action, Promise] = {
     Action.SUBMIT: _("Submit"),
     Action.TRIAGE: _("Triage"),

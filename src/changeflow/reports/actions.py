@@ -39,6 +39,8 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "cancel": ((S.OPEN, S.IN_PROGRESS), S.CANCELLED),
     "reopen": ((S.DONE, S.CANCELLED), S.OPEN),
 }
+# Their names, the choices of the API's ``action`` (named in the schema's ENUM_NAME_OVERRIDES).
+TRANSITION_NAMES = tuple(TRANSITIONS)
 TRANSITION_LABELS = {
     "start": gettext_lazy("Start"),
     "complete": gettext_lazy("Mark done"),

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from changeflow.core.api_views import StrictSerializer
 
 from . import selectors
-from .actions import TRANSITIONS
+from .actions import TRANSITION_NAMES
 from .models import TEXT_MAX, TITLE_MAX, ImprovementAction
 
 
@@ -77,7 +77,7 @@ class ImprovementActionUpdateSerializer(ImprovementActionCreateSerializer):
 
 
 class ImprovementTransitionSerializer(StrictSerializer):
-    action = serializers.ChoiceField(choices=list(TRANSITIONS))
+    action = serializers.ChoiceField(choices=TRANSITION_NAMES)
     resolution = serializers.CharField(
         max_length=TEXT_MAX, required=False, allow_blank=True,
         help_text=_("Required to complete: what was changed, and the evidence."),
@@ -87,7 +87,7 @@ class ImprovementTransitionSerializer(StrictSerializer):
 
 
 class ImprovementActionsAvailableSerializer(serializers.Serializer):
-    actions = serializers.ListField(child=serializers.ChoiceField(choices=list(TRANSITIONS)))
+    actions = serializers.ListField(child=serializers.ChoiceField(choices=TRANSITION_NAMES))
 
 
 COUNTS = serializers.DictField(child=serializers.IntegerField())
