@@ -20,6 +20,7 @@ from changeflow.changes.workflow import FINAL_STATES, State
 from changeflow.core import audit, search
 from changeflow.core.access import CUSTOMER_ROLES, role_in
 from changeflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from changeflow.core.validation import clean_text, invalid
 
 from .models import TAG_MAX, TAGS_MAX, TEXT_MAX, Case, Outcome, OutcomeRating
 
@@ -85,10 +86,6 @@ def require_rater(user: User, cr: ChangeRequest) -> None:
 # ----------------------------------------------------------------------------------- cleaning
 
 
-def _invalid(field: str, message: str) -> ValidationError:
-    return ValidationError(_("Some fields are invalid."), fields={field: [message]})
-
-
 def clean_tags(value: Any) -> list[str]:
     """Tags as short labels: trimmed, inner spaces collapsed, lower-cased, each once, in the
     order given; a list of strings, or one comma-separated string."""
@@ -97,30 +94,20 @@ def clean_tags(value: Any) -> list[str]:
     if isinstance(value, str):
         value = value.replace("，", ",").split(",")
     if not isinstance(value, list | tuple) or not all(isinstance(x, str) for x in value):
-        raise _invalid("tags", _("A list of strings."))
+        raise invalid("tags", _("A list of strings."))
     tags: list[str] = []
     for raw in value:
         tag = " ".join(raw.split()).lower()
         if "|" in tag:
-            raise _invalid("tags", _("A tag cannot contain “|”."))
+            raise invalid("tags", _("A tag cannot contain “|”."))
         if tag and tag not in tags:
             tags.append(tag)
     if len(tags) > TAGS_MAX or any(len(t) > TAG_MAX for t in tags):
-        raise _invalid(
+        raise invalid(
             "tags",
             _("At most %(n)d tags of at most %(m)d characters.") % {"n": TAGS_MAX, "m": TAG_MAX},
         )
     return tags
-
-
-def _clean_text(field: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _invalid(field, _("Text expected."))
-    if len(value) > TEXT_MAX:
-        raise _invalid(field, _("Too long."))
-    return value.strip()
 
 
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -133,16 +120,16 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     if "outcome" in data:
         if data["outcome"] not in Outcome.values:
-            raise _invalid("outcome", ", ".join(Outcome.values))
+            raise invalid("outcome", ", ".join(Outcome.values))
         cleaned["outcome"] = data["outcome"]
     for name in ("root_causes", "lessons"):
         if name in data:
-            cleaned[name] = _clean_text(name, data[name])
+            cleaned[name] = clean_text(name, data[name], TEXT_MAX)
     if "tags" in data:
         cleaned["tags"] = clean_tags(data["tags"])
     if "archived" in data:
         if not isinstance(data["archived"], bool):
-            raise _invalid("archived", _("true or false."))
+            raise invalid("archived", _("true or false."))
         cleaned["archived"] = data["archived"]
     return cleaned
 
@@ -261,13 +248,13 @@ def case_update(
 
 def clean_score(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise _invalid("score", _("A whole number from 1 to 5."))
+        raise invalid("score", _("A whole number from 1 to 5."))
     try:
         score = int(value)
     except ValueError:
-        raise _invalid("score", _("A whole number from 1 to 5.")) from None
+        raise invalid("score", _("A whole number from 1 to 5.")) from None
     if not 1 <= score <= 5:
-        raise _invalid("score", _("A whole number from 1 to 5."))
+        raise invalid("score", _("A whole number from 1 to 5."))
     return score
 
 
@@ -280,9 +267,7 @@ def rating_set(*, user: User, cr: ChangeRequest, score: Any, comment: Any = "") 
             _("The outcome is rated once the change request is closed."), code="not_closed"
         )
     score = clean_score(score)
-    comment = _clean_text("comment", comment)
-    if len(comment) > COMMENT_MAX:
-        raise _invalid("comment", _("Too long."))
+    comment = clean_text("comment", comment, COMMENT_MAX)
     with transaction.atomic():
         rating = (
             OutcomeRating.objects.select_for_update()

@@ -28,3 +28,27 @@ def in_utc(value: dt.datetime) -> dt.datetime | None:
         return value.astimezone(dt.UTC)
     except OverflowError:
         return None
+
+
+def invalid(name: str, message: object) -> ValidationError:
+    """The error of one invalid field: ``name`` and why (a 400 naming it)."""
+    return ValidationError(_("Some fields are invalid."), fields={name: [str(message)]})
+
+
+def clean_text(
+    name: str, value: object, limit: int, *, required: bool = False, strip: bool = True
+) -> str:
+    """A text field of a service's input: None is empty, anything but a string is refused, at
+    most ``limit`` characters (after stripping, unless ``strip`` is false: minutes keep their
+    layout), not empty when ``required``."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise invalid(name, _("A text is required."))
+    if strip:
+        value = value.strip()
+    if required and not value:
+        raise invalid(name, _("This field is required."))
+    if len(value) > limit:
+        raise invalid(name, _("At most %(n)d characters.") % {"n": limit})
+    return value

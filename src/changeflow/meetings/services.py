@@ -31,6 +31,7 @@ from changeflow.core.errors import (
     PreconditionFailed,
     ValidationError,
 )
+from changeflow.core.validation import clean_text, invalid
 
 from . import recurrence, selectors
 from .models import (
@@ -60,10 +61,6 @@ MAX_INVITEES = 200
 CUSTOMER_MEETING_ROLES = (
     Role.PROJECT_MANAGER, Role.TECH_LEAD, Role.CUSTOMER_REP, Role.CUSTOMER,
 )  # fmt: skip
-
-
-def _bad(name: str, message: Any) -> ValidationError:
-    return ValidationError(_("Some fields are invalid."), fields={name: [str(message)]})
 
 
 def require_runner(user: User, project: Project, kind: str | None = None) -> None:
@@ -117,29 +114,19 @@ def _record(
 
 
 def _text(data: dict, name: str, *, required: bool = False) -> str:
-    value = data.get(name)
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise _bad(name, _("A text is required."))
-    value = value.strip()
-    if required and not value:
-        raise _bad(name, _("This field is required."))
-    if len(value) > TEXT_LIMITS[name]:
-        raise _bad(name, _("At most %(n)d characters.") % {"n": TEXT_LIMITS[name]})
-    return value
+    return clean_text(name, data.get(name), TEXT_LIMITS[name], required=required)
 
 
 def _int(data: dict, name: str, low: int, high: int) -> int:
     value = data.get(name)
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise _bad(name, _("A whole number is required."))
+        raise invalid(name, _("A whole number is required."))
     try:
         number = int(value)
     except ValueError:
-        raise _bad(name, _("A whole number is required.")) from None
+        raise invalid(name, _("A whole number is required.")) from None
     if not low <= number <= high:
-        raise _bad(name, _("From %(low)d to %(high)d.") % {"low": low, "high": high})
+        raise invalid(name, _("From %(low)d to %(high)d.") % {"low": low, "high": high})
     return number
 
 
@@ -147,11 +134,11 @@ def _start(value: Any, tz_name: str) -> dt.datetime:
     if isinstance(value, str):
         value = parse_datetime(value.strip()) if value.strip() else None
     if not isinstance(value, dt.datetime):
-        raise _bad("starts_at", _("A date and time is required, e.g. 2026-12-01T10:00."))
+        raise invalid("starts_at", _("A date and time is required, e.g. 2026-12-01T10:00."))
     if timezone.is_naive(value):  # a wall-clock time in the meeting's own zone
         value = value.replace(tzinfo=recurrence.zone(tz_name))
     if not 2000 <= value.year <= 2200:
-        raise _bad("starts_at", _("The year must be from 2000 to 2200."))
+        raise invalid("starts_at", _("The year must be from 2000 to 2200."))
     return value.astimezone(dt.UTC).replace(microsecond=0)
 
 
@@ -159,9 +146,9 @@ def _invitees(project: Project, kind: str, value: Any) -> list[User]:
     if value is None:
         return _default_invitees(project, kind)
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise _bad("invitees", _("A list of usernames."))
+        raise invalid("invitees", _("A list of usernames."))
     if len(value) > MAX_INVITEES:
-        raise _bad("invitees", _("At most %d invitees.") % MAX_INVITEES)
+        raise invalid("invitees", _("At most %d invitees.") % MAX_INVITEES)
     names = set(value)
     found = {
         m.user.username: m.user
@@ -171,7 +158,7 @@ def _invitees(project: Project, kind: str, value: Any) -> list[User]:
     }
     unknown = sorted(names - set(found))
     if unknown:
-        raise _bad("invitees", _("Not members of this project: %s") % ", ".join(unknown))
+        raise invalid("invitees", _("Not members of this project: %s") % ", ".join(unknown))
     return [found[n] for n in sorted(found)]
 
 
@@ -206,16 +193,16 @@ def _clean(project: Project, kind: str, data: dict, current: Meeting | None) -> 
         tz_name = timezone.get_default_timezone_name()
     if tz_name is not None:
         if not isinstance(tz_name, str):
-            raise _bad("timezone", _("A time zone name is required."))
+            raise invalid("timezone", _("A time zone name is required."))
         try:
             recurrence.zone(tz_name)
         except recurrence.RuleError as exc:
-            raise _bad("timezone", exc) from None
+            raise invalid("timezone", exc) from None
         out["timezone"] = tz_name
     zone_name = out.get("timezone") or (current.timezone if current else "UTC")
     if creating or "starts_at" in data:
         if data.get("starts_at") in (None, ""):
-            raise _bad("starts_at", _("This field is required."))
+            raise invalid("starts_at", _("This field is required."))
         out["starts_at"] = _start(data["starts_at"], zone_name)
     if creating or "duration_minutes" in data:
         out["duration_minutes"] = _int(
@@ -231,7 +218,7 @@ def _clean(project: Project, kind: str, data: dict, current: Meeting | None) -> 
         if rule is None:
             rule = ""
         if not isinstance(rule, str):
-            raise _bad("rrule", _("A text is required."))
+            raise invalid("rrule", _("A text is required."))
         starts = out.get("starts_at") or current.starts_at  # type: ignore[union-attr]
         try:
             out["rrule"] = recurrence.check(rule, starts_at=starts, timezone=zone_name)
@@ -261,7 +248,7 @@ def _summary(meeting: Meeting) -> dict[str, Any]:
 def meeting_create(*, user: User, project: Project, kind: str, **data: Any) -> Meeting:
     """Schedule a CCB or customer meeting (one-off, or recurring by ``rrule``)."""
     if kind not in Kind.values:
-        raise _bad("kind", _("One of: %s") % ", ".join(Kind.values))
+        raise invalid("kind", _("One of: %s") % ", ".join(Kind.values))
     require_runner(user, project, kind)
     fields = _clean(project, kind, data, None)
     invitees = fields.pop("invitees")
@@ -384,11 +371,11 @@ def occurrence_hold(
     if held_at is None:
         held_at = now
     if timezone.is_naive(held_at):
-        raise _bad("held_at", _("Give a time with its offset."))
+        raise invalid("held_at", _("Give a time with its offset."))
     if held_at > now + dt.timedelta(minutes=1):
-        raise _bad("held_at", _("A meeting cannot begin in the future."))
+        raise invalid("held_at", _("A meeting cannot begin in the future."))
     if held_at < occurrence.starts_at - EARLIEST_BEGIN:
-        raise _bad("held_at", _("At most 12 hours before the scheduled start."))
+        raise invalid("held_at", _("At most 12 hours before the scheduled start."))
     with transaction.atomic():
         occ = _locked(user, occurrence, states=(OccurrenceState.SCHEDULED,))
         existing = set(occ.items.filter(change_request__isnull=False).values_list(
@@ -446,11 +433,7 @@ def occurrence_minutes(
     for name, value in (("minutes", minutes), ("internal_notes", internal_notes)):
         if value is None:
             continue
-        if not isinstance(value, str):
-            raise _bad(name, _("A text is required."))
-        if len(value) > 100_000:
-            raise _bad(name, _("At most %(n)d characters.") % {"n": 100_000})
-        changes[name] = value
+        changes[name] = clean_text(name, value, 100_000, strip=False)
     with transaction.atomic():
         occ = _locked(user, occurrence, states=(OccurrenceState.SCHEDULED, OccurrenceState.HELD))
         before = {k: getattr(occ, k) for k in changes}
@@ -477,11 +460,11 @@ def agenda_item_add(
     if change_request:
         cr = ChangeRequest.objects.filter(project_id=meeting.project_id, key=change_request).first()
         if cr is None:
-            raise _bad("change_request", _("No such change request in this project."))
+            raise invalid("change_request", _("No such change request in this project."))
         title = title or cr.title
     title = _text({"title": title}, "title", required=True)
     if not isinstance(notes, str) or len(notes) > 100_000:
-        raise _bad("notes", _("At most %(n)d characters.") % {"n": 100_000})
+        raise invalid("notes", _("At most %(n)d characters.") % {"n": 100_000})
     with transaction.atomic():
         occ = _locked(user, occurrence, states=(OccurrenceState.SCHEDULED, OccurrenceState.HELD))
         if cr is not None and occ.items.filter(change_request=cr).exists():
@@ -504,12 +487,12 @@ def agenda_item_decide(
 ) -> AgendaItem:  # fmt: skip
     """Record what the meeting decided on an item, why, and on what conditions."""
     if outcome not in Outcome.values:
-        raise _bad("outcome", _("One of: %s") % ", ".join(v for v in Outcome.values if v))
+        raise invalid("outcome", _("One of: %s") % ", ".join(v for v in Outcome.values if v))
     for name, value in (("rationale", rationale), ("conditions", conditions), ("notes", notes)):
         if value is not None and (not isinstance(value, str) or len(value) > 100_000):
-            raise _bad(name, _("At most %(n)d characters.") % {"n": 100_000})
+            raise invalid(name, _("At most %(n)d characters.") % {"n": 100_000})
     if outcome and not (rationale or "").strip():
-        raise _bad("rationale", _("Say why the meeting decided so."))
+        raise invalid("rationale", _("Say why the meeting decided so."))
     occurrence = item.occurrence
     with transaction.atomic():
         _locked(user, occurrence, states=(OccurrenceState.HELD,))
@@ -541,14 +524,14 @@ def agenda_item_decide(
 def attendance_set(*, user: User, occurrence: Occurrence, entries: list[dict]) -> Occurrence:
     """Record who was present, absent or excused (invitees, or other project members)."""
     if not isinstance(entries, list) or not entries:
-        raise _bad("attendance", _("A list of {username, status}."))
+        raise invalid("attendance", _("A list of {username, status}."))
     wanted: dict[str, str] = {}
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or set(entry) - {"username", "status"}:
-            raise _bad(f"attendance.{i}", _("An object with username and status."))
+            raise invalid(f"attendance.{i}", _("An object with username and status."))
         status = entry.get("status")
         if status not in AttendanceStatus.values:
-            raise _bad(
+            raise invalid(
                 f"attendance.{i}.status", _("One of: %s") % ", ".join(AttendanceStatus.values)
             )
         wanted[str(entry.get("username"))] = status
@@ -561,7 +544,7 @@ def attendance_set(*, user: User, occurrence: Occurrence, entries: list[dict]) -
     }
     unknown = sorted(set(wanted) - set(members))
     if unknown:
-        raise _bad("attendance", _("Not members of this project: %s") % ", ".join(unknown))
+        raise invalid("attendance", _("Not members of this project: %s") % ", ".join(unknown))
     with transaction.atomic():
         occ = _locked(user, occurrence, states=(OccurrenceState.HELD,))
         current = {a.user_id: a for a in occ.attendance.all()}
@@ -638,16 +621,16 @@ def action_item_add(
         .first()
     )
     if person is None:
-        raise _bad("owner", _("Not a member of this project."))
+        raise invalid("owner", _("Not a member of this project."))
     if isinstance(due_date, str):
         due_date = parse_date(due_date.strip()) if due_date.strip() else None
     if not isinstance(due_date, dt.date) or isinstance(due_date, dt.datetime):
-        raise _bad("due_date", _("A date is required, e.g. 2026-12-01."))
+        raise invalid("due_date", _("A date is required, e.g. 2026-12-01."))
     cr = None
     if change_request:
         cr = ChangeRequest.objects.filter(project_id=meeting.project_id, key=change_request).first()
         if cr is None:
-            raise _bad("change_request", _("No such change request in this project."))
+            raise invalid("change_request", _("No such change request in this project."))
     with transaction.atomic():
         occ = _locked(user, occurrence, states=(OccurrenceState.SCHEDULED, OccurrenceState.HELD))
         action = ActionItem.objects.create(

@@ -27,6 +27,7 @@ from changeflow.accounts.models import Membership, Project, Role, User
 from changeflow.changes.models import ChangeRequest
 from changeflow.core import audit
 from changeflow.core.errors import Conflict, PermissionDenied, PreconditionFailed, ValidationError
+from changeflow.core.validation import clean_text, invalid
 
 from . import selectors
 from .models import ACTIVE_STATUSES, TEXT_MAX, TITLE_MAX, ActionStatus, ImprovementAction
@@ -57,10 +58,6 @@ MAX_LINKED = 100
 REMIND_DAYS_BEFORE = 3
 
 
-def _bad(name: str, message: Any) -> ValidationError:
-    return ValidationError(_("Some fields are invalid."), fields={name: [str(message)]})
-
-
 def require_manager(user: User, project: Project) -> None:
     """403 unless ``user`` creates and edits improvement actions of ``project``."""
     if not selectors.may_manage(user, project):
@@ -89,22 +86,9 @@ def available_transitions(*, user: User, action: ImprovementAction) -> list[str]
 # ------------------------------------------------------------------ cleaning
 
 
-def _text(name: str, value: Any, limit: int, *, required: bool = False) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise _bad(name, _("A text is required."))
-    value = value.strip()
-    if required and not value:
-        raise _bad(name, _("This field is required."))
-    if len(value) > limit:
-        raise _bad(name, _("At most %(n)d characters.") % {"n": limit})
-    return value
-
-
 def _date(name: str, value: Any) -> dt.date:
     if isinstance(value, dt.datetime):
-        raise _bad(name, _("A date is required (YYYY-MM-DD)."))
+        raise invalid(name, _("A date is required (YYYY-MM-DD)."))
     if isinstance(value, dt.date):
         return value
     try:
@@ -112,26 +96,26 @@ def _date(name: str, value: Any) -> dt.date:
     except ValueError:
         parsed = None
     if parsed is None:
-        raise _bad(name, _("A date is required (YYYY-MM-DD)."))
+        raise invalid(name, _("A date is required (YYYY-MM-DD)."))
     return parsed
 
 
 def _progress(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise _bad("progress", _("A whole number from 0 to 100 is required."))
+        raise invalid("progress", _("A whole number from 0 to 100 is required."))
     try:
         number = int(value)
     except ValueError:
-        raise _bad("progress", _("A whole number from 0 to 100 is required.")) from None
+        raise invalid("progress", _("A whole number from 0 to 100 is required.")) from None
     if not 0 <= number <= 100:
-        raise _bad("progress", _("A whole number from 0 to 100 is required."))
+        raise invalid("progress", _("A whole number from 0 to 100 is required."))
     return number
 
 
 def _owner(project: Project, username: Any) -> User:
     """A member of ``project`` who may own an action (``selectors.NOT_OWNERS`` may not)."""
     if not isinstance(username, str) or not username.strip():
-        raise _bad("owner", _("This field is required."))
+        raise invalid("owner", _("This field is required."))
     member = (
         Membership.objects.filter(
             project_id=project.pk, user__username=username.strip(), user__is_active=True
@@ -141,7 +125,9 @@ def _owner(project: Project, username: Any) -> User:
         .first()
     )
     if member is None:
-        raise _bad("owner", _("Not a member of the project's team: %(name)s") % {"name": username})
+        raise invalid(
+            "owner", _("Not a member of the project's team: %(name)s") % {"name": username}
+        )
     return member.user
 
 
@@ -149,15 +135,15 @@ def _change_requests(project: Project, keys: Any) -> list[ChangeRequest]:
     if keys is None:
         return []
     if isinstance(keys, str) or not isinstance(keys, Iterable):
-        raise _bad("change_requests", _("A list of change request keys is required."))
+        raise invalid("change_requests", _("A list of change request keys is required."))
     wanted = []
     for key in keys:
         if not isinstance(key, str):
-            raise _bad("change_requests", _("A list of change request keys is required."))
+            raise invalid("change_requests", _("A list of change request keys is required."))
         if key.strip() and key.strip() not in wanted:
             wanted.append(key.strip())
     if len(wanted) > MAX_LINKED:
-        raise _bad("change_requests", _("At most %(n)d items.") % {"n": MAX_LINKED})
+        raise invalid("change_requests", _("At most %(n)d items.") % {"n": MAX_LINKED})
     found = {
         cr.key: cr
         for cr in ChangeRequest.objects.filter(project_id=project.pk, key__in=wanted).only(
@@ -166,7 +152,7 @@ def _change_requests(project: Project, keys: Any) -> list[ChangeRequest]:
     }
     missing = [k for k in wanted if k not in found]
     if missing:
-        raise _bad(
+        raise invalid(
             "change_requests",
             _("No such change request in this project: %(keys)s") % {"keys": ", ".join(missing)},
         )
@@ -214,9 +200,9 @@ def improvement_create(
     require_manager(user, project)
     action = ImprovementAction(
         project=project,
-        title=_text("title", title, TITLE_MAX, required=True),
-        description=_text("description", description, TEXT_MAX),
-        problem=_text("problem", problem, TEXT_MAX),
+        title=clean_text("title", title, TITLE_MAX, required=True),
+        description=clean_text("description", description, TEXT_MAX),
+        problem=clean_text("problem", problem, TEXT_MAX),
         owner=_owner(project, owner),
         due_date=_date("due_date", due_date),
         created_by=user,
@@ -284,9 +270,9 @@ def improvement_update(
         new_crs: list[ChangeRequest] | None = None
         for name, raw in data.items():
             if name == "title":
-                value: Any = _text(name, raw, TITLE_MAX, required=True)
+                value: Any = clean_text(name, raw, TITLE_MAX, required=True)
             elif name in ("description", "problem", "resolution"):
-                value = _text(name, raw, TEXT_MAX)
+                value = clean_text(name, raw, TEXT_MAX)
             elif name == "owner":
                 value = _owner(project, raw)
             elif name == "due_date":
@@ -326,7 +312,7 @@ def improvement_update(
                 fields={"resolution": [_("Mark the action done to record its resolution.")]},
             )
         if "resolution" in columns and not columns["resolution"]:
-            raise _bad("resolution", _("A done action keeps its resolution."))
+            raise invalid("resolution", _("A done action keeps its resolution."))
         _save(fresh, columns)
         for name, value in columns.items():
             setattr(fresh, name, value)
@@ -349,12 +335,12 @@ def improvement_transition(
     changed in the process and the evidence that it works. ``reopen`` makes an action open
     again (its overdue notice may then be given again)."""
     if name not in TRANSITIONS:
-        raise _bad("action", _("Unknown action: %(name)s") % {"name": name})
+        raise invalid("action", _("Unknown action: %(name)s") % {"name": name})
     require_mover(user, action)
     if name not in OWNER_TRANSITIONS:
         require_manager(user, action.project)
-    resolution = _text("resolution", resolution, TEXT_MAX)
-    comment = _text("comment", comment, TEXT_MAX)
+    resolution = clean_text("resolution", resolution, TEXT_MAX)
+    comment = clean_text("comment", comment, TEXT_MAX)
     sources, target = TRANSITIONS[name]
     with transaction.atomic():
         fresh = _fresh(action, expected_version)
