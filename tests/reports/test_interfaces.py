@@ -59,6 +59,18 @@ def test_the_page_defaults_to_the_last_three_months(client, personas):
     assert f"from={period.start.isoformat()}&amp;to={period.end.isoformat()}" in html
 
 
+def test_the_period_s_dates_are_iso_in_chinese_too(client, personas):
+    # A date input only shows a YYYY-MM-DD value; zh-Hans formats dates as 2026/09/07, which the
+    # browser showed as an empty field.
+    from changeflow.reports.metrics import default_period
+
+    period = default_period()
+    client.force_login(personas.pm)
+    html = client.get(PAGE, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert f'value="{period.start.isoformat()}"' in html
+    assert f'value="{period.end.isoformat()}"' in html
+
+
 @pytest.mark.parametrize(
     "query,says",
     [

@@ -187,7 +187,9 @@ class ActionItemForm(_OwnIds):
 
     title = forms.CharField(label=_("Action"), max_length=200)
     owner = forms.ChoiceField(label=_("Owner"))
-    due_date = forms.DateField(label=_("Due date"), widget=forms.DateInput(attrs={"type": "date"}))
+    due_date = forms.DateField(
+        label=_("Due date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     change_request = forms.CharField(label=_("Change request (key)"), max_length=24,
                                      required=False)  # fmt: skip
 

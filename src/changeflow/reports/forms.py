@@ -20,7 +20,9 @@ KEYS = re.compile(r"[\s,，;；]+")
 class ImprovementForm(forms.Form):
     title = forms.CharField(label=_("Title"), max_length=TITLE_MAX)
     owner = forms.ChoiceField(label=_("Owner"))
-    due_date = forms.DateField(label=_("Due date"), widget=forms.DateInput(attrs={"type": "date"}))
+    due_date = forms.DateField(
+        label=_("Due date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     problem = forms.CharField(
         label=_("Problem addressed"), required=False, max_length=TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -96,7 +98,7 @@ class PeriodForm(forms.Form):
         super().__init__(*args, **kwargs)
 
         def date(label, help_text="") -> forms.DateField:
-            widget = forms.DateInput(attrs={"type": "date"})
+            widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
             return forms.DateField(label=label, help_text=help_text, widget=widget, required=False)
 
         self.fields["from"] = date(_("From"))
