@@ -1,3 +1,4 @@
+import os
 import tempfile
 
 import pytest
@@ -11,6 +12,37 @@ def pytest_configure(config):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # An existing, empty static root for servers started once per session (live_server).
     settings.STATIC_ROOT = tempfile.mkdtemp(prefix="changeflow-static-")
+
+
+# The fixtures through which a test reaches the suite's database.
+DATABASE_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
+     "live_server"}
+)  # fmt: skip
+
+
+def uses_the_database(item: pytest.Item) -> bool:
+    """Whether the test reads or writes the suite's database (SQLite or PostgreSQL): a test
+    marked own_home runs changeflow on a SQLite home of its own, whatever the suite's; a test
+    without database access cannot reach it (pytest-django refuses the connection)."""
+    if item.get_closest_marker("own_home"):
+        return False
+    if item.get_closest_marker("django_db") or item.get_closest_marker("postgres_only"):
+        return True
+    return bool(DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(config, items):
+    """With CHANGEFLOW_TEST_DATABASE_ONLY set (CI's second run, on PostgreSQL), only the tests
+    that use the database: the others would run exactly as in the first run, on SQLite."""
+    if not os.environ.get("CHANGEFLOW_TEST_DATABASE_ONLY"):
+        return
+    keep, drop = [], []
+    for item in items:
+        (keep if uses_the_database(item) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(autouse=True)

@@ -167,6 +167,7 @@ def test_django_commands_pass_through(run_cli):
     assert "No changes detected" in out
 
 
+@pytest.mark.own_home
 def test_a_new_home_is_made_when_the_secret_key_comes_from_the_environment(sh, tmp_path):
     """With the key in the environment nothing wrote the secret key file, which made the folder:
     the default SQLite database then could not be opened ("unable to open database file")."""
