@@ -1,10 +1,13 @@
 """Projects and members: allowed / forbidden / outsider for every endpoint."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from changeflow.accounts import services
 from changeflow.accounts.models import Membership
 from tests.api.conftest import error_of, names
-from tests.factories import make_user
+from tests.factories import make_project, make_user
 
 
 def test_project_list_shows_only_my_projects(personas, api):
@@ -180,3 +183,48 @@ def test_removing_the_last_manager_is_422(personas, api):
     r = api(personas.pm).delete(f"/api/v1/projects/ACME/members/{personas.pm.username}/")
     assert r.status_code == 422
     assert error_of(r)["code"] == "last_manager"
+
+
+def test_customer_roles_read_no_change_budget_or_contingency(personas, api):
+    """The budget and contingency the metrics measure approved changes against are the team's:
+    the metrics leave out costs for customer roles, and so does the project's API."""
+    services.project_update(
+        user=personas.pm, project=personas.project,
+        data={"change_budget": "250000", "schedule_contingency_days": "15"},
+    )  # fmt: skip
+    url = f"/api/v1/projects/{personas.project.key}/"
+    for who in (personas.pm, personas.qa, personas.viewer, personas.admin):
+        body = api(who).get(url).json()
+        assert (body["change_budget"], body["schedule_contingency_days"]) == ("250000.00", "15.00")
+    for who in (personas.customer, personas.customer_rep):
+        body = api(who).get(url).json()
+        assert (body["change_budget"], body["schedule_contingency_days"]) == (None, None)
+        assert body["key"] == personas.project.key  # the rest is there
+        (listed,) = api(who).get("/api/v1/projects/").json()["results"]
+        assert (listed["change_budget"], listed["schedule_contingency_days"]) == (None, None)
+    listed = {p["key"]: p for p in api(personas.pm).get("/api/v1/projects/").json()["results"]}
+    assert listed[personas.project.key]["change_budget"] == "250000.00"
+
+
+def test_the_project_list_reads_the_callers_roles_once(personas, api):
+    """What each project shows depends on the caller's role in it: one query for all roles,
+    however many projects (no query per project)."""
+    client = api(personas.customer)
+
+    def listed():
+        client.get("/api/v1/projects/")  # a token's first use in a while writes its last use
+        with CaptureQueriesContext(connection) as captured:
+            body = client.get("/api/v1/projects/").json()
+        return len(captured), {p["key"]: p["change_budget"] for p in body["results"]}
+
+    before, shown = listed()
+    assert shown == {"ACME": None}
+    for i, role in enumerate(("qa", "customer", "developer", "customer_rep")):
+        project = make_project(f"P{i}", manager=personas.admin)
+        services.project_update(user=personas.admin, project=project, data={"change_budget": "9"})
+        services.membership_set(
+            user=personas.admin, project=project, username=personas.customer.username, role=role
+        )
+    after, shown = listed()
+    assert shown == {"ACME": None, "P0": "9.00", "P1": None, "P2": "9.00", "P3": None}
+    assert after == before

@@ -12,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from changeflow.core import ratelimit
+from changeflow.core.access import remember_roles
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
 from changeflow.core.errors import ValidationError
 from changeflow.core.middleware import client_ip
@@ -98,6 +99,7 @@ class ProjectListView(ApiView):
     )
     def get(self, request):
         qs = selectors.project_list(user=request.user).order_by("key")
+        remember_roles(request.user)  # what each project shows them, in one query
         return self.paginated(qs, ProjectSerializer)
 
     @extend_schema(
@@ -109,7 +111,8 @@ class ProjectListView(ApiView):
     def post(self, request):
         data = self.get_validated(ProjectCreateSerializer)
         project = services.project_create(user=request.user, **data)
-        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+        body = ProjectSerializer(project, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ProjectDetailView(ApiView):
@@ -124,7 +127,7 @@ class ProjectDetailView(ApiView):
     )
     def get(self, request, key: str):
         project = selectors.project_get(user=request.user, key=key)
-        return Response(ProjectSerializer(project).data)
+        return Response(ProjectSerializer(project, context=self.get_serializer_context()).data)
 
     @extend_schema(
         operation_id="projects_partial_update",
@@ -136,7 +139,7 @@ class ProjectDetailView(ApiView):
         project = selectors.project_get(user=request.user, key=key, action="manage")
         data = self.get_validated(ProjectUpdateSerializer)
         project = services.project_update(user=request.user, project=project, data=dict(data))
-        return Response(ProjectSerializer(project).data)
+        return Response(ProjectSerializer(project, context=self.get_serializer_context()).data)
 
 
 class MemberListView(ApiView):

@@ -6,6 +6,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from changeflow.core.access import sees_internal
 from changeflow.core.api_views import StrictSerializer
 
 from .models import Membership, Project, Role, User
@@ -18,6 +19,10 @@ def _threshold(max_digits: int) -> serializers.DecimalField:
     return serializers.DecimalField(
         max_digits=max_digits, decimal_places=2, min_value=0, allow_null=True, required=False
     )
+
+
+# Of a project's settings, those only its team sees.
+INTERNAL_FIELDS = ("change_budget", "schedule_contingency_days")
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -35,9 +40,24 @@ class ProjectSerializer(serializers.ModelSerializer):
             "cr_count", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
+        extra_kwargs = {
+            name: {"help_text": _("Null when not set, and for customer roles.")}
+            for name in INTERNAL_FIELDS
+        }
 
     def get_customer(self, obj: Project) -> str:
         return obj.customer.name if obj.customer is not None else ""
+
+    def to_representation(self, instance: Project) -> dict:
+        """The money and days set aside for changes are what the process metrics measure the
+        approved changes' cost against, which customer roles do not see: they read null here
+        too. The serializer's context holds the request; without one they are hidden."""
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or not sees_internal(request.user, instance):
+            for name in INTERNAL_FIELDS:
+                data[name] = None
+        return data
 
     def get_cr_count(self, obj: Project) -> int | None:
         return getattr(obj, "cr_count", None)

@@ -205,6 +205,16 @@ def role_in(user, project) -> str | None:
     return cache[project.pk]
 
 
+def remember_roles(user) -> None:
+    """Read all of ``user``'s roles at once, for ``role_in`` over a list of their projects."""
+    if user is None or not user.is_authenticated:
+        return
+    cache = getattr(user, "_role_cache", None)
+    if cache is None:
+        cache = user._role_cache = {}
+    cache.update(Membership.objects.filter(user=user).values_list("project_id", "role"))
+
+
 def manages(user, project) -> bool:
     """Whether ``user`` manages ``project`` (settings, members, board, service levels): its
     project managers and site admins; ``restrict(..., "manage")`` is the same rule on a query."""
