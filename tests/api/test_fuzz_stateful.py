@@ -187,6 +187,7 @@ class Sequences(schema.as_state_machine()):  # type: ignore[misc]
 CALLERS = {"pm": SCENARIOS, "admin": ADMIN_SCENARIOS}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("caller", CALLERS)
 def test_api_sequences(caller, in_process):  # noqa: F811 - the fixture imported above
     Sequences.headers = in_process[caller]

@@ -281,6 +281,7 @@ class Lifecycle(RuleBasedStateMachine):
                 ).exists()  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_random_action_sequences_keep_the_invariants(personas):
     Lifecycle.personas = personas

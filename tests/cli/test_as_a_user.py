@@ -8,6 +8,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 from tests.cli.conftest import changeflow_command, free_port, one_line
 from tests.factories import PASSWORD
 
@@ -24,6 +26,7 @@ def test_unknown_command_is_bad_usage(sh):
     assert "frobnicate" in one_line(err)
 
 
+@pytest.mark.slow
 def test_migrate_createuser_token_verify(sh):
     code, _out, err = sh("migrate", "--no-input", "--verbosity", "0")
     assert code == 0, err

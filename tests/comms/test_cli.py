@@ -49,6 +49,7 @@ def test_run_cli_outcomes_and_errors(personas, eml, run_cli, monkeypatch, tmp_pa
     assert code == 2 and "--project" in one_line(err)
 
 
+@pytest.mark.slow
 @pytest.mark.own_home
 def test_subprocess(sh, tmp_path):
     """The installed script, its own SQLite home: the demo project takes a mail from stdin."""

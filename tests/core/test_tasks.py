@@ -90,6 +90,7 @@ def test_periodic_jobs_run_once_per_period_whatever_the_number_of_workers(monkey
         periodic.register("test.never", every=dt.timedelta(0), func=print)
 
 
+@pytest.mark.slow
 @pytest.mark.own_home
 def test_selecting_redis_rq_runs_tasks_on_redis(tmp_path):
     """CHANGEFLOW_TASKS_BACKEND=rq: enqueued on the local Redis, run by an RQ worker."""
@@ -140,6 +141,7 @@ def _wait_for(predicate, timeout=180.0):
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.own_home
 def test_a_worker_killed_mid_task_the_task_runs_again(tmp_path):
     home = tmp_path / "home"
@@ -170,6 +172,7 @@ def test_a_worker_killed_mid_task_the_task_runs_again(tmp_path):
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
 @pytest.mark.own_home
 def test_serve_runs_tasks_in_its_own_worker_and_stops_it_on_sigterm(tmp_path):
     import re

@@ -333,6 +333,7 @@ def crawl(client, lang: str, share: int) -> Crawl:
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_every_page_reachable_from_the_projects_works_for_every_role(settings, tmp_path):
     """One test for the eight people: the demo is loaded once (in this test's transaction,
