@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "changeflow.reports",
     "changeflow.guide",
     "changeflow.cases",
+    "changeflow.crtemplates",
 ]
 
 MIDDLEWARE = [

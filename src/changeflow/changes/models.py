@@ -124,6 +124,15 @@ class ChangeRequest(models.Model):
         _("actual schedule (days)"), max_digits=8, decimal_places=2, null=True, blank=True,
         validators=[MinValueValidator(0)],
     )  # fmt: skip
+    # The form template the CR was made with (templates are archived, never deleted), and its
+    # custom fields: the definitions as they were then (a later edit of the template does not
+    # change how this CR reads) and the values, key → value (crtemplates.definitions).
+    template = models.ForeignKey(
+        "crtemplates.CRTemplate", verbose_name=_("template"), on_delete=models.PROTECT,
+        related_name="change_requests", null=True, blank=True,
+    )  # fmt: skip
+    field_definitions = models.JSONField(default=list, blank=True)
+    field_values = models.JSONField(_("custom fields"), default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from changeflow.core.api_views import StrictSerializer
 from changeflow.core.models import AuditEvent
+from changeflow.crtemplates.models import FieldKind
 
 from .models import (
     TEXT_MAX,
@@ -114,6 +115,24 @@ class AssessmentSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class FieldDefinitionSerializer(serializers.Serializer):
+    """A custom field of the form the CR was made with, as it was then."""
+
+    key = serializers.CharField()
+    # The API's field "label" shadows DRF's Field.label attribute (still a declared field).
+    label = serializers.CharField()  # type: ignore[assignment]
+    kind = serializers.ChoiceField(choices=FieldKind.choices)
+    required = serializers.BooleanField()
+    help = serializers.CharField(allow_blank=True)
+    choices = serializers.ListField(child=serializers.CharField())
+
+
+CUSTOM_FIELDS_HELP = _(
+    "The custom fields of the CR's template, key → value: text, a number as a decimal string, "
+    "a date YYYY-MM-DD, one of a choice field's choices, or true/false. Empty ones are absent."
+)
+
+
 class ChangeRequestSerializer(ChangeRequestListSerializer):
     """One CR with its texts, actuals, the caller's available actions and its current
     assessment (the view puts the last two in the serializer context)."""
@@ -123,6 +142,14 @@ class ChangeRequestSerializer(ChangeRequestListSerializer):
     affected_requirements = serializers.SerializerMethodField()
     available_actions = serializers.SerializerMethodField()
     current_assessment = serializers.SerializerMethodField()
+    template = serializers.IntegerField(
+        source="template_id", read_only=True, allow_null=True,
+        help_text=_("The id of the form template the CR was made with, or null."),
+    )  # fmt: skip
+    fields = serializers.DictField(
+        source="field_values", read_only=True, help_text=CUSTOM_FIELDS_HELP
+    )
+    field_definitions = FieldDefinitionSerializer(many=True, read_only=True)
 
     class Meta(ChangeRequestListSerializer.Meta):
         fields = [
@@ -130,7 +157,7 @@ class ChangeRequestSerializer(ChangeRequestListSerializer):
             "description", "reason", "expected_benefit", "requester_contact", "created_by",
             "review_round", "actual_effort_hours", "actual_cost", "actual_schedule_days",
             "currency", "state_changed_at", "closed_at", "affected_requirements",
-            "available_actions", "current_assessment",
+            "available_actions", "current_assessment", "template", "fields", "field_definitions",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -194,6 +221,9 @@ def detail_item(cr: ChangeRequest, *, actions: list, assessment: dict | None) ->
         "affected_requirements": affected_keys(cr),
         "available_actions": actions,
         "current_assessment": assessment,
+        "template": cr.template_id,
+        "fields": cr.field_values,
+        "field_definitions": cr.field_definitions,
     }
 
 
@@ -359,6 +389,12 @@ class ChangeRequestCreateSerializer(StrictSerializer):
     submit = serializers.BooleanField(
         required=False, default=False, help_text=_("Submit at once (state `submitted`).")
     )
+    template = serializers.IntegerField(
+        required=False, allow_null=True,
+        help_text=_("The id of an active form template of the project: its defaults fill the "
+                    "type, priority, urgency and labels left empty; its fields are `fields`."),
+    )  # fmt: skip
+    fields = serializers.DictField(required=False, help_text=CUSTOM_FIELDS_HELP)
 
 
 def _decimal(max_digits: int) -> serializers.DecimalField:
@@ -394,6 +430,16 @@ class ChangeRequestUpdateSerializer(StrictSerializer):
     actual_effort_hours = _decimal(10)
     actual_cost = _decimal(14)
     actual_schedule_days = _decimal(8)
+    template = serializers.IntegerField(
+        required=False, allow_null=True,
+        help_text=_("Another active form template of the project (null: none). The CR takes "
+                    "its field definitions; values of keys it does not have are dropped."),
+    )  # fmt: skip
+    fields = serializers.DictField(
+        required=False,
+        help_text=_("Custom field values to set, key → value (null or empty clears one); the "
+                    "others are kept."),
+    )  # fmt: skip
 
 
 class TransitionSerializer(StrictSerializer):

@@ -33,7 +33,9 @@ from changeflow.core.errors import (
     StalePrecondition,
     ValidationError,
 )
-from changeflow.core.validation import full_clean
+from changeflow.core.validation import full_clean, invalid
+from changeflow.crtemplates import definitions as template_fields
+from changeflow.crtemplates.models import CRTemplate
 
 from . import uploads, workflow
 from .models import (
@@ -217,15 +219,21 @@ def _assignable(project: Project, username: str) -> User:
 
 
 def _search_text(cr: ChangeRequest) -> str:
+    # The texts of its custom fields are found too (a template's "affected system" field...).
+    custom = [v for v in (cr.field_values or {}).values() if isinstance(v, str)]
     return "\n".join(
-        [cr.key, cr.title, cr.description, cr.reason, cr.expected_benefit, " ".join(cr.labels)]
-    )
+        [cr.key, cr.title, cr.description, cr.reason, cr.expected_benefit, " ".join(cr.labels),
+         *custom]
+    )  # fmt: skip
 
 
 def search_index_rebuild() -> int:
     """Index every change request again (after a restore: the index is no model of its own, so
     a backup does not carry it); returns how many were indexed."""
-    fields = ("id", "key", "title", "description", "reason", "expected_benefit", "labels")
+    fields = (
+        "id", "key", "title", "description", "reason", "expected_benefit", "labels",
+        "field_values",
+    )  # fmt: skip
     count = 0
     with transaction.atomic():
         for cr in ChangeRequest.objects.only(*fields).order_by("pk").iterator(chunk_size=2000):
@@ -276,6 +284,26 @@ def _member_user(project: Project, username: str | None, default: User) -> User:
     return user
 
 
+def _template(project: Project, raw: Any) -> CRTemplate | None:
+    """The active template ``raw`` (an id, or a template) of ``project``, None for none; a 400
+    naming ``template`` for another project's, an archived or an unknown one."""
+    if raw in (None, ""):
+        return None
+    pk = raw.pk if isinstance(raw, CRTemplate) else raw
+    if isinstance(pk, bool) or not isinstance(pk, int | str) or not str(pk).isdigit():
+        raise invalid("template", _("A template id is required."))
+    template = CRTemplate.objects.filter(pk=int(pk), project_id=project.pk, archived=False).first()
+    if template is None:
+        raise invalid("template", _("No such active template in this project: %s") % pk)
+    return template
+
+
+def _changed_values(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict, dict]:
+    """The custom field values that differ, old and new (None for an empty one)."""
+    keys = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
+    return {k: old.get(k) for k in keys}, {k: new.get(k) for k in keys}
+
+
 # ---------------------------------------------------------------- change requests
 
 
@@ -298,9 +326,25 @@ def change_request_create(
     desired_date: dt.date | None = None,
     affected_requirements: Iterable[str] | None = None,
     submit: bool = False,
+    template: Any = None,
+    fields: Any = None,
 ) -> ChangeRequest:
-    """Record a new CR (``draft``, or ``submitted`` when ``submit``) with its next key."""
+    """Record a new CR (``draft``, or ``submitted`` when ``submit``) with its next key.
+
+    ``template`` (an active template of the project, or its id) gives the type, priority,
+    urgency and labels left empty, and the custom fields whose ``fields`` (key → value) are
+    checked against it; the CR keeps a snapshot of its field definitions."""
     role = require_member(user, project)
+    form = _template(project, template)
+    definitions = template_fields.snapshot(form.fields) if form else []
+    values = template_fields.clean_values(definitions, fields)
+    if form is not None:
+        type, priority, urgency = (
+            type or form.type,
+            priority or form.priority,
+            urgency or form.urgency,
+        )
+        labels = labels or form.labels
     if (
         requested_by
         and requested_by != user.username
@@ -330,8 +374,11 @@ def change_request_create(
         created_by=user,
         requested_at=timezone.localdate(),
         desired_date=desired_date,
+        template=form,
+        field_definitions=definitions,
+        field_values=values,
     )
-    full_clean(cr, exclude=["project", "created_by", "requested_by"])
+    full_clean(cr, exclude=["project", "created_by", "requested_by", "template"])
     if not cr.title.strip():
         raise ValidationError(_("A title is required."), fields={"title": [_("Required.")]})
     if not cr.description.strip():
@@ -361,7 +408,8 @@ def change_request_create(
         audit.record(
             actor=user, action="cr.created", object_type="change_request", object_key=cr.key,
             project=project.key,
-            after=_snapshot(cr) | ({"affected_requirements": affected} if affected else {}),
+            after=_snapshot(cr) | ({"affected_requirements": affected} if affected else {})
+            | ({"template": form.name, "fields": values} if form else {}),
         )  # fmt: skip
     return cr
 
@@ -392,6 +440,8 @@ def change_request_update(
     data = dict(data)
     assign = "assignee" in data
     assignee_name = (data.pop("assignee", None) or "").strip() if assign else ""
+    retemplate, new_template = "template" in data, data.pop("template", None)
+    refill, new_fields = "fields" in data, data.pop("fields", None)
     unknown = set(data) - set(EDITABLE_FIELDS) - set(ACTUAL_FIELDS)
     if unknown:
         raise ValidationError(
@@ -419,6 +469,9 @@ def change_request_update(
             fresh.assignee = new
             before["assignee"], after["assignee"] = old_assignee, assignee_name or None
             columns["assignee"] = new
+        if retemplate or refill:
+            _custom_fields(fresh, before, after, columns, new_template if retemplate else _UNREAD,
+                           new_fields if refill else {})  # fmt: skip
         for name, value in data.items():
             if name == "labels":
                 value = _clean_labels(value)
@@ -438,7 +491,7 @@ def change_request_update(
         # Rights are checked on what actually changes: a form or client that sends unchanged
         # fields back along with the actuals is not refused for them.
         ctx = workflow_context(fresh, user)
-        if set(columns) & set(EDITABLE_FIELDS) and not workflow.can_edit(ctx):
+        if set(columns) & {*EDITABLE_FIELDS, *CUSTOM_COLUMNS} and not workflow.can_edit(ctx):
             raise PermissionDenied(_("You may not edit this change request now."))
         if set(columns) & set(ACTUAL_FIELDS) and not workflow.can_record_actuals(ctx):
             if ctx.state in (State.IMPLEMENTING, State.VERIFYING) or ctx.role is None:
@@ -447,7 +500,7 @@ def change_request_update(
                 _("Actuals are recorded during implementation and verification."),
                 code="actuals_not_now",
             )
-        full_clean(fresh, exclude=["project", "created_by", "requested_by", "assignee"])
+        full_clean(fresh, exclude=["project", "created_by", "requested_by", "assignee", "template"])
         if not fresh.title.strip() or not fresh.description.strip():
             field = "title" if not fresh.title.strip() else "description"
             raise ValidationError(_("Some fields are invalid."), fields={field: [_("Required.")]})
@@ -457,7 +510,7 @@ def change_request_update(
         if not updated:
             raise InvalidTransition(_("The change request was changed by someone else."))
         fresh.version += 1
-        if set(after) & {"title", "description", "reason", "expected_benefit", "labels"}:
+        if set(after) & {"title", "description", "reason", "expected_benefit", "labels", "fields"}:
             search.index(fresh.pk, _search_text(fresh))
         if after.get("assignee") and after["assignee"] != user.username:
             after = {**after, "notify": [after["assignee"]]}
@@ -466,6 +519,36 @@ def change_request_update(
             object_key=fresh.key, project=fresh.project.key, before=before, after=after,
         )  # fmt: skip
     return fresh
+
+
+CUSTOM_COLUMNS = ("template", "field_definitions", "field_values")
+
+
+def _custom_fields(
+    fresh: ChangeRequest, before: dict, after: dict, columns: dict, template: Any, values: Any
+) -> None:
+    """Apply a new ``template`` (``_UNREAD``: unchanged) and custom field ``values`` (merged
+    into the current ones: a key set to None or "" clears it) to ``fresh``, noting what
+    changes. Values are checked against the definitions the CR keeps, or the new template's."""
+    if values is not None and not isinstance(values, dict):
+        raise invalid("fields", _("An object is required."))
+    definitions = fresh.field_definitions or []
+    current = dict(fresh.field_values or {})
+    if template is not _UNREAD:
+        form = _template(fresh.project, template)
+        if (form.pk if form else None) != fresh.template_id:
+            old_name = fresh.template.name if fresh.template_id else None
+            definitions = template_fields.snapshot(form.fields) if form else []
+            keys = {d["key"] for d in definitions}
+            current = {k: v for k, v in current.items() if k in keys}
+            before["template"], after["template"] = old_name, form.name if form else None
+            columns.update(template=form, field_definitions=definitions)
+            fresh.template, fresh.field_definitions = form, definitions
+    cleaned = template_fields.clean_values(definitions, {**current, **(values or {})})
+    if cleaned != (fresh.field_values or {}):
+        before["fields"], after["fields"] = _changed_values(fresh.field_values or {}, cleaned)
+        columns["field_values"] = cleaned
+        fresh.field_values = cleaned
 
 
 def change_request_transition(

@@ -89,6 +89,7 @@ def _project_path(model: type[Model]) -> str:
         **_comms_paths(),
         **_reports_paths(),
         **_cases_paths(),
+        **_crtemplates_paths(),
     }
     try:
         return paths[model]
@@ -118,6 +119,12 @@ def _cases_paths() -> dict[type[Model], str]:
     from changeflow.cases.models import Case, OutcomeRating
 
     return {Case: "project_id", OutcomeRating: "change_request__project_id"}
+
+
+def _crtemplates_paths() -> dict[type[Model], str]:
+    from changeflow.crtemplates.models import CRTemplate
+
+    return {CRTemplate: "project_id"}
 
 
 def _projects(user, roles=None) -> QuerySet:
