@@ -26,6 +26,8 @@ from changeflow.changes import services as changes
 from changeflow.changes.models import ChangeRequest
 from changeflow.comms import demo as comms_demo
 from changeflow.core.errors import ValidationError
+from changeflow.crtemplates import demo as crtemplates_demo
+from changeflow.crtemplates.models import CRTemplate
 from changeflow.impact import demo as impact_demo
 from changeflow.impact import demo_estimates as impact_estimates_demo
 from changeflow.meetings import demo as meetings_demo
@@ -128,6 +130,7 @@ class _Demo:
         self.users: dict[str, User] = {}
         self.crs: list[ChangeRequest] = []
         self.project: Project | None = None
+        self.templates: dict[str, CRTemplate] = {}
 
     # ------------------------------------------------------------------ people and project
 
@@ -158,6 +161,7 @@ class _Demo:
         self.project = accounts.project_update(
             user=self.users["wang.lei"], project=project, data=THRESHOLDS
         )
+        self.templates = crtemplates_demo.load_demo(self.project, self.users)
         self._change_requests()
         ccb_demo.load_demo(self.project, self.users, self.crs)
         meetings_demo.load_demo(self.project, self.users, self.crs)
@@ -256,6 +260,12 @@ class _Demo:
         self.create(
             "zhou.jie",
             title="订单报表支持按门店筛选导出",
+            template=self.templates[crtemplates_demo.FEATURE].pk,
+            fields={
+                "module": "报表 / Reports",
+                "users_affected": 12,
+                "workaround": "导出全部订单后在 Excel 里按门店筛选。",
+            },  # fmt: skip
             description="运营每周需要按门店导出订单明细，目前只能导出全部订单再手工筛选，"
             "希望在报表页面增加门店筛选，并支持导出 Excel。",
             reason="每周手工整理约 4 小时。",
@@ -336,6 +346,13 @@ class _Demo:
         cr = self.create(
             "li.na",
             title="发票抬头支持增值税专用发票",
+            template=self.templates[crtemplates_demo.REGULATORY].pk,
+            fields={
+                "regulation": "《增值税专用发票使用规定》第十一条",
+                "authority": "国家税务总局 / State Taxation Administration",
+                "effective_date": "2027-01-01",
+                "personal_data": False,
+            },  # fmt: skip
             description="企业客户下单时需要开具增值税专用发票，需填写税号、开户行、账号、"
             "注册地址和电话，并在订单详情中可下载电子发票。",
             channel="email",
@@ -411,6 +428,8 @@ class _Demo:
         cr = self.create(
             "zhou.jie",
             title="Dark mode for the operations console",
+            template=self.templates[crtemplates_demo.UI_TWEAK].pk,
+            fields={"page": "Operations console / 运营后台", "devices": "桌面 / Desktop"},
             description="A dark theme for the back-office console used on night shifts.",
             channel="portal",
             submit=True,

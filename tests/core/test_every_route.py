@@ -110,6 +110,7 @@ BODY_DECIDES = {
 # or the empty body's 400/415/422) and write nothing.
 MEETING = {"title": "m", "starts_at": "2027-01-05T10:00:00+08:00", "timezone": "Asia/Shanghai"}
 TASK = {"optimistic": 1, "most_likely": 2, "pessimistic": 3}
+NO_FIELD_ROWS = {"field-TOTAL_FORMS": "0", "field-INITIAL_FORMS": "0"}  # a template's formset
 BODIES: dict[tuple[str, str], dict] = {
     ("api-cr-list", "POST"): {"project": "ACME", "title": "t", "description": "x"},
     ("api-cr-transitions", "POST"): {"action": "withdraw"},
@@ -161,6 +162,12 @@ BODIES: dict[tuple[str, str], dict] = {
     ("api-cr-case", "POST"): {"outcome": "success", "lessons": "x", "tags": ["t"]},
     ("api-cr-case", "PUT"): {"outcome": "failure", "root_causes": "x"},
     ("case-edit", "POST"): {"outcome": "success", "lessons": "x", "tags": "t"},
+    ("api-crtemplate-list", "POST"): {"name": "route template"},
+    ("api-crtemplate-detail", "PATCH"): {"description": "x"},
+    ("crtemplate-create", "POST"): {"name": "route template", **NO_FIELD_ROWS},
+    ("crtemplate-edit", "POST"): {"name": "route template 2", **NO_FIELD_ROWS},
+    ("crtemplate-archive", "POST"): {"archived": "1"},
+    ("crtemplate-move", "POST"): {"direction": "down"},
     ("ccb-freeze-create", "POST"): {"name": "f", "starts_at": "2027-02-01 00:00",
                                     "ends_at": "2027-02-02 00:00", "reason": "x"},
 }  # fmt: skip
@@ -202,6 +209,7 @@ PARAMETER_RULES = (
     (r"simulations/<int:(id|pk)>", "cr-simulations"),
     (r"links/<int:(id|pk)>", "links"),
     (r"webhooks/<int:(id|pk)>", "webhooks"),
+    (r"cr-templates/<int:(id|pk)>", "cr-templates"),
     (r"freeze-windows/<int:(id|pk)>", "freeze-windows"),
     (r"dependencies/<int:id>", "dependencies"),
     (r"milestones/<int:id>", "milestones"),
@@ -315,6 +323,7 @@ def _real_parameters(project, users) -> dict[str, dict]:
     from changeflow.changes.models import Attachment, ChangeRequest
     from changeflow.comms.models import QuarantinedMail
     from changeflow.comms.services import mail_quarantine
+    from changeflow.crtemplates.models import CRTemplate
     from changeflow.impact.models import PlanDependency, PlanMilestone, PlanTask, SimulationRun
     from changeflow.impact.plans import simulation_start
     from changeflow.impact.tasks import run_simulation
@@ -378,6 +387,9 @@ def _real_parameters(project, users) -> dict[str, dict]:
                   "pk": link.pk},
         "webhooks": {"key": key, "id": (hook := _first(Webhook, project=project)).pk,
                      "pk": hook.pk},
+        "cr-templates": {"key": key,
+                         "id": (form := _first(CRTemplate, project=project, archived=False)).pk,
+                         "pk": form.pk},
         "freeze-windows": {
             "key": key,
             "id": (window := _first(FreezeWindow, project=project)).pk,

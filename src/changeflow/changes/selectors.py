@@ -48,7 +48,7 @@ LIST_FIELDS = (
 
 def change_request_base(*, user: User) -> QuerySet[ChangeRequest]:
     return restrict(ChangeRequest.objects, user).select_related(
-        "project", "requested_by", "created_by", "assignee"
+        "project", "requested_by", "created_by", "assignee", "template"
     )
 
 

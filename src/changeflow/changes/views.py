@@ -30,6 +30,9 @@ from changeflow.core.access import manages, may_write, role_in, sees_internal
 from changeflow.core.errors import ApplicationError, NotFound
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.core.middleware import client_ip
+from changeflow.crtemplates import definitions as template_fields
+from changeflow.crtemplates import forms as template_forms
+from changeflow.crtemplates import selectors as template_selectors
 from changeflow.impact.models import Dimension, RoundStatus
 from changeflow.impact.plan_views import ChangePlanForm, simulation_panel
 from changeflow.impact.services import EVENT_LABELS as IMPACT_EVENT_LABELS
@@ -135,11 +138,31 @@ def cr_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
         role_in(request.user, project), is_admin=request.user.is_superuser
     ):
         members = members.none()  # the requester is the author: only "Me" to choose
-    form = ChangeRequestCreateForm(request.POST or None, members=members)
+    # The form template chosen (?template=<id>, kept in the URL the form posts to): its
+    # defaults pre-fill the form and its fields are added to it.
+    templates = list(template_selectors.template_list(user=request.user, project=project))
+    wanted = request.GET.get("template", "")
+    template = next((t for t in templates if str(t.pk) == wanted), None)
+    if wanted and template is None and request.method == "GET":
+        raise Http404(_("No such template."))
+    initial: dict[str, Any] = {}
+    if template is not None:
+        initial = {
+            "type": template.type, "priority": template.priority, "urgency": template.urgency,
+            "labels": template.labels, "description": template.scaffold,
+        }  # fmt: skip
+    form = ChangeRequestCreateForm(request.POST or None, members=members, initial=initial)
+    if template is not None:
+        template_forms.add_custom_fields(form, template.fields)
     status = form_status(form) if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
+        data = {
+            k: v for k, v in form.cleaned_data.items() if not k.startswith(template_forms.PREFIX)
+        }
         data["requested_by"] = data["requested_by"] or None
+        # An id that is no active template any more (archived meanwhile) is the service's 400.
+        data["template"] = template.pk if template is not None else (wanted or None)
+        data["fields"] = template_forms.custom_values(form)
         try:
             cr = services.change_request_create(user=request.user, project=project, **data)
         except ApplicationError as exc:
@@ -148,9 +171,11 @@ def cr_create(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
         else:
             messages.success(request, _("%(key)s was created.") % {"key": cr.key})
             return redirect("cr-detail", key=cr.key)
-    return render(
-        request, "changes/cr_form.html", {"form": form, "project": project}, status=status
-    )
+    context = {
+        "form": form, "project": project, "templates": templates, "template": template,
+        "custom_fields": template_forms.custom_bound_fields(form),
+    }  # fmt: skip
+    return render(request, "changes/cr_form.html", context, status=status)
 
 
 # ------------------------------------------------------------------ detail
@@ -176,6 +201,7 @@ FIELD_LABELS.update(
     size=gettext_lazy("Size (bytes)"),
     role=gettext_lazy("Role"),
     requested_by=gettext_lazy("Requester"),
+    fields=gettext_lazy("Custom fields"),
 )
 # The fields of other apps' events in the CR's history - expert estimates, Delphi rounds, the
 # change plan, service levels - named like the others rather than by their keys.
@@ -299,7 +325,7 @@ def _value(name: str, value: Any) -> str:
             )
         keys = KEY_CHOICES.get(name)
         return ", ".join(
-            f"{keys(k).label if keys is not None and k in keys.values else k}: {v}"
+            f"{keys(k).label if keys is not None and k in keys.values else k}: {_value('', v)}"
             for k, v in value.items()
         )
     choices = VALUE_CHOICES.get(name)
@@ -439,6 +465,7 @@ def _detail_context(
         "ratification_pending": cr.ratification == Ratification.PENDING,
         "simulation": simulation_panel(request, cr),
         "requirements_panel": cr_panel(user=user, cr=cr),
+        "custom_fields": template_fields.display(cr.field_definitions, cr.field_values),
         **board_panel,  # ccb/_cr_board.html
     }
 
@@ -516,11 +543,20 @@ def cr_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
         selectors.assignable_members(project=cr.project) if workflow.can_assign(ctx) else None
     )
     form = ChangeRequestEditForm.for_cr(cr, request.POST or None, assignable=assignable)
+    # The custom fields as the CR was made with them (not as its template reads now).
+    template_forms.add_custom_fields(form, cr.field_definitions, cr.field_values)
     status = 200
     if request.method == "POST":
         status = form_status(form) if not form.is_valid() else 200
         if form.is_valid():
-            data = {n: form.cleaned_data[n] for n in form.changed_data if n != "version"}
+            changed = form.changed_data
+            data: dict[str, Any] = {
+                n: form.cleaned_data[n]
+                for n in changed
+                if n != "version" and not n.startswith(template_forms.PREFIX)
+            }
+            if custom := template_forms.custom_values(form, changed):
+                data["fields"] = custom
             try:
                 services.change_request_update(
                     user=request.user,
@@ -535,7 +571,8 @@ def cr_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
                 if data:
                     messages.success(request, _("Your changes were saved."))
                 return redirect("cr-detail", key=cr.key)
-    return render(request, "changes/cr_edit.html", {"form": form, "cr": cr}, status=status)
+    context = {"form": form, "cr": cr, "custom_fields": template_forms.custom_bound_fields(form)}
+    return render(request, "changes/cr_edit.html", context, status=status)
 
 
 @login_required
