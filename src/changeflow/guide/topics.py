@@ -52,10 +52,12 @@ TOPICS: tuple[Topic, ...] = (
     Topic(
         "intake",
         _("Raising and recording a change"),
-        _("Formal channels, the request form, e-mail intake, classification and duplicates."),
+        _("Formal channels, the request form and its templates, e-mail intake, classification "
+          "and duplicates."),
         (
             "project-detail", "cr-create", "cr-edit", "cr-comment", "cr-attach",
-            "cr-attachment", "project-similar", "cr-watch",
+            "cr-attachment", "project-similar", "cr-watch", "crtemplate-list",
+            "crtemplate-create", "crtemplate-edit", "crtemplate-archive", "crtemplate-move",
         ),
     ),
     Topic(
