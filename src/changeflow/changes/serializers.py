@@ -122,7 +122,7 @@ class FieldDefinitionSerializer(serializers.Serializer):
     # The API's field "label" shadows DRF's Field.label attribute (still a declared field).
     label = serializers.CharField()  # type: ignore[assignment]
     kind = serializers.ChoiceField(choices=FieldKind.choices)
-    required = serializers.BooleanField()
+    required = serializers.BooleanField()  # type: ignore[assignment]  # an API name, as label
     help = serializers.CharField(allow_blank=True)
     choices = serializers.ListField(child=serializers.CharField())
 
@@ -146,7 +146,9 @@ class ChangeRequestSerializer(ChangeRequestListSerializer):
         source="template_id", read_only=True, allow_null=True,
         help_text=_("The id of the form template the CR was made with, or null."),
     )  # fmt: skip
-    fields = serializers.DictField(
+    # "fields" is the API's name: DRF's serializer metaclass takes declared fields out of the
+    # class, so it does not shadow Serializer.fields at run time (the type checker sees a clash).
+    fields = serializers.DictField(  # type: ignore[assignment]
         source="field_values", read_only=True, help_text=CUSTOM_FIELDS_HELP
     )
     field_definitions = FieldDefinitionSerializer(many=True, read_only=True)
@@ -394,7 +396,9 @@ class ChangeRequestCreateSerializer(StrictSerializer):
         help_text=_("The id of an active form template of the project: its defaults fill the "
                     "type, priority, urgency and labels left empty; its fields are `fields`."),
     )  # fmt: skip
-    fields = serializers.DictField(required=False, help_text=CUSTOM_FIELDS_HELP)
+    fields = serializers.DictField(  # type: ignore[assignment]  # an API name, see above
+        required=False, help_text=CUSTOM_FIELDS_HELP
+    )
 
 
 def _decimal(max_digits: int) -> serializers.DecimalField:
@@ -435,7 +439,7 @@ class ChangeRequestUpdateSerializer(StrictSerializer):
         help_text=_("Another active form template of the project (null: none). The CR takes "
                     "its field definitions; values of keys it does not have are dropped."),
     )  # fmt: skip
-    fields = serializers.DictField(
+    fields = serializers.DictField(  # type: ignore[assignment]  # an API name, see above
         required=False,
         help_text=_("Custom field values to set, key → value (null or empty clears one); the "
                     "others are kept."),

@@ -537,7 +537,7 @@ def _custom_fields(
     if template is not _UNREAD:
         form = _template(fresh.project, template)
         if (form.pk if form else None) != fresh.template_id:
-            old_name = fresh.template.name if fresh.template_id else None
+            old_name = fresh.template.name if fresh.template is not None else None
             definitions = template_fields.snapshot(form.fields) if form else []
             keys = {d["key"] for d in definitions}
             current = {k: v for k, v in current.items() if k in keys}

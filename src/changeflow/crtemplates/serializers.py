@@ -1,4 +1,9 @@
-"""API shapes of CR form templates (input and output)."""
+"""API shapes of CR form templates (input and output).
+
+A note on ``# type: ignore[assignment]`` below: the API names some fields like attributes of
+DRF's ``Field``/``Serializer`` (``label``, ``required``, ``fields``). DRF's serializer metaclass
+takes declared fields out of the class, so they do not shadow those attributes at run time; only
+the type checker sees a clash."""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ class FieldDefinitionInputSerializer(StrictSerializer):
     )
     label = serializers.CharField(max_length=definitions.LABEL_MAX)  # type: ignore[assignment]
     kind = serializers.ChoiceField(choices=FieldKind.choices)
-    required = serializers.BooleanField(required=False, default=False)
+    required = serializers.BooleanField(required=False, default=False)  # type: ignore[assignment]
     help = serializers.CharField(
         max_length=definitions.HELP_MAX, required=False, allow_blank=True, default=""
     )
@@ -34,7 +39,7 @@ class FieldDefinitionOutputSerializer(serializers.Serializer):
     key = serializers.CharField()
     label = serializers.CharField()  # type: ignore[assignment]
     kind = serializers.ChoiceField(choices=FieldKind.choices)
-    required = serializers.BooleanField()
+    required = serializers.BooleanField()  # type: ignore[assignment]
     help = serializers.CharField(allow_blank=True)
     choices = serializers.ListField(child=serializers.CharField())
 
@@ -45,7 +50,7 @@ class CRTemplateSerializer(serializers.ModelSerializer):
     priority = serializers.ChoiceField(choices=Priority.choices, allow_blank=True, read_only=True)
     urgency = serializers.ChoiceField(choices=Urgency.choices, allow_blank=True, read_only=True)
     labels = serializers.ListField(child=serializers.CharField(), read_only=True)
-    fields = FieldDefinitionOutputSerializer(many=True, read_only=True)
+    fields = FieldDefinitionOutputSerializer(many=True, read_only=True)  # type: ignore[assignment]
 
     class Meta:
         model = CRTemplate
@@ -71,7 +76,7 @@ class _TemplateInput(StrictSerializer):
         max_length=SCAFFOLD_MAX, required=False, allow_blank=True, trim_whitespace=False,
         help_text=_("Markdown a new CR's description starts with."),
     )  # fmt: skip
-    fields = FieldDefinitionInputSerializer(
+    fields = FieldDefinitionInputSerializer(  # type: ignore[assignment,call-arg]
         many=True, required=False, max_length=definitions.MAX_FIELDS,
         help_text=_("The custom fields, in order (at most 30)."),
     )  # fmt: skip

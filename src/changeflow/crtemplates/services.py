@@ -67,7 +67,9 @@ def _clean(name: str, value: Any) -> Any:
 
 
 def _name_free(project: Project, name: str, pk: int | None = None) -> None:
-    taken = CRTemplate.objects.filter(project_id=project.pk, name=name).exclude(pk=pk)
+    taken = CRTemplate.objects.filter(project_id=project.pk, name=name)
+    if pk is not None:
+        taken = taken.exclude(pk=pk)
     if taken.exists():
         raise invalid("name", _("The project has a template of that name already."))
 
