@@ -350,6 +350,10 @@ def _text(max_length: int = TEXT_MAX) -> serializers.CharField:
     )
 
 
+def _template_id(help_text) -> serializers.IntegerField:
+    return serializers.IntegerField(required=False, allow_null=True, help_text=help_text)
+
+
 def _project_key() -> serializers.CharField:
     return serializers.CharField(max_length=10, help_text=_("Project key, e.g. ACME."))
 
@@ -391,10 +395,9 @@ class ChangeRequestCreateSerializer(StrictSerializer):
     submit = serializers.BooleanField(
         required=False, default=False, help_text=_("Submit at once (state `submitted`).")
     )
-    template = serializers.IntegerField(
-        required=False, allow_null=True,
-        help_text=_("The id of an active form template of the project: its defaults fill the "
-                    "type, priority, urgency and labels left empty; its fields are `fields`."),
+    template = _template_id(
+        _("The id of an active form template of the project: its defaults fill the type, "
+          "priority, urgency and labels left empty; its fields are `fields`.")
     )  # fmt: skip
     fields = serializers.DictField(  # type: ignore[assignment]  # an API name, see above
         required=False, help_text=CUSTOM_FIELDS_HELP
@@ -434,10 +437,9 @@ class ChangeRequestUpdateSerializer(StrictSerializer):
     actual_effort_hours = _decimal(10)
     actual_cost = _decimal(14)
     actual_schedule_days = _decimal(8)
-    template = serializers.IntegerField(
-        required=False, allow_null=True,
-        help_text=_("Another active form template of the project (null: none). The CR takes "
-                    "its field definitions; values of keys it does not have are dropped."),
+    template = _template_id(
+        _("Another active form template of the project (null: none). The CR takes its field "
+          "definitions; values of keys it does not have are dropped.")
     )  # fmt: skip
     fields = serializers.DictField(  # type: ignore[assignment]  # an API name, see above
         required=False,

@@ -38,6 +38,12 @@ def _template(request, project, pk: int) -> CRTemplate:
     return or_404(selectors.template_get, user=request.user, project=project, pk=pk)
 
 
+def _managed_template(request, key: str, pk: int):
+    """The template, or the refusal page (the role is checked before the template is read)."""
+    project, denied = _managed(request, key)
+    return (None, denied) if denied else (_template(request, project, pk), None)
+
+
 @login_required
 @require_GET
 def template_list(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
@@ -89,7 +95,7 @@ def _form_page(request, project, template: CRTemplate | None) -> HttpResponse:
                 messages.success(
                     request, _("The template %(name)s is saved.") % {"name": data["name"]}
                 )
-                return redirect("crtemplate-list", key=project.key)
+                return redirect("crtemplate-list", key=template.project.key)
         else:
             status = 400
     return render(
@@ -117,10 +123,9 @@ def template_edit(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpR
 @require_POST
 def template_archive(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResponse:
     """Archive (``archived=1``) or restore (``archived=0``) a template."""
-    project, denied = _managed(request, key)
+    template, denied = _managed_template(request, key, pk)
     if denied:
         return denied
-    template = _template(request, project, pk)
     archive = request.POST.get("archived") == "1"
     try:
         services.template_update(user=request.user, template=template, data={"archived": archive})
@@ -131,18 +136,17 @@ def template_archive(request: AuthenticatedHttpRequest, key: str, pk: int) -> Ht
         (_("%(name)s is archived.") if archive else _("%(name)s is restored."))
         % {"name": template.name},
     )
-    return redirect("crtemplate-list", key=project.key)
+    return redirect("crtemplate-list", key=template.project.key)
 
 
 @login_required
 @require_POST
 def template_move(request: AuthenticatedHttpRequest, key: str, pk: int) -> HttpResponse:
     """Move a template one place up (``direction=up``) or down in the list."""
-    project, denied = _managed(request, key)
+    template, denied = _managed_template(request, key, pk)
     if denied:
         return denied
-    template = _template(request, project, pk)
     services.template_move(
         user=request.user, template=template, up=request.POST.get("direction") == "up"
     )
-    return redirect("crtemplate-list", key=project.key)
+    return redirect("crtemplate-list", key=template.project.key)
