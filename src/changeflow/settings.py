@@ -329,6 +329,7 @@ SPECTACULAR_SETTINGS = {
         "ImprovementStatusEnum": "changeflow.reports.models.ActionStatus",
         "ImprovementActionEnum": "changeflow.reports.actions.TRANSITION_NAMES",
         "ActionEnum": "changeflow.changes.workflow.ACTION_NAMES",
+        "CustomFieldKindEnum": "changeflow.crtemplates.models.FieldKind",
     },
 }
 
