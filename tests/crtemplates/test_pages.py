@@ -233,3 +233,20 @@ def test_pages_in_chinese(client, personas):
     assert "哪一类变更" in new_cr.content.decode()
     detail = client.get(f"/changes/{cr.key}/", headers=ZH).content.decode()
     assert "这类变更所需的信息" in detail and "是" in detail
+
+
+def test_the_new_cr_page_reads_the_templates_in_one_query(
+    client, personas, django_assert_max_num_queries
+):
+    p = personas
+    template = make_template(p)
+    client.force_login(p.customer)
+    url = f"/projects/ACME/changes/new/?template={template.pk}"
+    client.get(url)
+    with django_assert_max_num_queries(20) as few:
+        client.get(url)
+    for n in range(6):
+        make_template(p, name=f"T{n}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = client.get(url).content.decode()
+    assert page.count('href="/projects/ACME/changes/new/?template=') == 7
