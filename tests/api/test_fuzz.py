@@ -173,6 +173,7 @@ def _real_path_parameters(project) -> dict[str, list[dict]]:
     """For each path template, the path parameters of objects that exist in ``project``."""
     from changeflow.changes.models import Attachment, ChangeRequest
     from changeflow.comms.models import QuarantinedMail
+    from changeflow.crtemplates.models import CRTemplate
     from changeflow.impact.models import PlanDependency, PlanMilestone, PlanTask, SimulationRun
     from changeflow.meetings.models import ActionItem, AgendaItem, Meeting, Occurrence
     from changeflow.meetings.recurrence import occurrence_key
@@ -247,6 +248,7 @@ def _real_path_parameters(project) -> dict[str, list[dict]]:
         "milestones": ids(PlanMilestone.objects.filter(plan__project=project)),
         "tasks": tasks,
         "quarantine": ids(QuarantinedMail.objects.filter(project=project)),
+        "cr-templates": ids(CRTemplate.objects.filter(project=project)),
         "improvements": [
             {"key": key, "akey": k}
             for k in ImprovementAction.objects.filter(project=project).values_list("key", flat=True)
@@ -275,6 +277,7 @@ def _kind_of(path: str) -> str:
         ("dependencies/{id}", "dependencies"),
         ("milestones/{id}", "milestones"),
         ("quarantine/{id}", "quarantine"),
+        ("cr-templates/{id}", "cr-templates"),
         ("{akey}", "improvements"),
     ):
         if marker in path:
