@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 from django.db import transaction
+from django.utils import translation
 
 from changeflow.accounts import services as accounts
 from changeflow.changes import services as cr_services
@@ -179,3 +180,55 @@ def test_an_sla_breach_reaches_the_assignee(p, live):
     with live():
         sla.sla_check(now=entered + dt.timedelta(hours=5))  # P1 submitted: 4 h
     assert told() == {(p.qa.username, Kind.SLA_BREACHED)}
+
+
+def test_a_low_outcome_rating_tells_the_managers_and_the_assignee(p, live):
+    """A customer unhappy with a delivered change (1 or 2 of 5) is news for the team at once:
+    the project managers and tech leads and whoever implemented it, by e-mail too; a good
+    rating tells nobody, and neither does the customer's own rating tell the customer."""
+    from changeflow.cases import services as cases
+    from changeflow.changes.models import ChangeRequest
+    from changeflow.notifications import messages
+    from tests.cases.helpers import closed_cr
+
+    cr = closed_cr(p)
+    # Who implemented it (a closed CR's assignee cannot be changed any more).
+    ChangeRequest.objects.filter(pk=cr.pk).update(assignee=p.developer)
+    cr = fresh(cr, p.pm)
+    Notification.objects.all().delete()
+    mail.outbox.clear()
+    with live():
+        cases.rating_set(user=p.customer, cr=cr, score=4, comment="挺好")
+    assert told() == set()
+    with live():
+        cases.rating_set(user=p.customer, cr=cr, score=2, comment="上线晚了两周")
+    team = {p.pm.username, p.tech_lead.username, p.developer.username}
+    assert told() == {(name, Kind.RATED_LOW) for name in team}
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        u.email for u in (p.pm, p.tech_lead, p.developer)
+    )
+    note = Notification.objects.filter(user=p.pm).get()
+    assert note.data["score"] == 2 and note.data["excerpt"] == "上线晚了两周"
+    name = p.customer.display_name or p.customer.username
+    assert messages.headline(note.kind, note.data) == (
+        f"{name} rated the outcome of {cr.key} 2 of 5"
+    )
+    assert messages.path(note.data) == f"/changes/{cr.key}/"
+    with translation.override("zh-hans"):
+        assert messages.headline(note.kind, note.data) == (
+            f"{name} 给 {cr.key} 的成果评分 2 分（满分 5 分）"
+        )
+    # The customer rep's rating of 1: told again, each once more.
+    with live():
+        cases.rating_set(user=p.customer_rep, cr=cr, score=1)
+    assert Notification.objects.filter(kind=Kind.RATED_LOW).count() == 6
+
+
+def test_which_ratings_are_low():
+    from changeflow.notifications import events
+
+    for score, kind in ((1, Kind.RATED_LOW), (2, Kind.RATED_LOW), (3, None), (5, None)):
+        for action in ("rating.created", "rating.changed"):
+            assert events.kind_of(action, {"score": score, "comment": ""}) == kind
+    assert events.kind_of("rating.created", {"score": "1"}) is None  # the audit stores an int
+    assert Kind.RATED_LOW in events.WEBHOOK_KINDS  # a CR's event, as any other

@@ -28,7 +28,12 @@ DEFAULTS: dict[str, str] = {
     Kind.ASSIGNED: Channel.BOTH,
     Kind.IMPROVEMENT_OVERDUE: Channel.BOTH,
     Kind.IMPROVEMENT_DUE: Channel.IN_APP,
+    Kind.RATED_LOW: Channel.BOTH,
 }
+
+# An outcome rated this low (of 1–5) tells the team: a customer unhappy with a delivered change
+# is worth hearing of at once, not at the next review.
+LOW_RATING = 2
 
 # Webhook filters name kinds; "*" is every kind. A mention, an assignment or an improvement
 # action's due date is personal (and internal): not for webhooks.
@@ -66,6 +71,9 @@ def kind_of(action: str, after: Mapping[str, Any]) -> str | None:
         return Kind.DECIDED
     if action in _VOTE_OPENERS:
         return Kind.VOTE_NEEDED
+    if action in ("rating.created", "rating.changed"):
+        score = after.get("score")
+        return Kind.RATED_LOW if isinstance(score, int) and score <= LOW_RATING else None
     if action == "assessment.created":
         return Kind.ASSESSMENT_ADDED
     if action == "comment.created":

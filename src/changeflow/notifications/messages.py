@@ -78,6 +78,11 @@ def headline(kind: str, data: dict[str, Any], *, personal: bool = True) -> str:
             **d,
             "due": data.get("due_date", ""),
         }
+    if kind == Kind.RATED_LOW:
+        return _("%(actor)s rated the outcome of %(key)s %(score)s of 5") % {
+            **d,
+            "score": data.get("score", "?"),
+        }
     if kind == TEST_KIND:
         return _("Test message from changeflow for project %(project)s") % d
     return f"{kind}: {d['key']}"

@@ -30,6 +30,7 @@ class Kind(models.TextChoices):
     ASSIGNED = "cr.assigned", _("Change request assigned to you")
     IMPROVEMENT_OVERDUE = "improvement.overdue", _("Improvement action overdue")
     IMPROVEMENT_DUE = "improvement.due_soon", _("Improvement action due soon")
+    RATED_LOW = "cr.rated_low", _("Low outcome rating")
 
 
 class Channel(models.TextChoices):

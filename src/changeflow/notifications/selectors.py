@@ -27,6 +27,7 @@ _AUDIENCE: dict[str, set[str]] = {
     Kind.VOTE_NEEDED: {"requester", "watchers", "assignee", "board"},
     Kind.DECIDED: {"requester", "watchers", "assignee", "board"},
     Kind.COMMENTED: {"requester", "watchers", "assignee"},
+    Kind.RATED_LOW: {"managers", "assignee"},
 }
 # When one person is concerned several ways, the most pressing kind wins.
 _RANK: dict[str, int] = {Kind.MENTIONED: 0, Kind.VOTE_NEEDED: 1}
