@@ -144,6 +144,9 @@ def template_update(
         if not after:
             return fresh
         if "name" in after:
+            # The project row serialises this rename with creations and other renames, so
+            # that the unique name is checked here, never broken by a concurrent write.
+            Project.objects.select_for_update().only("id").get(pk=project.pk)
             _name_free(project, after["name"], fresh.pk)
         won = CRTemplate.objects.filter(pk=fresh.pk, version=fresh.version).update(
             **after, version=F("version") + 1, updated_at=timezone.now()
