@@ -110,9 +110,13 @@ def _comms_paths() -> dict[type[Model], str]:
 
 
 def _reports_paths() -> dict[type[Model], str]:
-    from changeflow.reports.models import ImprovementAction
+    from changeflow.reports.models import ImprovementAction, ReviewReport, ReviewSchedule
 
-    return {ImprovementAction: "project_id"}
+    return {
+        ImprovementAction: "project_id",
+        ReviewReport: "project_id",
+        ReviewSchedule: "project_id",
+    }
 
 
 def _cases_paths() -> dict[type[Model], str]:
@@ -177,7 +181,8 @@ def restrict[M: Model](
 
 def _internal_models() -> tuple[type[Model], ...]:
     """Models wholly internal to the delivery team: plans (task rates, costs), simulations, the
-    team's improvement actions on its own process, and cases (root causes, lessons and cost
+    team's improvement actions on its own process and its review reports (which carry the costs),
+    and cases (root causes, lessons and cost
     overruns: the team's own retrospective)."""
     from changeflow.cases.models import Case
     from changeflow.impact.models import (
@@ -188,11 +193,11 @@ def _internal_models() -> tuple[type[Model], ...]:
         ProjectPlan,
         SimulationRun,
     )
-    from changeflow.reports.models import ImprovementAction
+    from changeflow.reports.models import ImprovementAction, ReviewReport, ReviewSchedule
 
     return (
         ProjectPlan, PlanTask, PlanDependency, PlanMilestone, ChangePlan, SimulationRun,
-        ImprovementAction, Case,
+        ImprovementAction, ReviewReport, ReviewSchedule, Case,
     )  # fmt: skip
 
 

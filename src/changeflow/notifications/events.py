@@ -29,6 +29,7 @@ DEFAULTS: dict[str, str] = {
     Kind.IMPROVEMENT_OVERDUE: Channel.BOTH,
     Kind.IMPROVEMENT_DUE: Channel.IN_APP,
     Kind.RATED_LOW: Channel.BOTH,
+    Kind.REPORT_READY: Channel.BOTH,
 }
 
 # An outcome rated this low (of 1–5) tells the team: a customer unhappy with a delivered change
@@ -36,8 +37,12 @@ DEFAULTS: dict[str, str] = {
 LOW_RATING = 2
 
 # Webhook filters name kinds; "*" is every kind. A mention, an assignment or an improvement
-# action's due date is personal (and internal): not for webhooks.
-PERSONAL_KINDS = (Kind.MENTIONED, Kind.ASSIGNED, Kind.IMPROVEMENT_OVERDUE, Kind.IMPROVEMENT_DUE)
+# action's due date is personal (and internal): not for webhooks; nor is a review report (internal:
+# it carries the costs).
+PERSONAL_KINDS = (
+    Kind.MENTIONED, Kind.ASSIGNED, Kind.IMPROVEMENT_OVERDUE, Kind.IMPROVEMENT_DUE,
+    Kind.REPORT_READY,
+)  # fmt: skip
 WEBHOOK_KINDS = [k for k in Kind.values if k not in PERSONAL_KINDS]
 TEST_KIND = "webhook.test"
 
@@ -50,6 +55,7 @@ _EXPLICIT = {
     "votes.reset": Kind.VOTES_RESET,
     "improvement.overdue": Kind.IMPROVEMENT_OVERDUE,
     "improvement.due_soon": Kind.IMPROVEMENT_DUE,
+    "review_report.generated": Kind.REPORT_READY,
 }
 # Transitions that are not news by themselves: created without submitting is a draft.
 _QUIET = {"cr.created", "cr.updated", "cr.ratify"}

@@ -83,6 +83,8 @@ def headline(kind: str, data: dict[str, Any], *, personal: bool = True) -> str:
             **d,
             "score": data.get("score", "?"),
         }
+    if kind == Kind.REPORT_READY:
+        return _("Review report %(key)s is ready: %(title)s") % d
     if kind == TEST_KIND:
         return _("Test message from changeflow for project %(project)s") % d
     return f"{kind}: {d['key']}"
@@ -108,6 +110,10 @@ def path(data: dict[str, Any]) -> str:
         return reverse("cr-detail", kwargs={"key": data["key"]})
     if data.get("key") and data.get("object_type") == "improvement_action" and data.get("project"):
         return reverse("improvement-detail", kwargs={"key": data["project"], "akey": data["key"]})
+    if data.get("object_type") == "review_report" and data.get("number") and data.get("project"):
+        return reverse(
+            "review-report-detail", kwargs={"key": data["project"], "number": data["number"]}
+        )
     if data.get("project"):
         return reverse("project-detail", kwargs={"key": data["project"]})
     return ""

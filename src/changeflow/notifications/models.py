@@ -31,6 +31,7 @@ class Kind(models.TextChoices):
     IMPROVEMENT_OVERDUE = "improvement.overdue", _("Improvement action overdue")
     IMPROVEMENT_DUE = "improvement.due_soon", _("Improvement action due soon")
     RATED_LOW = "cr.rated_low", _("Low outcome rating")
+    REPORT_READY = "report.ready", _("Review report ready")
 
 
 class Channel(models.TextChoices):

@@ -7,6 +7,7 @@ are the page's, as PNG.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from typing import Any
 
@@ -79,25 +80,54 @@ def metrics_html(project: Project, data: dict[str, Any]) -> bytes:
 
 
 def metrics_pdf(project: Project, data: dict[str, Any]) -> bytes:
-    from reportlab.platypus import Image, Spacer, Table
-
     from changeflow.meetings.exports import _p, _pdf_styles, pdf_document
 
     st = _pdf_styles()
     out = io.BytesIO()
     title = _title(project, data)
     doc, grid = pdf_document(out, title)
+    story: list[Any] = [_p(title, st["title"]), *metrics_story(data, doc, grid)]
+    doc.build([*story, *_generated_line()])
+    return out.getvalue()
+
+
+def _generated_line() -> list[Any]:
+    from reportlab.platypus import Spacer
+
+    from changeflow.meetings.exports import _p, _pdf_styles
+
+    generated = timezone.localtime().strftime("%Y-%m-%d %H:%M %Z")
+    return [Spacer(1, 8), _p(_("Generated at %s") % generated, _pdf_styles()["small"])]
+
+
+def pdf_table(doc, grid, head: list[Any], rows: list[list[Any]], widths: list[float]):
+    """A grid table of the exports' small style, its head repeated on each page."""
+    from reportlab.platypus import Table
+
+    from changeflow.meetings.exports import _p, _pdf_styles
+
+    st = _pdf_styles()
+    cells = [[_p(str(h), st["small"]) for h in head]]
+    cells += [[_p("—" if v is None else str(v), st["small"]) for v in row] for row in rows]
+    return Table(cells, colWidths=[doc.width * w for w in widths], style=grid, repeatRows=1)
+
+
+def metrics_story(data: dict[str, Any], doc, grid) -> list[Any]:
+    """The PDF flowables of the metrics (charts and tables), without the title."""
+    from reportlab.platypus import Image
+
+    from changeflow.meetings.exports import _p, _pdf_styles
+
+    st = _pdf_styles()
     ctx = page_context(data)
 
-    def table(head: list[str], rows: list[list[Any]], widths: list[float]) -> Table:
-        cells = [[_p(str(h), st["small"]) for h in head]]
-        cells += [[_p("—" if v is None else str(v), st["small"]) for v in row] for row in rows]
-        return Table(cells, colWidths=[doc.width * w for w in widths], style=grid, repeatRows=1)
+    def table(head: list[str], rows: list[list[Any]], widths: list[float]):
+        return pdf_table(doc, grid, head, rows, widths)
 
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{value * 100:.0f} %"
 
-    story: list[Any] = [_p(title, st["title"])]
+    story: list[Any] = []
     for kind in charts.KINDS:
         png = charts.render(data, kind=kind, fmt="png")
         story.append(Image(io.BytesIO(png), width=doc.width, height=doc.width * 0.48))
@@ -172,7 +202,119 @@ def metrics_pdf(project: Project, data: dict[str, Any]) -> bytes:
             table([_("Method"), _("Dimension"), _("Closed changes"), "MMRE", "PRED(25)",
                    _("Bias")], rows, [0.24, 0.2, 0.14, 0.14, 0.14, 0.14]),
         ]  # fmt: skip
-    generated = timezone.localtime().strftime("%Y-%m-%d %H:%M %Z")
-    story += [Spacer(1, 8), _p(_("Generated at %s") % generated, st["small"])]
+    return story
+
+
+# ------------------------------------------------------------------ review reports
+
+
+def review_title(project: Project, kind: str, period) -> str:
+    from .models import ReportKind
+
+    last = period.end - dt.timedelta(days=1)
+    return _("%(kind)s review of %(project)s, %(start)s to %(last)s") % {
+        "kind": ReportKind(kind).label, "project": project.key, "start": period.start,
+        "last": last,
+    }  # fmt: skip
+
+
+def _status_label(value: str) -> str:
+    from .models import ActionStatus
+
+    return str(ActionStatus(value).label) if value in ActionStatus.values else value
+
+
+def review_context(context: dict[str, Any]) -> dict[str, Any]:
+    """What the review report's HTML and PDF show: the summary, the metrics' page context and
+    the improvement actions with their statuses named."""
+    figures = context["figures"]
+    actions = figures["improvement_actions"]
+    named = {
+        part: [{**row, "status_label": _status_label(row["status"])} for row in actions[part]]
+        for part in ("open_at_end", "done_in_period")
+    }
+    generated_by = context.get("generated_by")
+    return {
+        **context,
+        **page_context(figures),
+        "title": review_title(context["project"], context["kind"], context["period"]),
+        "actions": named,
+        "action_parts": [
+            (_("Improvement actions open at the end of the period"), named["open_at_end"]),
+            (_("Improvement actions done in the period"), named["done_in_period"]),
+        ],
+        "generated_at": timezone.localtime().strftime("%Y-%m-%d %H:%M %Z"),
+        "generator": (generated_by.display_name or generated_by.username)
+        if generated_by
+        else _("the review schedule"),
+    }
+
+
+def review_html(context: dict[str, Any]) -> bytes:
+    """The review report as one standalone HTML file (style sheet and SVG charts inline); the
+    part between the ``report-body`` markers is what the report's page shows."""
+    css_path = finders.find("css/app.css")
+    css = open(css_path, encoding="utf-8").read() if css_path else ""  # noqa: SIM115
+    figures = context["figures"]
+    svgs = [
+        charts.render(figures, kind=kind, fmt="svg").decode("utf-8").split("?>", 1)[-1]
+        for kind in charts.KINDS
+    ]
+    ctx = {**review_context(context), "css": css, "inline_charts": svgs}
+    return render_to_string("reports/review_export.html", ctx).encode("utf-8")
+
+
+BODY_START = "<!-- report-body -->"
+BODY_END = "<!-- /report-body -->"
+
+
+def review_body(html: bytes) -> str:
+    """The body of a stored review report's HTML (between its markers)."""
+    text = html.decode("utf-8", errors="replace")
+    start, end = text.find(BODY_START), text.find(BODY_END)
+    if start < 0 or end < start:
+        return ""
+    return text[start + len(BODY_START) : end]
+
+
+def review_pdf(context: dict[str, Any]) -> bytes:
+    """The review report as PDF: the summary, the metrics' charts and tables, the improvement
+    actions."""
+    from reportlab.platypus import Spacer
+
+    from changeflow.meetings.exports import _p, _pdf_styles, pdf_document
+
+    st = _pdf_styles()
+    ctx = review_context(context)
+    out = io.BytesIO()
+    doc, grid = pdf_document(out, ctx["title"])
+    s = ctx["summary"]
+    story: list[Any] = [
+        _p(ctx["title"], st["title"]),
+        _p(_("Summary"), st["h2"]),
+        pdf_table(
+            doc, grid,
+            [_("Submitted"), _("Decided"), _("SLA breaches"), _("Open improvement actions"),
+             _("Overdue improvement actions"), _("Improvement actions done")],
+            [[s["submitted"], s["decided"], s["sla_breaches"], s["actions_open"],
+              s["actions_overdue"], s["actions_done"]]],
+            [1 / 6] * 6,
+        ),
+        Spacer(1, 6),
+        *metrics_story(ctx["figures"], doc, grid),
+    ]  # fmt: skip
+    head = [_("Key"), _("Title"), _("Owner"), _("Due date"), _("Status")]
+    for label, part in ctx["action_parts"]:
+        rows = [[r["key"], r["title"], r["owner"], r["due_date"], r["status_label"]]
+                for r in part]  # fmt: skip
+        story.append(_p(label, st["h2"]))
+        if rows:
+            story.append(pdf_table(doc, grid, head, rows, [0.14, 0.42, 0.16, 0.14, 0.14]))
+        else:
+            story.append(_p(_("None."), st["small"]))
+    signed = _("Generated at %(at)s by %(by)s") % {
+        "at": ctx["generated_at"], "by": ctx["generator"],
+    }  # fmt: skip
+    story += [Spacer(1, 8), _p(signed, st["small"])]
     doc.build(story)
     return out.getvalue()

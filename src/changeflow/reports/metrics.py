@@ -156,10 +156,11 @@ def _share(used: Decimal | None, budget: Decimal | None) -> float | None:
     return round(float((used or Decimal(0)) / budget), 4)
 
 
-def project_metrics(*, user: User, project: Project, period: Period) -> dict[str, Any]:
+def project_metrics(*, user: User | None, project: Project, period: Period) -> dict[str, Any]:
     """Every figure of ``project`` over ``period`` (the caller fetched ``project`` through
-    ``accounts.selectors.project_get``, i.e. ``user`` may see it)."""
-    internal = sees_internal(user, project)
+    ``accounts.selectors.project_get``, i.e. ``user`` may see it). ``user`` None: the figures
+    for the delivery team (internal ones included), as a scheduled review report keeps them."""
+    internal = user is None or sees_internal(user, project)
     history = _history(project, period)
     result: dict[str, Any] = {
         "project": project.key,
