@@ -12,7 +12,7 @@ from changeflow.core.errors import ValidationError
 
 from . import metrics
 from .actions import TRANSITIONS
-from .models import TEXT_MAX, TITLE_MAX, ActionStatus
+from .models import TEXT_MAX, TITLE_MAX, ActionStatus, ReportKind, ReviewFrequency
 
 KEYS = re.compile(r"[\s,，;；]+")
 
@@ -116,3 +116,29 @@ class PeriodForm(forms.Form):
                 for message in messages:
                     self.add_error(name, str(message))
         return data
+
+
+class ScheduleForm(forms.Form):
+    frequency = forms.ChoiceField(
+        label=_("Review reports"), choices=ReviewFrequency.choices,
+        help_text=_("Weekly: each Monday–Sunday week; monthly: each calendar month. A report "
+                    "is generated once the period is over."),
+    )  # fmt: skip
+
+
+class GenerateForm(forms.Form):
+    """A report to generate now: weekly or monthly with a day inside a complete period, or on
+    demand over [from, to). ``reviews.requested_period`` checks it and names the field."""
+
+    kind = forms.ChoiceField(label=_("Kind"), choices=ReportKind.choices)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+
+        def date(label, help_text="") -> forms.DateField:
+            widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+            return forms.DateField(label=label, help_text=help_text, widget=widget, required=False)
+
+        self.fields["date"] = date(_("A day in the week or month"))
+        self.fields["from"] = date(_("From"), _("On demand only."))
+        self.fields["to"] = date(_("To"), _("The first day after the period."))

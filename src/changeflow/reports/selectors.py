@@ -16,8 +16,10 @@ Who sees and who writes an improvement action (decided here and in ``reports.act
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,10 +27,10 @@ from django.utils.translation import gettext as _
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project, Role, User
 from changeflow.core.access import CUSTOMER_ROLES, restrict, role_in, sees_internal
-from changeflow.core.errors import NotFound
+from changeflow.core.errors import Conflict, NotFound
 from changeflow.core.models import AuditEvent
 
-from .models import ACTIVE_STATUSES, ImprovementAction
+from .models import ACTIVE_STATUSES, ImprovementAction, ReviewReport
 
 MANAGING_ROLES = (Role.PROJECT_MANAGER, Role.TECH_LEAD)
 # Who never owns an improvement action: customer roles do not see them, viewers write nothing.
@@ -128,3 +130,59 @@ def team(*, user: User, project: Project) -> QuerySet:
         .exclude(role__in=NOT_OWNERS)
         .filter(user__is_active=True)
     )
+
+
+# ------------------------------------------------------------------ review reports
+# Who sees them: as improvement actions (``may_see``): the team, viewers included, never the
+# customer roles — a review report carries the costs, which ``metrics`` shows only to
+# ``sees_internal`` readers, and the team's improvement actions.
+
+
+def review_report_list(*, user: User, project: Project) -> QuerySet[ReviewReport]:
+    """The project's review reports, newest first (the figures are not loaded)."""
+    return (
+        restrict(ReviewReport.objects, user)
+        .filter(project_id=project.pk)
+        .select_related("generated_by", "project")
+        .defer("figures")
+        .order_by("-number")
+    )
+
+
+def review_report_get(*, user: User, project: Project, number: int) -> ReviewReport:
+    report = (
+        restrict(ReviewReport.objects, user)
+        .filter(project_id=project.pk, number=number)
+        .select_related("generated_by", "project")
+        .first()
+    )
+    if report is None:
+        raise NotFound(_("No such review report."))
+    return report
+
+
+FILE_TYPES = {"html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+
+
+def review_report_file(report: ReviewReport, fmt: str) -> bytes:
+    """The stored HTML or PDF of ``report``, checked against its SHA-256: a file that is gone
+    is a NotFound, one that no longer matches the hash recorded at generation a Conflict
+    (it is never served as the report)."""
+    if fmt not in FILE_TYPES:
+        raise NotFound(_("No such file."))
+    field = getattr(report, f"{fmt}_file")
+    try:
+        with default_storage.open(field.name, "rb") as handle:
+            content = handle.read()
+    except (FileNotFoundError, OSError):
+        raise NotFound(_("The report's file is missing.")) from None
+    if hashlib.sha256(content).hexdigest() != getattr(report, f"{fmt}_sha256"):
+        raise Conflict(
+            _("The stored file of %(key)s does not match its SHA-256.") % {"key": report.key},
+            code="integrity",
+        )
+    return content
+
+
+def review_report_filename(report: ReviewReport, fmt: str) -> str:
+    return f"{report.key}-{report.kind}-{report.period_start.isoformat()}.{fmt}"

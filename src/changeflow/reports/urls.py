@@ -5,6 +5,7 @@ from django.urls import path
 from . import views
 
 IA = "projects/<str:key>/improvements/"
+RR = "projects/<str:key>/reports/"
 
 urlpatterns = [
     path("projects/<str:key>/metrics/", views.metrics_page, name="reports-metrics"),
@@ -22,5 +23,14 @@ urlpatterns = [
         IA + "<str:akey>/transition/",
         views.improvement_transition,
         name="improvement-transition",
+    ),  # fmt: skip
+    path(RR, views.review_report_list, name="review-report-list"),
+    path(RR + "generate/", views.review_report_generate, name="review-report-generate"),
+    path(RR + "settings/", views.review_schedule, name="review-schedule"),
+    path(RR + "<int:number>/", views.review_report_detail, name="review-report-detail"),
+    path(
+        RR + "<int:number>.<str:fmt>",
+        views.review_report_download,
+        name="review-report-download",
     ),  # fmt: skip
 ]

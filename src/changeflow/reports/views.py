@@ -24,11 +24,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from changeflow.accounts import selectors as account_selectors
 from changeflow.core.errors import ApplicationError, ValidationError
 from changeflow.core.http import AuthenticatedHttpRequest
-from changeflow.web import add_errors, error_page, form_status, or_404
+from changeflow.web import add_errors, error_page, form_status, or_404, paged
 
-from . import actions, charts, exports, metrics, selectors
-from .forms import FilterForm, ImprovementForm, PeriodForm, ProgressForm, TransitionForm
-from .models import ActionStatus, ImprovementAction
+from . import actions, charts, exports, metrics, reviews, selectors
+from .forms import (
+    FilterForm,
+    GenerateForm,
+    ImprovementForm,
+    PeriodForm,
+    ProgressForm,
+    ScheduleForm,
+    TransitionForm,
+)
+from .models import ActionStatus, ImprovementAction, ReviewFrequency
 
 FIELD_LABELS: dict[str, Any] = {
     f.name: capfirst(f.verbose_name)
@@ -313,3 +321,126 @@ def metrics_chart(request: AuthenticatedHttpRequest, key: str, fmt: str) -> Http
     patch_vary_headers(response, ("Accept-Language", "Cookie"))  # labels are translated
     response["Content-Disposition"] = f'inline; filename="{project.key}-metrics-{kind}.{fmt}"'
     return response
+
+
+# ------------------------------------------------------------------ review reports
+
+REPORTS_PER_PAGE = 20
+
+
+def _reports_page(
+    request, project, status: int = 200, generate_form: GenerateForm | None = None
+) -> HttpResponse:
+    user = request.user
+    page, query = paged(
+        request, selectors.review_report_list(user=user, project=project), REPORTS_PER_PAGE
+    )
+    can_generate = reviews.may_generate(user, project)
+    frequency = reviews.schedule_of(project)
+    return render(
+        request,
+        "reports/review_list.html",
+        {
+            "project": project,
+            "page": page,
+            "query": query,
+            "schedule": ReviewFrequency(frequency).label,
+            "can_generate": can_generate,
+            "generate_form": (generate_form or GenerateForm(initial={"kind": "on_demand"}))
+            if can_generate
+            else None,
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def review_report_list(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
+    return _reports_page(request, _project(request, key))
+
+
+@login_required
+@require_POST
+def review_report_generate(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
+    project = _project(request, key)
+    try:
+        reviews.require_project_manager(request.user, project)
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    form = GenerateForm(request.POST)
+    if not form.is_valid():
+        return _reports_page(request, project, 400, form)
+    data = form.cleaned_data
+    try:
+        kind, period = reviews.requested_period(
+            data["kind"], date=data.get("date"), start=data.get("from"), end=data.get("to")
+        )
+        report = reviews.review_report_generate(
+            user=request.user, project=project, kind=kind, period=period
+        )
+    except ApplicationError as exc:
+        add_errors(form, exc)
+        return _reports_page(request, project, exc.status, form)
+    messages.success(request, _("Review report %(key)s was generated.") % {"key": report.key})
+    return redirect("review-report-detail", key=project.key, number=report.number)
+
+
+@login_required
+@require_GET
+def review_report_detail(request: AuthenticatedHttpRequest, key: str, number: int) -> HttpResponse:
+    project = _project(request, key)
+    report = or_404(selectors.review_report_get, user=request.user, project=project, number=number)
+    try:
+        body = exports.review_body(selectors.review_report_file(report, "html"))
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    return render(
+        request,
+        "reports/review_detail.html",
+        {"project": project, "report": report, "body": body},
+    )
+
+
+@login_required
+@require_GET
+def review_report_download(
+    request: AuthenticatedHttpRequest, key: str, number: int, fmt: str
+) -> HttpResponse:
+    project = _project(request, key)
+    report = or_404(selectors.review_report_get, user=request.user, project=project, number=number)
+    try:
+        content = selectors.review_report_file(report, fmt)
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    response = HttpResponse(content, content_type=selectors.FILE_TYPES[fmt])
+    name = selectors.review_report_filename(report, fmt)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_schedule(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
+    project = _project(request, key)
+    try:
+        reviews.require_project_manager(request.user, project)
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    form = ScheduleForm(
+        request.POST if request.method == "POST" else None,
+        initial={"frequency": reviews.schedule_of(project)},
+    )
+    if form.is_bound and form.is_valid():
+        try:
+            reviews.schedule_set(
+                user=request.user, project=project, frequency=form.cleaned_data["frequency"]
+            )
+        except ApplicationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, _("The review schedule was saved."))
+            return redirect("review-report-list", key=project.key)
+    context = {"project": project, "form": form}
+    return render(request, "reports/review_schedule.html", context, status=form_status(form))
