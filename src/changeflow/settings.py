@@ -330,6 +330,8 @@ SPECTACULAR_SETTINGS = {
         "ImprovementActionEnum": "changeflow.reports.actions.TRANSITION_NAMES",
         "ActionEnum": "changeflow.changes.workflow.ACTION_NAMES",
         "CustomFieldKindEnum": "changeflow.crtemplates.models.FieldKind",
+        "ReviewFrequencyEnum": "changeflow.reports.models.ReviewFrequency",
+        "ReviewReportKindEnum": "changeflow.reports.models.ReportKind",
     },
 }
 

@@ -161,6 +161,12 @@ BODIES: dict[tuple[str, str], dict] = {
     ("improvement-transition", "POST"): {"action": "start"},
     ("api-cr-case", "POST"): {"outcome": "success", "lessons": "x", "tags": ["t"]},
     ("api-cr-case", "PUT"): {"outcome": "failure", "root_causes": "x"},
+    ("api-review-report-list", "POST"): {"kind": "on_demand", "from": "2026-01-01",
+                                         "to": "2026-02-01"},
+    ("review-report-generate", "POST"): {"kind": "on_demand", "from": "2026-01-01",
+                                         "to": "2026-02-01"},
+    ("api-review-schedule", "PUT"): {"frequency": "monthly"},
+    ("review-schedule", "POST"): {"frequency": "monthly"},
     ("case-edit", "POST"): {"outcome": "success", "lessons": "x", "tags": "t"},
     ("api-crtemplate-list", "POST"): {"name": "route template"},
     ("api-crtemplate-detail", "PATCH"): {"description": "x"},
@@ -198,6 +204,7 @@ PARAMETER_RULES = (
     (r"<str:occ>", "occurrences"),
     (r"meetings/<int:id>", "meetings"),
     (r"improvement(s|-actions)/<str:akey>", "improvements"),
+    (r"reports/<int:number>", "review-reports"),
     (r"members/<str:username>", "members"),
     (r"baselines/<str:name>", "baselines"),
     (r"tasks/<str:task>", "tasks"),
@@ -330,7 +337,7 @@ def _real_parameters(project, users) -> dict[str, dict]:
     from changeflow.meetings.models import ActionItem, AgendaItem, Occurrence
     from changeflow.meetings.recurrence import occurrence_key
     from changeflow.notifications.models import Notification, Webhook
-    from changeflow.reports.models import ImprovementAction
+    from changeflow.reports.models import ImprovementAction, ReviewReport
     from changeflow.requirements.models import (
         Artifact,
         Baseline,
@@ -375,6 +382,7 @@ def _real_parameters(project, users) -> dict[str, dict]:
         "meetings": {"key": key, "id": occurrence.meeting_id},
         "improvements": {"key": key,
                          "akey": _first(ImprovementAction, project=project, status="open").key},
+        "review-reports": {"key": key, "number": _first(ReviewReport, project=project).number},
         "occurrences": occ,
         "agenda": {**occ, "item": agenda.pk},
         "actions": {
@@ -416,6 +424,8 @@ def url_of(route: Route, values: dict) -> str:
     def fill(match: re.Match) -> str:
         name = match.group(1)
         if name == "fmt":
+            if "reports/<int:number>" in route.route:
+                return "pdf"
             return "md" if "minutes" in route.route else "svg"
         return str(values[name])
 

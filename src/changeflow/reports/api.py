@@ -10,11 +10,17 @@ service, render. A PATCH or a transition honours ``If-Match`` (a stale ETag: 412
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as df
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -29,8 +35,8 @@ from changeflow.core.api_views import (
     versioned,
 )
 
-from . import actions, metrics, selectors
-from .models import ActionStatus, ImprovementAction
+from . import actions, metrics, reviews, selectors
+from .models import ActionStatus, ImprovementAction, ReviewReport
 from .serializers import (
     ImprovementActionCreateSerializer,
     ImprovementActionDetailSerializer,
@@ -39,6 +45,10 @@ from .serializers import (
     ImprovementActionUpdateSerializer,
     ImprovementTransitionSerializer,
     MetricsSerializer,
+    ReviewReportCreateSerializer,
+    ReviewReportDetailSerializer,
+    ReviewReportSerializer,
+    ReviewScheduleSerializer,
 )
 
 AKEY = OpenApiParameter(
@@ -214,3 +224,135 @@ class MetricsView(ApiView):
             request.query_params.get("from"), request.query_params.get("to")
         )
         return Response(metrics.project_metrics(user=request.user, project=project, period=period))
+
+
+# ------------------------------------------------------------------ review reports
+
+NUMBER = OpenApiParameter(
+    "number", int, OpenApiParameter.PATH, description=gettext_lazy("The report's number.")
+)
+
+
+def _report(request, key: str, number: int) -> ReviewReport:
+    project = selectors.project_get(user=request.user, key=key)
+    return selectors.review_report_get(user=request.user, project=project, number=number)
+
+
+class ReviewReportListView(ApiView):
+    """A project's review reports, newest first (not for customer roles); generate one
+    (project managers). A second report of the same kind and period: 409."""
+
+    queryset = ReviewReport.objects.none()
+
+    @extend_schema(
+        operation_id="project_review_reports_list",
+        responses={200: ReviewReportSerializer(many=True), **errors(400, 404)},
+    )
+    def get(self, request, key: str):
+        project = selectors.project_get(user=request.user, key=key)
+        qs = selectors.review_report_list(user=request.user, project=project)
+        return self.paginated(qs, ReviewReportSerializer)
+
+    @extend_schema(
+        operation_id="project_review_reports_create",
+        request=ReviewReportCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={201: ReviewReportDetailSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request, key: str):
+        project = selectors.project_get(user=request.user, key=key)
+        reviews.require_project_manager(request.user, project)
+        data = self.get_validated(ReviewReportCreateSerializer)
+        kind, period = reviews.requested_period(
+            data["kind"], date=data.get("date"), start=data.get("from"), end=data.get("to")
+        )
+        report = reviews.review_report_generate(
+            user=request.user, project=project, kind=kind, period=period
+        )
+        report = selectors.review_report_get(
+            user=request.user, project=project, number=report.number
+        )
+        return Response(ReviewReportDetailSerializer(report).data, status=status.HTTP_201_CREATED)
+
+
+class ReviewReportDetailView(ApiView):
+    """One review report with its figures as generated."""
+
+    queryset = ReviewReport.objects.none()
+
+    @extend_schema(
+        operation_id="project_review_reports_retrieve",
+        parameters=[NUMBER],
+        responses={200: ReviewReportDetailSerializer, **errors(404)},
+    )
+    def get(self, request, key: str, number: int):
+        return Response(ReviewReportDetailSerializer(_report(request, key, number)).data)
+
+
+class _ReviewReportFileView(ApiView):
+    queryset = ReviewReport.objects.none()
+    fmt = "html"
+
+    def get(self, request, key: str, number: int):
+        report = _report(request, key, number)
+        content = selectors.review_report_file(report, self.fmt)
+        response = HttpResponse(content, content_type=selectors.FILE_TYPES[self.fmt])
+        name = selectors.review_report_filename(report, self.fmt)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="project_review_reports_html",
+        parameters=[NUMBER],
+        responses={(200, "text/html"): OpenApiResponse(OpenApiTypes.STR), **errors(404, 409)},
+        description=gettext_lazy("The report's standalone HTML file, as generated."),
+    )
+)
+class ReviewReportHtmlView(_ReviewReportFileView):
+    fmt = "html"
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="project_review_reports_pdf",
+        parameters=[NUMBER],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
+            **errors(404, 409),
+        },
+        description=gettext_lazy("The report's PDF file, as generated."),
+    )
+)
+class ReviewReportPdfView(_ReviewReportFileView):
+    fmt = "pdf"
+
+
+class ReviewScheduleView(ApiView):
+    """The project's review schedule: off, weekly or monthly (project managers set it)."""
+
+    queryset = ReviewReport.objects.none()
+    pagination_class = None
+
+    @extend_schema(
+        operation_id="project_review_schedule_retrieve",
+        responses={200: ReviewScheduleSerializer, **errors(404)},
+    )
+    def get(self, request, key: str):
+        project = selectors.project_get(user=request.user, key=key)
+        return Response({"frequency": reviews.schedule_of(project)})
+
+    @extend_schema(
+        operation_id="project_review_schedule_update",
+        request=ReviewScheduleSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={200: ReviewScheduleSerializer, **errors(400, 403, 404)},
+    )
+    def put(self, request, key: str):
+        project = selectors.project_get(user=request.user, key=key)
+        reviews.require_project_manager(request.user, project)
+        data = self.get_validated(ReviewScheduleSerializer)
+        reviews.schedule_set(user=request.user, project=project, frequency=data["frequency"])
+        return Response({"frequency": reviews.schedule_of(project)})

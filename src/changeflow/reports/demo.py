@@ -5,6 +5,9 @@ Improvement actions: what the ACME team decided to change in its change process 
 the demo's change requests — one in progress, one overdue, one done with its resolution, one
 cancelled. Built through the services only.
 
+Review reports: a weekly schedule, the last complete week's report (the schedule's) and one on
+demand over the four weeks before (the project manager's).
+
 Metrics: the demo is built in a second, so every CR would have entered and left each stage at
 the same instant and the metrics would show cycle times of zero. As a real project's would, the
 stage history (``StateChange``) of each demo CR is spread over the past twelve weeks with
@@ -25,7 +28,9 @@ from changeflow.accounts.models import Project, User
 from changeflow.changes.models import ChangeRequest, StateChange
 from changeflow.changes.workflow import State
 
-from . import actions
+from . import actions, reviews
+from .metrics import Period
+from .models import ReportKind, ReviewFrequency
 
 
 def _keys(crs: list[ChangeRequest], *states: str) -> list[str]:
@@ -165,6 +170,20 @@ def _date_original_scope(project: Project) -> None:
     RequirementVersion.objects.filter(requirement_id__in=first, version=1).update(created_at=agreed)
 
 
+def _review_reports(project: Project, users: dict[str, User]) -> None:
+    """A weekly review schedule, the last complete week's report as the schedule makes it, and
+    an on-demand report over the four weeks before, asked for by the project manager."""
+    pm = users["wang.lei"]
+    reviews.schedule_set(user=pm, project=project, frequency=ReviewFrequency.WEEKLY)
+    week = reviews.last_complete(ReportKind.WEEKLY, reviews.local_today())
+    reviews.review_report_generate(user=None, project=project, kind=ReportKind.WEEKLY, period=week)
+    four_weeks = Period(start=week.start - dt.timedelta(days=28), end=week.start)
+    reviews.review_report_generate(
+        user=pm, project=project, kind=ReportKind.ON_DEMAND, period=four_weeks
+    )
+
+
 def load_demo(project: Project, users: dict[str, User], crs: list[ChangeRequest]) -> None:
     _improvement_actions(project, users, crs)
-    _budget_and_history(project, users, crs)  # dates the stage history: last
+    _budget_and_history(project, users, crs)  # dates the stage history
+    _review_reports(project, users)  # of the dated history: last

@@ -4,6 +4,7 @@ the services (``reports.actions``) decide. The metrics' are output only
 
 from __future__ import annotations
 
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -11,7 +12,14 @@ from changeflow.core.api_views import StrictSerializer
 
 from . import selectors
 from .actions import TRANSITION_NAMES
-from .models import TEXT_MAX, TITLE_MAX, ImprovementAction
+from .models import (
+    TEXT_MAX,
+    TITLE_MAX,
+    ImprovementAction,
+    ReportKind,
+    ReviewFrequency,
+    ReviewReport,
+)
 
 
 class ImprovementActionSerializer(serializers.ModelSerializer):
@@ -221,3 +229,101 @@ class MetricsSerializer(serializers.Serializer):
     def get_fields(self):
         fields = super().get_fields()
         return {"from": serializers.DateField(), **fields}
+
+
+# ------------------------------------------------------------------ review reports
+
+
+class ReviewSummarySerializer(serializers.Serializer):
+    submitted = serializers.IntegerField(help_text=_("Change requests submitted in the period."))
+    decided = serializers.IntegerField(help_text=_("Approved, rejected or deferred in it."))
+    sla_breaches = serializers.IntegerField()
+    actions_open = serializers.IntegerField(
+        help_text=_("Improvement actions open at the end of the period.")
+    )
+    actions_overdue = serializers.IntegerField(
+        help_text=_("Of those, due before the end of the period.")
+    )
+    actions_done = serializers.IntegerField(help_text=_("Improvement actions done in it."))
+
+
+class ReviewReportSerializer(serializers.ModelSerializer):
+    project = serializers.CharField(source="project.key", read_only=True)
+    generated_by = serializers.CharField(
+        source="generated_by.username", read_only=True, allow_null=True,
+        help_text=_("Null when the review schedule generated it."),
+    )  # fmt: skip
+    to = serializers.DateField(
+        source="period_end", read_only=True, help_text=_("The first day after the period.")
+    )
+    summary = ReviewSummarySerializer(read_only=True)
+    html_url = serializers.SerializerMethodField()
+    pdf_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReviewReport
+        fields = [
+            "number", "key", "project", "kind", "to", "generated_at", "generated_by",
+            "language", "summary", "html_sha256", "pdf_sha256", "html_url", "pdf_url",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # "from" is a keyword: added here, before "to".
+        ordered = {}
+        for name, field in fields.items():
+            if name == "to":
+                ordered["from"] = serializers.DateField(source="period_start", read_only=True)
+            ordered[name] = field
+        return ordered
+
+    def _url(self, obj: ReviewReport, fmt: str) -> str:
+        return reverse(
+            f"api-review-report-{fmt}", kwargs={"key": obj.project.key, "number": obj.number}
+        )
+
+    def get_html_url(self, obj: ReviewReport) -> str:
+        return self._url(obj, "html")
+
+    def get_pdf_url(self, obj: ReviewReport) -> str:
+        return self._url(obj, "pdf")
+
+
+class ReviewReportDetailSerializer(ReviewReportSerializer):
+    figures = serializers.JSONField(
+        read_only=True,
+        help_text=_(
+            "The figures as generated: the process metrics for the delivery team (as "
+            "GET /metrics/ answers them) and improvement_actions (open_at_end, done_in_period)."
+        ),
+    )
+
+    class Meta(ReviewReportSerializer.Meta):
+        fields = [*ReviewReportSerializer.Meta.fields, "figures"]
+        read_only_fields = fields
+
+
+class ReviewReportCreateSerializer(StrictSerializer):
+    kind = serializers.ChoiceField(choices=ReportKind.choices)
+    date = serializers.DateField(
+        required=False,
+        help_text=_("weekly or monthly: a day inside the (complete) week or month."),
+    )
+    to = serializers.DateField(
+        required=False, help_text=_("on_demand: the first day after the period.")
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        return {
+            "kind": fields.pop("kind"), "date": fields.pop("date"),
+            "from": serializers.DateField(
+                required=False, help_text=_("on_demand: the first day of the period.")
+            ),
+            **fields,
+        }  # fmt: skip
+
+
+class ReviewScheduleSerializer(StrictSerializer):
+    frequency = serializers.ChoiceField(choices=ReviewFrequency.choices)

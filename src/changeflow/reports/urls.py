@@ -29,7 +29,7 @@ urlpatterns = [
     path(RR + "settings/", views.review_schedule, name="review-schedule"),
     path(RR + "<int:number>/", views.review_report_detail, name="review-report-detail"),
     path(
-        RR + "<int:number>.<str:fmt>",
+        RR + "<int:number>/download.<str:fmt>",
         views.review_report_download,
         name="review-report-download",
     ),  # fmt: skip
