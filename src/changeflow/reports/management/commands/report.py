@@ -102,7 +102,11 @@ class Command(TranslatedCommand):
             ):
                 raise CommandError(_("--list takes no period"))
             for report in selectors.review_report_list(user=user, project=project):
-                by = report.generated_by.username if report.generated_by else _("schedule")
+                by = (
+                    report.generated_by.username
+                    if report.generated_by
+                    else _("the review schedule")
+                )
                 self.stdout.write(
                     f"{report.key}\t{report.kind}\t{report.period_start}\t{report.period_end}"
                     f"\t{timezone.localtime(report.generated_at):%Y-%m-%d %H:%M}\t{by}"
