@@ -108,9 +108,12 @@ TOPICS: tuple[Topic, ...] = (
     Topic(
         "review",
         _("Reviewing and improving the process"),
-        _("Process metrics, improvement actions, the case library and the customer's rating."),
+        _("Process metrics, review reports, improvement actions, the case library and the "
+          "customer's rating."),
         (
-            "reports-metrics", "reports-metrics-chart", "improvement-list",
+            "reports-metrics", "reports-metrics-chart", "review-report-list",
+            "review-report-generate", "review-report-detail", "review-report-download",
+            "review-schedule", "improvement-list",
             "improvement-create", "improvement-detail", "improvement-edit",
             "improvement-progress", "improvement-transition", "case-library", "case-list",
             "case-compare", "case-edit", "cr-rating",
