@@ -244,7 +244,7 @@ def _audience(project: Project) -> list[str]:
 def _render(project: Project, kind: str, period: Period, user: User | None) -> dict[str, Any]:
     figures = metrics.project_metrics(user=None, project=project, period=period)
     actions = improvement_figures(project, period)
-    content = {
+    content: dict[str, Any] = {
         "figures": {**figures, "improvement_actions": actions},
         "summary": summary_of(figures, actions),
     }
