@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 
 import pytest
 from django.core.files.storage import default_storage
@@ -74,8 +75,9 @@ def test_downloads_have_their_type_and_name(client, personas):
         assert answer.status_code == 200 and answer["Content-Type"] == mime
         name = f"ACME-R1-on_demand-{report.period_start.isoformat()}.{fmt}"
         assert answer["Content-Disposition"] == f'attachment; filename="{name}"'
-        assert answer.content.startswith(magic)
-        assert hashlib.sha256(answer.content).hexdigest() == getattr(report, f"{fmt}_sha256")
+        content = b"".join(answer.streaming_content)
+        assert content.startswith(magic)
+        assert hashlib.sha256(content).hexdigest() == getattr(report, f"{fmt}_sha256")
     assert client.get(f"{PAGE}{report.number}/download.docx").status_code == 404
     assert client.get(f"{PAGE}99/").status_code == 404
 
@@ -192,6 +194,16 @@ def test_the_pages_in_chinese(client, personas):
     assert "每周" in html and "摘要" in html
     page = client.get(PAGE, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "审查报告" in page and "立即生成" in page
+    # A reader of the report's language sees its stored body; another reads its stored
+    # figures in their own language.
+    stored = client.get(f"{PAGE}1/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "摘要" in stored and "in your language" not in stored
+    client.cookies["django_language"] = "en"
+    english = client.get(f"{PAGE}1/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Summary" in english and "摘要" not in english and "in your language" in english
+    # Its inline charts do not share ids.
+    ids = re.findall(r' id="([^"]+)"', english)
+    assert ids and len(ids) == len(set(ids))
 
 
 # ------------------------------------------------------------------ API

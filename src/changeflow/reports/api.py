@@ -10,7 +10,6 @@ service, render. A PATCH or a transition honours ``If-Match`` (a stale ETag: 412
 
 from __future__ import annotations
 
-from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as df
@@ -296,11 +295,7 @@ class _ReviewReportFileView(ApiView):
     def get(self, request, key: str, number: int):
         report = _report(request, key, number)
         content = selectors.review_report_file(report, self.fmt)
-        response = HttpResponse(content, content_type=selectors.FILE_TYPES[self.fmt])
-        name = selectors.review_report_filename(report, self.fmt)
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return selectors.review_report_response(report, self.fmt, content)
 
 
 @extend_schema_view(

@@ -22,6 +22,7 @@ from changeflow.changes.workflow import State
 from changeflow.impact.models import CalibrationSource, Dimension
 
 from . import charts
+from .metrics import Period
 
 
 def _label(choices, value: str) -> str:
@@ -243,7 +244,8 @@ def review_context(context: dict[str, Any]) -> dict[str, Any]:
             (_("Improvement actions open at the end of the period"), named["open_at_end"]),
             (_("Improvement actions done in the period"), named["done_in_period"]),
         ],
-        "generated_at": timezone.localtime().strftime("%Y-%m-%d %H:%M %Z"),
+        "generated_at": context.get("generated_at")
+        or timezone.localtime().strftime("%Y-%m-%d %H:%M %Z"),
         "generator": (generated_by.display_name or generated_by.username)
         if generated_by
         else _("the review schedule"),
@@ -255,13 +257,42 @@ def review_html(context: dict[str, Any]) -> bytes:
     part between the ``report-body`` markers is what the report's page shows."""
     css_path = finders.find("css/app.css")
     css = open(css_path, encoding="utf-8").read() if css_path else ""  # noqa: SIM115
-    figures = context["figures"]
-    svgs = [
-        charts.render(figures, kind=kind, fmt="svg").decode("utf-8").split("?>", 1)[-1]
+    ctx = {**review_context(context), "css": css, "inline_charts": _inline_charts(context)}
+    return render_to_string("reports/review_export.html", ctx).encode("utf-8")
+
+
+def _unique_ids(svg: str, prefix: str) -> str:
+    """``svg`` with its ids (and the references to them) prefixed: matplotlib names the glyphs,
+    paths and clips of every chart alike, and two charts inline in one page must not share
+    an id."""
+    svg = svg.replace(' id="', f' id="{prefix}')
+    return svg.replace('href="#', f'href="#{prefix}').replace("url(#", f"url(#{prefix}")
+
+
+def _inline_charts(context: dict[str, Any]) -> list[str]:
+    return [
+        _unique_ids(
+            charts.render(context["figures"], kind=kind, fmt="svg")
+            .decode("utf-8")
+            .split("?>", 1)[-1],
+            f"{kind}-",
+        )
         for kind in charts.KINDS
     ]
-    ctx = {**review_context(context), "css": css, "inline_charts": svgs}
-    return render_to_string("reports/review_export.html", ctx).encode("utf-8")
+
+
+def review_page_body(report) -> str:
+    """The body of ``report`` rendered from its stored figures in the active language (for a
+    reader of another language than the one it was generated in; the files stay as made)."""
+    context = {
+        "project": report.project, "kind": report.kind,
+        "period": Period(report.period_start, report.period_end),
+        "generated_by": report.generated_by, "figures": report.figures,
+        "summary": report.summary,
+        "generated_at": timezone.localtime(report.generated_at).strftime("%Y-%m-%d %H:%M %Z"),
+    }  # fmt: skip
+    ctx = {**review_context(context), "inline_charts": _inline_charts(context)}
+    return render_to_string("reports/_review_body.html", ctx)
 
 
 BODY_START = "<!-- report-body -->"

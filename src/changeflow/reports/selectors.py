@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 from typing import Any
 
 from django.core.files.storage import default_storage
 from django.db.models import Q, QuerySet
+from django.http import FileResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -186,3 +188,14 @@ def review_report_file(report: ReviewReport, fmt: str) -> bytes:
 
 def review_report_filename(report: ReviewReport, fmt: str) -> str:
     return f"{report.key}-{report.kind}-{report.period_start.isoformat()}.{fmt}"
+
+
+def review_report_response(report: ReviewReport, fmt: str, content: bytes) -> FileResponse:
+    """A download of a report's file (checked content), named for the report: an attachment,
+    never shown as a page of the site."""
+    response = FileResponse(
+        io.BytesIO(content), as_attachment=True,
+        filename=review_report_filename(report, fmt), content_type=FILE_TYPES[fmt],
+    )  # fmt: skip
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -391,14 +392,18 @@ def review_report_generate(request: AuthenticatedHttpRequest, key: str) -> HttpR
 def review_report_detail(request: AuthenticatedHttpRequest, key: str, number: int) -> HttpResponse:
     project = _project(request, key)
     report = or_404(selectors.review_report_get, user=request.user, project=project, number=number)
+    same_language = report.language == translation.get_language()
     try:
-        body = exports.review_body(selectors.review_report_file(report, "html"))
+        # The stored file is the record; its body is shown as it is to a reader of its
+        # language, and checked against its hash for everyone.
+        stored = exports.review_body(selectors.review_report_file(report, "html"))
     except ApplicationError as exc:
         return error_page(request, exc)
+    body = stored if same_language else exports.review_page_body(report)
     return render(
         request,
         "reports/review_detail.html",
-        {"project": project, "report": report, "body": body},
+        {"project": project, "report": report, "body": body, "same_language": same_language},
     )
 
 
@@ -413,11 +418,7 @@ def review_report_download(
         content = selectors.review_report_file(report, fmt)
     except ApplicationError as exc:
         return error_page(request, exc)
-    response = HttpResponse(content, content_type=selectors.FILE_TYPES[fmt])
-    name = selectors.review_report_filename(report, fmt)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return selectors.review_report_response(report, fmt, content)
 
 
 @login_required
