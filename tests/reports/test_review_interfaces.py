@@ -292,19 +292,7 @@ def test_the_schema_names_the_enums(personas, api):
 # ------------------------------------------------------------------ CLI
 
 
-@pytest.fixture
-def run_cli(capsys, english_terminal):
-    from changeflow import cli
-
-    def run(*args: str):
-        code = cli.main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
-
-
-def test_cli_generates_and_lists(personas, run_cli):
+def test_cli_generates_and_lists(personas, run_cli, english_terminal):
     p = personas
     code, out, err = run_cli("report", "review", "--project", "ACME", "--period", "monthly",
                              "--date", "2026-03-10")  # fmt: skip
@@ -339,14 +327,14 @@ def test_cli_generates_and_lists(personas, run_cli):
         ([], 2, "--project"),
     ],
 )
-def test_cli_bad_input_is_one_line(personas, run_cli, args, code, says):
+def test_cli_bad_input_is_one_line(personas, run_cli, english_terminal, args, code, says):
     got, out, err = run_cli("report", "review", *args)
     assert (got, out) == (code, "")
     assert says in one_line(err)
     assert _count() == 0
 
 
-def test_cli_refuses_other_roles_outsiders_and_duplicates(personas, run_cli):
+def test_cli_refuses_other_roles_outsiders_and_duplicates(personas, run_cli, english_terminal):
     p = personas
     got, _out, err = run_cli("report", "review", "--project", "ACME", "--from", "2026-03-01",
                              "--to", "2026-04-01", "--user", p.tech_lead.username)  # fmt: skip

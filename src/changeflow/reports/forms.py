@@ -90,19 +90,20 @@ class FilterForm(forms.Form):
         return {"status": data["status"], "owner": data["owner"], "overdue": overdue}
 
 
+def optional_date(label, help_text="") -> forms.DateField:
+    """An optional date field whose input shows its value as YYYY-MM-DD in every language."""
+    widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    return forms.DateField(label=label, help_text=help_text, widget=widget, required=False)
+
+
 class PeriodForm(forms.Form):
     """``from`` and ``to`` (a Python keyword: the fields are added by name); the period is
     checked by ``metrics.parse_period``, whose errors name the field."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-
-        def date(label, help_text="") -> forms.DateField:
-            widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-            return forms.DateField(label=label, help_text=help_text, widget=widget, required=False)
-
-        self.fields["from"] = date(_("From"))
-        self.fields["to"] = date(_("To"), _("The first day after the period."))
+        self.fields["from"] = optional_date(_("From"))
+        self.fields["to"] = optional_date(_("To"), _("The first day after the period."))
         self.period: metrics.Period | None = None
 
     def clean(self):
@@ -134,11 +135,6 @@ class GenerateForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-
-        def date(label, help_text="") -> forms.DateField:
-            widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-            return forms.DateField(label=label, help_text=help_text, widget=widget, required=False)
-
-        self.fields["date"] = date(_("A day in the week or month"))
-        self.fields["from"] = date(_("From"), _("On demand only."))
-        self.fields["to"] = date(_("To"), _("The first day after the period."))
+        self.fields["date"] = optional_date(_("A day in the week or month"))
+        self.fields["from"] = optional_date(_("From"), _("On demand only."))
+        self.fields["to"] = optional_date(_("To"), _("The first day after the period."))
