@@ -320,3 +320,26 @@ def test_the_job_skips_projects_off_and_goes_on_after_a_failure(personas, monkey
 def test_the_job_is_registered():
     job = next(j for j in periodic.jobs() if j.name == "reports.review_reports_due")
     assert job.func is reviews.generate_due
+
+
+def test_report_ready_follows_each_reader_s_preference(personas):
+    from changeflow.notifications import services as notifications
+    from changeflow.notifications.models import EmailDelivery
+
+    p = personas
+    for user in (p.pm, p.tech_lead, p.qa):
+        user.email = f"{user.username}@example.com"
+        user.save(update_fields=["email"])
+    notifications.preferences_set(user=p.qa, channels={"report.ready": "none"})
+    notifications.preferences_set(user=p.tech_lead, channels={"report.ready": "in_app"})
+    reviews.schedule_set(user=p.pm, project=p.project, frequency="monthly")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert reviews.generate_due(timezone.make_aware(dt.datetime(2026, 12, 9, 8))) == 1
+    notes = {n.user.username: n for n in Notification.objects.filter(kind="report.ready")}
+    assert set(notes) == {p.pm.username, p.tech_lead.username}  # QA turned it off
+    mailed = set(EmailDelivery.objects.values_list("notification__user__username", flat=True))
+    assert mailed == {p.pm.username}  # in-app and e-mail by default; the tech lead chose in-app
+    # Not a webhook event: the report is internal.
+    from changeflow.notifications import events
+
+    assert "report.ready" not in events.WEBHOOK_KINDS
