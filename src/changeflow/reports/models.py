@@ -7,6 +7,8 @@ Written only by ``reports.actions``; read through ``reports.selectors``.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator
@@ -184,3 +186,8 @@ class ReviewReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.kind} {self.period_start}–{self.period_end}"
+
+    @property
+    def last_day(self) -> dt.date:
+        """The period's last day (``period_end`` is the first day after it)."""
+        return self.period_end - dt.timedelta(days=1)
