@@ -124,3 +124,27 @@ def test_demo_metrics_are_spread_over_weeks(run_cli, home):
 
     breach = SlaBreach.objects.filter(project=project).first()
     assert breach.change_request.state_changed_at == breach.stage_entered_at
+
+
+def test_demo_has_a_weekly_review_schedule_and_two_reports(run_cli, home):
+    from django.core.files.storage import default_storage
+
+    from changeflow.reports import reviews
+    from changeflow.reports.models import ReviewReport
+
+    assert run_cli("demo")[0] == 0
+    project = Project.objects.get(key="ACME")
+    assert reviews.schedule_of(project) == "weekly"
+    reports = list(ReviewReport.objects.filter(project=project).order_by("number"))
+    assert [(r.kind, r.generated_by.username if r.generated_by else None) for r in reports] == [
+        ("weekly", None), ("on_demand", "wang.lei"),
+    ]  # fmt: skip
+    week = reviews.last_complete("weekly", reviews.local_today())
+    assert (reports[0].period_start, reports[0].period_end) == (week.start, week.end)
+    assert reports[1].period_end == week.start  # the four weeks before
+    assert reports[1].summary["submitted"] > 0  # the demo's history is spread over the weeks
+    for report in reports:
+        assert default_storage.exists(report.html_file.name)
+        assert default_storage.exists(report.pdf_file.name)
+    # The job finds nothing left to do this week.
+    assert reviews.generate_due() == 0
