@@ -244,6 +244,7 @@ def test_the_api_generates_lists_and_gives_a_report(personas, api):
         ({"kind": "weekly", "date": "2026-02-30"}, "date"),
         ({"kind": "weekly"}, "date"),
         ({"kind": "monthly", "date": "2099-03-01"}, "date"),
+        ({"kind": "weekly", "date": "9999-12-31"}, "date"),
         ({"kind": "on_demand", "from": "2026-03-01"}, "to"),
         ({"kind": "on_demand", "from": "2026-03-01", "to": "2026-02-01"}, "to"),
         ({"kind": "on_demand", "from": "2020-01-01", "to": "2026-02-01"}, "to"),

@@ -99,6 +99,8 @@ def test_the_period_is_the_site_zone_s():
         ({"kind": "weekly", "date": "2026-02-30"}, "date"),
         ({"kind": "weekly", "date": "2026-03-02", "start": "2026-03-01"}, "date"),
         ({"kind": "monthly", "date": "2026-12-07"}, "date"),  # not over yet
+        ({"kind": "monthly", "date": "9999-12-31"}, "date"),  # no month after it
+        ({"kind": "weekly", "date": "9999-12-31"}, "date"),
         ({"kind": "on_demand", "start": "2026-03-01"}, "to"),
         ({"kind": "on_demand", "end": "2026-03-01"}, "from"),
         ({"kind": "on_demand", "start": "2026-03-01", "end": "2026-03-01"}, "to"),

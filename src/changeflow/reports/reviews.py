@@ -118,7 +118,10 @@ def requested_period(
         raise invalid("date", _("A weekly or monthly report takes a date, not from and to."))
     if date in (None, ""):
         raise invalid("date", _("This field is required."))
-    period = period_of(kind, _parse_day("date", date))
+    try:
+        period = period_of(kind, _parse_day("date", date))
+    except (ValueError, OverflowError):  # a week or month past the calendar's end (9999)
+        raise invalid("date", _("A date such as 2026-01-31 is required.")) from None
     if period.end > (today or local_today()):
         raise invalid("date", _("That period is not over yet."))
     return kind, period
