@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
@@ -411,7 +412,7 @@ def review_report_detail(request: AuthenticatedHttpRequest, key: str, number: in
 @require_GET
 def review_report_download(
     request: AuthenticatedHttpRequest, key: str, number: int, fmt: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     project = _project(request, key)
     report = or_404(selectors.review_report_get, user=request.user, project=project, number=number)
     try:
