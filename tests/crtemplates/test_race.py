@@ -22,9 +22,7 @@ def test_renames_and_creations_of_one_name_at_once(personas):
 
     def work(i):
         if i < len(templates):
-            return services.template_update(
-                user=p.pm, template=templates[i], data={"name": "Same"}
-            )
+            return services.template_update(user=p.pm, template=templates[i], data={"name": "Same"})
         return services.template_create(user=p.pm, project=p.project, data={"name": "Same"})
 
     results = run_together(8, work)
