@@ -7,6 +7,7 @@ are the page's, as PNG.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 from typing import Any
@@ -253,8 +254,7 @@ def review_context(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def review_html(context: dict[str, Any]) -> bytes:
-    """The review report as one standalone HTML file (style sheet and SVG charts inline); the
-    part between the ``report-body`` markers is what the report's page shows."""
+    """The review report as one standalone HTML file (style sheet and SVG charts inline)."""
     css_path = finders.find("css/app.css")
     css = open(css_path, encoding="utf-8").read() if css_path else ""  # noqa: SIM115
     ctx = {**review_context(context), "css": css, "inline_charts": _inline_charts(context)}
@@ -281,9 +281,20 @@ def _inline_charts(context: dict[str, Any]) -> list[str]:
     ]
 
 
+def chart_images(figures: dict[str, Any]) -> dict[str, str]:
+    """The charts of ``figures`` as ``data:`` URIs, each for an ``<img>`` of a page: an SVG put
+    in the page itself draws with style attributes, which the pages' Content Security Policy
+    refuses (the charts showed as black boxes); in an image they are the image's own."""
+    return {
+        kind: "data:image/svg+xml;base64,"
+        + base64.b64encode(charts.render(figures, kind=kind, fmt="svg")).decode("ascii")
+        for kind in charts.KINDS
+    }
+
+
 def review_page_body(report) -> str:
-    """The body of ``report`` rendered from its stored figures in the active language (for a
-    reader of another language than the one it was generated in; the files stay as made)."""
+    """The body of ``report`` for its page, rendered from its stored figures in the active
+    language, its charts as images (``chart_images``); the files stay as they were made."""
     context = {
         "project": report.project, "kind": report.kind,
         "period": Period(report.period_start, report.period_end),
@@ -291,21 +302,8 @@ def review_page_body(report) -> str:
         "summary": report.summary,
         "generated_at": timezone.localtime(report.generated_at).strftime("%Y-%m-%d %H:%M %Z"),
     }  # fmt: skip
-    ctx = {**review_context(context), "inline_charts": _inline_charts(context)}
+    ctx = {**review_context(context), "chart_images": chart_images(context["figures"])}
     return render_to_string("reports/_review_body.html", ctx)
-
-
-BODY_START = "<!-- report-body -->"
-BODY_END = "<!-- /report-body -->"
-
-
-def review_body(html: bytes) -> str:
-    """The body of a stored review report's HTML (between its markers)."""
-    text = html.decode("utf-8", errors="replace")
-    start, end = text.find(BODY_START), text.find(BODY_END)
-    if start < 0 or end < start:
-        return ""
-    return text[start + len(BODY_START) : end]
 
 
 def review_pdf(context: dict[str, Any]) -> bytes:
