@@ -20,6 +20,13 @@ def improvement_nav(context, project):
     }
 
 
+@register.filter
+def sees_reviews(project, user) -> bool:
+    """``{% if project|sees_reviews:request.user %}``: whether to link the project's review
+    reports (not for customer roles)."""
+    return selectors.may_see(user, project)
+
+
 @register.inclusion_tag("reports/_cr_improvements.html", takes_context=True)
 def cr_improvement_actions(context, cr):
     request = context["request"]
