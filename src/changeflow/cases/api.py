@@ -11,7 +11,6 @@ body, call one service, render.
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -22,8 +21,10 @@ from changeflow.changes.models import ChangeRequest, ChangeType
 from changeflow.changes.workflow import State
 from changeflow.core.api_views import (
     IDEMPOTENCY_PARAM,
+    IF_MATCH_PARAM,
     ApiView,
     errors,
+    etag_header,
     expected_version,
     versioned,
 )
@@ -52,14 +53,7 @@ FILTERS = [
         description="The change request's type.",
     ),
 ]  # fmt: skip
-ETAG_HEADER = OpenApiParameter(
-    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 201],
-    description='The case\'s version, e.g. "3".',
-)  # fmt: skip
-IF_MATCH_PARAM = OpenApiParameter(
-    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-    description="The ETag you read; a stale one answers 412 and changes nothing.",
-)  # fmt: skip
+ETAG_HEADER = etag_header('The case\'s version, e.g. "3".', (200, 201))
 
 
 def _body(case: Case, code: int = 200) -> Response:

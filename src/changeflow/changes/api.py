@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as df
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -21,9 +21,11 @@ from changeflow.accounts import selectors as account_selectors
 from changeflow.core.access import sees_internal
 from changeflow.core.api_views import (
     IDEMPOTENCY_PARAM,
+    IF_MATCH_PARAM,
     ApiView,
     FileUploadView,
     errors,
+    etag_header,
     expected_version,
     validated_filters,
     versioned,
@@ -53,14 +55,7 @@ from .serializers import (
     VoteSerializer,
 )
 
-ETAG_HEADER = OpenApiParameter(
-    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200],
-    description=gettext_lazy('The CR\'s version, e.g. "3"; send it back in If-Match.'),
-)  # fmt: skip
-IF_MATCH_PARAM = OpenApiParameter(
-    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-    description=gettext_lazy("The ETag you read; a stale one answers 412 and changes nothing."),
-)  # fmt: skip
+ETAG_HEADER = etag_header(gettext_lazy('The CR\'s version, e.g. "3"; send it back in If-Match.'))
 
 
 def _actions(cr: ChangeRequest, user, assessment) -> list[dict]:

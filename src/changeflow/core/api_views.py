@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django_filters import rest_framework as df
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -145,6 +146,21 @@ IDEMPOTENCY_PARAM = OpenApiParameter(
         "for a different request answers 422."
     ),
 )
+
+# A versioned object's optimistic lock, as headers: the ETag a read answers (``etag_header``)
+# and the If-Match a write may send back.
+IF_MATCH_PARAM = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description=gettext_lazy("The ETag you read; a stale one answers 412 and changes nothing."),
+)  # fmt: skip
+
+
+def etag_header(description, statuses: tuple[int, ...] = (200,)) -> OpenApiParameter:
+    """The ETag header of the answers ``statuses``; ``description`` says whose version it is."""
+    return OpenApiParameter(
+        "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=list(statuses),
+        description=description,
+    )  # fmt: skip
 
 
 class ApiView(IdempotencyMixin, GenericAPIView):

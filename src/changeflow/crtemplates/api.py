@@ -17,8 +17,10 @@ from rest_framework import status
 from changeflow.accounts.models import Project
 from changeflow.core.api_views import (
     IDEMPOTENCY_PARAM,
+    IF_MATCH_PARAM,
     ApiView,
     errors,
+    etag_header,
     expected_version,
     versioned,
 )
@@ -34,14 +36,9 @@ from .serializers import (
 TEMPLATE_ID = OpenApiParameter(
     "id", int, OpenApiParameter.PATH, description=gettext_lazy("Template id.")
 )
-ETAG_HEADER = OpenApiParameter(
-    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200],
-    description=gettext_lazy('The template\'s version, e.g. "3"; send it back in If-Match.'),
-)  # fmt: skip
-IF_MATCH_PARAM = OpenApiParameter(
-    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-    description=gettext_lazy("The ETag you read; a stale one answers 412 and changes nothing."),
-)  # fmt: skip
+ETAG_HEADER = etag_header(
+    gettext_lazy('The template\'s version, e.g. "3"; send it back in If-Match.')
+)
 ARCHIVED_PARAM = OpenApiParameter(
     "archived", OpenApiTypes.BOOL, required=False,
     description=gettext_lazy("true: the archived templates too (project managers only)."),

@@ -27,8 +27,10 @@ from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
 from changeflow.core.api_views import (
     IDEMPOTENCY_PARAM,
+    IF_MATCH_PARAM,
     ApiView,
     errors,
+    etag_header,
     expected_version,
     validated_filters,
     versioned,
@@ -53,14 +55,9 @@ from .serializers import (
 AKEY = OpenApiParameter(
     "akey", str, OpenApiParameter.PATH, description=gettext_lazy("Improvement action key.")
 )
-ETAG_HEADER = OpenApiParameter(
-    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200],
-    description=gettext_lazy('The action\'s version, e.g. "3"; send it back in If-Match.'),
-)  # fmt: skip
-IF_MATCH_PARAM = OpenApiParameter(
-    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-    description=gettext_lazy("The ETag you read; a stale one answers 412 and changes nothing."),
-)  # fmt: skip
+ETAG_HEADER = etag_header(
+    gettext_lazy('The action\'s version, e.g. "3"; send it back in If-Match.')
+)
 
 
 class ImprovementFilter(df.FilterSet):

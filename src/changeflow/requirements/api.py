@@ -21,9 +21,11 @@ from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
 from changeflow.core.api_views import (
     IDEMPOTENCY_PARAM,
+    IF_MATCH_PARAM,
     ApiView,
     FileUploadView,
     errors,
+    etag_header,
     expected_version,
     query_flag,
     versioned,
@@ -53,14 +55,9 @@ from .serializers import (
     TraceLinkSerializer,
 )
 
-ETAG_HEADER = OpenApiParameter(
-    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200],
-    description=gettext_lazy('The requirement\'s version, e.g. "3"; send it back in If-Match.'),
-)  # fmt: skip
-IF_MATCH_PARAM = OpenApiParameter(
-    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-    description=gettext_lazy("The ETag you read; a stale one answers 412 and changes nothing."),
-)  # fmt: skip
+ETAG_HEADER = etag_header(
+    gettext_lazy('The requirement\'s version, e.g. "3"; send it back in If-Match.')
+)
 NAME_PARAM = OpenApiParameter(
     "name", OpenApiTypes.STR, OpenApiParameter.PATH, description=gettext_lazy("Baseline name.")
 )
