@@ -57,6 +57,12 @@ def test_project_managers_create_and_edit_with_versions(api, personas):
         ({"name": "X", "type": "colour"}, "type"),
         ({"name": ""}, "name"),
         ({"name": "X", "colour": "red"}, "colour"),
+        # NUL: PostgreSQL stores none in text or JSON (it was a database error, a 500).
+        ({"name": "X", "fields": [{"key": "a", "label": "A\x00", "kind": "text"}]}, "fields"),
+        ({"name": "X", "fields": [{"key": "a", "label": "A", "kind": "text", "help": "\x00"}]},
+         "fields"),
+        ({"name": "X", "fields": [{"key": "a", "label": "A", "kind": "choice",
+                                   "choices": ["x\x00"]}]}, "fields"),
     ],
 )  # fmt: skip
 def test_bad_definitions_are_400s_naming_the_problem(api, personas, body, field):
@@ -154,6 +160,9 @@ def test_a_cr_is_made_and_edited_with_a_template_through_the_api(api, personas):
         ({"system": "x", "users": "many"}, "fields.users"),
         ({"system": "x", "deadline": "tomorrow"}, "fields.deadline"),
         ({"system": "x", "personal_data": "maybe"}, "fields.personal_data"),
+        ({"system": "a\x00b"}, "fields.system"),  # NUL: a 500 on PostgreSQL before
+        ({"system": "x", "details": "\x00"}, "fields.details"),
+        ({"system": "x", "users": "1\x00"}, "fields.users"),
     ],
 )
 def test_bad_values_are_400s_naming_the_key(api, personas, fields, named):

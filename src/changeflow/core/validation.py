@@ -47,6 +47,8 @@ def clean_text(
         raise invalid(name, _("A text is required."))
     if strip:
         value = value.strip()
+    if "\x00" in value:  # PostgreSQL stores none (the forms and the API refuse it too)
+        raise invalid(name, _("Null characters are not allowed."))
     if required and not value:
         raise invalid(name, _("This field is required."))
     if len(value) > limit:

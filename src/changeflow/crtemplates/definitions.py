@@ -34,6 +34,8 @@ CHOICE_MAX = 100
 TEXT_MAX = 500
 LONG_TEXT_MAX = 10_000
 NUMBER_LIMIT = Decimal(10) ** 15
+# Refused in any text: PostgreSQL stores no NUL in a text or a JSON value (a database error).
+NUL = "\x00"
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]*\Z")
 
 
@@ -47,6 +49,8 @@ def _text(value: Any, limit: int, what: str, *, required: bool = False) -> str:
     if not isinstance(value, str):
         raise _bad(_("%(what)s must be a text.") % {"what": what})
     value = value.strip()
+    if NUL in value:
+        raise _bad(_("%(what)s: null characters are not allowed.") % {"what": what})
     if required and not value:
         raise _bad(_("%(what)s is required.") % {"what": what})
     if len(value) > limit:
@@ -111,6 +115,8 @@ def _choices(key: str, kind: str, raw: Any) -> list[str]:
         return []
     if not isinstance(raw, list | tuple) or not all(isinstance(c, str) for c in raw):
         raise _bad(_("%(key)s: a choice field needs a list of choices.") % {"key": key})
+    if any(NUL in c for c in raw):
+        raise _bad(_("%(key)s: null characters are not allowed.") % {"key": key})
     choices = [c.strip() for c in raw if c.strip()]
     if not choices:
         raise _bad(_("%(key)s: a choice field needs at least one choice.") % {"key": key})
@@ -134,6 +140,8 @@ def _empty(value: Any) -> bool:
 def _value(defn: Mapping[str, Any], value: Any) -> Any:
     """One value cleaned to its stored form; ValueError with the message when it is wrong."""
     kind = defn["kind"]
+    if isinstance(value, str) and NUL in value:
+        raise ValueError(_("Null characters are not allowed."))
     if kind in (FieldKind.TEXT, FieldKind.LONG_TEXT):
         if not isinstance(value, str):
             raise ValueError(_("A text is required."))
