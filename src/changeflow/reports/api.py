@@ -259,12 +259,10 @@ class ReviewReportListView(ApiView):
         project = selectors.project_get(user=request.user, key=key)
         reviews.require_project_manager(request.user, project)
         data = self.get_validated(ReviewReportCreateSerializer)
-        kind, period = reviews.requested_period(
-            data["kind"], date=data.get("date"), start=data.get("from"), end=data.get("to")
-        )
-        report = reviews.review_report_generate(
-            user=request.user, project=project, kind=kind, period=period
-        )
+        report = reviews.review_report_request(
+            user=request.user, project=project, kind=data["kind"], date=data.get("date"),
+            start=data.get("from"), end=data.get("to"),
+        )  # fmt: skip
         report = selectors.review_report_get(
             user=request.user, project=project, number=report.number
         )

@@ -323,6 +323,21 @@ def review_report_generate(
     return report
 
 
+def review_report_request(
+    *,
+    user: User,
+    project: Project,
+    kind: Any,
+    date: Any = None,
+    start: Any = None,
+    end: Any = None,
+) -> ReviewReport:
+    """A report ``user`` asks for (the page, the API, the CLI): the period as
+    ``requested_period`` reads it, then ``review_report_generate``."""
+    kind, period = requested_period(kind, date=date, start=start, end=end)
+    return review_report_generate(user=user, project=project, kind=kind, period=period)
+
+
 # ------------------------------------------------------------------ the periodic job
 
 

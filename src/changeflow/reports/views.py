@@ -375,12 +375,10 @@ def review_report_generate(request: AuthenticatedHttpRequest, key: str) -> HttpR
         return _reports_page(request, project, 400, form)
     data = form.cleaned_data
     try:
-        kind, period = reviews.requested_period(
-            data["kind"], date=data.get("date"), start=data.get("from"), end=data.get("to")
-        )
-        report = reviews.review_report_generate(
-            user=request.user, project=project, kind=kind, period=period
-        )
+        report = reviews.review_report_request(
+            user=request.user, project=project, kind=data["kind"], date=data.get("date"),
+            start=data.get("from"), end=data.get("to"),
+        )  # fmt: skip
     except ApplicationError as exc:
         add_errors(form, exc)
         return _reports_page(request, project, exc.status, form)

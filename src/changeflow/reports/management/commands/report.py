@@ -14,7 +14,6 @@ A report of that kind and period existing already is an error (exit 1), as in th
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from django.core.files.storage import default_storage
@@ -121,16 +120,18 @@ class Command(TranslatedCommand):
             and not (options.get("start") or options.get("end"))
         ):
             date = reviews.last_complete(kind, reviews.local_today()).start
-        kind, period = reviews.requested_period(
-            kind, date=date, start=options.get("start"), end=options.get("end")
-        )
-        report = reviews.review_report_generate(
-            user=user, project=project, kind=kind, period=period
+        report = reviews.review_report_request(
+            user=user,
+            project=project,
+            kind=kind,
+            date=date,
+            start=options.get("start"),
+            end=options.get("end"),
         )
         self.stdout.write(
             _("%(key)s: %(kind)s review, %(start)s to %(end)s (number %(number)d)")
-            % {"key": report.key, "kind": report.kind, "start": period.start,
-               "end": period.end - dt.timedelta(days=1), "number": report.number}
+            % {"key": report.key, "kind": report.kind, "start": report.period_start,
+               "end": report.last_day, "number": report.number}
         )  # fmt: skip
         for fmt in ("html", "pdf"):
             name = getattr(report, f"{fmt}_file").name
