@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -228,6 +229,8 @@ def test_cli_html_and_pdf(personas, run_cli, tmp_path):
     html = out.decode()
     assert code == 0 and html.startswith("<!doctype html>")
     assert "<svg" in html and "Process metrics of ACME" in html and "<img" not in html
+    ids = re.findall(r' id="([^"]+)"', html)  # two inline charts, each with ids of its own
+    assert ids and len(ids) == len(set(ids))
     code, out, _ = run_cli("report", "metrics", "--project", "ACME", "--format", "pdf")
     assert code == 0 and out.startswith(b"%PDF")  # binary-safe on stdout
 

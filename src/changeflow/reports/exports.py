@@ -67,14 +67,9 @@ def _title(project: Project, data: dict[str, Any]) -> str:
 
 def metrics_html(project: Project, data: dict[str, Any]) -> bytes:
     """A standalone HTML file: the page's figures, its style sheet and its charts inline."""
-    css_path = finders.find("css/app.css")
-    css = open(css_path, encoding="utf-8").read() if css_path else ""  # noqa: SIM115
-    svgs = [
-        charts.render(data, kind=kind, fmt="svg").decode("utf-8").split("?>", 1)[-1]
-        for kind in charts.KINDS
-    ]
     context = {
-        "project": project, "title": _title(project, data), "css": css, "inline_charts": svgs,
+        "project": project, "title": _title(project, data), "css": _stylesheet(),
+        "inline_charts": _inline_charts(data),
         "generated_at": timezone.localtime().strftime("%Y-%m-%d %H:%M %Z"),
         **page_context(data),
     }  # fmt: skip
@@ -255,9 +250,10 @@ def review_context(context: dict[str, Any]) -> dict[str, Any]:
 
 def review_html(context: dict[str, Any]) -> bytes:
     """The review report as one standalone HTML file (style sheet and SVG charts inline)."""
-    css_path = finders.find("css/app.css")
-    css = open(css_path, encoding="utf-8").read() if css_path else ""  # noqa: SIM115
-    ctx = {**review_context(context), "css": css, "inline_charts": _inline_charts(context)}
+    ctx = {
+        **review_context(context), "css": _stylesheet(),
+        "inline_charts": _inline_charts(context["figures"]),
+    }  # fmt: skip
     return render_to_string("reports/review_export.html", ctx).encode("utf-8")
 
 
@@ -269,12 +265,20 @@ def _unique_ids(svg: str, prefix: str) -> str:
     return svg.replace('href="#', f'href="#{prefix}').replace("url(#", f"url(#{prefix}")
 
 
-def _inline_charts(context: dict[str, Any]) -> list[str]:
+def _stylesheet() -> str:
+    """The site's style sheet, for a standalone HTML file."""
+    path = finders.find("css/app.css")
+    if not path:
+        return ""
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _inline_charts(figures: dict[str, Any]) -> list[str]:
+    """The charts of ``figures`` as SVG elements for a standalone HTML file, ids unique."""
     return [
         _unique_ids(
-            charts.render(context["figures"], kind=kind, fmt="svg")
-            .decode("utf-8")
-            .split("?>", 1)[-1],
+            charts.render(figures, kind=kind, fmt="svg").decode("utf-8").split("?>", 1)[-1],
             f"{kind}-",
         )
         for kind in charts.KINDS
