@@ -29,7 +29,7 @@ def test_schedule_and_run_a_ccb_meeting(live_server, personas, browser, tmp_path
 
     # The project's nav leads to its meetings; schedule a weekly one with the picker.
     page.goto(f"{base}/projects/ACME/")
-    page.click(".mainnav a[href='/projects/ACME/meetings/']")
+    page.click(".tabs a[href='/projects/ACME/meetings/']")
     page.click("a[href='/projects/ACME/meetings/new/']")
     page.fill("input[name=title]", "CCB 周会")
     # Weekly on today's weekday, at a time that began five minutes ago, three weeks back.

@@ -158,3 +158,29 @@ def test_what_is_voted_on_reads_the_same_in_sql_as_in_python(personas, busy):
         assert (cr.vote_purpose, cr.vote_round) == (purpose, decisions._round(cr, purpose))
         seen.add((purpose, cr.vote_round))
     assert seen == {("decision", 3), ("decision", 1), ("ratification", 1)}
+
+
+def _links(html, nav_class):
+    block = re.search(rf'<nav class="{nav_class}"[^>]*>(.*?)</nav>', html, re.S)
+    assert block, nav_class
+    return re.findall(r'href="([^"]+)"', block[1])
+
+
+@pytest.mark.parametrize(
+    "role, sees_reviews", [("pm", True), ("viewer", True), ("customer_rep", False)]
+)
+def test_the_top_bar_is_site_wide_and_the_project_tabs_lead_to_its_sections(
+    client, personas, role, sees_reviews
+):
+    """The top bar links what is not one project's (it fits a 1280-pixel window in English);
+    a project's meetings and improvement actions are tabs of the project, next to its metrics."""
+    client.force_login(getattr(personas, role))
+    for url in ("/projects/ACME/", "/projects/ACME/meetings/", "/projects/ACME/requirements/"):
+        html = client.get(url).content.decode()
+        assert _links(html, "mainnav") == [
+            "/projects/", "/changes/", "/cases/", "/notifications/", "/votes/pending/",
+        ]  # fmt: skip
+        tabs = _links(html, "tabs")
+        assert "/projects/ACME/meetings/" in tabs
+        assert ("/projects/ACME/improvements/" in tabs) is sees_reviews
+        assert ("/projects/ACME/reports/" in tabs) is sees_reviews

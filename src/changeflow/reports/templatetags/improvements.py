@@ -1,5 +1,5 @@
-"""Template tags of improvement actions on other apps' pages: the project navigation's link
-and the change request page's panel."""
+"""Template tags of improvement actions and review reports on other apps' pages: whether the
+project's tabs link them, and the change request page's panel."""
 
 from __future__ import annotations
 
@@ -10,20 +10,10 @@ from changeflow.reports import selectors
 register = template.Library()
 
 
-@register.inclusion_tag("reports/_nav.html", takes_context=True)
-def improvement_nav(context, project):
-    request = context["request"]
-    return {
-        "project": project,
-        "request": request,
-        "show": bool(getattr(project, "pk", None)) and selectors.may_see(request.user, project),
-    }
-
-
 @register.filter
 def sees_reviews(project, user) -> bool:
     """``{% if project|sees_reviews:request.user %}``: whether to link the project's review
-    reports (not for customer roles)."""
+    reports and improvement actions (not for customer roles)."""
     return selectors.may_see(user, project)
 
 
