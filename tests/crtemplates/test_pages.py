@@ -220,6 +220,52 @@ def test_the_edit_form_edits_the_fields_as_the_cr_was_made(client, personas):
     assert "regulator: PBOC" in detail and "users: 7" in detail
 
 
+def test_the_edit_form_switches_the_template_keeping_the_shared_values(client, personas):
+    p = personas
+    regulatory = make_template(p)
+    ui = make_template(p, name="UI tweak", fields=[
+        {"key": "system", "label": "Screen", "kind": "text"},
+        {"key": "device", "label": "Device", "kind": "choice", "choices": ["phone", "desktop"],
+         "required": True},
+    ])  # fmt: skip
+    cr = make_cr(p.project, by=p.customer, template=regulatory.pk,
+                 fields={"system": "核心账务", "regulator": "CSRC"})  # fmt: skip
+    url = f"/changes/{cr.key}/edit/"
+    base = {"title": cr.title, "description": cr.description, "channel": cr.channel}
+    client.force_login(p.customer)
+    page = client.get(url).content.decode()
+    assert f'href="{url}?template={ui.pk}"' in page and 'name="fields.regulator"' in page
+    # The other template's form: its fields, the shared value kept, the others gone.
+    page = client.get(f"{url}?template={ui.pk}").content.decode()
+    assert 'name="fields.device"' in page and 'name="fields.regulator"' not in page
+    assert 'value="核心账务"' in page and "the others are dropped" in page
+    assert client.get(f"{url}?template=99999").status_code == 404
+    # Its required field is required; saved, the CR takes the template and its snapshot.
+    missing = client.post(f"{url}?template={ui.pk}", {**base, "version": cr.version,
+                          "fields.system": "核心账务"})  # fmt: skip
+    assert missing.status_code == 400 and fresh(cr, p.pm).template_id == regulatory.pk
+    saved = client.post(f"{url}?template={ui.pk}", {**base, "version": cr.version,
+                        "fields.system": "核心账务", "fields.device": "phone"})  # fmt: skip
+    assert saved.status_code == 302
+    cr = fresh(cr, p.pm)
+    assert cr.template_id == ui.pk
+    assert [d["key"] for d in cr.field_definitions] == ["system", "device"]
+    assert cr.field_values == {"system": "核心账务", "device": "phone"}
+    detail = client.get(f"/changes/{cr.key}/").content.decode()
+    assert "Regulatory change" in detail and "UI tweak" in detail  # the history: old → new
+    # Back to the standard form: no custom fields left.
+    saved = client.post(f"{url}?template=", {**base, "version": cr.version})
+    assert saved.status_code == 302
+    cr = fresh(cr, p.pm)
+    assert cr.template_id is None and cr.field_definitions == [] and cr.field_values == {}
+    # A template archived meanwhile is refused by name, and nothing changes.
+    services.template_update(user=p.pm, template=ui, data={"archived": True})
+    gone = client.post(f"{url}?template={ui.pk}", {**base, "version": cr.version,
+                       "fields.device": "phone"})  # fmt: skip
+    assert gone.status_code == 400 and fresh(cr, p.pm).template_id is None
+    assert "No such active template" in gone.content.decode()
+
+
 def test_pages_in_chinese(client, personas):
     p = personas
     template = make_template(p)

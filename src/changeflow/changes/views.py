@@ -543,8 +543,23 @@ def cr_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
         selectors.assignable_members(project=cr.project) if workflow.can_assign(ctx) else None
     )
     form = ChangeRequestEditForm.for_cr(cr, request.POST or None, assignable=assignable)
-    # The custom fields as the CR was made with them (not as its template reads now).
-    template_forms.add_custom_fields(form, cr.field_definitions, cr.field_values)
+    # Another form template (?template=<id>, or empty for the standard form; kept in the URL
+    # the form posts to) replaces the custom fields by its own, with the values of the keys
+    # both share. Otherwise the custom fields as the CR was made with them (not as its
+    # template reads now).
+    templates = list(template_selectors.template_list(user=request.user, project=cr.project))
+    switch, template = "template" in request.GET, None
+    if switch:
+        wanted = request.GET["template"]
+        template = next((t for t in templates if str(t.pk) == wanted), None)
+        if wanted and template is None and request.method == "GET":
+            raise Http404(_("No such template."))
+        switch = (template.pk if template else wanted or None) != cr.template_id
+    if switch:
+        definitions = template_fields.snapshot(template.fields) if template else []
+    else:
+        definitions = cr.field_definitions
+    template_forms.add_custom_fields(form, definitions, cr.field_values)
     status = 200
     if request.method == "POST":
         status = form_status(form) if not form.is_valid() else 200
@@ -555,7 +570,11 @@ def cr_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
                 for n in changed
                 if n != "version" and not n.startswith(template_forms.PREFIX)
             }
-            if custom := template_forms.custom_values(form, changed):
+            if switch:
+                # An id that is no active template any more is the service's 400.
+                data["template"] = template.pk if template else request.GET["template"] or None
+                data["fields"] = template_forms.custom_values(form)
+            elif custom := template_forms.custom_values(form, changed):
                 data["fields"] = custom
             try:
                 services.change_request_update(
@@ -571,7 +590,10 @@ def cr_edit(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
                 if data:
                     messages.success(request, _("Your changes were saved."))
                 return redirect("cr-detail", key=cr.key)
-    context = {"form": form, "cr": cr, "custom_fields": template_forms.custom_bound_fields(form)}
+    context = {
+        "form": form, "cr": cr, "custom_fields": template_forms.custom_bound_fields(form),
+        "templates": templates, "switch": switch, "template": template if switch else None,
+    }  # fmt: skip
     return render(request, "changes/cr_edit.html", context, status=status)
 
 
