@@ -201,13 +201,19 @@ def _internal_models() -> tuple[type[Model], ...]:
     )  # fmt: skip
 
 
+def _roles_known(user) -> dict[int, str | None]:
+    """The roles of ``user`` read so far in this request, project id → role (None: none)."""
+    cache = getattr(user, "_role_cache", None)
+    if cache is None:
+        cache = user._role_cache = {}
+    return cache
+
+
 def role_in(user, project) -> str | None:
     """The user's role in ``project``, or None when not a member."""
     if user is None or not user.is_authenticated:
         return None
-    cache = getattr(user, "_role_cache", None)
-    if cache is None:
-        cache = user._role_cache = {}
+    cache = _roles_known(user)
     if project.pk not in cache:
         cache[project.pk] = (
             Membership.objects.filter(user=user, project_id=project.pk)
@@ -221,10 +227,9 @@ def remember_roles(user) -> None:
     """Read all of ``user``'s roles at once, for ``role_in`` over a list of their projects."""
     if user is None or not user.is_authenticated:
         return
-    cache = getattr(user, "_role_cache", None)
-    if cache is None:
-        cache = user._role_cache = {}
-    cache.update(Membership.objects.filter(user=user).values_list("project_id", "role"))
+    _roles_known(user).update(
+        Membership.objects.filter(user=user).values_list("project_id", "role")
+    )
 
 
 def manages(user, project) -> bool:
