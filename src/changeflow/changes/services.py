@@ -254,7 +254,9 @@ def require_member(user: User, project: Project, *, write: bool = True) -> str |
     return role
 
 
-def _clean_labels(labels: Any) -> list[str]:
+def clean_labels(labels: Any) -> list[str]:
+    """A CR's labels (and a CR template's default labels): strings, stripped, sorted, unique;
+    a 400 naming ``labels`` otherwise."""
     if labels in (None, ""):
         return []
     if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
@@ -367,7 +369,7 @@ def change_request_create(
         type=type or "",
         priority=priority or "",
         urgency=urgency or "",
-        labels=_clean_labels(labels),
+        labels=clean_labels(labels),
         emergency=bool(emergency),
         requested_by=requester,
         requester_contact=requester_contact or "",
@@ -474,7 +476,7 @@ def change_request_update(
                            new_fields if refill else {})  # fmt: skip
         for name, value in data.items():
             if name == "labels":
-                value = _clean_labels(value)
+                value = clean_labels(value)
             elif name in ACTUAL_FIELDS:
                 value = _coerce_decimal(name, value)
             elif name == "emergency":

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Project, User
 from changeflow.changes.models import ChangeType, Priority, Urgency
-from changeflow.changes.services import _clean_labels
+from changeflow.changes.services import clean_labels
 from changeflow.core import audit
 from changeflow.core.errors import Conflict, PermissionDenied, ValidationError
 from changeflow.core.validation import clean_text, invalid
@@ -53,7 +53,7 @@ def _clean(name: str, value: Any) -> Any:
             raise invalid(name, _("Not one of the choices: %(v)s") % {"v": value})
         return value
     if name == "labels":
-        return _clean_labels(value)
+        return clean_labels(value)
     if name == "fields":
         return definitions.clean_definitions(value)
     if name == "archived":
