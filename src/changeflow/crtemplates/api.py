@@ -22,6 +22,7 @@ from changeflow.core.api_views import (
     errors,
     etag_header,
     expected_version,
+    query_flag,
     versioned,
 )
 
@@ -63,7 +64,7 @@ class CRTemplateListView(ApiView):
     )
     def get(self, request, key: str):
         project = selectors.project_get(user=request.user, key=key)
-        archived = request.query_params.get("archived", "").lower() in ("1", "true", "yes")
+        archived = query_flag(request, "archived")
         qs = selectors.template_list(user=request.user, project=project, include_archived=archived)
         return self.paginated(qs.select_related("project"), CRTemplateSerializer)
 
