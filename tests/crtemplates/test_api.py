@@ -43,7 +43,7 @@ def test_project_managers_create_and_edit_with_versions(api, personas):
     assert client.get(URL).json()["count"] == 0
     assert client.get(URL + "?archived=true").json()["count"] == 1
     bad = client.get(URL + "?archived=maybe")
-    assert bad.status_code == 400 and "archived" in bad.json()["fields"]
+    assert bad.status_code == 400 and "archived" in bad.json()["error"]["fields"]
     assert CRTemplate.objects.get().name == "数据修复 / Data fix"
 
 
