@@ -168,6 +168,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["changeflow.formats"]
 # Days the board has to ratify an emergency approval, unless the board sets its own.
 CHANGEFLOW_RATIFICATION_DAYS = int(os.environ.get("CHANGEFLOW_RATIFICATION_DAYS", "5"))
 USE_I18N = True

@@ -1,5 +1,6 @@
 """The CR pages: create, list, detail, actions, edits, comments, attachments, assessments, votes."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -10,6 +11,7 @@ from django.utils.translation import gettext
 
 from changeflow.ccb import services as ccb_services
 from changeflow.changes import selectors, services
+from changeflow.changes.models import ChangeRequest
 from changeflow.changes.workflow import State
 from changeflow.core import audit
 from changeflow.impact import services as impact
@@ -777,3 +779,18 @@ def test_detail_query_count_does_not_grow_with_related_rows(
         assert response.status_code == 200
     html = response.content.decode()
     assert "评论 4" in html and "附件4.txt" in html and small.key in html  # rows, conflict
+
+
+def test_dates_read_the_same_day_in_every_language(client, personas):
+    """English short dates are ISO 8601 (not the American 12/07/2026, which reads as two
+    different days); Chinese keeps 2026年12月7日."""
+    cr = make_cr(personas.project, by=personas.pm)
+    ChangeRequest.objects.filter(pk=cr.pk).update(requested_at=dt.date(2026, 3, 4))
+    _as(client, personas.pm)
+    english = client.get(f"/changes/{cr.key}/", headers={"Accept-Language": "en"})
+    assert "2026-03-04" in english.content.decode()
+    assert "03/04/2026" not in english.content.decode()
+    listing = client.get("/projects/ACME/", headers={"Accept-Language": "en"}).content.decode()
+    assert not re.search(r"\b\d\d/\d\d/\d{4}\b", listing)
+    chinese = client.get(f"/changes/{cr.key}/", headers={"Accept-Language": "zh-hans"})
+    assert "2026年3月4日" in chinese.content.decode()
