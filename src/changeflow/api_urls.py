@@ -251,5 +251,6 @@ urlpatterns = [
     path("", include("changeflow.notifications.api_urls")),
     path("", include("changeflow.impact.api_urls")),
     path("", include("changeflow.crtemplates.api_urls")),
+    path("", include("changeflow.processes.api_urls")),
     re_path(r"", core.api_not_found),  # last: JSON 404 for any other API path
 ]

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "changeflow.guide",
     "changeflow.cases",
     "changeflow.crtemplates",
+    "changeflow.processes",
 ]
 
 MIDDLEWARE = [
