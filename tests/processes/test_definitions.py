@@ -44,8 +44,12 @@ def test_a_good_document_is_made_canonical():
     clean = definitions.clean_document(GOOD)
     assert clean["board"]["voters"] == {"project_manager": "2", "qa": "1", "customer_rep": "3.5"}
     assert clean["board"]["threshold"] == "0.6"
-    assert clean["delegation"] == {"max_effort_hours": "8", "max_cost": "2000.5",
-                                   "max_schedule_days": None, "max_risk_exposure": "1"}
+    assert clean["delegation"] == {
+        "max_effort_hours": "8",
+        "max_cost": "2000.5",
+        "max_schedule_days": None,
+        "max_risk_exposure": "1",
+    }
     assert clean["sla"]["submitted"] == {"P1": 2, "P2": 8, "P3": 24, "P4": 48}
     assert clean["sla"]["verifying"]["P4"] == 168  # the defaults fill the rest
     assert clean["cr_templates"][0]["fields"][0]["required"] is False
@@ -136,7 +140,7 @@ def test_every_preset_passes_its_checks_and_the_policy(preset):
         rules = policy.Policy(
             rule=board["rule"], threshold=board["threshold"] and definitions.Decimal(
                 board["threshold"]), quorum=board["quorum"], weights=weights,
-            roles={u: r for u, r in members.items()},
+            roles=dict(members),
             required_roles=tuple(board["required_roles"]), veto_roles=tuple(board["veto_roles"]),
         )  # fmt: skip
         everyone = policy.evaluate(rules, members, dict.fromkeys(members, "approve"))

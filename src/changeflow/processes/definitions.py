@@ -238,7 +238,8 @@ def clean_cr_template(path: str, raw: Any) -> dict[str, Any]:
     try:
         fields = form_definitions.clean_definitions(data.get("fields"))
     except ValidationError as exc:
-        raise _bad(f"{path}.fields", "; ".join(exc.fields.get("fields", [str(exc.message)])))
+        message = "; ".join(exc.fields.get("fields", [str(exc.message)]))
+        raise _bad(f"{path}.fields", message) from None
     return {
         "name": _text(f"{path}.name", data.get("name"), NAME_MAX, required=True),
         "description": _text(f"{path}.description", data.get("description"), DESCRIPTION_MAX),

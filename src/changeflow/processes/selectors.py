@@ -36,9 +36,10 @@ def may_see(user: User) -> bool:
 
 def may_create(user: User) -> bool:
     """Whether ``user`` creates templates from a document: site admins and project managers."""
-    return user.is_superuser or Membership.objects.filter(
-        user=user, role=Role.PROJECT_MANAGER
-    ).exists()
+    return (
+        user.is_superuser
+        or Membership.objects.filter(user=user, role=Role.PROJECT_MANAGER).exists()
+    )
 
 
 def may_edit(user: User, template: ProcessTemplate) -> bool:

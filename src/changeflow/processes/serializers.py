@@ -25,7 +25,7 @@ PART_CHOICES = list(definitions.PARTS)
 class BoardPolicySerializer(serializers.Serializer):
     rule = serializers.ChoiceField(choices=Rule.values)
     threshold = serializers.CharField(
-        allow_null=True, help_text=_("Weighted rule: the share that approves, e.g. \"0.6\".")
+        allow_null=True, help_text=_('Weighted rule: the share that approves, e.g. "0.6".')
     )
     quorum = serializers.IntegerField(allow_null=True, min_value=1)
     # Plain strings checked by the definitions: the roles' enum already has a name.

@@ -62,9 +62,7 @@ def _board_part(project: Project) -> dict[str, Any] | None:
         "required_roles": list(board.required_roles),
         "veto_roles": list(board.veto_roles),
         "ratification_days": board.ratification_days,
-        "voters": {
-            r: number_text(voters[r]) for r in sorted(voters, key=lambda r: order.index(r))
-        },
+        "voters": {r: number_text(voters[r]) for r in sorted(voters, key=lambda r: order.index(r))},
     }
 
 
@@ -77,9 +75,7 @@ def process_of(project: Project) -> dict[str, Any]:
     return {
         "version": definitions.VERSION,
         "board": _board_part(project),
-        "delegation": {
-            k: number_text(v) for k, v in ccb_selectors.delegation_of(project).items()
-        },
+        "delegation": {k: number_text(v) for k, v in ccb_selectors.delegation_of(project).items()},
         "sla": {str(stage): hours for stage, hours in sla.targets(project).items()},
         "review_schedule": str(reviews.schedule_of(project)),
         "cr_templates": [
@@ -501,9 +497,7 @@ def template_update(
                 **after, version=F("version") + 1, updated_at=timezone.now()
             )
             if not won:
-                raise Conflict(
-                    _("The template was changed by someone else."), code="stale_version"
-                )
+                raise Conflict(_("The template was changed by someone else."), code="stale_version")
             for name, value in after.items():
                 setattr(fresh, name, value)
             fresh.version += 1

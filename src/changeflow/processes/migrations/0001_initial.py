@@ -6,33 +6,60 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0003_project_change_budget'),
+        ("accounts", "0003_project_change_budget"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ProcessTemplate',
+            name="ProcessTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True, verbose_name='name')),
-                ('description', models.TextField(blank=True, default='', max_length=2000, verbose_name='description')),
-                ('document', models.JSONField(default=dict, verbose_name='process document')),
-                ('archived', models.BooleanField(default=False, verbose_name='archived')),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
-                ('source_project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='accounts.project', verbose_name='saved from')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True, verbose_name="name")),
+                (
+                    "description",
+                    models.TextField(
+                        blank=True, default="", max_length=2000, verbose_name="description"
+                    ),
+                ),
+                ("document", models.JSONField(default=dict, verbose_name="process document")),
+                ("archived", models.BooleanField(default=False, verbose_name="archived")),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
+                (
+                    "source_project",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="accounts.project",
+                        verbose_name="saved from",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'process template',
-                'verbose_name_plural': 'process templates',
-                'ordering': ['name', 'id'],
+                "verbose_name": "process template",
+                "verbose_name_plural": "process templates",
+                "ordering": ["name", "id"],
             },
         ),
     ]

@@ -1,0 +1,116 @@
+"""Forms of the process pages: choosing a template or preset, saving a project's process, and
+editing a saved template (its document as JSON)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from changeflow.accounts.models import User
+
+from . import definitions, presets, selectors
+from .models import DESCRIPTION_MAX, NAME_MAX
+
+PART_LABELS = {
+    "board": _("Change Control Board"),
+    "delegation": _("Delegation thresholds"),
+    "sla": _("Service levels"),
+    "review_schedule": _("Review schedule"),
+    "cr_templates": _("Change request templates"),
+}
+
+
+def source_choices(user: User) -> list[tuple[str, Any]]:
+    """The presets and the saved templates ``user`` sees, as ``preset:<slug>`` and
+    ``template:<id>`` choices (one query)."""
+    saved = list(selectors.template_list(user=user).values_list("pk", "name"))
+    choices: list[tuple[str, Any]] = [(f"preset:{p.slug}", p.name) for p in presets.PRESETS]
+    return choices + [(f"template:{pk}", name) for pk, name in saved]
+
+
+def source_arguments(value: str) -> dict[str, str]:
+    """``preset:<slug>`` / ``template:<id>`` as the arguments of ``services.source_of``."""
+    kind, _sep, name = (value or "").partition(":")
+    if kind in ("preset", "template") and name:
+        return {kind: name}
+    return {}
+
+
+class SourceForm(forms.Form):
+    source = forms.ChoiceField(label=_("Template or preset"))
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = source_choices(user)  # type: ignore[attr-defined]
+
+
+class UploadForm(forms.Form):
+    document = forms.FileField(
+        label=_("Process document (JSON)"),
+        help_text=_("A file written by “changeflow process export” or the API."),
+    )
+
+
+class SaveForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=NAME_MAX)
+    description = forms.CharField(
+        label=_("Description"), max_length=DESCRIPTION_MAX, required=False, widget=forms.Textarea
+    )
+
+
+def document_text(document: dict[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def parse_document(text: str) -> Any:
+    """The JSON of a document field, or a ``forms.ValidationError``."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise forms.ValidationError(_("Not valid JSON: %(why)s") % {"why": exc}) from None
+
+
+class TemplateForm(SaveForm):
+    document = forms.CharField(
+        label=_("Process document (JSON)"), widget=forms.Textarea(attrs={"rows": 20}),
+        help_text=_("Version 1; the parts board, delegation, sla, review_schedule and "
+                    "cr_templates, each optional."),
+    )  # fmt: skip
+
+    def clean_document(self) -> Any:
+        return parse_document(self.cleaned_data["document"])
+
+
+def part_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """A document's parts as the pages show them: a label and a short summary each."""
+    rows = []
+    for part in definitions.parts_of(document):
+        value = document[part]
+        if part == "board":
+            summary = (
+                str(_("The default board"))
+                if value is None
+                else ", ".join(
+                    [value["rule"]]
+                    + ([f"≥ {value['threshold']}"] if value["threshold"] else [])
+                    + [f"{r} ×{w}" for r, w in value["voters"].items()]
+                )
+            )
+        elif part == "delegation":
+            summary = ", ".join(f"{k}: {v}" for k, v in value.items() if v) or str(
+                _("No delegation")
+            )
+        elif part == "sla":
+            summary = "; ".join(
+                f"{stage}: " + "/".join(str(h) for h in row.values())
+                for stage, row in value.items()
+            )
+        elif part == "review_schedule":
+            summary = value
+        else:
+            summary = ", ".join(t["name"] for t in value) or "—"
+        rows.append({"part": part, "label": PART_LABELS[part], "summary": summary})
+    return rows
