@@ -106,11 +106,17 @@ class ProjectListView(ApiView):
         operation_id="projects_create",
         request=ProjectCreateSerializer,
         parameters=[IDEMPOTENCY_PARAM],
-        responses={201: ProjectSerializer, **errors(400, 403)},
+        responses={201: ProjectSerializer, **errors(400, 403, 404)},
     )
     def post(self, request):
-        data = self.get_validated(ProjectCreateSerializer)
-        project = services.project_create(user=request.user, **data)
+        from changeflow.processes import services as processes
+
+        data = dict(self.get_validated(ProjectCreateSerializer))
+        template, preset = data.pop("process_template", None), data.pop("process_preset", None)
+        # With a process template or preset, it is applied in the same transaction.
+        project, _result = processes.project_create(
+            user=request.user, template=template, preset=preset, **data
+        )
         body = ProjectSerializer(project, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED)
 

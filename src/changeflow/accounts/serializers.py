@@ -77,6 +77,15 @@ class ProjectCreateSerializer(StrictSerializer):
     description = serializers.CharField(
         max_length=100_000, required=False, allow_blank=True, default=""
     )
+    process_template = serializers.CharField(
+        max_length=100, required=False, allow_blank=True,
+        help_text=_("A saved process template (id or name) to start the project from."),
+    )  # fmt: skip
+    process_preset = serializers.CharField(
+        max_length=40, required=False, allow_blank=True,
+        help_text=_("A built-in process preset (standard, fixed-price, regulated, internal) to "
+                    "start the project from."),
+    )  # fmt: skip
 
 
 class ProjectUpdateSerializer(StrictSerializer):

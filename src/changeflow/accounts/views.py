@@ -180,10 +180,17 @@ def project_create(request: AuthenticatedHttpRequest) -> HttpResponse:
             {"message": _("Only site administrators may create projects.")},
             status=403,
         )
-    form = ProjectCreateForm(request.POST or None)
+    from changeflow.processes import forms as process_forms
+    from changeflow.processes import services as processes
+
+    form = ProjectCreateForm(
+        request.POST or None, process_choices=process_forms.source_choices(request.user)
+    )
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        source = process_forms.source_arguments(data.pop("process", ""))
         try:
-            project = services.project_create(user=request.user, **form.cleaned_data)
+            project, _result = processes.project_create(user=request.user, **data, **source)
         except ApplicationError as exc:
             add_errors(form, exc)
         else:
