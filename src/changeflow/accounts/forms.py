@@ -75,15 +75,6 @@ class ProjectCreateForm(forms.Form):
     description = forms.CharField(
         label=_("Description"), max_length=100_000, required=False, widget=forms.Textarea
     )
-    process = forms.ChoiceField(
-        label=_("Process"), required=False,
-        help_text=_("Start from a process template or preset (its board needs members first: "
-                    "apply it again from the project's process settings once they are in)."),
-    )  # fmt: skip
-
-    def __init__(self, *args, process_choices=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["process"].choices = [("", _("None (the defaults)")), *process_choices]  # type: ignore[attr-defined]
 
 
 def _threshold(label, *, help_text="", max_value=None):

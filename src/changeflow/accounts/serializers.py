@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from changeflow.core.access import sees_internal
 from changeflow.core.api_views import StrictSerializer
+from changeflow.processes.serializers import START_PRESET_HELP, START_TEMPLATE_HELP
 
 from .models import Membership, Project, Role, User
 
@@ -78,14 +79,11 @@ class ProjectCreateSerializer(StrictSerializer):
         max_length=100_000, required=False, allow_blank=True, default=""
     )
     process_template = serializers.CharField(
-        max_length=100, required=False, allow_blank=True,
-        help_text=_("A saved process template (id or name) to start the project from."),
-    )  # fmt: skip
+        max_length=100, required=False, allow_blank=True, help_text=START_TEMPLATE_HELP
+    )
     process_preset = serializers.CharField(
-        max_length=40, required=False, allow_blank=True,
-        help_text=_("A built-in process preset (standard, fixed-price, regulated, internal) to "
-                    "start the project from."),
-    )  # fmt: skip
+        max_length=40, required=False, allow_blank=True, help_text=START_PRESET_HELP
+    )
 
 
 class ProjectUpdateSerializer(StrictSerializer):

@@ -183,9 +183,8 @@ def project_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     from changeflow.processes import forms as process_forms
     from changeflow.processes import services as processes
 
-    form = ProjectCreateForm(
-        request.POST or None, process_choices=process_forms.source_choices(request.user)
-    )
+    form = ProjectCreateForm(request.POST or None)
+    form.fields["process"] = process_forms.start_field(request.user)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         source = process_forms.source_arguments(data.pop("process", ""))

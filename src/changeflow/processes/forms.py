@@ -39,6 +39,16 @@ def source_arguments(value: str) -> dict[str, str]:
     return {}
 
 
+def start_field(user: User) -> forms.ChoiceField:
+    """The new-project form's choice of a template or preset to start from."""
+    return forms.ChoiceField(
+        label=_("Process"), required=False,
+        choices=[("", _("None (the defaults)")), *source_choices(user)],
+        help_text=_("Start from a process template or preset. Its board needs members first: "
+                    "apply it again from the project's process settings once they are in."),
+    )  # fmt: skip
+
+
 class SourceForm(forms.Form):
     source = forms.ChoiceField(label=_("Template or preset"))
 

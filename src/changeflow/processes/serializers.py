@@ -20,6 +20,12 @@ from . import definitions, presets
 from .models import DESCRIPTION_MAX, NAME_MAX, ProcessTemplate
 
 PART_CHOICES = list(definitions.PARTS)
+# The project-creation API's fields (accounts.serializers) that name where a project starts from.
+START_TEMPLATE_HELP = _("A saved process template (id or name) to start the project from.")
+START_PRESET_HELP = _(
+    "A built-in process preset (standard, fixed-price, regulated, internal) to start the "
+    "project from."
+)
 
 
 class BoardPolicySerializer(serializers.Serializer):
