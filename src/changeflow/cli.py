@@ -20,6 +20,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Shown first in ``changeflow help``; the rest are Django's and the apps' other commands.
 OWN_COMMANDS = (
     "serve", "worker", "migrate", "createuser", "token", "demo", "audit", "backup", "restore", "cr",
+    "process",
 )  # fmt: skip
 # Documented names that are not valid Python module names: the command each one runs.
 ALIASES = {"ingest-email": "ingest_email"}

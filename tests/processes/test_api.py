@@ -106,7 +106,9 @@ def test_preview_then_apply(api, personas):
     doc = {"version": 1, "review_schedule": "monthly"}
     assert client.post(APPLY, {"document": doc}, format="json").json()["applied"]
     assert schedule_of(p.project) == "monthly"
-    services.template_create(user=p.pm, name="Weekly", document={**doc, "review_schedule": "weekly"})
+    services.template_create(
+        user=p.pm, name="Weekly", document={**doc, "review_schedule": "weekly"}
+    )
     assert client.post(APPLY, {"template": "Weekly"}, format="json").status_code == 200
     assert schedule_of(p.project) == "weekly"
     for body, field in (

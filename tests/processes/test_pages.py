@@ -133,7 +133,9 @@ def test_a_new_project_from_a_preset(client, personas):
     client.force_login(personas.admin)
     form = client.get("/projects/new/")
     assert b"preset:regulated" in form.content
-    made = client.post("/projects/new/", {"key": "NEW", "name": "New", "process": "preset:internal"})
+    made = client.post(
+        "/projects/new/", {"key": "NEW", "name": "New", "process": "preset:internal"}
+    )
     assert made.status_code == 302
     assert schedule_of(Project.objects.get(key="NEW")) == "monthly"
     services.template_create(user=personas.admin, name="Saved", document={"version": 1})
