@@ -32,6 +32,7 @@ from changeflow.impact import demo as impact_demo
 from changeflow.impact import demo_estimates as impact_estimates_demo
 from changeflow.meetings import demo as meetings_demo
 from changeflow.notifications import demo as notifications_demo
+from changeflow.processes import demo as processes_demo
 from changeflow.reports import demo as reports_demo
 from changeflow.requirements import demo as requirements_demo
 
@@ -171,6 +172,7 @@ class _Demo:
         comms_demo.load_demo(self.project, self.users, self.crs)
         impact_estimates_demo.load_demo(self.project, self.users, self.crs)
         cases_demo.load_demo(self.project, self.users, self.crs)
+        processes_demo.load_demo(self.project, self.users)
         reports_demo.load_demo(self.project, self.users, self.crs)  # dates the history: last
 
     # ------------------------------------------------------------------ verbs

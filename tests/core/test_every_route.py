@@ -13,6 +13,9 @@ function's ``require_http_methods`` family of decorators; all six when a functio
   are filled with real ones; so does a write whose body names ACME (BODIES). An **outsider**
   (the project manager of another project; a user of no project) gets 404, whatever the method,
   on pages and the API alike, and nothing is written;
+- a route whose path names a site-wide object (SITE_WIDE: a saved process template) answers
+  the outsider, a member of another project, as any member: reads 200, writes 403; a user of no
+  project gets 404;
 - a route without path parameters (a list, one's own inbox, a site admin's page) never answers
   an outsider with a server error or with anything of ACME, and writes nothing of ACME's;
 - **anonymous** callers get 401 (API) or a redirect to sign in (pages), and nothing is written;
@@ -67,6 +70,15 @@ PUBLIC = {
     "(test_a_feed_token_opens_no_other_project checks it)",
     "guide": "the process guide's index: the product's own documentation, no project's data",
     "guide-topic": "a topic of the process guide: the product's documentation, no data",
+}
+
+# Objects named by the path that belong to no project but to the site, each with why: what a
+# member of another project (the outsider) gets is what any member of ACME gets (reads 200,
+# writes refused 403 as they are not the object's creator), and a user of no project gets 404.
+SITE_WIDE = {
+    "process-templates": "a saved process template: shared by every project, naming no users "
+    "and no project's data (selectors: any member of some project reads it; its creator and "
+    "site admins change it)",
 }
 
 # Writes a viewer of the project may make, with why (the test checks they are not refused).
@@ -174,6 +186,14 @@ BODIES: dict[tuple[str, str], dict] = {
     ("crtemplate-edit", "POST"): {"name": "route template 2", **NO_FIELD_ROWS},
     ("crtemplate-archive", "POST"): {"archived": "1"},
     ("crtemplate-move", "POST"): {"direction": "down"},
+    ("api-project-process-apply", "POST"): {"preset": "standard", "parts": ["review_schedule"]},
+    ("api-process-template", "PATCH"): {"description": "x"},
+    ("process-apply", "POST"): {"confirm": "1", "source": "preset:standard",
+                                "parts": "review_schedule"},
+    ("process-save", "POST"): {"name": "route process"},
+    ("process-template-detail", "POST"): {"name": "route process", "description": "",
+                                          "document": '{{"version": 1}}'},  # braces doubled (format_map)
+    ("process-template-archive", "POST"): {"archived": "1"},
     ("ccb-freeze-create", "POST"): {"name": "f", "starts_at": "2027-02-01 00:00",
                                     "ends_at": "2027-02-02 00:00", "reason": "x"},
 }  # fmt: skip
@@ -217,6 +237,7 @@ PARAMETER_RULES = (
     (r"links/<int:(id|pk)>", "links"),
     (r"webhooks/<int:(id|pk)>", "webhooks"),
     (r"cr-templates/<int:(id|pk)>", "cr-templates"),
+    (r"process-templates/<int:(id|pk)>", "process-templates"),
     (r"freeze-windows/<int:(id|pk)>", "freeze-windows"),
     (r"dependencies/<int:id>", "dependencies"),
     (r"milestones/<int:id>", "milestones"),
@@ -337,6 +358,7 @@ def _real_parameters(project, users) -> dict[str, dict]:
     from changeflow.meetings.models import ActionItem, AgendaItem, Occurrence
     from changeflow.meetings.recurrence import occurrence_key
     from changeflow.notifications.models import Notification, Webhook
+    from changeflow.processes.models import ProcessTemplate
     from changeflow.reports.models import ImprovementAction, ReviewReport
     from changeflow.requirements.models import (
         Artifact,
@@ -398,6 +420,7 @@ def _real_parameters(project, users) -> dict[str, dict]:
         "cr-templates": {"key": key,
                          "id": (form := _first(CRTemplate, project=project, archived=False)).pk,
                          "pk": form.pk},
+        "process-templates": {"id": (saved := _first(ProcessTemplate)).pk, "pk": saved.pk},
         "freeze-windows": {
             "key": key,
             "id": (window := _first(FreezeWindow, project=project)).pk,
@@ -570,9 +593,16 @@ def test_route(world, route: Route, method: str):
     if anonymous.writes:
         problems.append(f"anonymous wrote {anonymous.writes}")
 
+    site_wide = bool(route.kwargs) and _kind_of_parameters(route) in SITE_WIDE
     for who in ("outsider", "loner"):
         answer = call(route, method, url, who, world, data)
-        if of_the_project:
+        if site_wide and who == "outsider":  # a member of some project, as any other
+            expected = 200 if method in SAFE else 403
+            if answer.status != expected:
+                problems.append(f"{who} got {answer.status}, not {expected}")
+            if method not in SAFE and answer.writes:
+                problems.append(f"{who} wrote {answer.writes}")
+        elif of_the_project:
             if answer.status != 404:
                 problems.append(f"{who} got {answer.status}, not 404")
             if answer.writes:
@@ -624,6 +654,7 @@ def test_every_route_is_checked_or_public():
     PUBLIC entry (and VIEWER_MAY entry) is a route that exists."""
     names = {r.name for r in ROUTES}
     assert set(PUBLIC) - names == set(), "on PUBLIC but no such route"
+    assert set(SITE_WIDE) <= {kind for _pattern, kind in PARAMETER_RULES}, "SITE_WIDE: no rule"
     assert {n for n, _ in VIEWER_MAY} - names == set(), "on VIEWER_MAY but no such route"
     for table in (EMPTY_BODIES, BODY_DECIDES):
         assert set(table) - set(BODIES) == set(), "an entry without a valid body in BODIES"
