@@ -47,6 +47,8 @@ TOPICS: tuple[Topic, ...] = (
         (
             "project-create", "project-settings", "member-add", "member-change", "token-list",
             "token-revoke", "password-change", "admin-tasks", "admin-task-retry",
+            "process-settings", "process-apply", "process-save", "process-template-list",
+            "process-template-create", "process-template-detail", "process-template-archive",
         ),
     ),
     Topic(
