@@ -178,6 +178,7 @@ def _real_path_parameters(project) -> dict[str, list[dict]]:
     from changeflow.meetings.models import ActionItem, AgendaItem, Meeting, Occurrence
     from changeflow.meetings.recurrence import occurrence_key
     from changeflow.notifications.models import Webhook
+    from changeflow.processes.models import ProcessTemplate
     from changeflow.reports.models import ImprovementAction
     from changeflow.requirements.models import (
         Artifact,
@@ -249,6 +250,9 @@ def _real_path_parameters(project) -> dict[str, list[dict]]:
         "tasks": tasks,
         "quarantine": ids(QuarantinedMail.objects.filter(project=project)),
         "cr-templates": ids(CRTemplate.objects.filter(project=project)),
+        "process-templates": [
+            {"id": pk} for pk in ProcessTemplate.objects.values_list("pk", flat=True)
+        ],
         "improvements": [
             {"key": key, "akey": k}
             for k in ImprovementAction.objects.filter(project=project).values_list("key", flat=True)
@@ -278,6 +282,7 @@ def _kind_of(path: str) -> str:
         ("milestones/{id}", "milestones"),
         ("quarantine/{id}", "quarantine"),
         ("cr-templates/{id}", "cr-templates"),
+        ("process-templates/{id}", "process-templates"),
         ("{akey}", "improvements"),
     ):
         if marker in path:

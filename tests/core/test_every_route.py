@@ -192,7 +192,7 @@ BODIES: dict[tuple[str, str], dict] = {
                                 "parts": "review_schedule"},
     ("process-save", "POST"): {"name": "route process"},
     ("process-template-detail", "POST"): {"name": "route process", "description": "",
-                                          "document": '{{"version": 1}}'},  # braces doubled (format_map)
+                                          "document": '{{"version": 1}}'},  # format_map
     ("process-template-archive", "POST"): {"archived": "1"},
     ("ccb-freeze-create", "POST"): {"name": "f", "starts_at": "2027-02-01 00:00",
                                     "ends_at": "2027-02-02 00:00", "reason": "x"},

@@ -45,11 +45,11 @@ def test_create_read_and_edit_with_versions(api, personas):
     refused = api(p.outsider).patch(one, {"archived": True}, format="json")
     assert refused.status_code == 403
     bad = client.patch(one, {"document": {"version": 1, "board": {"quorum": 0}}}, format="json")
-    assert bad.status_code == 400 and names(error_of(bad), "board")
+    assert bad.status_code == 400 and names(error_of(bad), "document.board.quorum")
     bad = client.patch(
         one, {"document": {"version": 1, "sla": {"submitted": {"P1": 0}}}}, format="json"
     )
-    assert bad.status_code == 400 and names(error_of(bad), "sla.submitted.P1")
+    assert bad.status_code == 400 and names(error_of(bad), "document.sla.submitted.P1")
     archived = client.patch(one, {"archived": True}, format="json")
     assert archived.json()["archived"] is True
     assert api(p.outsider).get(one).status_code == 404  # archived: its creator and admins only
@@ -115,7 +115,7 @@ def test_preview_then_apply(api, personas):
         ({}, "template"),
         ({"preset": "regulated", "template": "Weekly"}, "template"),
         ({"preset": "nope"}, "preset"),
-        ({"document": {"version": 1, "board": {"rule": "x"}}}, "board.rule"),
+        ({"document": {"version": 1, "board": {"rule": "x"}}}, "document.board.rule"),
         ({"preset": "standard", "parts": ["colour"]}, "parts"),
     ):
         answer = client.post(APPLY, body, format="json")

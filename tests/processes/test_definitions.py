@@ -76,23 +76,23 @@ def test_a_good_document_is_made_canonical():
         (("board", "voters", "viewer"), 1, "board.voters.viewer"),
         (("board", "voters", "qa"), 0, "board.voters.qa"),
         (("board", "voters", "qa"), "x", "board.voters.qa"),
-        (("board", "chair"), "wang.lei", "board"),
+        (("board", "chair"), "wang.lei", "board.chair"),
         (("delegation", "max_cost"), -1, "delegation.max_cost"),
         (("delegation", "max_risk_exposure"), 6, "delegation.max_risk_exposure"),
         (("delegation", "max_effort_hours"), "1.234", "delegation.max_effort_hours"),
-        (("delegation", "max_days"), 1, "delegation"),
+        (("delegation", "max_days"), 1, "delegation.max_days"),
         (("sla", "submitted", "P1"), 0, "sla.submitted.P1"),
-        (("sla", "submitted", "P9"), 4, "sla.submitted"),
-        (("sla", "closed"), {"P1": 4}, "sla"),
+        (("sla", "submitted", "P9"), 4, "sla.submitted.P9"),
+        (("sla", "closed"), {"P1": 4}, "sla.closed"),
         (("review_schedule",), "daily", "review_schedule"),
         (("cr_templates",), {"name": "x"}, "cr_templates"),
-        (("cr_templates", 0, "name"), "", "cr_templates[0].name"),
-        (("cr_templates", 0, "type"), "wish", "cr_templates[0].type"),
-        (("cr_templates", 0, "labels"), "data", "cr_templates[0].labels"),
-        (("cr_templates", 0, "scaffold"), "a\x00b", "cr_templates[0].scaffold"),
+        (("cr_templates", 0, "name"), "", "cr_templates.0.name"),
+        (("cr_templates", 0, "type"), "wish", "cr_templates.0.type"),
+        (("cr_templates", 0, "labels"), "data", "cr_templates.0.labels"),
+        (("cr_templates", 0, "scaffold"), "a\x00b", "cr_templates.0.scaffold"),
         (("cr_templates", 0, "fields"), [{"key": "Bad", "label": "x", "kind": "text"}],
-         "cr_templates[0].fields"),
-        (("cr_templates", 0, "owner"), "x", "cr_templates[0]"),
+         "cr_templates.0.fields"),
+        (("cr_templates", 0, "owner"), "x", "cr_templates.0.owner"),
     ],
 )  # fmt: skip
 def test_each_bad_field_is_named_by_its_path(change, value, path):
@@ -106,7 +106,7 @@ def test_two_templates_of_one_name_and_not_an_object():
     doc["cr_templates"].append(dict(doc["cr_templates"][0]))
     with pytest.raises(ValidationError) as caught:
         definitions.clean_document(doc)
-    assert list(caught.value.fields) == ["cr_templates[1].name"]
+    assert list(caught.value.fields) == ["cr_templates.1.name"]
     with pytest.raises(ValidationError) as caught:
         definitions.clean_document([1])
     assert list(caught.value.fields) == ["document"]
@@ -159,3 +159,14 @@ def test_the_presets_differ_as_described():
     assert set(regulated["delegation"].values()) == {None}
     internal = by["internal"].document["board"]["voters"]
     assert not {"customer_rep", "customer"} & set(internal)
+
+
+def test_unknown_fields_are_named_by_their_path_and_prefixed_in_a_request():
+    doc = copy.deepcopy(GOOD)
+    doc["cr_templates"][0]["fields"][0]["colour"] = "red"
+    with pytest.raises(ValidationError) as caught:
+        definitions.clean_document(doc, prefix="document.")
+    assert list(caught.value.fields) == ["document.cr_templates.0.fields.0.colour"]
+    with pytest.raises(ValidationError) as caught:
+        definitions.clean_document("x", prefix="document.")
+    assert list(caught.value.fields) == ["document"]

@@ -27,7 +27,7 @@ from changeflow.core.api_views import (
     versioned,
 )
 
-from . import presets, selectors, services
+from . import definitions, presets, selectors, services
 from .serializers import (
     PresetSerializer,
     ProcessApplyResultSerializer,
@@ -50,9 +50,14 @@ ARCHIVED_PARAM = OpenApiParameter(
 )  # fmt: skip
 
 
-def preset_data(preset: presets.Preset) -> dict:
-    from . import definitions
+def _document(data) -> dict | None:
+    """The request's ``document`` cleaned, a bad field named from the body (``document.board.
+    quorum``); None when there is none."""
+    raw = data.get("document")
+    return None if raw is None else definitions.clean_document(raw, prefix="document.")
 
+
+def preset_data(preset: presets.Preset) -> dict:
     return {
         "slug": preset.slug, "name": str(preset.name), "description": str(preset.description),
         "document": preset.document, "parts": definitions.parts_of(preset.document),
@@ -91,7 +96,7 @@ class ProcessTemplateListView(ApiView):
         data = self.get_validated(ProcessTemplateCreateSerializer)
         template = services.template_create(
             user=request.user, name=data["name"], description=data.get("description", ""),
-            document=data.get("document"), project=project,
+            document=_document(data), project=project,
         )  # fmt: skip
         return versioned(
             ProcessTemplateSerializer(template).data, template.version, status.HTTP_201_CREATED
@@ -135,6 +140,8 @@ class ProcessTemplateDetailView(ApiView):
         template = selectors.template_get(user=request.user, pk=id)
         selectors.require_editor(request.user, template)
         data = dict(self.get_validated(ProcessTemplateUpdateSerializer, partial=True))
+        if "document" in data:
+            data["document"] = _document(data)
         header = expected_version(
             request, template.version,
             _("The template was changed since you read it (If-Match does not match)."),
@@ -178,7 +185,7 @@ class ProjectProcessApplyView(ApiView):
         data = self.get_validated(ProcessApplySerializer)
         source = services.source_of(
             user=request.user, template=data.get("template"), preset=data.get("preset"),
-            document=data.get("document"),
+            document=_document(data),
         )  # fmt: skip
         result = services.process_apply(
             user=request.user, project=project, source=source, parts=data.get("parts"),

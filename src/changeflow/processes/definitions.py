@@ -49,6 +49,7 @@ DELEGATION_DIGITS = {
 TEMPLATE_KEYS = (
     "name", "description", "type", "priority", "urgency", "labels", "scaffold", "fields",
 )  # fmt: skip
+FIELD_KEYS = ("key", "label", "kind", "required", "help", "choices")
 MAX_TEMPLATES = 50
 MAX_HOURS = 8760
 
@@ -58,11 +59,13 @@ def _bad(path: str, message: str) -> ValidationError:
 
 
 def _object(path: str, value: Any, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    """``value`` if it is an object with only ``allowed`` keys; an unknown key is named by its
+    own path (``board.chair``)."""
     if not isinstance(value, Mapping):
         raise _bad(path, _("An object is required."))
     unknown = sorted(str(k) for k in value if k not in allowed)
     if unknown:
-        raise _bad(path, _("Unknown fields: %s") % ", ".join(unknown))
+        raise _bad(f"{path}.{unknown[0]}" if path else unknown[0], _("Unknown field."))
     return value
 
 
@@ -235,8 +238,13 @@ def clean_cr_template(path: str, raw: Any) -> dict[str, Any]:
         raise _bad(f"{path}.scaffold", _("Null characters are not allowed."))
     if len(scaffold) > SCAFFOLD_MAX:
         raise _bad(f"{path}.scaffold", _("At most %(n)d characters.") % {"n": SCAFFOLD_MAX})
+    raw_fields = data.get("fields")
+    if isinstance(raw_fields, list | tuple):
+        for i, item in enumerate(raw_fields):
+            if isinstance(item, Mapping):
+                _object(f"{path}.fields.{i}", item, FIELD_KEYS)
     try:
-        fields = form_definitions.clean_definitions(data.get("fields"))
+        fields = form_definitions.clean_definitions(raw_fields)
     except ValidationError as exc:
         message = "; ".join(exc.fields.get("fields", [str(exc.message)]))
         raise _bad(f"{path}.fields", message) from None
@@ -257,11 +265,11 @@ def clean_cr_templates(raw: Any) -> list[dict[str, Any]]:
         raise _bad("cr_templates", _("A list of templates is required."))
     if len(raw) > MAX_TEMPLATES:
         raise _bad("cr_templates", _("At most %(n)d templates.") % {"n": MAX_TEMPLATES})
-    cleaned = [clean_cr_template(f"cr_templates[{i}]", item) for i, item in enumerate(raw)]
+    cleaned = [clean_cr_template(f"cr_templates.{i}", item) for i, item in enumerate(raw)]
     seen: set[str] = set()
     for i, item in enumerate(cleaned):
         if item["name"] in seen:
-            raise _bad(f"cr_templates[{i}].name", _("The name is used twice."))
+            raise _bad(f"cr_templates.{i}.name", _("The name is used twice."))
         seen.add(item["name"])
     return cleaned
 
@@ -275,20 +283,31 @@ _CLEANERS = {
 }
 
 
-def clean_document(raw: Any) -> dict[str, Any]:
-    """The document ``raw`` cleaned to its canonical form, or a 400 naming the first bad path."""
-    if not isinstance(raw, Mapping):
-        raise _bad("document", _("An object is required."))
-    unknown = sorted(str(k) for k in raw if k not in ("version", *PARTS))
-    if unknown:
-        raise _bad(unknown[0], _("Unknown part. The parts are: %s") % ", ".join(PARTS))
-    version = raw.get("version")
-    if version != VERSION or isinstance(version, bool):
-        raise _bad("version", _("The document's version must be %d.") % VERSION)
-    cleaned: dict[str, Any] = {"version": VERSION}
-    for part in PARTS:
-        if part in raw:
-            cleaned[part] = _CLEANERS[part](raw[part])
+def clean_document(raw: Any, *, prefix: str = "") -> dict[str, Any]:
+    """The document ``raw`` cleaned to its canonical form, or a 400 naming the first bad path
+    (``board.quorum``; with ``prefix``, e.g. ``document.``, where the document is a field of a
+    request)."""
+    try:
+        if not isinstance(raw, Mapping):
+            raise _bad("document", _("An object is required."))
+        unknown = sorted(str(k) for k in raw if k not in ("version", *PARTS))
+        if unknown:
+            raise _bad(unknown[0], _("Unknown part. The parts are: %s") % ", ".join(PARTS))
+        version = raw.get("version")
+        if version != VERSION or isinstance(version, bool):
+            raise _bad("version", _("The document's version must be %d.") % VERSION)
+        cleaned: dict[str, Any] = {"version": VERSION}
+        for part in PARTS:
+            if part in raw:
+                cleaned[part] = _CLEANERS[part](raw[part])
+    except ValidationError as exc:
+        if not prefix:
+            raise
+        fields = {
+            prefix.rstrip(".") if k == "document" else prefix + k: v
+            for k, v in (exc.fields or {}).items()
+        }
+        raise ValidationError(exc.message, code=exc.code, fields=fields) from None
     return cleaned
 
 

@@ -1,5 +1,9 @@
 """API shapes of process templates, a project's process and applying one.
 
+The document's serializers are strict (their request schemas say ``additionalProperties:
+false``) and document its shape; the views clean a document sent with
+``definitions.clean_document(..., prefix="document.")``, which refuses unknown fields too.
+
 The process document is typed here for the schema; its validation is ``definitions.
 clean_document``'s alone (the input is taken as JSON and cleaned there, naming the path of a
 bad field, e.g. ``board.quorum``)."""
@@ -13,7 +17,7 @@ from rest_framework import serializers
 from changeflow.ccb.models import Rule
 from changeflow.changes.models import ChangeType, Priority, Urgency
 from changeflow.core.api_views import StrictSerializer
-from changeflow.crtemplates.serializers import FieldDefinitionOutputSerializer
+from changeflow.crtemplates.serializers import FieldDefinitionInputSerializer
 from changeflow.reports.models import ReviewFrequency
 
 from . import definitions, presets
@@ -28,7 +32,7 @@ START_PRESET_HELP = _(
 )
 
 
-class BoardPolicySerializer(serializers.Serializer):
+class BoardPolicySerializer(StrictSerializer):
     rule = serializers.ChoiceField(choices=Rule.values)
     threshold = serializers.CharField(
         allow_null=True, help_text=_('Weighted rule: the share that approves, e.g. "0.6".')
@@ -45,14 +49,14 @@ class BoardPolicySerializer(serializers.Serializer):
     )  # fmt: skip
 
 
-class DelegationDocSerializer(serializers.Serializer):
+class DelegationDocSerializer(StrictSerializer):
     max_effort_hours = serializers.CharField(allow_null=True)
     max_cost = serializers.CharField(allow_null=True)
     max_schedule_days = serializers.CharField(allow_null=True)
     max_risk_exposure = serializers.CharField(allow_null=True)
 
 
-class CRTemplateDocSerializer(serializers.Serializer):
+class CRTemplateDocSerializer(StrictSerializer):
     name = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
     type = serializers.ChoiceField(choices=ChangeType.choices, allow_blank=True)
@@ -60,10 +64,10 @@ class CRTemplateDocSerializer(serializers.Serializer):
     urgency = serializers.ChoiceField(choices=Urgency.choices, allow_blank=True)
     labels = serializers.ListField(child=serializers.CharField())
     scaffold = serializers.CharField(allow_blank=True)
-    fields = FieldDefinitionOutputSerializer(many=True)  # type: ignore[assignment]
+    fields = FieldDefinitionInputSerializer(many=True)  # type: ignore[assignment]
 
 
-class ProcessDocumentSerializer(serializers.Serializer):
+class ProcessDocumentSerializer(StrictSerializer):
     """A process document (version 1); each part may be left out."""
 
     version = serializers.IntegerField(min_value=1, max_value=1)
@@ -172,7 +176,7 @@ class SourceSerializer(serializers.Serializer):
 
 
 class ProcessApplyResultSerializer(serializers.Serializer):
-    source = SourceSerializer()
+    source = SourceSerializer()  # type: ignore[assignment]
     parts = PartPreviewSerializer(many=True)
     applied = serializers.BooleanField()
     applied_parts = serializers.ListField(child=serializers.ChoiceField(choices=PART_CHOICES))
