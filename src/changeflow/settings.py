@@ -334,6 +334,7 @@ SPECTACULAR_SETTINGS = {
         "CustomFieldKindEnum": "changeflow.crtemplates.models.FieldKind",
         "ReviewFrequencyEnum": "changeflow.reports.models.ReviewFrequency",
         "ReviewReportKindEnum": "changeflow.reports.models.ReportKind",
+        "ProcessPartEnum": "changeflow.processes.definitions.PARTS",
     },
 }
 

@@ -140,3 +140,23 @@ def test_a_new_project_from_a_preset(client, personas):
     assert schedule_of(Project.objects.get(key="NEW")) == "monthly"
     services.template_create(user=personas.admin, name="Saved", document={"version": 1})
     assert b"Saved" in client.get("/projects/new/").content
+
+
+def test_the_template_list_asks_the_same_queries_for_one_and_many(client, personas):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    p = personas
+    services.template_create(user=p.pm, name="T0", document={"version": 1})
+    client.force_login(p.qa)
+    client.get("/process-templates/")
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/process-templates/").status_code == 200
+        return len(queries)
+
+    one = count()
+    for i in range(1, 6):
+        services.template_create(user=p.admin, name=f"T{i}", document={"version": 1})
+    assert count() == one

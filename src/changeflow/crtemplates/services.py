@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from changeflow.accounts.models import Project, User
 from changeflow.changes.models import ChangeType, Priority, Urgency
 from changeflow.changes.services import clean_labels
-from changeflow.core import audit
-from changeflow.core.errors import Conflict, PermissionDenied, ValidationError
+from changeflow.core import audit, versioning
+from changeflow.core.errors import PermissionDenied, ValidationError
 from changeflow.core.validation import clean_text, invalid
 
 from . import definitions, selectors
@@ -129,18 +129,8 @@ def template_update(
     values = {name: _clean(name, raw) for name, raw in data.items()}
     with transaction.atomic():
         fresh = CRTemplate.objects.select_related("project").get(pk=template.pk)
-        if expected_version is not None and fresh.version != expected_version:
-            raise Conflict(
-                _("The template was changed by someone else (version %(v)d is current).")
-                % {"v": fresh.version},
-                code="stale_version",
-            )
-        before: dict[str, Any] = {}
-        after: dict[str, Any] = {}
-        for name, value in values.items():
-            old = getattr(fresh, name)
-            if old != value:
-                before[name], after[name] = old, value
+        versioning.check(fresh, expected_version)
+        before, after = versioning.changes(fresh, values)
         if not after:
             return fresh
         if "name" in after:
@@ -148,17 +138,8 @@ def template_update(
             # that the unique name is checked here, never broken by a concurrent write.
             Project.objects.select_for_update().only("id").get(pk=project.pk)
             _name_free(project, after["name"], fresh.pk)
-        won = CRTemplate.objects.filter(pk=fresh.pk, version=fresh.version).update(
-            **after, version=F("version") + 1, updated_at=timezone.now()
-        )
-        if not won:
-            raise Conflict(_("The template was changed by someone else."), code="stale_version")
-        for name, value in after.items():
-            setattr(fresh, name, value)
-        fresh.version += 1
-        verb = "updated"
-        if set(after) == {"archived"}:
-            verb = "archived" if after["archived"] else "restored"
+        versioning.write(fresh, after)
+        verb = versioning.verb(after)
         _record(user, verb, fresh, before=before, after=after | {"version": fresh.version})
     return fresh
 

@@ -28,6 +28,7 @@ from changeflow.core.api_views import (
 )
 
 from . import definitions, presets, selectors, services
+from .models import ProcessTemplate
 from .serializers import (
     PresetSerializer,
     ProcessApplyResultSerializer,
@@ -68,6 +69,8 @@ class ProcessTemplateListView(ApiView):
     """The saved process templates (any member of some project reads them); create one from a
     document (project managers, site admins) or from a project's process (its managers)."""
 
+    queryset = ProcessTemplate.objects.none()
+
     @extend_schema(
         operation_id="process_templates_list",
         parameters=[ARCHIVED_PARAM],
@@ -106,6 +109,8 @@ class ProcessTemplateListView(ApiView):
 class PresetListView(ApiView):
     """The built-in process templates (read-only), in the caller's language."""
 
+    queryset = ProcessTemplate.objects.none()
+
     pagination_class = None
 
     @extend_schema(
@@ -120,6 +125,8 @@ class PresetListView(ApiView):
 class ProcessTemplateDetailView(ApiView):
     """One saved template, ETag = its version; PATCH (its creator, site admins) honours
     If-Match and ``version``; ``archived: true`` archives, ``false`` restores."""
+
+    queryset = ProcessTemplate.objects.none()
 
     @extend_schema(
         operation_id="process_templates_retrieve",

@@ -95,7 +95,9 @@ class TemplateForm(SaveForm):
 
 
 def part_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """A document's parts as the pages show them: a label and a short summary each."""
+    """A document's parts as the pages show them: a label and a short summary each, in the
+    canonical order (PostgreSQL's jsonb keeps the keys of a stored document in its own)."""
+    document = definitions.clean_document(document)
     rows = []
     for part in definitions.parts_of(document):
         value = document[part]

@@ -19,8 +19,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from changeflow.accounts import services as account_services
@@ -30,7 +28,7 @@ from changeflow.ccb import selectors as ccb_selectors
 from changeflow.ccb import services as ccb_services
 from changeflow.ccb.models import Board
 from changeflow.comms import sla
-from changeflow.core import audit
+from changeflow.core import audit, versioning
 from changeflow.core.errors import Conflict, PreconditionFailed, ValidationError
 from changeflow.core.validation import clean_text, invalid
 from changeflow.crtemplates import services as form_services
@@ -477,33 +475,14 @@ def template_update(
     try:
         with transaction.atomic():
             fresh = ProcessTemplate.objects.select_related("source_project").get(pk=template.pk)
-            if expected_version is not None and fresh.version != expected_version:
-                raise Conflict(
-                    _("The template was changed by someone else (version %(v)d is current).")
-                    % {"v": fresh.version},
-                    code="stale_version",
-                )
-            before: dict[str, Any] = {}
-            after: dict[str, Any] = {}
-            for name, value in values.items():
-                old = getattr(fresh, name)
-                if old != value:
-                    before[name], after[name] = old, value
+            versioning.check(fresh, expected_version)
+            before, after = versioning.changes(fresh, values)
             if not after:
                 return fresh
             if "name" in after:
                 _name_free(after["name"], fresh.pk)
-            won = ProcessTemplate.objects.filter(pk=fresh.pk, version=fresh.version).update(
-                **after, version=F("version") + 1, updated_at=timezone.now()
-            )
-            if not won:
-                raise Conflict(_("The template was changed by someone else."), code="stale_version")
-            for name, value in after.items():
-                setattr(fresh, name, value)
-            fresh.version += 1
-            verb = "updated"
-            if set(after) == {"archived"}:
-                verb = "archived" if after["archived"] else "restored"
+            versioning.write(fresh, after)
+            verb = versioning.verb(after)
             _record(user, verb, fresh, before=before, after=after | {"version": fresh.version})
     except IntegrityError:
         raise invalid("name", _("A process template of that name exists already.")) from None
