@@ -71,6 +71,8 @@ def test_who_creates(api, personas):
     assert twice.status_code == 400 and names(error_of(twice), "name")
     both = api(p.pm).post(LIST, {"name": "d", "document": doc, "project": "ACME"}, format="json")
     assert both.status_code == 400 and names(error_of(both), "document")
+    number = api(p.pm).post(LIST, {"name": "n", "document": doc, "project": 0}, format="json")
+    assert number.status_code == 400 and names(error_of(number), "project")
     unknown = api(p.pm).post(LIST, {"name": "e", "document": doc, "owner": 1}, format="json")
     assert unknown.status_code == 400 and names(error_of(unknown), "owner")
 

@@ -125,6 +125,13 @@ class ProcessTemplateCreateSerializer(StrictSerializer):
         help_text=_("Save this project's current process (its managers only)."),
     )  # fmt: skip
 
+    def validate_project(self, value: str) -> str:
+        # The key names the project the view already checked the caller against: a number
+        # (which DRF would take as its digits) is no key.
+        if not isinstance(self.initial_data.get("project"), str):
+            raise serializers.ValidationError(_("A project key is required."))
+        return value
+
 
 class ProcessTemplateUpdateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=NAME_MAX, required=False)
