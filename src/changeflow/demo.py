@@ -172,8 +172,9 @@ class _Demo:
         comms_demo.load_demo(self.project, self.users, self.crs)
         impact_estimates_demo.load_demo(self.project, self.users, self.crs)
         cases_demo.load_demo(self.project, self.users, self.crs)
-        processes_demo.load_demo(self.project, self.users)
         reports_demo.load_demo(self.project, self.users, self.crs)  # dates the history: last
+        # The process as it now stands (board, review schedule...), saved for the next projects.
+        processes_demo.load_demo(self.project, self.users)
 
     # ------------------------------------------------------------------ verbs
 

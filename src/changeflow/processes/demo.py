@@ -10,8 +10,10 @@ from .models import ProcessTemplate
 
 NAME = "外包项目流程 / Outsourced project process"
 DESCRIPTION = (
-    "从电商平台项目保存：加权委员会、授权阈值、服务级别和三种变更申请表单。/ Saved from the "
-    "e-commerce platform project: weighted board, delegation, service levels and three CR forms."
+    "从电商平台项目保存：须客户代表批准的委员会、授权阈值、服务级别、每周评审和三种变更申请表单。"
+    "/ Saved from the e-commerce platform project: a board on which the customer "
+    "representative's approval is required, delegation, service levels, a weekly review and "
+    "three CR forms."
 )
 
 
