@@ -9,7 +9,10 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from changeflow.accounts.models import User
+from changeflow.accounts.models import Role, User
+from changeflow.ccb.models import Rule
+from changeflow.changes.workflow import State
+from changeflow.reports.models import ReviewFrequency
 
 from . import definitions, presets, selectors
 from .models import DESCRIPTION_MAX, NAME_MAX
@@ -94,34 +97,54 @@ class TemplateForm(SaveForm):
         return parse_document(self.cleaned_data["document"])
 
 
+def _board_summary(board: dict[str, Any] | None) -> str:
+    if board is None:
+        return str(_("The default board"))
+    roles = dict(Role.choices)
+    text = [str(dict(Rule.choices)[board["rule"]])]
+    if board["threshold"]:
+        text.append(f"≥ {board['threshold']}")
+    text.append(", ".join(f"{roles[r]} ×{w}" for r, w in board["voters"].items()))
+    if board["required_roles"]:
+        text.append(
+            _("approval required: %s") % ", ".join(str(roles[r]) for r in board["required_roles"])
+        )
+    if board["veto_roles"]:
+        text.append(_("veto: %s") % ", ".join(str(roles[r]) for r in board["veto_roles"]))
+    return "; ".join(text)
+
+
+def _delegation_summary(limits: dict[str, Any]) -> str:
+    words = {
+        "max_effort_hours": _("effort ≤ %s h"),
+        "max_cost": _("cost ≤ %s"),
+        "max_schedule_days": _("schedule ≤ %s days"),
+        "max_risk_exposure": _("risk exposure ≤ %s"),
+    }
+    text = [str(words[k]) % v for k, v in limits.items() if v is not None]
+    return ", ".join(text) or str(_("No delegation"))
+
+
 def part_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
     """A document's parts as the pages show them: a label and a short summary each, in the
-    canonical order (PostgreSQL's jsonb keeps the keys of a stored document in its own)."""
+    user's language and the canonical order (PostgreSQL's jsonb keeps the keys of a stored
+    document in an order of its own)."""
     document = definitions.clean_document(document)
+    stages = dict(State.choices)
     rows = []
     for part in definitions.parts_of(document):
         value = document[part]
         if part == "board":
-            summary = (
-                str(_("The default board"))
-                if value is None
-                else ", ".join(
-                    [value["rule"]]
-                    + ([f"≥ {value['threshold']}"] if value["threshold"] else [])
-                    + [f"{r} ×{w}" for r, w in value["voters"].items()]
-                )
-            )
+            summary = _board_summary(value)
         elif part == "delegation":
-            summary = ", ".join(f"{k}: {v}" for k, v in value.items() if v) or str(
-                _("No delegation")
-            )
+            summary = _delegation_summary(value)
         elif part == "sla":
             summary = "; ".join(
-                f"{stage}: " + "/".join(str(h) for h in row.values())
+                f"{stages[stage]} " + "/".join(str(h) for h in row.values())
                 for stage, row in value.items()
             )
         elif part == "review_schedule":
-            summary = value
+            summary = str(dict(ReviewFrequency.choices)[value])
         else:
             summary = ", ".join(t["name"] for t in value) or "—"
         rows.append({"part": part, "label": PART_LABELS[part], "summary": summary})

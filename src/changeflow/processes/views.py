@@ -107,6 +107,8 @@ def process_apply(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
         return denied
     try:
         if request.method == "GET":
+            if "source" not in request.GET:  # nothing chosen yet: choose on the process page
+                return redirect("process-settings", key=project.key)
             form = SourceForm(request.GET, user=request.user)
             if not form.is_valid():
                 return _page(request, project, source_form=form, status=400)
