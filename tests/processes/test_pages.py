@@ -5,6 +5,7 @@ preset; in Chinese too."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -29,7 +30,7 @@ def test_a_manager_previews_and_applies_a_preset(client, personas):
     assert b"/settings/process/" in client.get("/projects/ACME/settings/").content
     preview = client.get(BASE + "apply/", {"source": "preset:regulated"})
     assert preview.status_code == 200
-    assert b"unanimous" in preview.content and not Board.objects.exists()
+    assert b"Unanimity" in preview.content and not Board.objects.exists()
     none = client.post(BASE + "apply/", {"confirm": "1", "source": "preset:regulated"})
     assert none.status_code == 400  # no part chosen
     done = client.post(
@@ -38,7 +39,9 @@ def test_a_manager_previews_and_applies_a_preset(client, personas):
     assert done.status_code == 302 and done["Location"] == BASE
     assert Board.objects.get().rule == "unanimous" and schedule_of(p.project) == "off"
     zh = client.get(BASE + "apply/", {"source": "preset:fixed-price"}, headers=ZH)
-    assert "应用" in zh.content.decode()
+    text = zh.content.decode()
+    assert "应用" in text and "客户代表" in text
+    assert not {"weighted", "customer_rep", "max_cost", "submitted"} & set(re.findall(r"\w+", text))
 
 
 def test_an_uploaded_document_is_previewed_then_applied(client, personas):
@@ -47,7 +50,7 @@ def test_an_uploaded_document_is_previewed_then_applied(client, personas):
     doc = {"version": 1, "review_schedule": "weekly"}
     upload = SimpleUploadedFile("p.json", json.dumps(doc).encode(), "application/json")
     preview = client.post(BASE + "apply/", {"document": upload})
-    assert preview.status_code == 200 and b"weekly" in preview.content
+    assert preview.status_code == 200 and b"Weekly" in preview.content
     done = client.post(
         BASE + "apply/",
         {"confirm": "1", "document_json": json.dumps(doc), "parts": ["review_schedule"]},

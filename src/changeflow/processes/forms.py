@@ -4,9 +4,11 @@ editing a saved template (its document as JSON)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import forms
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from changeflow.accounts.models import Role, User
@@ -123,6 +125,48 @@ def _delegation_summary(limits: dict[str, Any]) -> str:
     }
     text = [str(words[k]) % v for k, v in limits.items() if v is not None]
     return ", ".join(text) or str(_("No delegation"))
+
+
+def _value_label(field: str, value: Any) -> Any:
+    """A value of the preview as the page shows it: a rule, role or schedule by its name."""
+    names = {**dict(Rule.choices), **dict(Role.choices), **dict(ReviewFrequency.choices)}
+    if field == "members" and isinstance(value, list):  # "username (role ×weight)" each
+        return ", ".join(
+            re.sub(r"\((\w+) ×", lambda m: f"({names.get(m[1], m[1])} ×", seat) for seat in value
+        )
+    if isinstance(value, list):
+        return ", ".join(str(names.get(v, v)) for v in value) if value else None
+    if isinstance(value, str) and field in ("rule", "review_schedule"):
+        return names.get(value, value)
+    return value
+
+
+def change_rows(part: str, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The changes of one part of the preview (``services.PartPreview``) as the page shows them:
+    each field by its name in the user's language, and its values."""
+    from changeflow.accounts.models import Project
+    from changeflow.ccb.models import Board
+
+    roles, stages = dict(Role.choices), dict(State.choices)
+    rows = []
+    for change in changes:
+        field = change["field"]
+        if part == "board" and field.startswith("voters."):
+            label: Any = f"{_('Weight')}: {roles[field.split('.', 1)[1]]}"
+        elif part == "board" and field == "members":
+            label = _("Members")
+        elif part == "board" and field != "board":
+            label = capfirst(Board._meta.get_field(field).verbose_name)
+        elif part == "delegation":
+            label = capfirst(Project._meta.get_field(f"delegate_{field}").verbose_name)
+        elif part == "sla":
+            stage, priority = field.split(".")
+            label = f"{stages[stage]} {priority}"
+        else:
+            label = PART_LABELS[part]
+        rows.append({"label": label, "current": _value_label(field, change["current"]),
+                     "new": _value_label(field, change["new"])})  # fmt: skip
+    return rows
 
 
 def part_rows(document: dict[str, Any]) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from .forms import (
     SourceForm,
     TemplateForm,
     UploadForm,
+    change_rows,
     document_text,
     part_rows,
     source_arguments,
@@ -76,6 +77,7 @@ def _preview_page(request, project, source, *, chosen=None, status=200, error=No
         return error_page(request, exc)
     for part in result["parts"]:
         part["label"] = PART_LABELS[part["part"]]
+        part["rows"] = change_rows(part["part"], part["changes"])
     return render(
         request, "processes/apply_preview.html",
         {"project": project, "result": result, "source": source,
