@@ -156,9 +156,10 @@ def change_rows(part: str, changes: list[dict[str, Any]]) -> list[dict[str, Any]
         elif part == "board" and field == "members":
             label = _("Members")
         elif part == "board" and field != "board":
-            label = capfirst(Board._meta.get_field(field).verbose_name)
+            label = capfirst(Board._meta.get_field(field).verbose_name)  # type: ignore[union-attr]
         elif part == "delegation":
-            label = capfirst(Project._meta.get_field(f"delegate_{field}").verbose_name)
+            column = Project._meta.get_field(f"delegate_{field}")
+            label = capfirst(column.verbose_name)  # type: ignore[union-attr]
         elif part == "sla":
             stage, priority = field.split(".")
             label = f"{stages[stage]} {priority}"
