@@ -57,7 +57,7 @@ from .common import (
 from .exporting import export_rows, requirements_export
 from .importing import parse, requirements_import
 from .reqif import REQIF_NS, XHTML_NS, parse_reqif, write_reqif
-from .tables import decode_text, write_csv, write_xlsx
+from .tables import csv_table, decode_text, table_rows, write_csv, write_xlsx, xlsx_table
 
 __all__ = [
     "COLUMNS",
@@ -74,6 +74,7 @@ __all__ = [
     "ParsedFile",
     "ProgressFn",
     "choice",
+    "csv_table",
     "decode_text",
     "detect_format",
     "export_rows",
@@ -83,7 +84,9 @@ __all__ = [
     "parse_reqif",
     "requirements_export",
     "requirements_import",
+    "table_rows",
     "write_csv",
     "write_reqif",
     "write_xlsx",
+    "xlsx_table",
 ]

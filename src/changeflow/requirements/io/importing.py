@@ -41,7 +41,7 @@ from .common import (
     max_bytes,
 )
 from .reqif import parse_reqif
-from .tables import _csv_rows, _parse_table, _xlsx_rows, decode_text
+from .tables import _parse_table, table_rows
 
 
 def parse(raw: bytes, *, filename: str = "", fmt: str | None = None) -> ParsedFile:
@@ -53,13 +53,9 @@ def parse(raw: bytes, *, filename: str = "", fmt: str | None = None) -> ParsedFi
         )
     if not raw.strip():
         raise ImportRejected([_("The file is empty.")])
-    if fmt == "xlsx":
-        return _parse_table(_xlsx_rows(raw), "xlsx", _("row %d"))
     if fmt == "reqif":
         return parse_reqif(raw)
-    if raw[:4] == b"PK\x03\x04":
-        raise ImportRejected([_("This is a zip file (an XLSX workbook?), not CSV text.")])
-    return _parse_table(_csv_rows(decode_text(raw)), "csv", _("line %d"))
+    return _parse_table(table_rows(raw, fmt), fmt, _("row %d") if fmt == "xlsx" else _("line %d"))
 
 
 # ---------------------------------------------------------------- the import service

@@ -245,32 +245,41 @@ def _table_values(r: dict[str, Any]) -> list[Any]:
             r["version"], "; ".join(r["links"]), r["text"]]  # fmt: skip
 
 
-def write_csv(rows: list[dict[str, Any]]) -> bytes:
-    """UTF-8 with a BOM, so that Excel opens Chinese text correctly; formulas defused."""
+def table_rows(raw: bytes, fmt: str) -> Iterable[tuple[int, list[str]]]:
+    """(line or row number, cells) of a CSV (any encoding ``decode_text`` reads) or XLSX file
+    (its first sheet); cells as text, formulas that an export defused given back as written.
+    Other tables (the change requests' import) read files with this too."""
+    if fmt == "xlsx":
+        return _xlsx_rows(raw)
+    if raw[:4] == b"PK\x03\x04":
+        raise ImportRejected([_("This is a zip file (an XLSX workbook?), not CSV text.")])
+    return _csv_rows(decode_text(raw))
+
+
+def csv_table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> bytes:
+    """A CSV file of ``rows`` under ``header``: UTF-8 with a BOM, so that Excel opens Chinese
+    text correctly; formulas defused."""
     out = io.StringIO(newline="")
     writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    for r in rows:
-        writer.writerow([_defuse(v) if isinstance(v, str) else v for v in _table_values(r)])
+    writer.writerow(header)
+    for values in rows:
+        writer.writerow([_defuse(v) if isinstance(v, str) else v for v in values])
     return codecs.BOM_UTF8 + out.getvalue().encode("utf-8")
 
 
-def write_xlsx(rows: list[dict[str, Any]]) -> bytes:
+def xlsx_table(sheet_name: str, header: Iterable[str], rows: Iterable[Iterable[Any]]) -> bytes:
+    """An XLSX workbook of one sheet: ``rows`` under ``header``, every text a text cell (never
+    a formula). The caller checks that no text is longer than ``XLSX_CELL_MAX``."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     book = Workbook(write_only=True)
-    sheet = book.create_sheet("requirements")
-    sheet.append(list(COLUMNS))
-    for r in rows:
-        if len(r["text"]) > XLSX_CELL_MAX:
-            raise ValidationError(
-                _("%s: the text is too long for an XLSX cell; export CSV or ReqIF instead.")
-                % r["key"]
-            )
+    sheet = book.create_sheet(sheet_name)
+    sheet.append(list(header))
+    for values in rows:
         cells = []
-        for value in _table_values(r):
+        for value in values:
             if isinstance(value, str):
                 cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
                 cell.data_type = "s"  # text, even when it starts with "=" (never a formula)
@@ -281,3 +290,18 @@ def write_xlsx(rows: list[dict[str, Any]]) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def write_csv(rows: list[dict[str, Any]]) -> bytes:
+    """UTF-8 with a BOM, so that Excel opens Chinese text correctly; formulas defused."""
+    return csv_table(COLUMNS, (_table_values(r) for r in rows))
+
+
+def write_xlsx(rows: list[dict[str, Any]]) -> bytes:
+    for r in rows:
+        if len(r["text"]) > XLSX_CELL_MAX:
+            raise ValidationError(
+                _("%s: the text is too long for an XLSX cell; export CSV or ReqIF instead.")
+                % r["key"]
+            )
+    return xlsx_table("requirements", COLUMNS, (_table_values(r) for r in rows))
