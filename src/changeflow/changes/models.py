@@ -133,6 +133,9 @@ class ChangeRequest(models.Model):
     )  # fmt: skip
     field_definitions = models.JSONField(default=list, blank=True)
     field_values = models.JSONField(_("custom fields"), default=dict, blank=True)
+    # Where an imported CR came from: another tracker's id (a Jira issue key, a spreadsheet's
+    # ref column). Unique in the project when set, so that importing a file again adds nothing.
+    source_ref = models.CharField(_("source reference"), max_length=100, blank=True, default="")
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -143,6 +146,11 @@ class ChangeRequest(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["project", "number"], name="cr_project_number"),
+            models.UniqueConstraint(
+                fields=["project", "source_ref"],
+                condition=~models.Q(source_ref=""),
+                name="cr_project_source_ref",
+            ),
         ]
         indexes = [
             models.Index(fields=["project", "-created_at", "-id"]),

@@ -23,7 +23,7 @@ from changeflow.accounts.models import Project, User
 from changeflow.ccb import policy
 from changeflow.ccb import selectors as ccb
 from changeflow.core import audit, ratelimit, search
-from changeflow.core.access import role_in
+from changeflow.core.access import manages, role_in
 from changeflow.core.errors import (
     ApplicationError,
     InvalidTransition,
@@ -254,6 +254,14 @@ def require_member(user: User, project: Project, *, write: bool = True) -> str |
     return role
 
 
+def require_manager(user: User, project: Project) -> None:
+    """404 for a non-member, 403 unless ``user`` manages ``project`` (its project managers and
+    site admins): who imports change requests."""
+    require_member(user, project, write=False)
+    if not manages(user, project):
+        raise PermissionDenied(_("Only project managers import change requests."))
+
+
 def clean_labels(labels: Any) -> list[str]:
     """A CR's labels (and a CR template's default labels): strings, stripped, sorted, unique;
     a 400 naming ``labels`` otherwise."""
@@ -330,8 +338,13 @@ def change_request_create(
     submit: bool = False,
     template: Any = None,
     fields: Any = None,
+    requested_at: dt.date | None = None,
+    source_ref: str = "",
 ) -> ChangeRequest:
     """Record a new CR (``draft``, or ``submitted`` when ``submit``) with its next key.
+
+    ``requested_at`` (default today) is the day the customer asked, when that was earlier (an
+    imported CR); ``source_ref`` another tracker's id of it (unique in the project).
 
     ``template`` (an active template of the project, or its id) gives the type, priority,
     urgency and labels left empty, and the custom fields whose ``fields`` (key → value) are
@@ -374,8 +387,9 @@ def change_request_create(
         requested_by=requester,
         requester_contact=requester_contact or "",
         created_by=user,
-        requested_at=timezone.localdate(),
+        requested_at=requested_at or timezone.localdate(),
         desired_date=desired_date,
+        source_ref=(source_ref or "").strip(),
         template=form,
         field_definitions=definitions,
         field_values=values,

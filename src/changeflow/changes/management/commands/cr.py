@@ -1,6 +1,10 @@
 """``changeflow cr assign KEY USER`` / ``changeflow cr unassign KEY``: set or clear a change
 request's assignee, through ``change_request_update`` like the API (team members only,
-audited on the ``cli`` channel, the new assignee notified)."""
+audited on the ``cli`` channel, the new assignee notified).
+
+``changeflow cr import FILE --project KEY`` / ``cr export FILE --project KEY``: change requests
+from CSV, XLSX, Jira's CSV or JSON (all or nothing; ``--dry-run`` writes nothing) and to CSV or
+XLSX (``changes.io``)."""
 
 from __future__ import annotations
 
@@ -8,10 +12,16 @@ from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from changeflow.accounts.models import User
+from changeflow.accounts.models import Project, User
+from changeflow.changes import io as cr_io
 from changeflow.changes import services
 from changeflow.changes.models import ChangeRequest
-from changeflow.core.management.base import TranslatedCommand, acting_user
+from changeflow.core.management.base import (
+    TranslatedCommand,
+    acting_user,
+    read_input,
+    write_output,
+)
 
 
 class Command(TranslatedCommand):
@@ -27,13 +37,34 @@ class Command(TranslatedCommand):
         )  # fmt: skip
         unassign = sub.add_parser("unassign", help=_("clear a change request's assignee"))
         unassign.add_argument("key", metavar="KEY", help=_("the change request, e.g. ACME-12"))
-        for p in (assign, unassign):
+        imp = sub.add_parser("import", help=_("import change requests from a file, all or nothing"))
+        exp = sub.add_parser("export", help=_("export a project's change requests to a file"))
+        for p, formats in ((imp, cr_io.FORMATS), (exp, cr_io.EXPORT_FORMATS)):
+            p.add_argument("file", metavar="FILE", help=_("the file; '-' is stdin/stdout"))
+            p.add_argument("--project", required=True, metavar="KEY", help=_("the project's key"))
+            p.add_argument(
+                "--format", choices=formats, default=None,
+                help=_("default: from the file's extension"),
+            )  # fmt: skip
+        imp.add_argument(
+            "--dry-run", action="store_true", help=_("report what would be created; write nothing")
+        )
+        for p in (assign, unassign, imp, exp):
             p.add_argument(
                 "--user", "--as", dest="user", metavar="NAME", default=None,
                 help=_("who does it (default: the project's first project manager)"),
             )  # fmt: skip
 
-    def handle(self, *args, action: str, key: str, **options):
+    def handle(self, *args, action: str, **options):
+        if action in ("import", "export"):
+            project = Project.objects.filter(key__iexact=options["project"].strip()).first()
+            if project is None:
+                raise CommandError(_("unknown project '%s'") % options["project"])
+            user = acting_user(project, options.get("user"))
+            if action == "export":
+                return self._export(user, project, options["file"], options.get("format"))
+            return self._import(user, project, options["file"], options)
+        key = options["key"]
         cr = ChangeRequest.objects.select_related("project").filter(key__iexact=key.strip()).first()
         if cr is None:
             raise CommandError(_("unknown change request '%s'") % key)
@@ -50,3 +81,37 @@ class Command(TranslatedCommand):
             self.stdout.write(_("%(key)s assigned to %(user)s") % {"key": cr.key, "user": name})
         else:
             self.stdout.write(_("%s has no assignee now") % cr.key)
+
+    def _export(self, user, project, file: str, fmt: str | None) -> None:
+        if fmt is None:
+            if file == "-":
+                raise CommandError(_("name the format with --format when writing to stdout"))
+            fmt = file.rsplit(".", 1)[-1].lower() if "." in file else ""
+            if fmt not in cr_io.EXPORT_FORMATS:
+                raise CommandError(_("name the file .csv or .xlsx, or give --format"))
+        content, _type, _name = cr_io.change_requests_export(user=user, project=project, fmt=fmt)
+        if write_output(file, content):
+            self.stdout.write(_("exported to %(file)s") % {"file": file})
+
+    def _import(self, user, project, file: str, options) -> None:
+        fmt = options.get("format")
+        if file == "-" and fmt is None:
+            raise CommandError(_("name the format with --format when reading stdin"))
+        raw = read_input(file)
+        parsed = cr_io.parse(raw, filename=file, fmt=fmt)
+        report = cr_io.change_requests_import(
+            user=user, project=project, parsed=parsed, dry_run=options.get("dry_run", False),
+            filename=file,
+        )  # fmt: skip
+        for warning in report["warnings"]:
+            self.stderr.write(_("warning: %s") % warning)
+        labels = {"created": _("would create") if report["dry_run"] else _("created"),
+                  "skipped": _("skipped (already imported)")}  # fmt: skip
+        for item in report["items"]:
+            self.stdout.write(
+                f"{labels[item['action']]} {item['key']} [{item['where']}] {item['title']}"
+            )
+        summary = _("%(created)d created, %(skipped)d skipped") % report
+        if report["dry_run"]:
+            summary = _("dry run, nothing written: %s") % summary
+        self.stdout.write(summary)
