@@ -95,6 +95,16 @@ urlpatterns = [
         accounts.MemberDetailView.as_view(),
         name="api-member-detail",
     ),
+    path(
+        "projects/<str:key>/changes/import/",
+        changes.ChangeRequestImportView.as_view(),
+        name="api-cr-import",
+    ),
+    path(
+        "projects/<str:key>/changes/export/",
+        changes.ChangeRequestExportView.as_view(),
+        name="api-cr-export",
+    ),
     path("change-requests/", changes.ChangeRequestListView.as_view(), name="api-cr-list"),
     path(CR, changes.ChangeRequestDetailView.as_view(), name="api-cr-detail"),
     path(CR + "transitions/", changes.TransitionView.as_view(), name="api-cr-transitions"),

@@ -8,16 +8,18 @@ sent), parse with a serializer, call one service, render.
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as df
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from changeflow.accounts import selectors as account_selectors
+from changeflow.accounts.models import Project
 from changeflow.core.access import sees_internal
 from changeflow.core.api_views import (
     IDEMPOTENCY_PARAM,
@@ -30,10 +32,13 @@ from changeflow.core.api_views import (
     validated_filters,
     versioned,
 )
+from changeflow.core.errors import TooLarge
 from changeflow.core.middleware import client_ip
+from changeflow.requirements import io as req_io
 
+from . import io as cr_io
 from . import selectors, services, uploads, workflow
-from .filters import ChangeRequestFilter
+from .filters import ChangeRequestExportFilter, ChangeRequestFilter
 from .models import ChangeRequest
 from .serializers import (
     AssessmentCreateSerializer,
@@ -48,6 +53,8 @@ from .serializers import (
     CommentCreateSerializer,
     CommentSerializer,
     HistoryEventSerializer,
+    ImportReportSerializer,
+    ImportUploadSerializer,
     ProjectNamedSerializer,
     TransitionSerializer,
     VoteCreateSerializer,
@@ -365,3 +372,76 @@ class VoteListView(ApiView):
             "ratification": cr.ratification,
         }
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ChangeRequestImportView(FileUploadView):
+    """Import change requests into the project from CSV or XLSX (columns by header, English or
+    Chinese), Jira's CSV export or its REST search JSON (multipart, field `file`): all or
+    nothing. Rows whose reference (ref, Jira issue key, an exported CR's key) is already a CR
+    of the project are skipped. `dry_run` reports what would be created and writes nothing. A
+    file with problems is a 400 naming each row and column; over the size or row limit a 413.
+    The project's managers only."""
+
+    queryset = Project.objects.none()
+    parser_classes = [MultiPartParser, FormParser]
+    serializer_class = ImportReportSerializer
+
+    def upload_max_bytes(self) -> int:
+        return req_io.max_bytes()
+
+    @extend_schema(
+        operation_id="project_change_requests_import",
+        request={"multipart/form-data": ImportUploadSerializer},
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={200: ImportReportSerializer, **errors(400, 403, 404, 409, 413)},
+    )
+    def post(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        services.require_manager(request.user, project)  # before the body: 403, not 400
+        data = self.uploaded(request, ImportUploadSerializer)
+        upload = data["file"]
+        if upload.size > req_io.max_bytes():
+            raise TooLarge(_("The file is larger than the limit."))
+        parsed = cr_io.parse(upload.read(), filename=upload.name or "", fmt=data["format"] or None)
+        report = cr_io.change_requests_import(
+            user=request.user, project=project, parsed=parsed, dry_run=data["dry_run"],
+            filename=upload.name or "",
+        )  # fmt: skip
+        return Response(report)
+
+
+class ChangeRequestExportView(ApiView):
+    """The project's change requests that you see, filtered as the list, as a file: CSV
+    (UTF-8 with BOM, for Excel) or XLSX, under the headers the import reads."""
+
+    queryset = ChangeRequest.objects.none()
+    filter_backends = [df.DjangoFilterBackend]
+    filterset_class = ChangeRequestExportFilter
+
+    def perform_content_negotiation(self, request, force=False):
+        # `format` is ours (the file's format), not DRF's renderer override.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="project_change_requests_export",
+        responses={
+            **{
+                (200, cr_io.CONTENT_TYPES[fmt].split(";")[0]): OpenApiResponse(
+                    OpenApiTypes.BINARY, description=gettext_lazy("The file, as an attachment.")
+                )
+                for fmt in cr_io.EXPORT_FORMATS
+            },
+            **errors(400, 404),
+        },
+    )
+    def get(self, request, key: str):
+        project = account_selectors.project_get(user=request.user, key=key)
+        filters = validated_filters(ChangeRequestExportFilter, request)
+        fmt = filters.pop("format", None) or "csv"
+        content, content_type, name = cr_io.change_requests_export(
+            user=request.user, project=project, fmt=fmt, filters=filters
+        )
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["X-Content-Type-Options"] = "nosniff"
+        return response

@@ -35,3 +35,16 @@ class ChangeRequestFilter(df.FilterSet):
     class Meta:
         model = ChangeRequest
         fields: list[str] = []
+
+
+class ChangeRequestExportFilter(ChangeRequestFilter):
+    """The list's filters (the project is the path's) and the file's format."""
+
+    format = df.ChoiceFilter(
+        choices=[("csv", "csv"), ("xlsx", "xlsx")],
+        method="_format",
+        help_text=_("csv (default: UTF-8 with BOM) or xlsx."),
+    )
+
+    def _format(self, queryset, name, value):  # the file's format: no filter of the rows
+        return queryset

@@ -338,3 +338,21 @@ class ListFilterForm(forms.Form):
             ("title", _("Title")),
         ],
     )
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("File"),
+        help_text=_("CSV or XLSX, Jira's CSV export, or Jira's search JSON (.json)."),
+    )
+    format = forms.ChoiceField(
+        label=_("Format"),
+        required=False,
+        choices=[
+            ("", _("From the file's name")),
+            ("csv", "CSV"),
+            ("xlsx", "XLSX"),
+            ("jira-csv", _("Jira CSV export")),
+            ("jira-json", _("Jira JSON (REST search)")),
+        ],
+    )

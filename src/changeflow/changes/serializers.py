@@ -522,3 +522,45 @@ class VoteCreateSerializer(StrictSerializer):
         write_only=True,
         help_text=_("Your password again: it signs the vote."),
     )
+
+
+# ---------------------------------------------------------------- import and export
+
+
+class ImportUploadSerializer(StrictSerializer):
+    file = serializers.FileField(
+        allow_empty_file=True,
+        help_text=_("The file: .csv, .xlsx, or Jira's CSV export or search JSON (.json)."),
+    )
+    format = serializers.ChoiceField(
+        choices=["csv", "xlsx", "jira-csv", "jira-json"],
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("Default: from the file's name."),
+    )
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text=_("Report what would be created; write nothing.")
+    )
+
+
+class ImportItemSerializer(serializers.Serializer):
+    where = serializers.CharField(help_text=_("The row (or Jira issue) of the file."))
+    key = serializers.CharField(
+        help_text=_("The CR's key: the one it gets, or the one that has its reference.")
+    )
+    ref = serializers.CharField(help_text=_("The source reference (empty for none)."))
+    title = serializers.CharField()
+    action = serializers.ChoiceField(
+        choices=["created", "skipped"],
+        help_text=_("created (or would be), or skipped: its reference is already a CR."),
+    )
+
+
+class ImportReportSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    format = serializers.CharField()
+    created = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    items = ImportItemSerializer(many=True)
+    warnings = serializers.ListField(child=serializers.CharField())

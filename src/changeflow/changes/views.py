@@ -8,10 +8,13 @@ form (``_refused``): a refused role gets the same page whatever it posted.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -27,7 +30,7 @@ from changeflow.accounts.models import Role
 from changeflow.cases import services as cases
 from changeflow.ccb import decisions as ccb_decisions
 from changeflow.core.access import manages, may_write, role_in, sees_internal
-from changeflow.core.errors import ApplicationError, NotFound
+from changeflow.core.errors import ApplicationError, NotFound, TooLarge
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.core.middleware import client_ip
 from changeflow.crtemplates import definitions as template_fields
@@ -37,10 +40,12 @@ from changeflow.impact.models import Dimension, RoundStatus
 from changeflow.impact.plan_views import ChangePlanForm, simulation_panel
 from changeflow.impact.services import EVENT_LABELS as IMPACT_EVENT_LABELS
 from changeflow.requirements import changesets as cs
+from changeflow.requirements import io as req_io
 from changeflow.requirements.cr_selectors import cr_panel
 from changeflow.requirements.models import Kind, Requirement, RequirementPriority, RequirementStatus
-from changeflow.web import add_errors, form_status, or_404, paged, render_results
+from changeflow.web import add_errors, error_page, form_status, or_404, paged, render_results
 
+from . import io as cr_io
 from . import selectors, services, uploads, workflow
 from .forms import (
     ActualsForm,
@@ -49,6 +54,7 @@ from .forms import (
     ChangeRequestCreateForm,
     ChangeRequestEditForm,
     CommentForm,
+    ImportForm,
     ListFilterForm,
     ResourceFormSet,
     RiskFormSet,
@@ -98,11 +104,7 @@ def cr_list(request: AuthenticatedHttpRequest, key: str | None = None) -> HttpRe
     An HTMX request gets only the results partial; the same URL works without JS.
     """
     project = or_404(account_selectors.project_get, user=request.user, key=key) if key else None
-    form = ListFilterForm(request.GET or None)
-    filters: dict[str, Any] = {}
-    if form.is_bound:
-        form.is_valid()
-        filters = {k: v for k, v in form.cleaned_data.items() if v}
+    form, filters = _list_filters(request)
     if project:
         filters["project"] = project.key
     qs = selectors.change_request_list(user=request.user, filters=filters)
@@ -117,6 +119,114 @@ def cr_list(request: AuthenticatedHttpRequest, key: str | None = None) -> HttpRe
         "can_manage": project is not None and manages(request.user, project),
     }
     return render_results(request, "changes/cr_list.html", context, invalid=bool(form.errors))
+
+
+def _list_filters(request: AuthenticatedHttpRequest) -> tuple[ListFilterForm, dict[str, Any]]:
+    """The CR list's filter form and the filters it gives (a bad value is dropped)."""
+    form = ListFilterForm(request.GET or None)
+    filters: dict[str, Any] = {}
+    if form.is_bound:
+        form.is_valid()
+        filters = {k: v for k, v in form.cleaned_data.items() if v}
+    return form, filters
+
+
+# ------------------------------------------------------------------ import and export
+
+
+@login_required
+@require_GET
+def cr_export(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
+    """The CRs the project's list shows with the same filters, as CSV or XLSX
+    (``?format=``)."""
+    project = or_404(account_selectors.project_get, user=request.user, key=key)
+    _form, filters = _list_filters(request)
+    fmt = request.GET.get("format") or "csv"
+    try:
+        content, content_type, name = cr_io.change_requests_export(
+            user=request.user, project=project, fmt=fmt, filters=filters
+        )
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _staged(token: str) -> Path:
+    folder = Path(settings.MEDIA_ROOT) / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"cr-{token}"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cr_import(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
+    """Upload → preview (a dry run: what would be created, or every problem by row and
+    column) → confirm. Between the two the file waits in MEDIA_ROOT/imports under a random
+    token kept in the user's session, so that nobody else can confirm (or read) it."""
+    project = or_404(account_selectors.project_get, user=request.user, key=key)
+    try:
+        services.require_manager(request.user, project)
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    context: dict[str, Any] = {"project": project, "form": form}
+    staged = request.session.get("cr_import") or {}
+    status = 200
+    if request.method == "POST" and request.POST.get("confirm"):
+        token = request.POST.get("token", "")
+        path = _staged(token) if token else None
+        if not token or staged.get("token") != token or staged.get("project") != project.key:
+            path = None
+        try:
+            raw = path.read_bytes() if path else None
+        except OSError:
+            raw = None
+        if raw is None:
+            messages.error(request, _("That preview has expired; upload the file again."))
+            return redirect("cr-import", key=project.key)
+        try:
+            parsed = cr_io.parse(raw, filename=staged["filename"], fmt=staged["format"] or None)
+            report = cr_io.change_requests_import(
+                user=request.user, project=project, parsed=parsed, filename=staged["filename"]
+            )
+        except ApplicationError as exc:
+            context["error"] = exc
+            return render(request, "changes/cr_import.html", context, status=exc.status)
+        path.unlink(missing_ok=True)  # type: ignore[union-attr]
+        request.session.pop("cr_import", None)
+        messages.success(request, _("Imported: %(created)d created, %(skipped)d skipped.") % report)
+        return redirect("project-detail", key=project.key)
+    if request.method == "POST":
+        status = form_status(form)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            fmt = form.cleaned_data["format"]
+            try:
+                if upload.size > req_io.max_bytes():
+                    raise TooLarge(_("The file is larger than the limit."))
+                raw = upload.read()
+                parsed = cr_io.parse(raw, filename=upload.name, fmt=fmt or None)
+                report = cr_io.change_requests_import(
+                    user=request.user, project=project, parsed=parsed, dry_run=True,
+                    filename=upload.name,
+                )  # fmt: skip
+            except ApplicationError as exc:
+                context["error"] = exc
+                status = exc.status
+            else:
+                token = secrets.token_urlsafe(24)
+                if staged.get("token"):
+                    _staged(staged["token"]).unlink(missing_ok=True)
+                _staged(token).write_bytes(raw)
+                request.session["cr_import"] = {
+                    "token": token, "project": project.key, "filename": upload.name,
+                    "format": fmt,
+                }  # fmt: skip
+                context.update(report=report, token=token, filename=upload.name)
+    return render(request, "changes/cr_import.html", context, status=status)
 
 
 # ------------------------------------------------------------------ create
