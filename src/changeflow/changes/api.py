@@ -52,9 +52,9 @@ from .serializers import (
     ChangeRequestUpdateSerializer,
     CommentCreateSerializer,
     CommentSerializer,
+    CRImportReportSerializer,
+    CRImportUploadSerializer,
     HistoryEventSerializer,
-    ImportReportSerializer,
-    ImportUploadSerializer,
     ProjectNamedSerializer,
     TransitionSerializer,
     VoteCreateSerializer,
@@ -384,21 +384,21 @@ class ChangeRequestImportView(FileUploadView):
 
     queryset = Project.objects.none()
     parser_classes = [MultiPartParser, FormParser]
-    serializer_class = ImportReportSerializer
+    serializer_class = CRImportReportSerializer
 
     def upload_max_bytes(self) -> int:
         return req_io.max_bytes()
 
     @extend_schema(
         operation_id="project_change_requests_import",
-        request={"multipart/form-data": ImportUploadSerializer},
+        request={"multipart/form-data": CRImportUploadSerializer},
         parameters=[IDEMPOTENCY_PARAM],
-        responses={200: ImportReportSerializer, **errors(400, 403, 404, 409, 413)},
+        responses={200: CRImportReportSerializer, **errors(400, 403, 404, 409, 413)},
     )
     def post(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
         services.require_manager(request.user, project)  # before the body: 403, not 400
-        data = self.uploaded(request, ImportUploadSerializer)
+        data = self.uploaded(request, CRImportUploadSerializer)
         upload = data["file"]
         if upload.size > req_io.max_bytes():
             raise TooLarge(_("The file is larger than the limit."))

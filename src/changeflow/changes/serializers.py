@@ -527,7 +527,7 @@ class VoteCreateSerializer(StrictSerializer):
 # ---------------------------------------------------------------- import and export
 
 
-class ImportUploadSerializer(StrictSerializer):
+class CRImportUploadSerializer(StrictSerializer):
     file = serializers.FileField(
         allow_empty_file=True,
         help_text=_("The file: .csv, .xlsx, or Jira's CSV export or search JSON (.json)."),
@@ -544,7 +544,7 @@ class ImportUploadSerializer(StrictSerializer):
     )
 
 
-class ImportItemSerializer(serializers.Serializer):
+class CRImportItemSerializer(serializers.Serializer):
     where = serializers.CharField(help_text=_("The row (or Jira issue) of the file."))
     key = serializers.CharField(
         help_text=_("The CR's key: the one it gets, or the one that has its reference.")
@@ -557,10 +557,10 @@ class ImportItemSerializer(serializers.Serializer):
     )
 
 
-class ImportReportSerializer(serializers.Serializer):
+class CRImportReportSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField()
     format = serializers.CharField()
     created = serializers.IntegerField()
     skipped = serializers.IntegerField()
-    items = ImportItemSerializer(many=True)
+    items = CRImportItemSerializer(many=True)
     warnings = serializers.ListField(child=serializers.CharField())
