@@ -39,6 +39,8 @@ def test_api_import_dry_run_then_import(api, personas):
     r = client.post(IMPORT, {"file": upload(GOOD_OK)}, format="multipart")
     assert (r.json()["created"], r.json()["skipped"]) == (0, 2)
     assert ChangeRequest.objects.get(source_ref="R-2").type == "removal"
+    detail = client.get("/api/v1/change-requests/ACME-2/").json()
+    assert (detail["source_ref"], detail["channel"]) == ("R-2", "import")
 
 
 def test_api_import_bad_rows_are_a_400_naming_each(api, personas):

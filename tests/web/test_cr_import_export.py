@@ -36,6 +36,7 @@ def test_web_import_preview_then_confirm(personas):
     token = r.context["token"]
     r = client.post(url, {"confirm": "1", "token": token})
     assert r.status_code == 302 and ChangeRequest.objects.count() == 2
+    assert "R-2" in client.get(reverse("cr-detail", args=["ACME-2"])).content.decode()
     # The token is spent.
     r = client.post(url, {"confirm": "1", "token": token})
     assert r.status_code == 302 and ChangeRequest.objects.count() == 2

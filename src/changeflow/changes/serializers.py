@@ -156,8 +156,8 @@ class ChangeRequestSerializer(ChangeRequestListSerializer):
     class Meta(ChangeRequestListSerializer.Meta):
         fields = [
             *ChangeRequestListSerializer.Meta.fields,
-            "description", "reason", "expected_benefit", "requester_contact", "created_by",
-            "review_round", "actual_effort_hours", "actual_cost", "actual_schedule_days",
+            "description", "reason", "expected_benefit", "requester_contact", "source_ref",
+            "created_by", "review_round", "actual_effort_hours", "actual_cost", "actual_schedule_days",
             "currency", "state_changed_at", "closed_at", "affected_requirements",
             "available_actions", "current_assessment", "template", "fields", "field_definitions",
         ]  # fmt: skip
@@ -212,6 +212,7 @@ def detail_item(cr: ChangeRequest, *, actions: list, assessment: dict | None) ->
         "reason": cr.reason,
         "expected_benefit": cr.expected_benefit,
         "requester_contact": cr.requester_contact,
+        "source_ref": cr.source_ref,
         "created_by": cr.created_by.username,
         "review_round": cr.review_round,
         "actual_effort_hours": _optional(_HOURS, cr.actual_effort_hours),
