@@ -158,7 +158,8 @@ class ChangeRequestSerializer(ChangeRequestListSerializer):
             *ChangeRequestListSerializer.Meta.fields,
             "description", "reason", "expected_benefit", "requester_contact", "source_ref",
             "created_by", "review_round", "actual_effort_hours", "actual_cost",
-            "actual_schedule_days", "currency", "state_changed_at", "closed_at", "affected_requirements",
+            "actual_schedule_days", "currency", "state_changed_at", "closed_at",
+            "affected_requirements",
             "available_actions", "current_assessment", "template", "fields", "field_definitions",
         ]  # fmt: skip
         read_only_fields = fields
