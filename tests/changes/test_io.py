@@ -316,3 +316,19 @@ def test_export_query_count_does_not_grow(personas):
     for _ in range(5):
         make_cr(p.project, by=p.pm, labels=["a"])
     assert count() == one
+
+
+def test_submit_makes_submitted_crs_and_notifies(personas):
+    from changeflow.notifications.events import kind_of
+
+    p = personas
+    run(p, table(ENGLISH[:2]))
+    assert ChangeRequest.objects.get(source_ref="X-1").state == "draft"
+    rows = [["title", "ref"], ["Submitted one", "S-1"]]
+    parsed = cr_io.parse(table(rows), filename="s.csv")
+    cr_io.change_requests_import(user=p.pm, project=p.project, parsed=parsed, submit=True)
+    cr = ChangeRequest.objects.get(source_ref="S-1")
+    assert cr.state == "submitted"
+    assert AuditEvent.objects.get(action="cr.imported", after__submitted=True)
+    created = AuditEvent.objects.get(action="cr.created", object_key=cr.key)
+    assert kind_of(created.action, created.after) == "cr.submitted"  # the team is notified

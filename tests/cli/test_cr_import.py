@@ -21,6 +21,11 @@ def test_cli_import_and_export(run_cli, personas, tmp_path):
     code, out, err = run_cli("cr", "import", str(source), "--project", "ACME")
     assert (code, err) == (0, "") and out.strip().endswith("2 created, 0 skipped")
     assert ChangeRequest.objects.get(source_ref="R-1").created_by == p.pm
+    assert ChangeRequest.objects.get(source_ref="R-1").state == "draft"
+    again = tmp_path / "more.csv"
+    again.write_bytes(b"ref,title\nR-9,Ninth\n")
+    code, out, err = run_cli("cr", "import", str(again), "--project", "ACME", "--submit")
+    assert code == 0 and ChangeRequest.objects.get(source_ref="R-9").state == "submitted"
     target = tmp_path / "out.xlsx"
     code, out, err = run_cli("cr", "export", str(target), "--project", "ACME", "--user", "qa_acme")
     assert code == 0 and target.read_bytes()[:2] == b"PK"

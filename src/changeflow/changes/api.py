@@ -405,7 +405,7 @@ class ChangeRequestImportView(FileUploadView):
         parsed = cr_io.parse(upload.read(), filename=upload.name or "", fmt=data["format"] or None)
         report = cr_io.change_requests_import(
             user=request.user, project=project, parsed=parsed, dry_run=data["dry_run"],
-            filename=upload.name or "",
+            submit=data["submit"], filename=upload.name or "",
         )  # fmt: skip
         return Response(report)
 

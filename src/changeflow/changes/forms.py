@@ -356,3 +356,9 @@ class ImportForm(forms.Form):
             ("jira-json", _("Jira JSON (REST search)")),
         ],
     )
+    submit = forms.BooleanField(
+        label=_("Submit them"),
+        required=False,
+        help_text=_("The new change requests are submitted and the team is notified; otherwise "
+                    "they are drafts."),
+    )  # fmt: skip

@@ -184,22 +184,13 @@ class ParsedFile:
 
 def detect_format(filename: str, explicit: str | None = None) -> str:
     """One of ``FORMATS``, from ``explicit`` or the file's extension."""
-    if explicit:
-        fmt = explicit.strip().lower()
-        if fmt not in FORMATS:
-            raise ValidationError(
-                _("Unknown format."),
-                fields={"format": [_("Not one of: %s.") % ", ".join(FORMATS)]},
-            )
-        return fmt
-    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    found = {"csv": "csv", "txt": "csv", "tsv": "csv", "xlsx": "xlsx", "json": "jira-json"}.get(ext)
-    if found is None:
-        raise ValidationError(
-            _("Cannot tell the file's format from its name; name it .csv, .xlsx or .json."),
-            fields={"format": [_("Not one of: %s.") % ", ".join(FORMATS)]},
-        )
-    return found
+    return req_io.detect_format(
+        filename, explicit, formats=FORMATS,
+        by_extension={"csv": "csv", "txt": "csv", "tsv": "csv", "xlsx": "xlsx",
+                      "json": "jira-json"},
+        unknown_extension=_(
+            "Cannot tell the file's format from its name; name it .csv, .xlsx or .json."),
+    )  # fmt: skip
 
 
 def parse(raw: bytes, *, filename: str = "", fmt: str | None = None) -> ParsedFile:
@@ -449,13 +440,15 @@ def change_requests_import(
     project: Project,
     parsed: ParsedFile,
     dry_run: bool = False,
+    submit: bool = False,
     filename: str = "",
 ) -> dict[str, Any]:
     """Import ``parsed`` into ``project``: every new CR of the file, or, on any problem,
     nothing (``ImportRejected`` names each row and column). Rows whose reference is already a
     CR of the project (its source reference or its key) are skipped. Each CR is made by
-    ``change_request_create`` on the ``import`` channel; one more audit event sums up the
-    import. With ``dry_run`` nothing is written and the report says what would be."""
+    ``change_request_create`` on the ``import`` channel, a draft or, with ``submit``,
+    submitted (and the team notified); one more audit event sums up the import. With
+    ``dry_run`` nothing is written and the report says what would be."""
     services.require_manager(user, project)
     members = {
         name.lower(): name
@@ -512,7 +505,7 @@ def change_requests_import(
                 try:
                     cr = services.change_request_create(
                         user=user, project=project, channel=Channel.IMPORT, source_ref=p.ref,
-                        **p.kwargs,
+                        submit=submit, **p.kwargs,
                     )  # fmt: skip
                 except ApplicationError as exc:
                     if isinstance(exc, (TooLarge, Conflict)) or exc.status in (403, 404):
@@ -528,6 +521,7 @@ def change_requests_import(
                 actor=user, action="cr.imported", object_type="project", object_key=project.key,
                 project=project.key,
                 after={"file": filename[:200], "format": parsed.format, "created": len(planned),
+                       "submitted": submit,
                        "skipped": report["skipped"],
                        "keys": [i["key"] for i in items if i["action"] == "created"][:200]},
             )  # fmt: skip

@@ -544,6 +544,11 @@ class CRImportUploadSerializer(StrictSerializer):
     dry_run = serializers.BooleanField(
         required=False, default=False, help_text=_("Report what would be created; write nothing.")
     )
+    submit = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_("Submit the new change requests (the team is notified); default: drafts."),
+    )
 
 
 class CRImportItemSerializer(serializers.Serializer):

@@ -190,8 +190,9 @@ def cr_import(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
         try:
             parsed = cr_io.parse(raw, filename=staged["filename"], fmt=staged["format"] or None)
             report = cr_io.change_requests_import(
-                user=request.user, project=project, parsed=parsed, filename=staged["filename"]
-            )
+                user=request.user, project=project, parsed=parsed, filename=staged["filename"],
+                submit=bool(staged.get("submit")),
+            )  # fmt: skip
         except ApplicationError as exc:
             context["error"] = exc
             return render(request, "changes/cr_import.html", context, status=exc.status)
@@ -223,9 +224,12 @@ def cr_import(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
                 _staged(token).write_bytes(raw)
                 request.session["cr_import"] = {
                     "token": token, "project": project.key, "filename": upload.name,
-                    "format": fmt,
+                    "format": fmt, "submit": form.cleaned_data["submit"],
                 }  # fmt: skip
-                context.update(report=report, token=token, filename=upload.name)
+                context.update(
+                    report=report, token=token, filename=upload.name,
+                    submit=form.cleaned_data["submit"],
+                )  # fmt: skip
     return render(request, "changes/cr_import.html", context, status=status)
 
 

@@ -173,22 +173,34 @@ def _newlines(text: str) -> str:
 # ---------------------------------------------------------------- reading files
 
 
-def detect_format(filename: str, explicit: str | None = None) -> str:
-    """``csv``, ``xlsx`` or ``reqif``, from ``explicit`` or the file's extension."""
+_BY_EXTENSION = {"csv": "csv", "txt": "csv", "tsv": "csv", "xlsx": "xlsx", "reqif": "reqif",
+                 "reqifz": "reqif", "xml": "reqif"}  # fmt: skip
+
+
+def detect_format(
+    filename: str,
+    explicit: str | None = None,
+    *,
+    formats: tuple[str, ...] = FORMATS,
+    by_extension: dict[str, str] | None = None,
+    unknown_extension: str | None = None,
+) -> str:
+    """One of ``formats`` (default: ``csv``, ``xlsx`` or ``reqif``), from ``explicit`` or the
+    file's extension (``by_extension``); a 400 naming ``format`` otherwise (with the message
+    ``unknown_extension`` for a name that tells nothing). The change requests' import names
+    its own formats and extensions."""
+    choices = _("Not one of: %s.") % ", ".join(formats)
     if explicit:
         fmt = explicit.strip().lower()
-        if fmt not in FORMATS:
-            raise ValidationError(
-                _("Unknown format."),
-                fields={"format": [_("Not one of: %s.") % ", ".join(FORMATS)]},
-            )
+        if fmt not in formats:
+            raise ValidationError(_("Unknown format."), fields={"format": [choices]})
         return fmt
+    by_ext = by_extension if by_extension is not None else _BY_EXTENSION
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    by_ext = {"csv": "csv", "txt": "csv", "tsv": "csv", "xlsx": "xlsx", "reqif": "reqif",
-              "reqifz": "reqif", "xml": "reqif"}.get(ext)  # fmt: skip
-    if by_ext is None:
+    if ext not in by_ext:
         raise ValidationError(
-            _("Cannot tell the file's format from its name; name it .csv, .xlsx or .reqif."),
-            fields={"format": [_("Not one of: %s.") % ", ".join(FORMATS)]},
+            unknown_extension
+            or _("Cannot tell the file's format from its name; name it .csv, .xlsx or .reqif."),
+            fields={"format": [choices]},
         )
-    return by_ext
+    return by_ext[ext]

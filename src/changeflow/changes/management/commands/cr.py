@@ -49,6 +49,10 @@ class Command(TranslatedCommand):
         imp.add_argument(
             "--dry-run", action="store_true", help=_("report what would be created; write nothing")
         )
+        imp.add_argument(
+            "--submit", action="store_true",
+            help=_("submit the new change requests (the team is notified); default: drafts"),
+        )  # fmt: skip
         for p in (assign, unassign, imp, exp):
             p.add_argument(
                 "--user", "--as", dest="user", metavar="NAME", default=None,
@@ -101,7 +105,7 @@ class Command(TranslatedCommand):
         parsed = cr_io.parse(raw, filename=file, fmt=fmt)
         report = cr_io.change_requests_import(
             user=user, project=project, parsed=parsed, dry_run=options.get("dry_run", False),
-            filename=file,
+            submit=options.get("submit", False), filename=file,
         )  # fmt: skip
         for warning in report["warnings"]:
             self.stderr.write(_("warning: %s") % warning)
