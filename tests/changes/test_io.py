@@ -177,8 +177,9 @@ def test_size_and_row_limits(personas, settings):
     p = personas
     settings.CHANGEFLOW_CR_IMPORT_MAX_ROWS = 3
     rows = [["title"], *[[f"t{i}"] for i in range(4)]]
-    with pytest.raises(TooLarge):
+    with pytest.raises(TooLarge) as caught:
         run(p, table(rows))
+    assert caught.value.message == "The file has more than 3 change requests: import it in parts."
     assert run(p, table(rows[:4]))["created"] == 3
     settings.CHANGEFLOW_IMPORT_MAX_BYTES = 10
     with pytest.raises(TooLarge):

@@ -207,8 +207,7 @@ def parse(raw: bytes, *, filename: str = "", fmt: str | None = None) -> ParsedFi
     parsed = _parse_json(raw) if fmt == "jira-json" else _parse_table(raw, fmt)
     if len(parsed.rows) > max_rows():
         raise TooLarge(
-            _("The file has %(rows)d change requests; at most %(max)d are imported at once.")
-            % {"rows": len(parsed.rows), "max": max_rows()}
+            _("The file has more than %d change requests: import it in parts.") % max_rows()
         )
     return parsed
 
