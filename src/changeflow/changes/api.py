@@ -32,7 +32,6 @@ from changeflow.core.api_views import (
     validated_filters,
     versioned,
 )
-from changeflow.core.errors import TooLarge
 from changeflow.core.middleware import client_ip
 from changeflow.requirements import io as req_io
 
@@ -400,9 +399,9 @@ class ChangeRequestImportView(FileUploadView):
         services.require_manager(request.user, project)  # before the body: 403, not 400
         data = self.uploaded(request, CRImportUploadSerializer)
         upload = data["file"]
-        if upload.size > req_io.max_bytes():
-            raise TooLarge(_("The file is larger than the limit."))
-        parsed = cr_io.parse(upload.read(), filename=upload.name or "", fmt=data["format"] or None)
+        parsed = cr_io.parse(
+            req_io.upload_bytes(upload), filename=upload.name or "", fmt=data["format"] or None
+        )
         report = cr_io.change_requests_import(
             user=request.user, project=project, parsed=parsed, dry_run=data["dry_run"],
             submit=data["submit"], filename=upload.name or "",

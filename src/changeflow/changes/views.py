@@ -30,7 +30,7 @@ from changeflow.accounts.models import Role
 from changeflow.cases import services as cases
 from changeflow.ccb import decisions as ccb_decisions
 from changeflow.core.access import manages, may_write, role_in, sees_internal
-from changeflow.core.errors import ApplicationError, NotFound, TooLarge
+from changeflow.core.errors import ApplicationError, NotFound
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.core.middleware import client_ip
 from changeflow.crtemplates import definitions as template_fields
@@ -206,9 +206,7 @@ def cr_import(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
             upload = form.cleaned_data["file"]
             fmt = form.cleaned_data["format"]
             try:
-                if upload.size > req_io.max_bytes():
-                    raise TooLarge(_("The file is larger than the limit."))
-                raw = upload.read()
+                raw = req_io.upload_bytes(upload)
                 parsed = cr_io.parse(raw, filename=upload.name, fmt=fmt or None)
                 report = cr_io.change_requests_import(
                     user=request.user, project=project, parsed=parsed, dry_run=True,

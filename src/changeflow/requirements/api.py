@@ -30,7 +30,7 @@ from changeflow.core.api_views import (
     query_flag,
     versioned,
 )
-from changeflow.core.errors import TooLarge, ValidationError
+from changeflow.core.errors import ValidationError
 
 from . import io as req_io
 from . import matrix as trace_matrix
@@ -458,9 +458,9 @@ class RequirementImportView(FileUploadView):
         services.require_editor(request.user, project)  # before the body: 403, not 415
         data = self.uploaded(request, ImportUploadSerializer)
         upload = data["file"]
-        if upload.size > req_io.max_bytes():
-            raise TooLarge(_("The file is larger than the limit."))
-        parsed = req_io.parse(upload.read(), filename=upload.name or "", fmt=data["format"] or None)
+        parsed = req_io.parse(
+            req_io.upload_bytes(upload), filename=upload.name or "", fmt=data["format"] or None
+        )
         report = req_io.requirements_import(
             user=request.user, project=project, parsed=parsed,
             change_request=data["change_request"] or None, dry_run=data["dry_run"],

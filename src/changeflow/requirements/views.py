@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project, User
 from changeflow.core.access import role_in
-from changeflow.core.errors import ApplicationError, TooLarge
+from changeflow.core.errors import ApplicationError
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import add_errors, error_page, form_status, or_404, render_results
 
@@ -600,9 +600,7 @@ def requirement_import(request: AuthenticatedHttpRequest, key: str) -> HttpRespo
             upload = form.cleaned_data["file"]
             cr = form.cleaned_data["change_request"].strip()
             try:
-                if upload.size > req_io.max_bytes():
-                    raise TooLarge(_("The file is larger than the limit."))
-                raw = upload.read()
+                raw = req_io.upload_bytes(upload)
                 parsed = req_io.parse(raw, filename=upload.name)
                 report = req_io.requirements_import(
                     user=request.user, project=project, parsed=parsed,

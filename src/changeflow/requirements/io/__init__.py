@@ -53,6 +53,7 @@ from .common import (
     detect_format,
     link_kind,
     max_bytes,
+    upload_bytes,
 )
 from .exporting import export_rows, requirements_export
 from .importing import parse, requirements_import
@@ -85,6 +86,7 @@ __all__ = [
     "requirements_export",
     "requirements_import",
     "table_rows",
+    "upload_bytes",
     "write_csv",
     "write_reqif",
     "write_xlsx",

@@ -53,6 +53,16 @@ def max_bytes() -> int:
     return int(getattr(settings, "CHANGEFLOW_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
 
 
+def upload_bytes(upload: Any) -> bytes:
+    """The content of an uploaded file to import; a ``TooLarge`` (413) over the limit, before
+    it is read."""
+    from changeflow.core.errors import TooLarge
+
+    if upload.size > max_bytes():
+        raise TooLarge(_("The file is larger than the limit."))
+    return upload.read()
+
+
 class ImportRejected(ValidationError):
     """The file cannot be imported; ``problems`` names each place (row, line, XML element)."""
 
