@@ -7,10 +7,13 @@ form errors rendered with the error's own status (403, 409, 412, 413, 422, 429),
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -75,3 +78,48 @@ def render_results(
     response = render(request, template, context, status=400 if invalid else 200)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+# ---------------------------------------------------------------- an import's staged file
+# Between an import's preview and its confirmation the file waits in MEDIA_ROOT/imports under a
+# random token kept in the user's session (with what the import needs again: its name, format
+# …), so nobody else can confirm or read it. ``session_key`` names the kind of import.
+
+
+def _staging(token: str) -> Path:
+    folder = Path(settings.MEDIA_ROOT) / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / token
+
+
+def stage_upload(request: HttpRequest, session_key: str, raw: bytes, **meta: Any) -> str:
+    """Keep ``raw`` (and ``meta``) for the confirmation; the token the form sends back. The
+    user's previous file of this kind is removed."""
+    old = (request.session.get(session_key) or {}).get("token")
+    if old:
+        _staging(old).unlink(missing_ok=True)
+    token = secrets.token_urlsafe(24)
+    _staging(token).write_bytes(raw)
+    request.session[session_key] = {"token": token, **meta}
+    return token
+
+
+def staged_upload(
+    request: HttpRequest, session_key: str, token: str, project: str
+) -> tuple[bytes, dict[str, Any]] | None:
+    """The bytes and meta staged under ``token`` for ``project`` by this user, or None (none,
+    another's, expired)."""
+    staged = request.session.get(session_key) or {}
+    if not token or staged.get("token") != token or staged.get("project") != project:
+        return None
+    try:
+        return _staging(token).read_bytes(), staged
+    except OSError:
+        return None
+
+
+def unstage_upload(request: HttpRequest, session_key: str) -> None:
+    """Forget the staged file once imported."""
+    staged = request.session.pop(session_key, None) or {}
+    if staged.get("token"):
+        _staging(staged["token"]).unlink(missing_ok=True)

@@ -8,13 +8,10 @@ form (``_refused``): a refused role gets the same page whatever it posted.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -43,7 +40,17 @@ from changeflow.requirements import changesets as cs
 from changeflow.requirements import io as req_io
 from changeflow.requirements.cr_selectors import cr_panel
 from changeflow.requirements.models import Kind, Requirement, RequirementPriority, RequirementStatus
-from changeflow.web import add_errors, error_page, form_status, or_404, paged, render_results
+from changeflow.web import (
+    add_errors,
+    error_page,
+    form_status,
+    or_404,
+    paged,
+    render_results,
+    stage_upload,
+    staged_upload,
+    unstage_upload,
+)
 
 from . import io as cr_io
 from . import selectors, services, uploads, workflow
@@ -154,10 +161,7 @@ def cr_export(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     return response
 
 
-def _staged(token: str) -> Path:
-    folder = Path(settings.MEDIA_ROOT) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"cr-{token}"
+_STAGED = "cr_import"  # the session's key of the file between preview and confirm
 
 
 @login_required
@@ -173,20 +177,13 @@ def cr_import(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
         return error_page(request, exc)
     form = ImportForm(request.POST or None, request.FILES or None)
     context: dict[str, Any] = {"project": project, "form": form}
-    staged = request.session.get("cr_import") or {}
     status = 200
     if request.method == "POST" and request.POST.get("confirm"):
-        token = request.POST.get("token", "")
-        path = _staged(token) if token else None
-        if not token or staged.get("token") != token or staged.get("project") != project.key:
-            path = None
-        try:
-            raw = path.read_bytes() if path else None
-        except OSError:
-            raw = None
-        if raw is None:
+        found = staged_upload(request, _STAGED, request.POST.get("token", ""), project.key)
+        if found is None:
             messages.error(request, _("That preview has expired; upload the file again."))
             return redirect("cr-import", key=project.key)
+        raw, staged = found
         try:
             parsed = cr_io.parse(raw, filename=staged["filename"], fmt=staged["format"] or None)
             report = cr_io.change_requests_import(
@@ -196,8 +193,7 @@ def cr_import(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
         except ApplicationError as exc:
             context["error"] = exc
             return render(request, "changes/cr_import.html", context, status=exc.status)
-        path.unlink(missing_ok=True)  # type: ignore[union-attr]
-        request.session.pop("cr_import", None)
+        unstage_upload(request, _STAGED)
         messages.success(request, _("Imported: %(created)d created, %(skipped)d skipped.") % report)
         return redirect("project-detail", key=project.key)
     if request.method == "POST":
@@ -216,14 +212,10 @@ def cr_import(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
                 context["error"] = exc
                 status = exc.status
             else:
-                token = secrets.token_urlsafe(24)
-                if staged.get("token"):
-                    _staged(staged["token"]).unlink(missing_ok=True)
-                _staged(token).write_bytes(raw)
-                request.session["cr_import"] = {
-                    "token": token, "project": project.key, "filename": upload.name,
-                    "format": fmt, "submit": form.cleaned_data["submit"],
-                }  # fmt: skip
+                token = stage_upload(
+                    request, _STAGED, raw, project=project.key, filename=upload.name,
+                    format=fmt, submit=form.cleaned_data["submit"],
+                )  # fmt: skip
                 context.update(
                     report=report, token=token, filename=upload.name,
                     submit=form.cleaned_data["submit"],

@@ -9,14 +9,11 @@ saying so.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
@@ -32,7 +29,16 @@ from changeflow.accounts.models import Project, User
 from changeflow.core.access import role_in
 from changeflow.core.errors import ApplicationError
 from changeflow.core.http import AuthenticatedHttpRequest
-from changeflow.web import add_errors, error_page, form_status, or_404, render_results
+from changeflow.web import (
+    add_errors,
+    error_page,
+    form_status,
+    or_404,
+    render_results,
+    stage_upload,
+    staged_upload,
+    unstage_upload,
+)
 
 from . import io as req_io
 from . import matrix as trace_matrix
@@ -545,10 +551,7 @@ def requirement_export(request: AuthenticatedHttpRequest, key: str) -> HttpRespo
     return _download(content, content_type, name)
 
 
-def _staging() -> Path:
-    folder = Path(settings.MEDIA_ROOT) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+_STAGED = "requirements_import"  # the session's key of the file between preview and confirm
 
 
 @login_required
@@ -563,18 +566,12 @@ def requirement_import(request: AuthenticatedHttpRequest, key: str) -> HttpRespo
         return _forbidden(request)
     form = ImportForm(request.POST or None, request.FILES or None)
     context = _ctx(request, project, "requirements", form=form)
-    staged = request.session.get("requirements_import") or {}
     if request.method == "POST" and request.POST.get("confirm"):
-        token = request.POST.get("token", "")
-        if not token or staged.get("token") != token or staged.get("project") != project.key:
+        found = staged_upload(request, _STAGED, request.POST.get("token", ""), project.key)
+        if found is None:
             messages.error(request, _("That preview has expired; upload the file again."))
             return redirect("requirement-import", key=project.key)
-        path = _staging() / token
-        try:
-            raw = path.read_bytes()
-        except OSError:
-            messages.error(request, _("That preview has expired; upload the file again."))
-            return redirect("requirement-import", key=project.key)
+        raw, staged = found
         try:
             parsed = req_io.parse(raw, filename=staged["filename"])
             report = req_io.requirements_import(
@@ -585,8 +582,7 @@ def requirement_import(request: AuthenticatedHttpRequest, key: str) -> HttpRespo
         except ApplicationError as exc:
             context["error"] = exc
             return render(request, "requirements/import.html", context, status=exc.status)
-        path.unlink(missing_ok=True)
-        request.session.pop("requirements_import", None)
+        unstage_upload(request, _STAGED)
         messages.success(
             request,
             _("Imported: %(added)d added, %(modified)d modified, %(unchanged)d unchanged.")
@@ -610,15 +606,10 @@ def requirement_import(request: AuthenticatedHttpRequest, key: str) -> HttpRespo
                 context["error"] = exc
                 status = exc.status
             else:
-                token = secrets.token_urlsafe(24)
-                old = staged.get("token")
-                if old:
-                    (_staging() / old).unlink(missing_ok=True)
-                (_staging() / token).write_bytes(raw)
-                request.session["requirements_import"] = {
-                    "token": token, "project": project.key, "filename": upload.name,
-                    "change_request": cr,
-                }  # fmt: skip
+                token = stage_upload(
+                    request, _STAGED, raw, project=project.key, filename=upload.name,
+                    change_request=cr,
+                )  # fmt: skip
                 changes = [i for i in report["items"] if i["action"] != "unchanged"]
                 context.update(
                     report=report, token=token, filename=upload.name, changes=changes[:500]
