@@ -333,3 +333,32 @@ def test_submit_makes_submitted_crs_and_notifies(personas):
     assert AuditEvent.objects.get(action="cr.imported", after__submitted=True)
     created = AuditEvent.objects.get(action="cr.created", object_key=cr.key)
     assert kind_of(created.action, created.after) == "cr.submitted"  # the team is notified
+
+
+def test_jira_json_v3_document_description(personas):
+    """Jira's REST v3 writes descriptions as documents (ADF): their text is imported."""
+    import json
+
+    issue = {
+        "key": "NEW-1",
+        "fields": {
+            "summary": "Dark mode",
+            "issuetype": {"name": "New Feature"},
+            "priority": {"name": "High"},
+            "labels": ["ui"],
+            "description": {"type": "doc", "version": 1, "content": [
+                {"type": "paragraph", "content": [{"type": "text", "text": "Users ask"},
+                                                  {"type": "hardBreak"},
+                                                  {"type": "text", "text": "for it."}]},
+                {"type": "bulletList", "content": [{"type": "listItem", "content": [
+                    {"type": "paragraph", "content": [{"type": "text", "text": "at night"}]}]}]},
+            ]},
+            "created": "2026-10-01T09:00:00.000+0800",
+            "duedate": "2027-01-15",
+        },
+    }  # fmt: skip
+    run(personas, json.dumps({"issues": [issue]}).encode(), name="v3.json")
+    cr = ChangeRequest.objects.get(source_ref="NEW-1")
+    assert cr.description == "Users ask\nfor it.\nat night"
+    assert (cr.type, cr.priority, cr.labels) == ("feature", "P2", ["ui"])
+    assert cr.desired_date == dt.date(2027, 1, 15)

@@ -316,12 +316,15 @@ def _parse_json(raw: bytes) -> ParsedFile:
                 value = value.get("name") or value.get("value") or ""
             return "" if value is None else str(value)
 
+        description = fields.get("description")
         reporter = fields.get("reporter") or fields.get("creator") or {}
         labels = fields.get("labels") or []
         values = {
             "ref": key,
             "title": text(fields.get("summary")).strip() or key,
-            "description": text(fields.get("description")),
+            "description": _adf_text(description)
+            if isinstance(description, dict)
+            else text(description),
             "type": text(fields.get("issuetype")),
             "priority": text(fields.get("priority")),
             "labels": ",".join(str(x) for x in labels) if isinstance(labels, list) else "",
@@ -342,6 +345,23 @@ def _parse_json(raw: bytes) -> ParsedFile:
     if not rows:
         raise ImportRejected([_("The file has no issues.")])
     return parsed
+
+
+def _adf_text(node: Any) -> str:
+    """The plain text of a description in Jira's REST v3 document format (ADF): its text
+    nodes, a line break after each paragraph, heading or list item."""
+    if isinstance(node, list):
+        return "".join(_adf_text(n) for n in node)
+    if not isinstance(node, dict):
+        return ""
+    if node.get("type") == "text":
+        return str(node.get("text") or "")
+    if node.get("type") == "hardBreak":
+        return "\n"
+    inner = _adf_text(node.get("content") or [])
+    if node.get("type") in ("paragraph", "heading", "listItem", "codeBlock", "blockquote"):
+        return inner.rstrip("\n") + "\n"
+    return inner
 
 
 # ---------------------------------------------------------------- the import
