@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "changeflow.cases",
     "changeflow.crtemplates",
     "changeflow.processes",
+    "changeflow.orders",
 ]
 
 MIDDLEWARE = [

@@ -184,7 +184,15 @@ def workflow_context(
         in_freeze=cr.state == State.APPROVED and ccb.in_freeze(project, timezone.now()),
         # Only implementing CRs can submit for verification: no query for any other state.
         change_set_unapplied=cr.state == State.IMPLEMENTING and _change_set_unapplied(cr),
+        # Only approved CRs start implementation: no query for any other state.
+        change_order_unsigned=cr.state == State.APPROVED and _change_order_unsigned(cr),
     )
+
+
+def _change_order_unsigned(cr: ChangeRequest) -> bool:
+    from changeflow.orders.services import implementation_blocked
+
+    return implementation_blocked(cr)
 
 
 def _change_set_unapplied(cr: ChangeRequest) -> bool:

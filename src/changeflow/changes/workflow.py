@@ -164,6 +164,8 @@ class Context:
     in_freeze: bool = False
     # The CR proposes requirement edits (a change set) that have not been applied yet.
     change_set_unapplied: bool = False
+    # The CR is billable (it has a change order) and its current order is not signed yet.
+    change_order_unsigned: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,13 @@ def _precondition(action: Action, ctx: Context) -> Denial | None:
         return need("not_emergency", _("Only a CR flagged as an emergency can be approved so."))
     if action is Action.START_IMPLEMENTATION and ctx.in_freeze and not ctx.emergency:
         return need("freeze_window", _("Implementation cannot start inside a change freeze."))
+    if action is Action.START_IMPLEMENTATION and ctx.change_order_unsigned and not ctx.emergency:
+        # Emergency changes proceed at once; their order is signed as they are ratified.
+        return need(
+            "change_order_unsigned",
+            _("The customer has not signed this change's change order yet: implementation "
+              "starts once it is signed (or withdrawn)."),
+        )  # fmt: skip
     if action is Action.SUBMIT_VERIFICATION and ctx.change_set_unapplied:
         return need(
             "change_set_unapplied",

@@ -90,6 +90,7 @@ def _project_path(model: type[Model]) -> str:
         **_reports_paths(),
         **_cases_paths(),
         **_crtemplates_paths(),
+        **_orders_paths(),
     }
     try:
         return paths[model]
@@ -129,6 +130,12 @@ def _crtemplates_paths() -> dict[type[Model], str]:
     from changeflow.crtemplates.models import CRTemplate
 
     return {CRTemplate: "project_id"}
+
+
+def _orders_paths() -> dict[type[Model], str]:
+    from changeflow.orders.models import ChangeOrder
+
+    return {ChangeOrder: "project_id"}
 
 
 def _projects(user, roles=None) -> QuerySet:

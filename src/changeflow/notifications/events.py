@@ -30,6 +30,9 @@ DEFAULTS: dict[str, str] = {
     Kind.IMPROVEMENT_DUE: Channel.IN_APP,
     Kind.RATED_LOW: Channel.BOTH,
     Kind.REPORT_READY: Channel.BOTH,
+    Kind.ORDER_ISSUED: Channel.BOTH,
+    Kind.ORDER_SIGNED: Channel.BOTH,
+    Kind.ORDER_DECLINED: Channel.BOTH,
 }
 
 # An outcome rated this low (of 1–5) tells the team: a customer unhappy with a delivered change
@@ -56,6 +59,9 @@ _EXPLICIT = {
     "improvement.overdue": Kind.IMPROVEMENT_OVERDUE,
     "improvement.due_soon": Kind.IMPROVEMENT_DUE,
     "review_report.generated": Kind.REPORT_READY,
+    "change_order.issued": Kind.ORDER_ISSUED,
+    "change_order.signed": Kind.ORDER_SIGNED,
+    "change_order.declined": Kind.ORDER_DECLINED,
 }
 # Transitions that are not news by themselves: created without submitting is a draft.
 _QUIET = {"cr.created", "cr.updated", "cr.ratify"}

@@ -85,6 +85,12 @@ def headline(kind: str, data: dict[str, Any], *, personal: bool = True) -> str:
         }
     if kind == Kind.REPORT_READY:
         return _("Review report %(key)s is ready: %(title)s") % d
+    if kind == Kind.ORDER_ISSUED:
+        return _("Change order %(key)s was issued for your signature: %(title)s") % d
+    if kind == Kind.ORDER_SIGNED:
+        return _("%(actor)s signed change order %(key)s: %(title)s") % d
+    if kind == Kind.ORDER_DECLINED:
+        return _("%(actor)s declined change order %(key)s: %(title)s") % d
     if kind == TEST_KIND:
         return _("Test message from changeflow for project %(project)s") % d
     return f"{kind}: {d['key']}"
@@ -113,6 +119,10 @@ def path(data: dict[str, Any]) -> str:
     if data.get("object_type") == "review_report" and data.get("number") and data.get("project"):
         return reverse(
             "review-report-detail", kwargs={"key": data["project"], "number": data["number"]}
+        )
+    if data.get("object_type") == "change_order" and data.get("number") and data.get("project"):
+        return reverse(
+            "order-detail", kwargs={"key": data["project"], "number": data["number"]}
         )
     if data.get("project"):
         return reverse("project-detail", kwargs={"key": data["project"]})

@@ -32,6 +32,9 @@ class Kind(models.TextChoices):
     IMPROVEMENT_DUE = "improvement.due_soon", _("Improvement action due soon")
     RATED_LOW = "cr.rated_low", _("Low outcome rating")
     REPORT_READY = "report.ready", _("Review report ready")
+    ORDER_ISSUED = "order.issued", _("Change order to sign")
+    ORDER_SIGNED = "order.signed", _("Change order signed")
+    ORDER_DECLINED = "order.declined", _("Change order declined")
 
 
 class Channel(models.TextChoices):
