@@ -32,6 +32,7 @@ from changeflow.impact import demo as impact_demo
 from changeflow.impact import demo_estimates as impact_estimates_demo
 from changeflow.meetings import demo as meetings_demo
 from changeflow.notifications import demo as notifications_demo
+from changeflow.orders import demo as orders_demo
 from changeflow.processes import demo as processes_demo
 from changeflow.reports import demo as reports_demo
 from changeflow.requirements import demo as requirements_demo
@@ -172,6 +173,7 @@ class _Demo:
         comms_demo.load_demo(self.project, self.users, self.crs)
         impact_estimates_demo.load_demo(self.project, self.users, self.crs)
         cases_demo.load_demo(self.project, self.users, self.crs)
+        orders_demo.load_demo(self.project, self.users, self.crs, self.passwords)
         reports_demo.load_demo(self.project, self.users, self.crs)  # dates the history: last
         # The process as it now stands (board, review schedule...), saved for the next projects.
         processes_demo.load_demo(self.project, self.users)

@@ -336,6 +336,7 @@ SPECTACULAR_SETTINGS = {
         "ReviewFrequencyEnum": "changeflow.reports.models.ReviewFrequency",
         "ReviewReportKindEnum": "changeflow.reports.models.ReportKind",
         "ProcessPartEnum": "changeflow.processes.definitions.PARTS",
+        "ChangeOrderStateEnum": "changeflow.orders.models.OrderState",
     },
 }
 

@@ -74,6 +74,7 @@ urlpatterns = [
     path("", include("changeflow.cases.urls")),
     path("", include("changeflow.crtemplates.urls")),
     path("", include("changeflow.processes.urls")),
+    path("", include("changeflow.orders.urls")),
     path("", include("changeflow.notifications.web_urls")),
     *impact_plan_urls,
     path("changes/<str:key>/change-set/new/", change_sets.edit_new, name="cs-new"),

@@ -197,6 +197,15 @@ BODIES: dict[tuple[str, str], dict] = {
                                           "document": '{{"version": 1}}'},  # format_map
     ("process-template-archive", "POST"): {"archived": "1"},
     ("ccb-freeze-create", "POST"): {"name": "f", "starts_at": "2027-02-01 00:00",
+    ("api-order-list", "POST"): {"change_request": "{cr}", "amount": "100.00"},
+    ("api-order-detail", "PATCH"): {"amount": "100.00"},
+    ("api-order-issue", "POST"): {},
+    ("api-order-withdraw", "POST"): {"reason": "x"},
+    ("order-create", "POST"): {"cr": "{cr}", "amount": "100", "currency": "CNY",
+                               "schedule_delta_days": "1"},
+    ("order-edit", "POST"): {"amount": "100", "currency": "CNY", "schedule_delta_days": "1"},
+    ("order-withdraw", "POST"): {"reason": "x"},
+    ("ccb-freeze-create", "POST"):  {"name": "f", "starts_at": "2027-02-01 00:00",
                                     "ends_at": "2027-02-02 00:00", "reason": "x"},
 }  # fmt: skip
 
@@ -227,6 +236,7 @@ PARAMETER_RULES = (
     (r"meetings/<int:id>", "meetings"),
     (r"improvement(s|-actions)/<str:akey>", "improvements"),
     (r"reports/<int:number>", "review-reports"),
+    (r"change-orders/<int:number>", "change-orders"),
     (r"members/<str:username>", "members"),
     (r"baselines/<str:name>", "baselines"),
     (r"tasks/<str:task>", "tasks"),
@@ -361,6 +371,7 @@ def _real_parameters(project, users) -> dict[str, dict]:
     from changeflow.meetings.recurrence import occurrence_key
     from changeflow.notifications.models import Notification, Webhook
     from changeflow.processes.models import ProcessTemplate
+    from changeflow.orders.models import ChangeOrder
     from changeflow.reports.models import ImprovementAction, ReviewReport
     from changeflow.requirements.models import (
         Artifact,
@@ -407,6 +418,9 @@ def _real_parameters(project, users) -> dict[str, dict]:
         "improvements": {"key": key,
                          "akey": _first(ImprovementAction, project=project, status="open").key},
         "review-reports": {"key": key, "number": _first(ReviewReport, project=project).number},
+        # The order issued and awaiting the customer's signature: its writes are possible.
+        "change-orders": {"key": key,
+                          "number": _first(ChangeOrder, project=project, state="issued").number},
         "occurrences": occ,
         "agenda": {**occ, "item": agenda.pk},
         "actions": {
@@ -449,7 +463,7 @@ def url_of(route: Route, values: dict) -> str:
     def fill(match: re.Match) -> str:
         name = match.group(1)
         if name == "fmt":
-            if "reports/<int:number>" in route.route:
+            if "reports/<int:number>" in route.route or "change-orders/" in route.route:
                 return "pdf"
             return "md" if "minutes" in route.route else "svg"
         return str(values[name])
@@ -500,6 +514,7 @@ def world(django_db_setup, django_db_blocker):
                 "task": tasks[-1].key,  # the last task before the first: no such link yet
                 "task2": tasks[0].key,
                 "item": real["agenda"]["item"],
+                "cr": real["cr"]["key"],
             }
             # Signed in once, here: a session and a token each, outside the tests' savepoints.
             sessions = {who: Client() for who in callers}

@@ -27,6 +27,16 @@ class OrderState(models.TextChoices):
     SUPERSEDED = "superseded", _("Superseded")
 
 
+_BADGES = {
+    OrderState.DRAFT: "state-draft",
+    OrderState.ISSUED: "state-in_review",
+    OrderState.SIGNED: "state-closed",
+    OrderState.DECLINED: "state-rejected",
+    OrderState.WITHDRAWN: "state-withdrawn",
+    OrderState.SUPERSEDED: "state-deferred",
+}
+
+
 class ChangeOrder(models.Model):
     """One revision of a change order. ``(project, number)`` is the order (``key``), each
     revision a row; at most one revision of an order is not superseded.
@@ -122,6 +132,11 @@ class ChangeOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} r{self.revision}"
+
+    @property
+    def badge(self) -> str:
+        """The CSS class of its state's badge (the CR states' colours)."""
+        return _BADGES.get(self.state, "state-draft")
 
     @property
     def label(self) -> str:

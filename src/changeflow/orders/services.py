@@ -552,3 +552,18 @@ def implementation_blocked(cr: ChangeRequest) -> bool:
         .first()
     )
     return current in HOLDING
+
+
+def available_actions(*, user: User, order: ChangeOrder) -> list[str]:
+    """What ``user`` may do with ``order`` now (the pages' buttons, the API's hint)."""
+    out: list[str] = []
+    if may_manage(user, order.project):
+        if order.state == OrderState.DRAFT:
+            out += ["edit", "issue"]
+        if order.state in (OrderState.ISSUED, OrderState.DECLINED):
+            out.append("revise")
+        if order.state in HOLDING:
+            out.append("withdraw")
+    if order.state == OrderState.ISSUED and may_sign(user, order.project):
+        out += ["sign", "decline"]
+    return out
