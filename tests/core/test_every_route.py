@@ -196,7 +196,6 @@ BODIES: dict[tuple[str, str], dict] = {
     ("process-template-detail", "POST"): {"name": "route process", "description": "",
                                           "document": '{{"version": 1}}'},  # format_map
     ("process-template-archive", "POST"): {"archived": "1"},
-    ("ccb-freeze-create", "POST"): {"name": "f", "starts_at": "2027-02-01 00:00",
     ("api-order-list", "POST"): {"change_request": "{cr}", "amount": "100.00"},
     ("api-order-detail", "PATCH"): {"amount": "100.00"},
     ("api-order-issue", "POST"): {},
@@ -370,8 +369,8 @@ def _real_parameters(project, users) -> dict[str, dict]:
     from changeflow.meetings.models import ActionItem, AgendaItem, Occurrence
     from changeflow.meetings.recurrence import occurrence_key
     from changeflow.notifications.models import Notification, Webhook
-    from changeflow.processes.models import ProcessTemplate
     from changeflow.orders.models import ChangeOrder
+    from changeflow.processes.models import ProcessTemplate
     from changeflow.reports.models import ImprovementAction, ReviewReport
     from changeflow.requirements.models import (
         Artifact,

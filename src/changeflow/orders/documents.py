@@ -95,7 +95,10 @@ def _pdf(ctx: dict[str, Any]) -> bytes:
 
 def signature_rows(order) -> list[tuple[str, str]]:
     return [
-        (_("Signed by"), f"{order.signer_name} ({order.signed_by.username})"),
+        (
+            _("Signed by"),
+            f"{order.signer_name} ({order.signed_by.username if order.signed_by else ''})",
+        ),
         (_("Signed at"), _when(order.signed_at)),
         (_("From address"), order.signature_ip or "—"),
         (_("Statement"), order.signature_statement),

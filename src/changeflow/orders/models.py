@@ -27,7 +27,7 @@ class OrderState(models.TextChoices):
     SUPERSEDED = "superseded", _("Superseded")
 
 
-_BADGES = {
+_BADGES: dict[str, str] = {
     OrderState.DRAFT: "state-draft",
     OrderState.ISSUED: "state-in_review",
     OrderState.SIGNED: "state-closed",

@@ -70,7 +70,7 @@ class ChangeOrderDetailSerializer(ChangeOrderSerializer):
 
     @extend_schema_field(RevisionSerializer(many=True))
     def get_revisions(self, order: ChangeOrder) -> list[dict]:
-        return RevisionSerializer(self.context.get("revisions", []), many=True).data
+        return list(RevisionSerializer(self.context.get("revisions", []), many=True).data)
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_available_actions(self, order: ChangeOrder) -> list[str]:

@@ -62,7 +62,7 @@ HOLDING = (OrderState.DRAFT, OrderState.ISSUED, OrderState.DECLINED)
 MAX_AMOUNT = Decimal("999999999999.99")
 MAX_DELTA_DAYS = 36500
 
-_ROLE_PHRASES = {
+_ROLE_PHRASES: dict[str, Any] = {
     Role.CUSTOMER_REP: gettext_lazy("as the customer representative"),
     Role.CUSTOMER: gettext_lazy("as the customer"),
 }

@@ -88,7 +88,10 @@ class Command(TranslatedCommand):
             rows.append(("PDF SHA-256", order.pdf_sha256))
         if order.signed_at:
             rows += [
-                (_("Signed by"), f"{order.signer_name} ({order.signed_by.username})"),
+                (
+                    _("Signed by"),
+                    f"{order.signer_name} ({order.signed_by.username if order.signed_by else ''})",
+                ),
                 (_("Signed at"), f"{timezone.localtime(order.signed_at):%Y-%m-%d %H:%M}"),
                 (_("Statement"), order.signature_statement),
             ]
