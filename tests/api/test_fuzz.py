@@ -178,6 +178,7 @@ def _real_path_parameters(project) -> dict[str, list[dict]]:
     from changeflow.meetings.models import ActionItem, AgendaItem, Meeting, Occurrence
     from changeflow.meetings.recurrence import occurrence_key
     from changeflow.notifications.models import Webhook
+    from changeflow.orders.models import ChangeOrder
     from changeflow.processes.models import ProcessTemplate
     from changeflow.reports.models import ImprovementAction
     from changeflow.requirements.models import (
@@ -257,6 +258,12 @@ def _real_path_parameters(project) -> dict[str, list[dict]]:
             {"key": key, "akey": k}
             for k in ImprovementAction.objects.filter(project=project).values_list("key", flat=True)
         ],
+        "change-orders": [
+            {"key": key, "number": n}
+            for n in ChangeOrder.objects.filter(project=project)
+            .exclude(state="superseded")
+            .values_list("number", flat=True)
+        ],
         "crs": crs,
     }
 
@@ -284,6 +291,7 @@ def _kind_of(path: str) -> str:
         ("cr-templates/{id}", "cr-templates"),
         ("process-templates/{id}", "process-templates"),
         ("{akey}", "improvements"),
+        ("change-orders/{number}", "change-orders"),
     ):
         if marker in path:
             return kind

@@ -82,6 +82,16 @@ TOPICS: tuple[Topic, ...] = (
         ),
     ),
     Topic(
+        "orders",
+        _("Change orders the customer signs"),
+        _("Price, scope and schedule of a billable change, issued as a document the customer "
+          "signs before implementation starts."),
+        (
+            "order-list", "order-create", "order-detail", "order-edit", "order-issue",
+            "order-revise", "order-withdraw", "order-sign", "order-decline", "order-download",
+        ),
+    ),
+    Topic(
         "implementation",
         _("Implementing and updating the baseline"),
         _("Change sets, requirements, baselines, traceability, verification and actuals."),
