@@ -208,3 +208,29 @@ def test_withdrawn_order_lifts_the_guard_and_a_cr_without_order_is_not_held(pers
     assert not services.implementation_blocked(cr)
     other = advance(make_cr(p.project, by=p.customer), p, "implementing")
     assert other.state == "implementing"
+
+
+@pytest.mark.parametrize("emergency", [False, True])
+def test_the_guard_in_the_workflow_table(emergency):
+    from changeflow.changes import workflow
+
+    ctx = workflow.Context(
+        state=workflow.State.APPROVED, role="tech_lead", change_order_unsigned=True,
+        emergency=emergency,
+    )  # fmt: skip
+    denial = workflow.evaluate("start_implementation", ctx)
+    if emergency:  # emergency changes proceed; their order is signed as they are ratified
+        assert denial is None
+    else:
+        assert denial is not None and denial.code == "change_order_unsigned"
+
+
+def test_the_notification_links_to_the_order(personas):
+    from changeflow.notifications import messages
+
+    p = personas
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        issued_order(p)
+    note = Notification.objects.filter(kind="order.issued", user=p.customer_rep).get()
+    assert messages.path(note.data) == "/projects/ACME/change-orders/1/"
+    assert "ACME-CO1" in messages.headline("order.issued", note.data)

@@ -745,8 +745,8 @@ def _populated_cr(p, n: int, shared: str):
 # pool's check); comments, communications (2), watch, attachments. For the team also the
 # simulation panel (3), the requirement choices of the change set form and the estimates
 # (rounds 2, calibration), and the improvement actions that name the CR (1; internal: none for
-# customers).
-DETAIL_QUERIES = {"pm": 36, "customer": 28, "admin": 36}
+# customers). For everyone the change order panel (1).
+DETAIL_QUERIES = {"pm": 37, "customer": 29, "admin": 37}
 # On PostgreSQL the impact analysis runs in a savepoint that sets its planner options (and
 # releases it): three statements more (requirements.impact).
 POSTGRES_IMPACT_STATEMENTS = 3

@@ -121,9 +121,7 @@ def path(data: dict[str, Any]) -> str:
             "review-report-detail", kwargs={"key": data["project"], "number": data["number"]}
         )
     if data.get("object_type") == "change_order" and data.get("number") and data.get("project"):
-        return reverse(
-            "order-detail", kwargs={"key": data["project"], "number": data["number"]}
-        )
+        return reverse("order-detail", kwargs={"key": data["project"], "number": data["number"]})
     if data.get("project"):
         return reverse("project-detail", kwargs={"key": data["project"]})
     return ""

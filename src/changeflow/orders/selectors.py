@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
-
-from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Project, User
+from changeflow.core import stored
 from changeflow.core.access import CUSTOMER_ROLES, restrict, role_in
-from changeflow.core.errors import Conflict, NotFound
+from changeflow.core.errors import NotFound
 
 from .models import ChangeOrder, OrderState
 
@@ -73,25 +70,14 @@ def order_file(order: ChangeOrder, fmt: str) -> bytes:
     NotFound, changed a Conflict (409) — never served, never signed."""
     if fmt not in FILE_TYPES or not order.issued_at:
         raise NotFound(_("No such file."))
-    field = getattr(order, f"{fmt}_file")
-    try:
-        with default_storage.open(field.name, "rb") as handle:
-            content = handle.read()
-    except (FileNotFoundError, OSError):
-        raise NotFound(_("The change order's file is missing.")) from None
-    if hashlib.sha256(content).hexdigest() != getattr(order, f"{fmt}_sha256"):
-        raise Conflict(
-            _("The stored file of %(order)s does not match its SHA-256.") % {"order": order.label},
-            code="integrity",
-        )
-    return content
+    return stored.read_checked(
+        getattr(order, f"{fmt}_file").name, getattr(order, f"{fmt}_sha256"),
+        missing=_("The change order's file is missing."),
+        changed=_("The stored file of %(order)s does not match its SHA-256.")
+        % {"order": order.label},
+    )  # fmt: skip
 
 
 def file_response(order: ChangeOrder, fmt: str, content: bytes, suffix: str = "") -> FileResponse:
     """A download of an order's file, as an attachment (never shown as a page of the site)."""
-    response = FileResponse(
-        io.BytesIO(content), as_attachment=True,
-        filename=f"{order.key}-r{order.revision}{suffix}.{fmt}", content_type=FILE_TYPES[fmt],
-    )  # fmt: skip
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return stored.download(content, f"{order.key}-r{order.revision}{suffix}.{fmt}", FILE_TYPES[fmt])

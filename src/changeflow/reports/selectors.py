@@ -16,11 +16,8 @@ Who sees and who writes an improvement action (decided here and in ``reports.act
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import io
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.db.models import Q, QuerySet
 from django.http import FileResponse
 from django.utils import timezone
@@ -28,8 +25,9 @@ from django.utils.translation import gettext as _
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project, Role, User
+from changeflow.core import stored
 from changeflow.core.access import CUSTOMER_ROLES, restrict, role_in, sees_internal
-from changeflow.core.errors import Conflict, NotFound
+from changeflow.core.errors import NotFound
 from changeflow.core.models import AuditEvent
 
 from .models import ACTIVE_STATUSES, ImprovementAction, ReviewReport
@@ -172,18 +170,11 @@ def review_report_file(report: ReviewReport, fmt: str) -> bytes:
     (it is never served as the report)."""
     if fmt not in FILE_TYPES:
         raise NotFound(_("No such file."))
-    field = getattr(report, f"{fmt}_file")
-    try:
-        with default_storage.open(field.name, "rb") as handle:
-            content = handle.read()
-    except (FileNotFoundError, OSError):
-        raise NotFound(_("The report's file is missing.")) from None
-    if hashlib.sha256(content).hexdigest() != getattr(report, f"{fmt}_sha256"):
-        raise Conflict(
-            _("The stored file of %(key)s does not match its SHA-256.") % {"key": report.key},
-            code="integrity",
-        )
-    return content
+    return stored.read_checked(
+        getattr(report, f"{fmt}_file").name, getattr(report, f"{fmt}_sha256"),
+        missing=_("The report's file is missing."),
+        changed=_("The stored file of %(key)s does not match its SHA-256.") % {"key": report.key},
+    )  # fmt: skip
 
 
 def review_report_filename(report: ReviewReport, fmt: str) -> str:
@@ -193,9 +184,4 @@ def review_report_filename(report: ReviewReport, fmt: str) -> str:
 def review_report_response(report: ReviewReport, fmt: str, content: bytes) -> FileResponse:
     """A download of a report's file (checked content), named for the report: an attachment,
     never shown as a page of the site."""
-    response = FileResponse(
-        io.BytesIO(content), as_attachment=True,
-        filename=review_report_filename(report, fmt), content_type=FILE_TYPES[fmt],
-    )  # fmt: skip
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return stored.download(content, review_report_filename(report, fmt), FILE_TYPES[fmt])

@@ -4,20 +4,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0006_kind_report_ready'),
+        ("notifications", "0006_kind_report_ready"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('cr.submitted', 'Change request submitted'), ('cr.state_changed', 'State changed'), ('cr.assessment_added', 'Impact assessment added'), ('cr.vote_needed', 'Your vote is needed'), ('cr.decided', 'Decision made'), ('cr.commented', 'New comment'), ('cr.mentioned', 'You were mentioned'), ('sla.breached', 'SLA breached'), ('meeting.reminder', 'Meeting reminder'), ('votes.reset', 'Votes reset'), ('cr.assigned', 'Change request assigned to you'), ('improvement.overdue', 'Improvement action overdue'), ('improvement.due_soon', 'Improvement action due soon'), ('cr.rated_low', 'Low outcome rating'), ('report.ready', 'Review report ready'), ('order.issued', 'Change order to sign'), ('order.signed', 'Change order signed'), ('order.declined', 'Change order declined')], max_length=32),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("cr.submitted", "Change request submitted"),
+                    ("cr.state_changed", "State changed"),
+                    ("cr.assessment_added", "Impact assessment added"),
+                    ("cr.vote_needed", "Your vote is needed"),
+                    ("cr.decided", "Decision made"),
+                    ("cr.commented", "New comment"),
+                    ("cr.mentioned", "You were mentioned"),
+                    ("sla.breached", "SLA breached"),
+                    ("meeting.reminder", "Meeting reminder"),
+                    ("votes.reset", "Votes reset"),
+                    ("cr.assigned", "Change request assigned to you"),
+                    ("improvement.overdue", "Improvement action overdue"),
+                    ("improvement.due_soon", "Improvement action due soon"),
+                    ("cr.rated_low", "Low outcome rating"),
+                    ("report.ready", "Review report ready"),
+                    ("order.issued", "Change order to sign"),
+                    ("order.signed", "Change order signed"),
+                    ("order.declined", "Change order declined"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AlterField(
-            model_name='notificationpreference',
-            name='kind',
-            field=models.CharField(choices=[('cr.submitted', 'Change request submitted'), ('cr.state_changed', 'State changed'), ('cr.assessment_added', 'Impact assessment added'), ('cr.vote_needed', 'Your vote is needed'), ('cr.decided', 'Decision made'), ('cr.commented', 'New comment'), ('cr.mentioned', 'You were mentioned'), ('sla.breached', 'SLA breached'), ('meeting.reminder', 'Meeting reminder'), ('votes.reset', 'Votes reset'), ('cr.assigned', 'Change request assigned to you'), ('improvement.overdue', 'Improvement action overdue'), ('improvement.due_soon', 'Improvement action due soon'), ('cr.rated_low', 'Low outcome rating'), ('report.ready', 'Review report ready'), ('order.issued', 'Change order to sign'), ('order.signed', 'Change order signed'), ('order.declined', 'Change order declined')], max_length=32),
+            model_name="notificationpreference",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("cr.submitted", "Change request submitted"),
+                    ("cr.state_changed", "State changed"),
+                    ("cr.assessment_added", "Impact assessment added"),
+                    ("cr.vote_needed", "Your vote is needed"),
+                    ("cr.decided", "Decision made"),
+                    ("cr.commented", "New comment"),
+                    ("cr.mentioned", "You were mentioned"),
+                    ("sla.breached", "SLA breached"),
+                    ("meeting.reminder", "Meeting reminder"),
+                    ("votes.reset", "Votes reset"),
+                    ("cr.assigned", "Change request assigned to you"),
+                    ("improvement.overdue", "Improvement action overdue"),
+                    ("improvement.due_soon", "Improvement action due soon"),
+                    ("cr.rated_low", "Low outcome rating"),
+                    ("report.ready", "Review report ready"),
+                    ("order.issued", "Change order to sign"),
+                    ("order.signed", "Change order signed"),
+                    ("order.declined", "Change order declined"),
+                ],
+                max_length=32,
+            ),
         ),
     ]
