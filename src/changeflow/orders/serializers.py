@@ -24,9 +24,13 @@ class ChangeOrderSerializer(serializers.ModelSerializer):
     change_request = serializers.CharField(source="change_request.key", read_only=True)
     state = serializers.ChoiceField(choices=OrderState.choices, read_only=True)
     amount = serializers.DecimalField(max_digits=14, decimal_places=2, read_only=True)
-    issued_by = serializers.CharField(source="issued_by.username", default=None, read_only=True)
+    issued_by = serializers.CharField(
+        source="issued_by.username", default=None, read_only=True, allow_null=True
+    )
     signature = serializers.SerializerMethodField()
-    declined_by = serializers.CharField(source="declined_by.username", default=None, read_only=True)
+    declined_by = serializers.CharField(
+        source="declined_by.username", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = ChangeOrder
