@@ -31,6 +31,7 @@ def test_a_manager_previews_and_applies_a_preset(client, personas):
     preview = client.get(BASE + "apply/", {"source": "preset:regulated"})
     assert preview.status_code == 200
     assert b"Unanimity" in preview.content and not Board.objects.exists()
+    assert re.search(r"<h1>Apply a process <span[^>]*>Regulated</span>", preview.content.decode())
     none = client.post(BASE + "apply/", {"confirm": "1", "source": "preset:regulated"})
     assert none.status_code == 400  # no part chosen
     done = client.post(

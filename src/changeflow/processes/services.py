@@ -289,6 +289,7 @@ class Source:
     kind: str  # "template" | "preset" | "document"
     name: str = ""
     document: dict[str, Any] = field(default_factory=dict)
+    label: str = ""  # what a person reads: a preset's name in their language (its slug is name)
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name}
@@ -311,10 +312,10 @@ def source_of(
             saved = selectors.template_get(user=user, pk=template)
         else:
             saved = selectors.template_by_name(user=user, name=str(template))
-        return Source("template", saved.name, saved.document)
+        return Source("template", saved.name, saved.document, saved.name)
     if preset not in (None, ""):
         found = selectors.preset_get(preset)
-        return Source("preset", found.slug, found.document)
+        return Source("preset", found.slug, found.document, str(found.name))
     return Source("document", "", document)
 
 
