@@ -164,6 +164,7 @@ def test_pages_of_the_team_and_the_customer(client, personas):
     assert r.status_code == 302
     html = client.get(f"{PAGE}1/").content.decode()
     assert "李娜" in html and "download.certificate" in html
+    assert "12,000.00 CNY" in html and "12000.00" not in html  # grouped, as on the document
     r = client.get(f"{PAGE}1/download.pdf")
     assert r.status_code == 200 and r["Content-Type"] == "application/pdf"
 

@@ -76,6 +76,7 @@ def test_issue_renders_once_and_freezes_the_terms(personas):
         ["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True
     ).stdout.decode()
     assert "短信验证码" in text and "ACME-CO1" in text
+    assert "12,000.00 CNY" in text  # the price grouped by thousands, as a contract writes it
     assert "短信验证码登录" in selectors.order_file(order, "html").decode()
     with pytest.raises(InvalidTransition):
         services.change_order_update(user=p.pm, order=order, data={"amount": 1})
@@ -112,7 +113,7 @@ def test_sign_records_the_signature_and_tells_the_managers(personas):
     assert order.state == OrderState.SIGNED and order.signed_by == p.customer_rep
     assert order.signed_pdf_sha256 == order.pdf_sha256
     assert order.signature_ip == "10.0.0.9" and "李娜" in order.signature_statement
-    assert "ACME-CO1" in order.signature_statement
+    assert "ACME-CO1" in order.signature_statement and "12,000.00 CNY" in order.signature_statement
     event = AuditEvent.objects.filter(action="change_order.signed").get()
     assert event.after["pdf_sha256"] == order.pdf_sha256
     told = set(

@@ -30,7 +30,7 @@ def facts(order, content: dict[str, Any], issued_at: dt.datetime | None) -> list
         (_("Project"), f"{content.get('project', {}).get('key', '')} "
                        f"{content.get('project', {}).get('name', '')}".strip()),
         (_("Change request"), f"{cr.get('key', '')} {cr.get('title', '')}".strip()),
-        (_("Price"), f"{order.amount} {order.currency}"),
+        (_("Price"), f"{order.amount:,.2f} {order.currency}"),
         (_("Schedule delta (days)"), str(order.schedule_delta_days)),
         (_("Valid until"), order.valid_until.isoformat() if order.valid_until else "—"),
         (_("Issued at"), _when(issued_at)),

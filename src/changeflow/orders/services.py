@@ -447,8 +447,8 @@ def signature_statement(order: ChangeOrder, *, signer_name: str, role: str) -> s
         "at a price of %(amount)s %(currency)s and a schedule change of %(days)s days %(as)s."
     ) % {
         "name": signer_name, "key": order.key, "rev": order.revision,
-        "cr": order.change_request.key, "amount": order.amount, "currency": order.currency,
-        "days": order.schedule_delta_days, "as": str(phrase),
+        "cr": order.change_request.key, "amount": f"{order.amount:,.2f}",
+        "currency": order.currency, "days": order.schedule_delta_days, "as": str(phrase),
     }  # fmt: skip
 
 
