@@ -31,7 +31,7 @@ MAX_WEIGHT = Decimal("9999.99")
 _LIMITS = {"max_effort_hours": 10, "max_cost": 14, "max_schedule_days": 8, "max_risk_exposure": 5}
 
 
-def _problem_message(code: str, params: dict[str, Any]) -> str:
+def policy_problem_message(code: str, params: dict[str, Any]) -> str:
     """A policy problem (``policy.problems``) in the user's language."""
     messages = {
         "no_members": _("A board needs at least one member."),
@@ -207,7 +207,7 @@ def _clean(project: Project, data: dict[str, Any]) -> dict[str, Any]:
     if found:
         raise PreconditionFailed(
             _("The board's policy could never be satisfied."), code="unsatisfiable_policy",
-            fields={k: [_problem_message(c, prm)] for k, (c, prm) in found.items()},
+            fields={k: [policy_problem_message(c, prm)] for k, (c, prm) in found.items()},
         )  # fmt: skip
     return {
         "members": members, "rule": rule, "threshold": threshold, "quorum": quorum,
@@ -248,7 +248,7 @@ def removal_check(*, project: Project, username: str) -> None:
             _("%(user)s sits on the change control board, which could no longer decide "
               "without them: change the board first.") % {"user": username},
             code="board_needs_member",
-            fields={k: [_problem_message(c, prm)] for k, (c, prm) in found.items()},
+            fields={k: [policy_problem_message(c, prm)] for k, (c, prm) in found.items()},
         )  # fmt: skip
 
 

@@ -162,12 +162,12 @@ def clean_board(raw: Any) -> dict[str, Any] | None:
 
 def problem_message(code: str, params: dict[str, object]) -> str:
     """A problem of ``policy.problems`` worded for a template (roles, not members)."""
-    from changeflow.ccb.services import _problem_message
+    from changeflow.ccb.services import policy_problem_message
 
     if code == "role_not_held":
         return _("No voting role of the board is %(roles)s: the policy could never be "
                  "satisfied.") % params  # fmt: skip
-    return _problem_message(code, dict(params))
+    return policy_problem_message(code, dict(params))
 
 
 def clean_delegation(raw: Any) -> dict[str, str | None]:

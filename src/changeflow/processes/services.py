@@ -183,7 +183,7 @@ def _preview_board(project: Project, current: dict[str, Any], new: Any, part: Pa
         veto_roles=new["veto_roles"],
     )  # fmt: skip
     part.problems += [
-        ccb_services._problem_message(code, dict(params)) for code, params in found.values()
+        ccb_services.policy_problem_message(code, dict(params)) for code, params in found.values()
     ]
     chair = board.chair.username if board is not None and board.chair else None
     part.plan = {
