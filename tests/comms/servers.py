@@ -119,10 +119,23 @@ def self_signed_certificate(common_name: str = "changeflow test IMAP") -> tuple[
     return cert_pem, key_pem
 
 
+def free_ports(n: int) -> list[int]:
+    """n distinct ports free now: every socket stays bound until all are chosen, so the
+    kernel cannot hand the same port out twice (Dovecot refused two listeners on one port)."""
+    sockets = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            sockets.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def dovecot_unavailable() -> str:
@@ -130,6 +143,10 @@ def dovecot_unavailable() -> str:
     if not os.path.exists(DOVECOT):
         return "dovecot is not installed (apt-get install dovecot-imapd; .ci/run does it)"
     return ""
+
+
+class PortTaken(RuntimeError):
+    """Dovecot could not listen on the port chosen for it."""
 
 
 @dataclass
@@ -172,8 +189,6 @@ class Dovecot:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         for sub in ("mail", "home"):
             os.chown(self.root / sub, uid, gid)
-        self.port = free_port()
-        self.tls_port = free_port()
         tls = self.root / "tls"
         tls.mkdir(exist_ok=True)
         self.certificate, key_pem = self_signed_certificate()
@@ -187,6 +202,18 @@ class Dovecot:
         (self.root / "users").write_text(
             "".join(f"{u}:{{PLAIN}}{self.password}::::::\n" for u in users)
         )
+        # A port chosen free can be taken by another process (the other test worker) before
+        # Dovecot binds it: then Dovecot exits naming the address, and new ports are tried.
+        for attempt in range(3):
+            try:
+                return self._listen(uid, gid)
+            except PortTaken:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _listen(self, uid: int, gid: int) -> Dovecot:
+        self.port, self.tls_port = free_ports(2)
         conf = self.root / "dovecot.conf"
         conf.write_text(
             CONFIG.format(root=self.root, port=self.port, tls_port=self.tls_port, uid=uid, gid=gid)
@@ -197,7 +224,10 @@ class Dovecot:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("dovecot exited: " + self.process.stderr.read().decode())
+                why = self.process.stderr.read().decode()
+                if "Address already in use" in why or "duplicate listener" in why:
+                    raise PortTaken(why)
+                raise RuntimeError("dovecot exited: " + why)
             try:
                 for port in (self.port, self.tls_port):
                     with socket.create_connection(("127.0.0.1", port), timeout=1):
