@@ -1,4 +1,5 @@
-"""The navigation bar's counts: unread notifications and the votes the reader owes."""
+"""The navigation bar's counts: unread notifications and the votes the reader owes, and
+whether the reader is a member of any project (the user menu's process templates)."""
 
 from __future__ import annotations
 
@@ -16,27 +17,28 @@ class Nav:
         self._request = request
 
     @cached_property
-    def _counts(self) -> tuple[int, int]:
-        from changeflow.accounts.models import User
+    def _counts(self) -> tuple[int, int, int]:
+        from changeflow.accounts.models import Membership, User
         from changeflow.ccb import decisions
         from changeflow.core.db.expressions import count_of
         from changeflow.notifications.selectors import inbox
 
         user = getattr(self._request, "user", None)
         if user is None or not user.is_authenticated:
-            return 0, 0
-        unread, pending, unsnapped = (
+            return 0, 0, 0
+        unread, pending, unsnapped, memberships = (
             User.objects.filter(pk=user.pk)
             .values_list(
                 count_of(inbox(user=user, unread_only=True)),
                 count_of(decisions.awaiting_vote(user)),
                 count_of(decisions.unsnapped(user)),
+                count_of(Membership.objects.filter(user=user)),
             )
             .get()
         )
         if unsnapped:  # rows from before snapshots: the snapshot is taken, as on the list
             pending += decisions.unsnapped_pending_count(user)
-        return unread or 0, pending or 0
+        return unread or 0, pending or 0, memberships or 0
 
     @property
     def unread(self) -> int:
@@ -45,6 +47,13 @@ class Nav:
     @property
     def pending_votes(self) -> int:
         return self._counts[1]
+
+    @property
+    def sees_process_templates(self) -> bool:
+        from changeflow.processes.selectors import may_see
+
+        user = self._request.user
+        return may_see(user, is_member=bool(self._counts[2])) if user.is_authenticated else False
 
 
 def nav(request: HttpRequest) -> dict[str, object]:

@@ -99,8 +99,10 @@ def test_save_as_a_template_then_edit_and_archive_it(client, personas):
     assert client.get(f"/process-templates/{template.pk}/").status_code == 200
     archive = client.post(f"/process-templates/{template.pk}/archive/", {"archived": "1"})
     assert archive.status_code == 403
+    assert b'href="/process-templates/"' in client.get("/projects/").content  # the user menu
     client.force_login(make_user("loner"))
     assert client.get("/process-templates/").status_code == 404
+    assert b'href="/process-templates/"' not in client.get("/projects/").content  # no link to it
     assert client.get(f"/process-templates/{template.pk}/").status_code == 404
     client.force_login(p.pm)
     archive = client.post(f"/process-templates/{template.pk}/archive/", {"archived": "1"})

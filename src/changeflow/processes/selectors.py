@@ -25,13 +25,16 @@ from . import presets
 from .models import ProcessTemplate
 
 
-def may_see(user: User) -> bool:
-    """Whether ``user`` sees the site's process templates at all."""
+def may_see(user: User, *, is_member: bool | None = None) -> bool:
+    """Whether ``user`` sees the site's process templates at all: site staff, and members of
+    some project. ``is_member`` saves the query when the caller has counted memberships."""
     if not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser or user.is_staff:
         return True
-    return Membership.objects.filter(user=user).exists()
+    if is_member is None:
+        is_member = Membership.objects.filter(user=user).exists()
+    return is_member
 
 
 def may_create(user: User) -> bool:
