@@ -1,14 +1,9 @@
-"""Concurrent writers on one CR: exactly one transition wins, a verdict is applied once.
-
-Threads need their own database connections, so these tests commit for real
-(``transaction=True``); on SQLite the test database is a file (see settings: an in-memory
-database shared between threads answers "table is locked" instead of waiting).
-"""
+"""Concurrent writers on one CR: exactly one transition wins, a verdict is applied once
+(threads and their database connections: ``tests.concurrency``)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 import pytest
 from django.db import connection
@@ -17,34 +12,12 @@ from changeflow.changes import services
 from changeflow.core import audit
 from changeflow.core.errors import InvalidTransition
 from changeflow.core.models import AuditEvent
+from tests.concurrency import run_together
 from tests.factories import PASSWORD, advance, fresh, make_cr
 
 THREADS = 8
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run_together(n: int, work: Callable[[int], object]) -> list[object]:
-    """Run ``work(i)`` in ``n`` threads released at once; return each result or exception."""
-    barrier = threading.Barrier(n)
-    results: list[object] = [None] * n
-
-    def target(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return results
 
 
 def test_settings_give_threads_a_shared_file_database():

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection
 
 from changeflow.core.models import AuditEvent
 from changeflow.meetings import services
 from changeflow.meetings.models import Occurrence
+from tests.concurrency import run_together
 
 from .helpers import make_meeting
 
@@ -65,23 +64,7 @@ def test_concurrent_runs_record_one_reminder(personas):
         p, "customer", starts_at=START, rrule="FREQ=WEEKLY;BYDAY=TU", remind_minutes_before=60
     )
     at = START - dt.timedelta(minutes=20)
-    results: list = []
-    barrier = threading.Barrier(4)
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(services.send_due_reminders(at))
-        except Exception as exc:  # pragma: no cover - reported below
-            results.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_together(4, lambda i: services.send_due_reminders(at))
     assert all(isinstance(r, int) for r in results), results
     assert sum(results) == 1
     assert len(reminders()) == 1

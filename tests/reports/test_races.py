@@ -4,40 +4,17 @@ once however many workers run it, and of two writers on one version exactly one 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from changeflow.core.errors import Conflict
 from changeflow.core.models import AuditEvent
 from changeflow.reports import actions
 from changeflow.reports.models import ImprovementAction
+from tests.concurrency import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _together(work: Callable[[int], object], n: int = 4) -> list:
-    results: list = []
-    barrier = threading.Barrier(n)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results.append(work(i))
-        except Exception as exc:
-            results.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def _create(p, title="x", due=None):
@@ -49,14 +26,14 @@ def _create(p, title="x", due=None):
 
 def test_concurrent_creations_take_distinct_keys(personas):
     p = personas
-    results = _together(lambda i: _create(p, title=f"a{i}").key)
+    results = run_together(4, lambda i: _create(p, title=f"a{i}").key)
     assert sorted(results) == ["ACME-I1", "ACME-I2", "ACME-I3", "ACME-I4"], results
 
 
 def test_concurrent_due_checks_announce_once(personas):
     p = personas
     _create(p, due=timezone.localdate() - dt.timedelta(days=1))
-    results = _together(lambda i: actions.check_due())
+    results = run_together(4, lambda i: actions.check_due())
     assert all(isinstance(r, int) for r in results), results
     assert sum(results) == 1
     assert AuditEvent.objects.filter(action="improvement.overdue").count() == 1
@@ -66,13 +43,13 @@ def test_two_writers_on_one_version_one_wins(personas):
     p = personas
     action = _create(p)
     read = [ImprovementAction.objects.get(pk=action.pk) for _ in range(2)]
-    results = _together(
+    results = run_together(
+        2,
         lambda i: (
             actions.improvement_update(
                 user=p.pm, action=read[i], data={"progress": 10 + i}, expected_version=1
             ).progress
         ),
-        n=2,
     )
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "int"], results
     won = next(r for r in results if isinstance(r, int))
