@@ -26,7 +26,7 @@ from django.utils import timezone
 from changeflow.accounts import services as accounts
 from changeflow.accounts.models import Project, User
 from changeflow.changes.models import ChangeRequest, StateChange
-from changeflow.changes.workflow import State
+from changeflow.changes.workflow import FINAL_STATES, State
 
 from . import actions, reviews
 from .metrics import Period
@@ -118,7 +118,12 @@ def _spread_history(project: Project) -> None:
 
     now = timezone.now()
     rng = random.Random(20261207)  # the same demo every time
-    crs = list(ChangeRequest.objects.filter(project=project).order_by("number"))
+    # The finished CRs are the project's past, the open ones its present: the CR list, newest
+    # first, opens on the work in hand, as a real project's does.
+    crs = sorted(
+        ChangeRequest.objects.filter(project=project),
+        key=lambda cr: (cr.state not in FINAL_STATES, cr.number),
+    )
     breached = set(
         SlaBreach.objects.filter(project=project).values_list("change_request_id", flat=True)
     )
@@ -130,7 +135,7 @@ def _spread_history(project: Project) -> None:
         rows = rows_by_cr.get(cr.pk, [])
         if not rows:
             continue
-        # Older CRs first: the first made starts about twelve weeks ago, the last a few days ago.
+        # In that order: the first starts about twelve weeks ago, the last a few days ago.
         start = now - dt.timedelta(days=WEEKS * 7 * (1 - i / len(crs)) + 3)
         stays = [rng.uniform(*STAY_HOURS.get(row.from_state, (1, 24))) for row in rows[1:]]
         # A CR with an SLA breach stays where the breach found it: in its stage since then.
@@ -151,6 +156,7 @@ def _spread_history(project: Project) -> None:
         ChangeRequest.objects.filter(pk=cr.pk).update(
             created_at=rows[0].at,
             state_changed_at=end if cr.pk in breached else rows[-1].at,
+            updated_at=end if cr.pk in breached else rows[-1].at,
             closed_at=closed if cr.state == State.CLOSED else cr.closed_at,
             requested_at=timezone.localtime(rows[0].at).date(),
         )
