@@ -184,10 +184,14 @@ def part_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
         elif part == "delegation":
             summary = _delegation_summary(value)
         elif part == "sla":
-            summary = "; ".join(
-                f"{stages[stage]} " + "/".join(str(h) for h in row.values())
-                for stage, row in value.items()
-            )
+            priorities = next(iter(value.values()), {})
+            summary = _("Hours for %(priorities)s: %(stages)s") % {
+                "priorities": "/".join(priorities),
+                "stages": "; ".join(
+                    f"{stages[stage]} " + "/".join(str(h) for h in row.values())
+                    for stage, row in value.items()
+                ),
+            }
         elif part == "review_schedule":
             summary = str(dict(ReviewFrequency.choices)[value])
         else:
