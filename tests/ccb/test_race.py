@@ -9,7 +9,7 @@ from changeflow.changes import services
 from changeflow.core import audit
 from changeflow.core.errors import InvalidTransition
 from changeflow.core.models import AuditEvent
-from tests.changes.test_race import run_together
+from tests.concurrency import run_together
 from tests.factories import PASSWORD, advance, fresh, make_cr
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,7 +8,7 @@ import pytest
 from changeflow.core.errors import ValidationError
 from changeflow.crtemplates import services
 from changeflow.crtemplates.models import CRTemplate
-from tests.changes.test_race import run_together
+from tests.concurrency import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

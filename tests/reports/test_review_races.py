@@ -16,8 +16,7 @@ from changeflow.core.models import AuditEvent
 from changeflow.reports import reviews
 from changeflow.reports.metrics import Period
 from changeflow.reports.models import ReviewReport
-
-from .test_races import _together
+from tests.concurrency import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +29,7 @@ def test_concurrent_jobs_generate_once(personas):
     p = personas
     reviews.schedule_set(user=p.pm, project=p.project, frequency="weekly")
     now = timezone.make_aware(dt.datetime(2026, 12, 9, 8, 0))
-    results = _together(lambda i: reviews.generate_due(now), n=3)
+    results = run_together(3, lambda i: reviews.generate_due(now))
     assert all(isinstance(r, int) for r in results), results
     assert sum(results) == 1
     assert ReviewReport.objects.count() == 1
@@ -41,13 +40,13 @@ def test_concurrent_jobs_generate_once(personas):
 def test_concurrent_generations_of_one_period_one_wins(personas):
     p = personas
     period = Period(dt.date(2026, 3, 1), dt.date(2026, 4, 1))
-    results = _together(
+    results = run_together(
+        3,
         lambda i: (
             reviews.review_report_generate(
                 user=p.pm, project=p.project, kind="on_demand", period=period
             ).key
         ),
-        n=3,
     )
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "Conflict", "str"], results
     assert all(r.status == 409 for r in results if isinstance(r, Conflict))

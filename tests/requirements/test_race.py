@@ -9,7 +9,7 @@ from changeflow.core import audit
 from changeflow.core.errors import StalePrecondition
 from changeflow.requirements import services
 from changeflow.requirements.models import Requirement, RequirementVersion
-from tests.changes.test_race import run_together
+from tests.concurrency import run_together
 from tests.requirements.helpers import make_baseline, make_req
 
 THREADS = 6
