@@ -185,6 +185,72 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 MEDIA_ROOT = Path(os.environ.get("CHANGEFLOW_MEDIA_ROOT", HOME / "media"))
+
+
+def object_storage() -> dict:
+    """The default storage on an S3-compatible bucket (``CHANGEFLOW_S3_*``; README, "Object
+    storage"). Objects are private: no ACL is sent (they have the bucket's, private), and no URL
+    of the bucket is ever handed out: every file is served through changeflow's own
+    permission-checked views. A setting that cannot work fails here, in one line."""
+    from urllib.parse import urlsplit
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        import storages.backends.s3  # noqa: F401
+    except ImportError:
+        raise ImproperlyConfigured(
+            "CHANGEFLOW_S3_BUCKET is set but django-storages and boto3 are not installed "
+            "(pip install 'changeflow[s3]')"
+        ) from None
+    env = {k: v.strip() for k, v in os.environ.items() if k.startswith("CHANGEFLOW_S3_")}
+    options: dict = {
+        "bucket_name": env["CHANGEFLOW_S3_BUCKET"],
+        "location": env.get("CHANGEFLOW_S3_PREFIX", "").strip("/"),
+        "default_acl": None,
+        "querystring_auth": True,
+        "custom_domain": None,
+        "file_overwrite": False,
+        # A file read back is buffered in memory up to this size, in a temporary file above it.
+        "max_memory_size": FILE_UPLOAD_MAX_MEMORY_SIZE,
+    }
+    endpoint = env.get("CHANGEFLOW_S3_ENDPOINT_URL", "")
+    if endpoint:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ImproperlyConfigured(
+                "CHANGEFLOW_S3_ENDPOINT_URL must be an http:// or https:// URL, got %r" % endpoint
+            )
+        options["endpoint_url"] = endpoint
+    style = env.get("CHANGEFLOW_S3_ADDRESSING_STYLE", "").lower()
+    if style and style not in ("path", "virtual", "auto"):
+        raise ImproperlyConfigured(
+            "CHANGEFLOW_S3_ADDRESSING_STYLE must be path, virtual or auto, got %r" % style
+        )
+    # Short connect timeouts and a few retries: a bucket that does not answer fails a request
+    # (and /readyz) in seconds, not minutes.
+    from botocore.config import Config
+
+    options["client_config"] = Config(
+        s3={"addressing_style": style or None},
+        connect_timeout=5,
+        read_timeout=60,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+    if env.get("CHANGEFLOW_S3_REGION"):
+        options["region_name"] = env["CHANGEFLOW_S3_REGION"]
+    # Unset: django-storages reads AWS_S3_ACCESS_KEY_ID / AWS_ACCESS_KEY_ID (and the secrets)
+    # from the environment, then boto3 its own chain (profile, instance role...).
+    key, secret = env.get("CHANGEFLOW_S3_ACCESS_KEY_ID"), env.get("CHANGEFLOW_S3_SECRET_ACCESS_KEY")
+    if bool(key) != bool(secret):
+        raise ImproperlyConfigured(
+            "set both CHANGEFLOW_S3_ACCESS_KEY_ID and CHANGEFLOW_S3_SECRET_ACCESS_KEY, or neither"
+        )
+    if key:
+        options.update(access_key=key, secret_key=secret)
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
 WHITENOISE_USE_FINDERS = DEBUG
 
 # Uploads: the limit for one attachment, and Django's own request-body ceiling a little above it
@@ -192,6 +258,9 @@ WHITENOISE_USE_FINDERS = DEBUG
 ATTACHMENT_MAX_BYTES = int(os.environ.get("CHANGEFLOW_ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Uploaded and generated files on an S3-compatible bucket instead of MEDIA_ROOT.
+if os.environ.get("CHANGEFLOW_S3_BUCKET", "").strip():
+    STORAGES["default"] = object_storage()
 
 CACHES = {
     "default": (

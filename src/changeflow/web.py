@@ -8,12 +8,13 @@ form errors rendered with the error's own status (403, 409, 412, 413, 422, 429),
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from django import forms
-from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -81,15 +82,36 @@ def render_results(
 
 
 # ---------------------------------------------------------------- an import's staged file
-# Between an import's preview and its confirmation the file waits in MEDIA_ROOT/imports under a
-# random token kept in the user's session (with what the import needs again: its name, format
-# …), so nobody else can confirm or read it. ``session_key`` names the kind of import.
+# Between an import's preview and its confirmation the file waits in the default storage
+# (MEDIA_ROOT or the bucket: the confirmation may reach another app process, on another machine)
+# under ``imports/<token>``, the token random and kept in the user's session (with what the
+# import needs again: its name, format …), so nobody else can confirm or read it. A token starts
+# with the time it was made: a staged file older than STAGED_FOR is expired, and removed when
+# anyone next stages one. ``session_key`` names the kind of import.
+
+STAGING = "imports"
+STAGED_FOR = 24 * 3600  # seconds
 
 
-def _staging(token: str) -> Path:
-    folder = Path(settings.MEDIA_ROOT) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / token
+def _staging(token: str) -> str:
+    return f"{STAGING}/{token}"
+
+
+def _age(token: str, now: float) -> float | None:
+    stamp = token.split("-", 1)[0]
+    return now - int(stamp) if stamp.isdigit() else None
+
+
+def _prune(now: float) -> None:
+    """Remove the staged files nobody confirmed in time."""
+    try:
+        _folders, files = default_storage.listdir(STAGING)
+    except FileNotFoundError:
+        return
+    for token in files:
+        age = _age(token, now)
+        if age is not None and age > STAGED_FOR:
+            default_storage.delete(_staging(token))
 
 
 def stage_upload(request: HttpRequest, session_key: str, raw: bytes, **meta: Any) -> str:
@@ -97,9 +119,11 @@ def stage_upload(request: HttpRequest, session_key: str, raw: bytes, **meta: Any
     user's previous file of this kind is removed."""
     old = (request.session.get(session_key) or {}).get("token")
     if old:
-        _staging(old).unlink(missing_ok=True)
-    token = secrets.token_urlsafe(24)
-    _staging(token).write_bytes(raw)
+        default_storage.delete(_staging(old))
+    now = time.time()
+    _prune(now)
+    token = f"{int(now)}-{secrets.token_urlsafe(24)}"
+    default_storage.save(_staging(token), ContentFile(raw))
     request.session[session_key] = {"token": token, **meta}
     return token
 
@@ -112,9 +136,13 @@ def staged_upload(
     staged = request.session.get(session_key) or {}
     if not token or staged.get("token") != token or staged.get("project") != project:
         return None
+    age = _age(token, time.time())
+    if age is None or age > STAGED_FOR:
+        return None
     try:
-        return _staging(token).read_bytes(), staged
-    except OSError:
+        with default_storage.open(_staging(token), "rb") as handle:
+            return handle.read(), staged
+    except OSError:  # FileNotFoundError: removed meanwhile
         return None
 
 
@@ -122,4 +150,4 @@ def unstage_upload(request: HttpRequest, session_key: str) -> None:
     """Forget the staged file once imported."""
     staged = request.session.pop(session_key, None) or {}
     if staged.get("token"):
-        _staging(staged["token"]).unlink(missing_ok=True)
+        default_storage.delete(_staging(staged["token"]))

@@ -168,7 +168,7 @@ _STAGED = "cr_import"  # the session's key of the file between preview and confi
 @require_http_methods(["GET", "POST"])
 def cr_import(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """Upload → preview (a dry run: what would be created, or every problem by row and
-    column) → confirm. Between the two the file waits in MEDIA_ROOT/imports under a random
+    column) → confirm. Between the two the file waits in the default storage under a random
     token kept in the user's session, so that nobody else can confirm (or read) it."""
     project = or_404(account_selectors.project_get, user=request.user, key=key)
     try:

@@ -559,7 +559,7 @@ _STAGED = "requirements_import"  # the session's key of the file between preview
 def requirement_import(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """Upload → dry-run preview (nothing written) → confirm (the same file, imported).
 
-    Between the two steps the file waits in MEDIA_ROOT/imports under a random token kept in
+    Between the two steps the file waits in the default storage under a random token kept in
     the user's session, so nobody else can confirm (or read) it."""
     project = _project(request, key)
     if not can_edit(request.user, project):

@@ -27,6 +27,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from changeflow.core import storage
 from changeflow.core.management.base import TranslatedCommand
 
 
@@ -186,6 +187,9 @@ class Command(TranslatedCommand):
         self, *args, host, port, workers, threads, no_migrate, no_worker, verbosity, **options
     ):
         _check_free(host, port)
+        why = storage.problem()  # a bucket that is not there fails now, not in a request
+        if why:
+            raise CommandError(why)
         if not no_migrate:
             self._migrate(verbosity)
         call_command("collectstatic", interactive=False, verbosity=0)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 
-from django.core.files.storage import default_storage
 from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,6 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
+from changeflow.core import storage
 from changeflow.core.management.base import TranslatedCommand, acting_user, write_output
 from changeflow.reports import exports, metrics, reviews, selectors
 from changeflow.reports.models import ReportKind
@@ -135,4 +135,4 @@ class Command(TranslatedCommand):
         )  # fmt: skip
         for fmt in ("html", "pdf"):
             name = getattr(report, f"{fmt}_file").name
-            self.stdout.write(f"{fmt}: {default_storage.path(name)}")
+            self.stdout.write(f"{fmt}: {storage.where(name)}")
