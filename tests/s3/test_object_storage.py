@@ -204,3 +204,16 @@ def test_a_bad_configuration_stops_changeflow_at_start_up(sh, env, message):
     code, _out, err = sh("check", extra_env={"CHANGEFLOW_S3_BUCKET": "b", **env}, timeout=60)
     assert code == 1
     assert one_line(err) == f"changeflow: configuration error: {message}"
+
+
+def test_a_bucket_without_the_extra_installed_is_said(monkeypatch):
+    import sys
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    from changeflow.settings import object_storage
+
+    monkeypatch.setitem(sys.modules, "storages.backends.s3", None)  # as if not installed
+    monkeypatch.setenv("CHANGEFLOW_S3_BUCKET", "b")
+    with pytest.raises(ImproperlyConfigured, match=r"pip install 'changeflow\[s3\]'"):
+        object_storage()
