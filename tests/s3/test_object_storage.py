@@ -170,16 +170,10 @@ def test_readyz_says_when_the_bucket_is_missing(s3_server, settings, monkeypatch
 
 
 def test_a_missing_bucket_or_refused_credentials_are_said_in_one_line(
-    s3_server, settings, monkeypatch, run_cli
+    s3_server, settings, monkeypatch
 ):
     use_bucket(s3_server, settings, monkeypatch, CHANGEFLOW_S3_BUCKET="no-such-bucket")
     assert storage.problem() == "object storage: the bucket no-such-bucket does not exist"
-    code, _out, err = run_cli("serve", "--port", str(free_port()), "--no-migrate")
-    assert code == 1
-    assert one_line(err) == "changeflow: object storage: the bucket no-such-bucket does not exist"
-    code, _out, err = run_cli("check", "--deploy")
-    assert code == 1 and "the bucket no-such-bucket does not exist" in err
-
     use_bucket(s3_server, settings, monkeypatch, CHANGEFLOW_S3_SECRET_ACCESS_KEY="wrong")
     assert storage.problem().startswith(
         "object storage: the bucket changeflow-test refuses these credentials"
@@ -187,6 +181,20 @@ def test_a_missing_bucket_or_refused_credentials_are_said_in_one_line(
     use_bucket(s3_server, settings, monkeypatch)
     assert storage.problem() == ""
     assert storage.where("a/b.pdf").startswith("s3://changeflow-test/site-")
+
+
+@pytest.mark.django_db  # the commands' system checks read the database's features
+def test_serve_worker_and_check_refuse_a_storage_that_does_not_answer(
+    s3_server, settings, monkeypatch, run_cli
+):
+    use_bucket(s3_server, settings, monkeypatch, CHANGEFLOW_S3_BUCKET="no-such-bucket")
+    said = "changeflow: object storage: the bucket no-such-bucket does not exist"
+    code, _out, err = run_cli("serve", "--port", str(free_port()), "--no-migrate")
+    assert (code, one_line(err)) == (1, said)
+    code, _out, err = run_cli("worker", "--batch")
+    assert (code, one_line(err)) == (1, said)
+    code, _out, err = run_cli("check", "--deploy")
+    assert code == 1 and "(changeflow.E001) object storage: the bucket no-such-bucket" in err
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,11 @@ import threading
 import time
 
 from django.conf import settings
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from changeflow.core import storage
 from changeflow.core.management.base import TranslatedCommand
 
 
@@ -54,6 +56,9 @@ class Command(TranslatedCommand):
     def handle(self, *args, interval, batch, no_periodic, queues, exit_with_parent, **options):
         if exit_with_parent:
             _watch_parent()
+        why = storage.problem()  # tasks write files (review reports): fail now, in one line
+        if why:
+            raise CommandError(why)
         if settings.TASKS_BACKEND == "rq":
             return self._rq(batch=batch, periodic=not no_periodic, interval=interval)
         from changeflow.core import tasks
