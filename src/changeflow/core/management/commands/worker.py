@@ -107,9 +107,9 @@ def _rq_worker():
         def subscribe(self) -> None:
             self.pubsub = self.connection.pubsub()
             self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
-            self.pubsub_thread = self.pubsub.run_in_thread(
+            self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
                 sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
-            )
+            )  # (RQ types the attribute as None, what it is before subscribing)
 
     return PromptWorker
 
