@@ -3,10 +3,11 @@ filter (``?assignee=<username>`` and ``me``), the audit entry and flat query cou
 
 import pytest
 
+from changeflow.changes import services
 from changeflow.changes.models import ChangeRequest
 from changeflow.core.models import AuditEvent
 from tests.api.conftest import error_of, names
-from tests.factories import make_cr
+from tests.factories import fresh, make_cr
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/change-requests/"
@@ -108,6 +109,8 @@ def test_list_filter_by_assignee_and_me(personas, api):
     assert keys("?assignee=me") == [mine.key]
     assert keys(f"?assignee={p.tech_lead.username}") == [theirs.key]
     assert keys("?assignee=ghost") == []
+    nobodys = {row["key"] for row in dev.get(URL + "?assignee=none").json()["results"]}
+    assert mine.key not in nobodys and theirs.key not in nobodys and len(nobodys) == 1
     rows = dev.get(URL).json()["results"]
     assert {r["key"]: r["assignee"] for r in rows}[mine.key] == p.developer.username
     assert api(p.outsider).get(URL + f"?assignee={p.developer.username}").json()["count"] == 0
@@ -140,3 +143,54 @@ def test_list_and_detail_query_counts_stay_flat_with_assignees(
     assert detail > 0
     with django_assert_max_num_queries(detail):
         assert client.get(f"{URL}{cr.key}/").json()["assignee"] == people[3].username
+
+
+def test_list_filter_open_and_finished(personas, api):
+    p = personas
+    open_cr = make_cr(p.project, by=p.customer, submit=True)
+    gone = make_cr(p.project, by=p.customer, submit=True)
+    services.change_request_transition(
+        user=p.customer, cr=fresh(gone, p.customer), action="withdraw", comment="not needed"
+    )
+    client = api(p.pm)
+
+    def keys(query):
+        r = client.get(URL + query)
+        assert r.status_code == 200, r.content
+        return [row["key"] for row in r.json()["results"]]
+
+    assert keys("?open=true") == [open_cr.key]
+    assert keys("?open=false") == [gone.key]
+    assert set(keys("")) == {open_cr.key, gone.key}
+    r = client.get(URL + "?open=maybe")
+    assert r.status_code == 400 and names(error_of(r), "open")
+
+
+def test_the_list_page_filters_open_and_unassigned(client, personas):
+    p = personas
+    open_cr = make_cr(p.project, by=p.customer, submit=True)
+    gone = make_cr(p.project, by=p.customer, submit=True)
+    services.change_request_transition(
+        user=p.customer, cr=fresh(gone, p.customer), action="withdraw", comment="not needed"
+    )
+    taken = make_cr(p.project, by=p.customer, submit=True)
+    services.change_request_update(
+        user=p.pm, cr=fresh(taken, p.pm), data={"assignee": p.developer.username}
+    )
+    client.force_login(p.developer)
+    page = f"/projects/{p.project.key}/"
+
+    def shown(query):
+        html = client.get(page + query).content.decode()
+        return {cr.key for cr in (open_cr, gone, taken) if f">{cr.key}<" in html}
+
+    assert shown("") == {open_cr.key, gone.key, taken.key}
+    assert shown("?state=open") == {open_cr.key, taken.key}
+    assert shown("?assignee=none") == {open_cr.key, gone.key}
+    assert shown("?assignee=me") == {taken.key}
+    assert shown("?state=open&assignee=none") == {open_cr.key}
+    # The export takes the same filters.
+    client.force_login(p.pm)
+    csv = client.get(f"/projects/{p.project.key}/changes/export/?state=open&format=csv")
+    body = b"".join(csv.streaming_content) if csv.streaming else csv.content
+    assert open_cr.title.encode() in body and gone.title.encode() not in body

@@ -167,6 +167,9 @@ def test_api_list_filters_and_queries(api, personas, django_assert_max_num_queri
     assert [r["owner"] for r in owned] == [p.qa.username]
     bad = client.get(URL + "?status=closed")
     assert bad.status_code == 400 and names(error_of(bad), "status")
+    typo = client.get(URL + "?overdue=ture")  # not read as "absent": the whole list
+    assert typo.status_code == 400 and names(error_of(typo), "overdue")
+    assert client.get(URL + "?overdue=FALSE").status_code == 200
     with django_assert_max_num_queries(8) as few:
         client.get(URL)
     for n in range(10):

@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as df
 
+from changeflow.core.api_views import FlagFilter
+
 from .models import ChangeRequest, ChangeType, Channel, Priority
 from .selectors import ORDERINGS
 from .workflow import State
@@ -20,8 +22,12 @@ class ChangeRequestFilter(df.FilterSet):
     type = df.MultipleChoiceFilter(choices=ChangeType.choices)
     priority = df.MultipleChoiceFilter(choices=Priority.choices)
     channel = df.MultipleChoiceFilter(choices=Channel.choices)
+    open = FlagFilter(
+        help_text=_("true: only CRs not closed, rejected or withdrawn; false: only those.")
+    )
     assignee = df.CharFilter(
-        max_length=150, help_text=_('The assignee\'s username, or "me" for your own.')
+        max_length=150,
+        help_text=_('The assignee\'s username, "me" for your own, or "none" for unassigned.'),
     )
     q = df.CharFilter(
         max_length=200, help_text=_("Full text (Chinese and English): every term must match.")

@@ -315,7 +315,9 @@ class ListFilterForm(forms.Form):
 
     q = forms.CharField(label=_("Search"), max_length=200, required=False)
     state = forms.ChoiceField(
-        label=_("State"), choices=_blank(State.choices, _("All states")), required=False
+        label=_("State"),
+        choices=_blank([("open", _("Open (not finished)")), *State.choices], _("All states")),
+        required=False,
     )
     type = forms.ChoiceField(
         label=_("Type"), choices=_blank(ChangeType.choices, _("All types")), required=False
@@ -325,6 +327,11 @@ class ListFilterForm(forms.Form):
     )
     channel = forms.ChoiceField(
         label=_("Channel"), choices=_blank(Channel.choices, _("All channels")), required=False
+    )
+    assignee = forms.ChoiceField(
+        label=_("Assignee"),
+        required=False,
+        choices=[("", _("Anyone")), ("me", _("Assigned to me")), ("none", _("Unassigned"))],
     )
     ordering = forms.ChoiceField(
         label=_("Sort by"),

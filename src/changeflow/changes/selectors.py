@@ -16,6 +16,7 @@ from changeflow.core.errors import NotFound
 from changeflow.core.models import AuditEvent
 
 from .models import Attachment, ChangeRequest, Comment, ImpactAssessment, Risk, Vote
+from .workflow import FINAL_STATES
 
 ORDERINGS = {
     "created": ("created_at", "id"),
@@ -54,7 +55,8 @@ def change_request_base(*, user: User) -> QuerySet[ChangeRequest]:
 
 def change_request_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet:
     """Visible CRs, filtered. Filters: project (key), state, type, priority, channel (each a
-    value or a list), assignee (a username, or "me"), q (full text), created_after,
+    value or a list), open (True: not closed, rejected or withdrawn; False: one of those),
+    assignee (a username, "me", or "none": unassigned), q (full text), created_after,
     created_before (dates), ordering."""
     filters = filters or {}
     # Lists show neither the long texts nor most of the project and the requester: loading
@@ -82,8 +84,14 @@ def change_request_list(*, user: User, filters: dict[str, Any] | None = None) ->
         value = filters.get(name)
         if value:
             qs = qs.filter(**{f"{name}__in": value if isinstance(value, list) else [value]})
+    if filters.get("open") is True:
+        qs = qs.exclude(state__in=FINAL_STATES)
+    elif filters.get("open") is False:
+        qs = qs.filter(state__in=FINAL_STATES)
     assignee = filters.get("assignee")
-    if assignee:
+    if assignee == "none":
+        qs = qs.filter(assignee__isnull=True)
+    elif assignee:
         # "me": the caller; any other value a username (an unknown one matches nothing).
         name = user.username if assignee == "me" else assignee
         qs = qs.filter(assignee__username=name)

@@ -135,6 +135,9 @@ def _list_filters(request: AuthenticatedHttpRequest) -> tuple[ListFilterForm, di
     if form.is_bound:
         form.is_valid()
         filters = {k: v for k, v in form.cleaned_data.items() if v}
+        if filters.get("state") == "open":  # every state but the final ones
+            filters.pop("state")
+            filters["open"] = True
     return form, filters
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django import forms
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.utils import timezone
@@ -98,6 +99,37 @@ def query_flag(request, name: str) -> bool:
     if raw not in ("", "true", "1", "false", "0"):
         raise ValidationError(_("Some fields are invalid."), fields={name: [_("true or false.")]})
     return raw in ("true", "1")
+
+
+class FlagField(forms.NullBooleanField):
+    """``true``/``1`` or ``false``/``0`` (any case), None when absent or empty; anything else is
+    invalid (Django's NullBooleanField reads an unknown word as "absent": a typo such as
+    ``?open=ture`` would silently list everything)."""
+
+    widget = forms.TextInput  # the raw value reaches to_python (the select widgets map it)
+
+    def to_python(self, value):
+        raw = "" if value is None else str(value).strip().lower()
+        if raw == "":
+            return None
+        if raw in ("true", "1"):
+            return True
+        if raw in ("false", "0"):
+            return False
+        raise forms.ValidationError(_("true or false."), code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class FlagFilter(df.BooleanFilter):
+    """A true/false filter that refuses any other value (400 naming it)."""
+
+    field_class = FlagField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", forms.TextInput)  # django-filter's own widget maps it
+        super().__init__(*args, **kwargs)
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -29,6 +29,7 @@ from changeflow.core.api_views import (
     IDEMPOTENCY_PARAM,
     IF_MATCH_PARAM,
     ApiView,
+    FlagFilter,
     errors,
     etag_header,
     expected_version,
@@ -63,9 +64,7 @@ ETAG_HEADER = etag_header(
 class ImprovementFilter(df.FilterSet):
     status = df.ChoiceFilter(choices=ActionStatus.choices)
     owner = df.CharFilter(help_text=gettext_lazy("Username of the owner."))
-    overdue = df.BooleanFilter(
-        help_text=gettext_lazy("true: open or in progress and past the due date.")
-    )
+    overdue = FlagFilter(help_text=gettext_lazy("true: open or in progress and past the due date."))
 
     class Meta:
         model = ImprovementAction
