@@ -61,6 +61,14 @@ def _media_static_and_cache(settings, tmp_path):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.STATIC_ROOT = tmp_path
+    # The progress of background work: files of this test's own (settings: CHANGEFLOW_HOME).
+    settings.CACHES = {
+        **settings.CACHES,
+        "progress": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "progress"),
+        },
+    }
     cache.clear()
 
 

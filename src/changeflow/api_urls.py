@@ -101,6 +101,11 @@ urlpatterns = [
         name="api-cr-import",
     ),
     path(
+        "projects/<str:key>/changes/import/<int:id>/",
+        changes.ChangeRequestImportJobView.as_view(),
+        name="api-cr-import-job",
+    ),
+    path(
         "projects/<str:key>/changes/export/",
         changes.ChangeRequestExportView.as_view(),
         name="api-cr-export",

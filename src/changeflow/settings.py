@@ -270,7 +270,22 @@ CACHES = {
         }
         if os.environ.get("REDIS_URL")
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
+    ),
+    # The progress of background work (a change request import), written by the task worker
+    # and read by the web's processes: it must be shared between processes, so Redis when
+    # there is one, else files under CHANGEFLOW_HOME (a locmem cache is one process's own).
+    "progress": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": "progress",
+        }
+        if os.environ.get("REDIS_URL")
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(HOME / "progress"),
+        }
+    ),
 }
 
 # Background tasks (``django.tasks``). The database backend is the embedded default: a single
@@ -427,3 +442,7 @@ LOGGING = {
 # than SIMULATION_SYNC_LIMIT cells (iterations x tasks) runs as a background task.
 SIMULATION_MAX_ITERATIONS = int(os.environ.get("SIMULATION_MAX_ITERATIONS", "100000"))
 SIMULATION_SYNC_LIMIT = int(os.environ.get("SIMULATION_SYNC_LIMIT", "2000000"))
+
+# Change request imports (changes.io): a confirmed import of more rows than this runs as a
+# background task (its page shows the progress); smaller ones answer at once.
+CHANGEFLOW_CR_IMPORT_SYNC_ROWS = int(os.environ.get("CHANGEFLOW_CR_IMPORT_SYNC_ROWS", "200"))

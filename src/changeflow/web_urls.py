@@ -53,6 +53,11 @@ urlpatterns = [
     ),
     path("projects/<str:key>/changes/new/", changes.cr_create, name="cr-create"),
     path("projects/<str:key>/changes/import/", changes.cr_import, name="cr-import"),
+    path(
+        "projects/<str:key>/changes/import/<int:id>/",
+        changes.cr_import_job,
+        name="cr-import-job",
+    ),
     path("projects/<str:key>/changes/export/", changes.cr_export, name="cr-export"),
     path("changes/", changes.cr_list, name="cr-list"),
     path("changes/<str:key>/", changes.cr_detail, name="cr-detail"),

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as df
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -35,8 +35,8 @@ from changeflow.core.api_views import (
 from changeflow.core.middleware import client_ip
 from changeflow.requirements import io as req_io
 
+from . import import_jobs, selectors, services, uploads, workflow
 from . import io as cr_io
-from . import selectors, services, uploads, workflow
 from .filters import ChangeRequestExportFilter, ChangeRequestFilter
 from .models import ChangeRequest
 from .serializers import (
@@ -51,6 +51,8 @@ from .serializers import (
     ChangeRequestUpdateSerializer,
     CommentCreateSerializer,
     CommentSerializer,
+    CRImportJobSerializer,
+    CRImportQueuedSerializer,
     CRImportReportSerializer,
     CRImportUploadSerializer,
     HistoryEventSerializer,
@@ -375,11 +377,14 @@ class VoteListView(ApiView):
 
 class ChangeRequestImportView(FileUploadView):
     """Import change requests into the project from CSV or XLSX (columns by header, English or
-    Chinese), Jira's CSV export or its REST search JSON (multipart, field `file`): all or
-    nothing. Rows whose reference (ref, Jira issue key, an exported CR's key) is already a CR
-    of the project are skipped. `dry_run` reports what would be created and writes nothing. A
-    file with problems is a 400 naming each row and column; over the size or row limit a 413.
-    The project's managers only."""
+    Chinese; `template` and `field:<key>` for a form template and its custom fields), Jira's
+    CSV export or its REST search JSON (multipart, field `file`): all or nothing. Rows whose
+    reference (ref, Jira issue key, an exported CR's key) is already a CR of the project are
+    skipped. `dry_run` reports what would be created and writes nothing. A file with problems
+    is a 400 naming each row and column; over the size or row limit a 413. A file of more rows
+    than the server's CHANGEFLOW_CR_IMPORT_SYNC_ROWS (200 by default) is checked at once, then
+    imported in the background: 202 with the `job` to poll (header Location). The project's
+    managers only."""
 
     queryset = Project.objects.none()
     parser_classes = [MultiPartParser, FormParser]
@@ -392,21 +397,57 @@ class ChangeRequestImportView(FileUploadView):
         operation_id="project_change_requests_import",
         request={"multipart/form-data": CRImportUploadSerializer},
         parameters=[IDEMPOTENCY_PARAM],
-        responses={200: CRImportReportSerializer, **errors(400, 403, 404, 409, 413)},
-    )
+        responses={
+            200: CRImportReportSerializer,
+            202: OpenApiResponse(CRImportQueuedSerializer, description=gettext_lazy(
+                "A large file: checked, then queued; poll the job's `url` (header Location)."
+            )),
+            **errors(400, 403, 404, 409, 413),
+        },
+    )  # fmt: skip
     def post(self, request, key: str):
         project = account_selectors.project_get(user=request.user, key=key)
         services.require_manager(request.user, project)  # before the body: 403, not 400
         data = self.uploaded(request, CRImportUploadSerializer)
         upload = data["file"]
-        parsed = cr_io.parse(
-            req_io.upload_bytes(upload), filename=upload.name or "", fmt=data["format"] or None
-        )
+        raw = req_io.upload_bytes(upload)
+        parsed = cr_io.parse(raw, filename=upload.name or "", fmt=data["format"] or None)
+        background = not data["dry_run"] and import_jobs.in_background(parsed)
         report = cr_io.change_requests_import(
-            user=request.user, project=project, parsed=parsed, dry_run=data["dry_run"],
-            submit=data["submit"], filename=upload.name or "",
+            user=request.user, project=project, parsed=parsed,
+            dry_run=data["dry_run"] or background, submit=data["submit"],
+            filename=upload.name or "",
         )  # fmt: skip
-        return Response(report)
+        if not background:
+            return Response(report)
+        # Checked (a 400 names its problems now); the task checks again before it writes.
+        job = import_jobs.import_job_create(
+            user=request.user, project=project, raw=raw, parsed=parsed,
+            filename=upload.name or "", fmt=data["format"] or "", submit=data["submit"],
+        )  # fmt: skip
+        body = {"job": import_jobs.job_data(job, request)}
+        return Response(
+            body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["job"]["url"]}
+        )
+
+
+class ChangeRequestImportJobView(ApiView):
+    """A background import of change requests: its state and progress while it runs, then
+    the keys it made (`done`) or the problems that stopped it (`failed`: nothing imported).
+    The project's managers only."""
+
+    queryset = Project.objects.none()
+    serializer_class = CRImportJobSerializer
+
+    @extend_schema(
+        operation_id="project_change_requests_import_job",
+        parameters=[OpenApiParameter("id", int, OpenApiParameter.PATH)],
+        responses={200: CRImportJobSerializer, **errors(403, 404)},
+    )
+    def get(self, request, key: str, id: int):  # noqa: A002 - the path's name
+        project = account_selectors.project_get(user=request.user, key=key)
+        job = import_jobs.import_job_get(user=request.user, project=project, job_id=id)
+        return Response(import_jobs.job_data(job, request))
 
 
 class ChangeRequestExportView(ApiView):

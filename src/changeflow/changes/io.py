@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,8 @@ from django.utils.translation import gettext as _
 from changeflow.accounts.models import Membership, Project, User
 from changeflow.core import audit
 from changeflow.core.errors import ApplicationError, Conflict, TooLarge, ValidationError
+from changeflow.crtemplates import definitions as template_fields
+from changeflow.crtemplates.models import CRTemplate, FieldKind
 from changeflow.requirements import io as req_io
 
 from . import selectors, services
@@ -52,6 +54,9 @@ COLUMNS = (
     "key", "ref", "title", "description", "reason", "expected benefit", "type", "priority",
     "urgency", "labels", "requester", "requested date", "desired date", "state",
 )  # fmt: skip
+# Written after COLUMNS when an exported CR was made from a form template: its name, then a
+# column "field:<key>" for each of the custom fields the CRs have values for.
+TEMPLATE_COLUMN = "template"
 # Header (normalised: lower case, spaces, dashes and underscores as "_") → field.
 _HEADERS = {
     "key": ("key", "cr", "cr_key", "编号", "变更编号"),
@@ -69,7 +74,12 @@ _HEADERS = {
     "requested_at": ("requested_date", "requested_on", "created", "提出日期", "创建日期"),
     "desired_date": ("desired_date", "due_date", "期望日期", "到期日"),
     "state": ("state", "status", "bug_status", "状态"),
+    "template": ("template", "form", "form_template", "模板", "表单模板"),
 }  # fmt: skip
+# A custom field's column: "field:<key>" (what the export writes; the key of a field of the
+# row's template) or "field:<label>" (its label, when no key is so named); 字段: is the same.
+FIELD_PREFIXES = ("field:", "字段:", "字段：")
+FIELD = "field:"
 ALIASES = {name: fld for fld, names in _HEADERS.items() for name in names}
 _FOREIGN = ("issue_key", "summary", "bug_id", "short_desc")  # a Jira or Bugzilla file
 
@@ -258,6 +268,9 @@ def _header(cells: list[str], parsed: ParsedFile) -> tuple[list[str | None], lis
     for title in titles:
         norm = _norm(title)
         name = ALIASES.get(norm)
+        prefix = next((p for p in FIELD_PREFIXES if title.lower().startswith(p)), None)
+        if prefix is not None and title[len(prefix) :].strip():
+            name = FIELD + title[len(prefix) :].strip()
         if norm in _FOREIGN:
             parsed.lenient = True
             if parsed.format == "csv" and norm in ("issue_key", "summary"):
@@ -453,6 +466,94 @@ def _check(
     return out
 
 
+_YES = {"yes", "y", "true", "1", "x", "是", "对", "√", "✓"}
+_NO = {"no", "n", "false", "0", "否", "不", "×"}
+
+
+class _Templates:
+    """The project's active form templates by name (case-insensitive), read once."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._by_name: dict[str, CRTemplate] | None = None
+
+    def get(self, name: str) -> CRTemplate | None:
+        if self._by_name is None:
+            self._by_name = {
+                t.name.strip().lower(): t
+                for t in CRTemplate.objects.filter(project=self.project, archived=False)
+            }
+        return self._by_name.get(name.strip().lower())
+
+
+def _field_value(defn: dict[str, Any], raw: str) -> Any:
+    """A cell's text as ``definitions.clean_values`` takes it: yes/no words as true or false,
+    the dates the import reads elsewhere as dates; anything else as written (so that the
+    service's own check names what is wrong)."""
+    text = raw.strip()
+    if defn["kind"] == FieldKind.YES_NO:
+        word = text.lower()
+        return True if word in _YES else False if word in _NO else text
+    if defn["kind"] == FieldKind.DATE:
+        return parse_date(text) or text
+    return raw
+
+
+def _check_custom(row: CrRow, forms: _Templates, out: dict[str, Any], problems: list[str]) -> None:
+    """The row's form template (``template`` column) and its custom fields (``field:``
+    columns) into ``out``, checked against the template's definitions as
+    ``change_request_create`` checks them; each problem named by row and column."""
+    name = row.values.get("template", "").strip()
+    custom = {k: v for k, v in row.values.items() if k.startswith(FIELD)}
+    if not name:
+        for column in custom:
+            problems.append(
+                _problem(row, column, _("a custom field needs the row's template (column "
+                                        "template)"))
+            )  # fmt: skip
+        return
+    form = forms.get(name)
+    if form is None:
+        problems.append(
+            _problem(row, "template", _("'%s' is no active form template of this project") % name)
+        )  # fmt: skip
+        return
+    definitions = template_fields.snapshot(form.fields)
+    by_key = {d["key"]: d for d in definitions}
+    labels: dict[str, list[dict[str, Any]]] = {}
+    for d in definitions:
+        labels.setdefault(d["label"].strip().lower(), []).append(d)
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for column, raw in custom.items():
+        ref = column[len(FIELD) :]
+        defn = by_key.get(ref) or by_key.get(ref.lower())
+        if defn is None and len(labels.get(ref.lower(), [])) == 1:
+            defn = labels[ref.lower()][0]
+        if defn is None:
+            problems.append(
+                _problem(row, column, _("the template %(template)s has no field %(field)s")
+                         % {"template": form.name, "field": ref})
+            )  # fmt: skip
+            continue
+        if defn["key"] in values:
+            other = row.columns.get(origin[defn["key"]], origin[defn["key"]])
+            problems.append(
+                _problem(row, column, _("the field %(key)s is given twice (also %(other)s)")
+                         % {"key": defn["key"], "other": other})
+            )  # fmt: skip
+            continue
+        values[defn["key"]] = _field_value(defn, raw)
+        origin[defn["key"]] = column
+    try:
+        out["fields"] = template_fields.clean_values(definitions, values)
+    except ValidationError as exc:
+        for field_name, messages in (exc.fields or {}).items():
+            key = field_name.removeprefix("fields.")
+            problems.append(_problem(row, origin.get(key, FIELD + key), "; ".join(messages)))
+    out["template"] = form
+
+
 def change_requests_import(
     *,
     user: User,
@@ -461,13 +562,19 @@ def change_requests_import(
     dry_run: bool = False,
     submit: bool = False,
     filename: str = "",
+    progress: Callable[[str, int, int], None] | None = None,
+    finish: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Import ``parsed`` into ``project``: every new CR of the file, or, on any problem,
     nothing (``ImportRejected`` names each row and column). Rows whose reference is already a
     CR of the project (its source reference or its key) are skipped. Each CR is made by
     ``change_request_create`` on the ``import`` channel, a draft or, with ``submit``,
     submitted (and the team notified); one more audit event sums up the import. With
-    ``dry_run`` nothing is written and the report says what would be."""
+    ``dry_run`` nothing is written and the report says what would be.
+
+    ``progress(stage, done, total)`` is told of each row checked (stage ``check``) and
+    written (``write``); ``finish(report)`` runs last inside the import's transaction (a
+    background job records itself done in the same commit as its CRs)."""
     services.require_manager(user, project)
     members = {
         name.lower(): name
@@ -491,7 +598,11 @@ def change_requests_import(
     known = _known_refs(project, list(refs))
     planned: list[_Planned] = []
     items: list[dict[str, Any]] = []
-    for row in parsed.rows:
+    forms = _Templates(project)
+    total = len(parsed.rows)
+    for done, row in enumerate(parsed.rows):
+        if progress is not None:
+            progress("check", done, total)
         ref = row.values.get("ref", "").strip() or row.values.get("key", "").strip()
         if ref and ref in known:
             title = row.values.get("title", "").strip()
@@ -501,6 +612,7 @@ def change_requests_import(
             )  # fmt: skip
             continue
         kwargs = _check(row, parsed, members, problems)
+        _check_custom(row, forms, kwargs, problems)
         planned.append(_Planned(row, kwargs, ref))
     if problems:
         raise ImportRejected(problems)
@@ -520,7 +632,9 @@ def change_requests_import(
         return report
     try:
         with transaction.atomic():
-            for p in planned:
+            for done, p in enumerate(planned):
+                if progress is not None:
+                    progress("write", done, len(planned))
                 try:
                     cr = services.change_request_create(
                         user=user, project=project, channel=Channel.IMPORT, source_ref=p.ref,
@@ -544,6 +658,8 @@ def change_requests_import(
                        "skipped": report["skipped"],
                        "keys": [i["key"] for i in items if i["action"] == "created"][:200]},
             )  # fmt: skip
+            if finish is not None:
+                finish(report)
     except IntegrityError:
         # Another import of the same references won the race between our check and the write.
         raise Conflict(
@@ -571,23 +687,43 @@ def _known_refs(project: Project, refs: list[str]) -> dict[str, str]:
 _EXPORT_FIELDS = (
     "key", "source_ref", "title", "description", "reason", "expected_benefit", "type",
     "priority", "urgency", "labels", "requested_by__username", "requester_contact",
-    "requested_at", "desired_date", "state",
+    "requested_at", "desired_date", "state", "template__name", "field_values",
 )  # fmt: skip
 
 
-def export_rows(*, user: User, filters: dict[str, Any]) -> Iterable[list[Any]]:
-    """The rows of the export of the CRs ``selectors.change_request_list`` gives ``user`` for
-    ``filters`` (by key unless they say another order), in the order of ``COLUMNS``; one
-    query, whatever their number."""
+def _cell(value: Any) -> str:
+    """A custom field's stored value as a cell: yes/no as yes or no, the rest as stored."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
+
+
+def export_table(*, user: User, filters: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """The header and rows of the export of the CRs ``selectors.change_request_list`` gives
+    ``user`` for ``filters`` (by key unless they say another order): ``COLUMNS``, then, when
+    any of them was made from a form template, ``template`` and a ``field:<key>`` column for
+    each custom field they have a value for; one query, whatever their number."""
     filters = {"ordering": "key", **{k: v for k, v in filters.items() if v}}
     qs = selectors.change_request_list(user=user, filters=filters).values_list(*_EXPORT_FIELDS)
+    rows: list[list[Any]] = []
+    customs: list[tuple[str, dict[str, Any]]] = []
+    keys: dict[str, None] = {}
     for values in qs.iterator(chunk_size=1000):
-        *texts, labels, username, contact, requested_at, desired_date, state = values
-        yield [
+        *texts, labels, username, contact, requested_at, desired_date, state = values[:-2]
+        template, field_values = values[-2:]
+        rows.append([
             *texts, ", ".join(labels or []), contact or username,
             requested_at.isoformat() if requested_at else "",
             desired_date.isoformat() if desired_date else "", state,
-        ]  # fmt: skip
+        ])  # fmt: skip
+        customs.append((template or "", field_values or {}))
+        keys.update(dict.fromkeys(field_values or {}))
+    header = list(COLUMNS)
+    if any(template or values for template, values in customs):
+        header += [TEMPLATE_COLUMN, *(FIELD + key for key in keys)]
+        for row, (template, values) in zip(rows, customs, strict=True):
+            row += [template, *(_cell(values.get(key)) for key in keys)]
+    return header, rows
 
 
 def change_requests_export(
@@ -601,12 +737,12 @@ def change_requests_export(
             _("Unknown format."),
             fields={"format": [_("Not one of: %s.") % ", ".join(EXPORT_FORMATS)]},
         )
-    rows = export_rows(user=user, filters={**(filters or {}), "project": project.key})
+    header, rows = export_table(user=user, filters={**(filters or {}), "project": project.key})
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     name = f"{project.key}-change-requests-{stamp}.{fmt}"
     if fmt == "csv":
-        return req_io.csv_table(COLUMNS, rows), CONTENT_TYPES[fmt], name
-    return req_io.xlsx_table("change requests", COLUMNS, _fits_xlsx(rows)), CONTENT_TYPES[fmt], name
+        return req_io.csv_table(header, rows), CONTENT_TYPES[fmt], name
+    return req_io.xlsx_table("change requests", header, _fits_xlsx(rows)), CONTENT_TYPES[fmt], name
 
 
 def _fits_xlsx(rows: Iterable[list[Any]]) -> Iterable[list[Any]]:

@@ -366,3 +366,46 @@ class StateChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.change_request_id} {self.from_state or '-'} → {self.to_state}"
+
+
+class ImportState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class ImportJob(models.Model):
+    """A change request import confirmed above ``CHANGEFLOW_CR_IMPORT_SYNC_ROWS`` rows: run by a
+    background task (``changes.import_jobs``). ``content`` keeps the file until the job ends, so
+    that a task run again (a worker killed mid-import) reads it again; the job turns ``done`` in
+    the same transaction as the CRs it made, so a run again after that commit does nothing."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    filename = models.CharField(max_length=200, blank=True, default="")
+    format = models.CharField(max_length=16, blank=True, default="")  # empty: by the file's name
+    submit = models.BooleanField(default=False)
+    content = models.BinaryField(default=b"")
+    state = models.CharField(max_length=8, choices=ImportState.choices, default=ImportState.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    keys = models.JSONField(default=list, blank=True)  # the keys of the CRs made, in row order
+    problems = models.JSONField(default=list, blank=True)  # "row N, column C: …" of a refusal
+    warnings = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="cr_import_job_project")]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} ({self.filename})"

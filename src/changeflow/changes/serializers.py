@@ -571,3 +571,44 @@ class CRImportReportSerializer(serializers.Serializer):
     skipped = serializers.IntegerField()
     items = CRImportItemSerializer(many=True)
     warnings = serializers.ListField(child=serializers.CharField())
+
+
+class CRImportProgressSerializer(serializers.Serializer):
+    stage = serializers.CharField(
+        help_text=_("queued, read, check (rows checked), write (change requests made), then done "
+                    "or failed.")
+    )  # fmt: skip
+    done = serializers.IntegerField(help_text=_("Rows done in this stage."))
+    total = serializers.IntegerField()
+    percent = serializers.IntegerField()
+
+
+class CRImportJobSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.CharField(help_text=_("Where to poll the job."))
+    project = serializers.CharField()
+    created_by = serializers.CharField()
+    filename = serializers.CharField()
+    format = serializers.CharField(help_text=_("As given; empty: from the file's name."))
+    submit = serializers.BooleanField()
+    state = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
+    progress = CRImportProgressSerializer()
+    rows_total = serializers.IntegerField()
+    created = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    keys = serializers.ListField(
+        child=serializers.CharField(), help_text=_("The keys of the change requests made.")
+    )
+    problems = serializers.ListField(
+        child=serializers.CharField(),
+        help_text=_("Why a failed job imported nothing: each row and column."),
+    )
+    warnings = serializers.ListField(child=serializers.CharField())
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class CRImportQueuedSerializer(serializers.Serializer):
+    job = CRImportJobSerializer()

@@ -17,6 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -52,8 +53,8 @@ from changeflow.web import (
     unstage_upload,
 )
 
+from . import import_jobs, selectors, services, uploads, workflow
 from . import io as cr_io
-from . import selectors, services, uploads, workflow
 from .forms import (
     ActualsForm,
     AssessmentForm,
@@ -189,14 +190,23 @@ def cr_import(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
         raw, staged = found
         try:
             parsed = cr_io.parse(raw, filename=staged["filename"], fmt=staged["format"] or None)
-            report = cr_io.change_requests_import(
-                user=request.user, project=project, parsed=parsed, filename=staged["filename"],
-                submit=bool(staged.get("submit")),
-            )  # fmt: skip
+            if import_jobs.in_background(parsed):
+                job = import_jobs.import_job_create(
+                    user=request.user, project=project, raw=raw, parsed=parsed,
+                    filename=staged["filename"], fmt=staged["format"] or "",
+                    submit=bool(staged.get("submit")),
+                )  # fmt: skip
+            else:
+                report = cr_io.change_requests_import(
+                    user=request.user, project=project, parsed=parsed,
+                    filename=staged["filename"], submit=bool(staged.get("submit")),
+                )  # fmt: skip
         except ApplicationError as exc:
             context["error"] = exc
             return render(request, "changes/cr_import.html", context, status=exc.status)
         unstage_upload(request, _STAGED)
+        if import_jobs.in_background(parsed):
+            return redirect("cr-import-job", key=project.key, id=job.pk)
         messages.success(request, _("Imported: %(created)d created, %(skipped)d skipped.") % report)
         return redirect("project-detail", key=project.key)
     if request.method == "POST":
@@ -223,7 +233,33 @@ def cr_import(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
                     report=report, token=token, filename=upload.name,
                     submit=form.cleaned_data["submit"],
                 )  # fmt: skip
+    if "report" not in context:
+        context["jobs"] = import_jobs.import_job_list(user=request.user, project=project)
     return render(request, "changes/cr_import.html", context, status=status)
+
+
+@login_required
+@require_GET
+def cr_import_job(request: AuthenticatedHttpRequest, key: str, id: int) -> HttpResponse:  # noqa: A002
+    """A background import: its progress while it runs (the panel polls itself with HTMX),
+    then what it did (created and skipped, the new CRs) or why it imported nothing."""
+    project = or_404(account_selectors.project_get, user=request.user, key=key)
+    try:
+        job = import_jobs.import_job_get(user=request.user, project=project, job_id=id)
+    except ApplicationError as exc:
+        return error_page(request, exc)
+    context = {
+        "project": project,
+        "job": job,
+        "progress": import_jobs.progress_of(job),
+        "polling": job.state in import_jobs.OPEN_STATES,
+    }
+    template = "changes/cr_import_job.html"
+    if getattr(request, "htmx", False) and not request.htmx.boosted:  # type: ignore[attr-defined]
+        template += "#panel"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 # ------------------------------------------------------------------ create

@@ -4,9 +4,12 @@ audited on the ``cli`` channel, the new assignee notified).
 
 ``changeflow cr import FILE --project KEY`` / ``cr export FILE --project KEY``: change requests
 from CSV, XLSX, Jira's CSV or JSON (all or nothing; ``--dry-run`` writes nothing) and to CSV or
-XLSX (``changes.io``)."""
+XLSX (``changes.io``). The import runs here whatever the file's size (the web and the API
+import large files in the background); a progress line goes to stderr when it is a terminal."""
 
 from __future__ import annotations
+
+import sys
 
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
@@ -22,6 +25,7 @@ from changeflow.core.management.base import (
     read_input,
     write_output,
 )
+from changeflow.requirements.management.commands.requirements import Progress
 
 
 class Command(TranslatedCommand):
@@ -103,10 +107,15 @@ class Command(TranslatedCommand):
             raise CommandError(_("name the format with --format when reading stdin"))
         raw = read_input(file)
         parsed = cr_io.parse(raw, filename=file, fmt=fmt)
-        report = cr_io.change_requests_import(
-            user=user, project=project, parsed=parsed, dry_run=options.get("dry_run", False),
-            submit=options.get("submit", False), filename=file,
-        )  # fmt: skip
+        # In this process, however large (the operator's tool): a progress line on a terminal.
+        progress = Progress(sys.stderr)
+        try:
+            report = cr_io.change_requests_import(
+                user=user, project=project, parsed=parsed, dry_run=options.get("dry_run", False),
+                submit=options.get("submit", False), filename=file, progress=progress,
+            )  # fmt: skip
+        finally:
+            progress.done()
         for warning in report["warnings"]:
             self.stderr.write(_("warning: %s") % warning)
         labels = {"created": _("would create") if report["dry_run"] else _("created"),
