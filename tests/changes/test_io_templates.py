@@ -62,14 +62,17 @@ def _demo_crs(p, acme):
             fields={"regulation": "增值税发票管理办法 第12条", "effective_date": "2027-03-01",
                     "authority": "国家税务总局 / State Taxation Administration",
                     "personal_data": True})  # fmt: skip
-    make_cr(p.project, by=p.pm, title="按钮颜色", template=acme[UI].pk,
-            fields={"page": "/checkout", "screenshot": False})
+    make_cr(
+        p.project,
+        by=p.pm,
+        title="按钮颜色",
+        template=acme[UI].pk,
+        fields={"page": "/checkout", "screenshot": False},
+    )
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
-def test_export_then_import_into_another_project_keeps_templates_and_fields(
-    personas, forms, fmt
-):
+def test_export_then_import_into_another_project_keeps_templates_and_fields(personas, forms, fmt):
     p = personas
     acme, other = forms
     _demo_crs(p, acme)
@@ -115,7 +118,8 @@ def test_an_export_without_forms_has_no_template_columns(personas, forms):
 def test_fields_by_label_and_in_chinese_headers(personas, forms):
     p = personas
     raw = table([
-        ["标题", "模板", "字段:业务模块 / Module", "field:users_affected", "field:Current workaround"],
+        ["标题", "模板", "字段:业务模块 / Module", "field:users_affected",
+         "field:Current workaround"],
         ["按标签", FEATURE.lower(), "支付 / Payments", " 30 ", "人工"],
     ])  # fmt: skip
     # "Current workaround" is no key and no whole label (the label is bilingual): a problem

@@ -229,6 +229,7 @@ def _filled(value, extras: dict):
 # What each kind of path parameter names. The first rule whose pattern is found in the route
 # decides; ``<str:key>`` alone is decided by the route's first segment.
 PARAMETER_RULES = (
+    (r"changes/import/<int:id>", "import-jobs"),
     (r"<int:item>", "agenda"),
     (r"<int:action>", "actions"),
     (r"<str:occ>", "occurrences"),
@@ -359,6 +360,8 @@ def _real_parameters(project, users) -> dict[str, dict]:
     from changeflow.accounts import services as accounts
     from changeflow.accounts.models import ApiToken
     from changeflow.ccb.models import FreezeWindow
+    from changeflow.changes import import_jobs
+    from changeflow.changes import io as cr_io
     from changeflow.changes.models import Attachment, ChangeRequest
     from changeflow.comms.models import QuarantinedMail
     from changeflow.comms.services import mail_quarantine
@@ -388,6 +391,12 @@ def _real_parameters(project, users) -> dict[str, dict]:
     simulation_start(user=pm, project=project, iterations=200, seed=1)  # of the plan alone
     failed = run_simulation.enqueue(_first(SimulationRun, project=project).pk)
     DBTaskResult.objects.filter(pk=failed.id).update(status="FAILED")
+    # A queued background import of change requests (its task never runs here).
+    raw = b"title\nRoute job\n"
+    job = import_jobs.import_job_create(
+        user=pm, project=project, raw=raw, parsed=cr_io.parse(raw, filename="job.csv"),
+        filename="job.csv",
+    )  # fmt: skip
     occurrence = _first(Occurrence, meeting__project=project)
     occ = {"key": key, "id": occurrence.meeting_id, "occ": occurrence_key(occurrence.starts_at)}
     agenda = _first(AgendaItem, occurrence=occurrence)
@@ -452,6 +461,7 @@ def _real_parameters(project, users) -> dict[str, dict]:
         "notifications": {"pk": _first(Notification, user__memberships__project=project).pk},
         "tokens": {"token_id": _first(ApiToken, user=pm).pk},
         "background-tasks": {"task_id": failed.id},
+        "import-jobs": {"key": key, "id": job.pk},
     }  # fmt: skip
     return found
 

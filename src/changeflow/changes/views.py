@@ -255,7 +255,7 @@ def cr_import_job(request: AuthenticatedHttpRequest, key: str, id: int) -> HttpR
         "polling": job.state in import_jobs.OPEN_STATES,
     }
     template = "changes/cr_import_job.html"
-    if getattr(request, "htmx", False) and not request.htmx.boosted:  # type: ignore[attr-defined]
+    if getattr(request, "htmx", False) and not request.htmx.boosted:
         template += "#panel"
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request"])
