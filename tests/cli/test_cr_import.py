@@ -51,3 +51,29 @@ def test_cli_errors_are_one_line_exit_1(run_cli, personas, tmp_path):
     assert not ChangeRequest.objects.exists()
     code, out, err = run_cli("cr", "import", str(good), "--project", "ACME", "--format", "pdf")
     assert code == 2
+
+
+def test_cli_imports_a_large_file_in_process_with_progress_on_a_terminal(
+    personas, tmp_path, monkeypatch, settings
+):
+    """Above the web's background limit the CLI still imports at once (no job), and a progress
+    line goes to stderr when stderr is a terminal (none otherwise: the test above)."""
+    import io as stdio
+    import sys
+
+    from changeflow import cli
+    from changeflow.changes.models import ImportJob
+
+    class Terminal(stdio.StringIO):
+        def isatty(self):
+            return True
+
+    settings.CHANGEFLOW_CR_IMPORT_SYNC_ROWS = 5
+    source = tmp_path / "big.csv"
+    source.write_text("ref,title\n" + "".join(f"L-{i},Large {i}\n" for i in range(300)))
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert cli.main(["cr", "import", str(source), "--project", "ACME"]) == 0
+    assert ChangeRequest.objects.count() == 300 and not ImportJob.objects.exists()
+    shown = terminal.getvalue()
+    assert "\rchecking 0/300" in shown and "\rwriting " in shown and shown.endswith("\r\x1b[K")

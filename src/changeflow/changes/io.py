@@ -688,6 +688,7 @@ _EXPORT_FIELDS = (
     "key", "source_ref", "title", "description", "reason", "expected_benefit", "type",
     "priority", "urgency", "labels", "requested_by__username", "requester_contact",
     "requested_at", "desired_date", "state", "template__name", "field_values",
+    "field_definitions",
 )  # fmt: skip
 
 
@@ -709,15 +710,17 @@ def export_table(*, user: User, filters: dict[str, Any]) -> tuple[list[str], lis
     customs: list[tuple[str, dict[str, Any]]] = []
     keys: dict[str, None] = {}
     for values in qs.iterator(chunk_size=1000):
-        *texts, labels, username, contact, requested_at, desired_date, state = values[:-2]
-        template, field_values = values[-2:]
+        *texts, labels, username, contact, requested_at, desired_date, state = values[:-3]
+        template, field_values, definitions = values[-3:]
         rows.append([
             *texts, ", ".join(labels or []), contact or username,
             requested_at.isoformat() if requested_at else "",
             desired_date.isoformat() if desired_date else "", state,
         ])  # fmt: skip
-        customs.append((template or "", field_values or {}))
-        keys.update(dict.fromkeys(field_values or {}))
+        field_values = field_values or {}
+        customs.append((template or "", field_values))
+        # In the form's order (a JSON object's keys are not kept in order on PostgreSQL).
+        keys.update(dict.fromkeys(d["key"] for d in definitions or [] if d["key"] in field_values))
     header = list(COLUMNS)
     if any(template or values for template, values in customs):
         header += [TEMPLATE_COLUMN, *(FIELD + key for key in keys)]

@@ -57,7 +57,8 @@ TOPICS: tuple[Topic, ...] = (
         _("Formal channels, the request form and its templates, e-mail intake, classification "
           "and duplicates."),
         (
-            "project-detail", "cr-create", "cr-import", "cr-export", "cr-edit", "cr-comment",
+            "project-detail", "cr-create", "cr-import", "cr-import-job", "cr-export", "cr-edit",
+            "cr-comment",
             "cr-attach", "cr-attachment", "project-similar", "cr-watch", "crtemplate-list",
             "crtemplate-create", "crtemplate-edit", "crtemplate-archive", "crtemplate-move",
         ),
