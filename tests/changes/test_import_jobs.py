@@ -21,6 +21,7 @@ from changeflow.core import tasks
 from changeflow.core.errors import NotFound, PermissionDenied
 from changeflow.core.models import AuditEvent
 from tests.factories import make_cr
+from tests.web.test_crawl import _Document
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +105,11 @@ def test_progress_is_visible_midway_and_the_crs_appear_together(
     done = client.get(url).content.decode()
     assert "Imported: 12 created, 0 skipped." in done and "every 1s" not in done
     assert "ACME-1</a> … <a" in done and "channel=import" in done
+    for html in (done, client.get(url, headers={"Accept-Language": "zh-hans"}).content.decode()):
+        doc = _Document()  # well-formed, as the crawl checks every page it reaches
+        doc.feed(html)
+        doc.finish()
+        assert doc.errors == []
 
 
 def test_a_failure_midway_leaves_no_change_request(personas, django_capture_on_commit_callbacks):
