@@ -171,7 +171,7 @@ REAL: dict[str, list[dict]] = {}
 
 def _real_path_parameters(project) -> dict[str, list[dict]]:
     """For each path template, the path parameters of objects that exist in ``project``."""
-    from changeflow.changes.models import Attachment, ChangeRequest
+    from changeflow.changes.models import Attachment, ChangeRequest, ImportJob
     from changeflow.comms.models import QuarantinedMail
     from changeflow.crtemplates.models import CRTemplate
     from changeflow.impact.models import PlanDependency, PlanMilestone, PlanTask, SimulationRun
@@ -251,6 +251,7 @@ def _real_path_parameters(project) -> dict[str, list[dict]]:
         "tasks": tasks,
         "quarantine": ids(QuarantinedMail.objects.filter(project=project)),
         "cr-templates": ids(CRTemplate.objects.filter(project=project)),
+        "import-jobs": ids(ImportJob.objects.filter(project=project)),
         "process-templates": [
             {"id": pk} for pk in ProcessTemplate.objects.values_list("pk", flat=True)
         ],
@@ -271,6 +272,7 @@ def _real_path_parameters(project) -> dict[str, list[dict]]:
 def _kind_of(path: str) -> str:
     """Which kind of real object a path template addresses (a key of ``REAL``)."""
     for marker, kind in (
+        ("changes/import/{id}", "import-jobs"),
         ("{action}", "actions"),
         ("{item}", "agenda"),
         ("{occ}", "occurrences"),
@@ -335,6 +337,19 @@ def _real_objects_mostly(context, path_parameters):
     return st.one_of(chosen, chosen, chosen, st.just(path_parameters))
 
 
+def _queued_import(project, pm) -> None:
+    """A background import of change requests, queued (its task never runs here): the job's
+    endpoint then has a real job to answer with."""
+    from changeflow.changes import import_jobs
+    from changeflow.changes import io as cr_io
+
+    raw = b"title\nFuzz job\n"
+    import_jobs.import_job_create(
+        user=pm, project=project, raw=raw, parsed=cr_io.parse(raw, filename="job.csv"),
+        filename="job.csv",
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker):
     """The demo project, built once for this module in this worker, rolled back at the end;
@@ -350,6 +365,7 @@ def world(django_db_setup, django_db_blocker):
         try:
             demo = _Demo()
             demo.build()
+            _queued_import(demo.project, demo.users["wang.lei"])
             outsider = accounts.user_create(
                 username="outsider", password=None, display_name="Outsider (no project)"
             )
