@@ -187,3 +187,11 @@ def test_the_dry_run_checks_the_fields_too(personas, forms):
     assert report["created"] == 1 and not ChangeRequest.objects.exists()
     run(p.pm, p.project, raw)
     assert ChangeRequest.objects.get().field_values == {"page": "/home", "screenshot": True}
+
+
+def test_a_field_given_twice_by_key_and_by_label_is_a_problem(personas, forms):
+    p = personas
+    raw = table([["title", "template", "field:page", "field:页面 / Page"], ["x", UI, "/a", "/b"]])
+    assert problems(p.pm, p.project, raw) == [
+        "row 2, column field:页面 / Page: the field page is given twice (also column field:page)"
+    ]

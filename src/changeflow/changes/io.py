@@ -10,10 +10,15 @@ names every problem as "row N, column C: what is wrong"; then it makes each CR t
 CR) in one transaction — all of the file or nothing. A row whose reference (the ``ref`` column,
 a Jira issue key, a Bugzilla bug id, or the ``key`` of an exported CR) is already a CR of the
 project, as its source reference or its key, is skipped: importing a file again adds nothing.
+A ``template`` column names one of the project's active form templates, and ``field:<key>``
+columns give its custom fields, checked by ``crtemplates.definitions.clean_values`` as the
+create service checks them. ``changes.import_jobs`` runs large imports in the background,
+told of the progress through ``progress``.
 
 The export (``change_requests_export``) writes the CRs a list shows (its filters, the caller's
 visibility) to CSV (UTF-8 with BOM, for Excel) or XLSX under the headers the import reads, so
-an export imports into another project as the same CRs.
+an export imports into another project as the same CRs: templates (by name) and custom field
+values included, the ``template`` and ``field:<key>`` columns following when any CR has them.
 """
 
 from __future__ import annotations
