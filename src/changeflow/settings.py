@@ -445,4 +445,4 @@ SIMULATION_SYNC_LIMIT = int(os.environ.get("SIMULATION_SYNC_LIMIT", "2000000"))
 
 # Change request imports (changes.io): a confirmed import of more rows than this runs as a
 # background task (its page shows the progress); smaller ones answer at once.
-CHANGEFLOW_CR_IMPORT_SYNC_ROWS = int(os.environ.get("CHANGEFLOW_CR_IMPORT_SYNC_ROWS", "200"))
+CHANGEFLOW_CR_IMPORT_SYNC_ROWS = int(os.environ.get("CHANGEFLOW_CR_IMPORT_SYNC_ROWS", "100"))

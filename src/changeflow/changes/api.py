@@ -382,7 +382,7 @@ class ChangeRequestImportView(FileUploadView):
     reference (ref, Jira issue key, an exported CR's key) is already a CR of the project are
     skipped. `dry_run` reports what would be created and writes nothing. A file with problems
     is a 400 naming each row and column; over the size or row limit a 413. A file of more rows
-    than the server's CHANGEFLOW_CR_IMPORT_SYNC_ROWS (200 by default) is checked at once, then
+    than the server's CHANGEFLOW_CR_IMPORT_SYNC_ROWS (100 by default) is checked at once, then
     imported in the background: 202 with the `job` to poll (header Location). The project's
     managers only."""
 

@@ -47,7 +47,7 @@ from .models import ImportJob, ImportState
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYNC_ROWS = 200
+DEFAULT_SYNC_ROWS = 100
 PROGRESS_EVERY = 0.25  # seconds between two writes of the progress
 OPEN_STATES = (ImportState.QUEUED, ImportState.RUNNING)
 
