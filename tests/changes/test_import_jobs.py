@@ -237,6 +237,10 @@ def test_web_confirm_of_a_large_file_goes_to_the_job_page(
     assert ChangeRequest.objects.count() == ROWS
     listing = client.get(url).content.decode()
     assert f"/projects/ACME/changes/import/{job.pk}/" in listing and "Done" in listing
+    doc = _Document()
+    doc.feed(listing)
+    doc.finish()
+    assert doc.errors == []
 
 
 def test_a_small_file_is_still_imported_at_once(personas):
