@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "changeflow.core.middleware.AuditOriginMiddleware",
+    "changeflow.core.middleware.StorageFailureMiddleware",
 ]
 
 ROOT_URLCONF = "changeflow.urls"

@@ -225,3 +225,27 @@ def test_a_bucket_without_the_extra_installed_is_said(monkeypatch):
     monkeypatch.setenv("CHANGEFLOW_S3_BUCKET", "b")
     with pytest.raises(ImproperlyConfigured, match=r"pip install 'changeflow\[s3\]'"):
         object_storage()
+
+
+@pytest.mark.django_db
+def test_a_bucket_that_stops_answering_is_a_503_not_a_500(
+    personas, api, s3, s3_server, settings, monkeypatch
+):
+    p = personas
+    cr = make_cr(p.project, by=p.customer)
+    _as(p.customer).post(
+        f"/changes/{cr.key}/attachments/",
+        {"file": SimpleUploadedFile("a.pdf", PDF, content_type="application/pdf")},
+    )
+    attachment = Attachment.objects.get()
+    # The same bucket and prefix, but the credentials are refused from now on.
+    use_bucket(s3_server, settings, monkeypatch, CHANGEFLOW_S3_PREFIX=s3.prefix,
+               CHANGEFLOW_S3_SECRET_ACCESS_KEY="wrong")  # fmt: skip
+    page = _as(p.pm).get(f"/changes/{cr.key}/attachments/{attachment.pk}/")
+    assert page.status_code == 503, page.status_code
+    assert b"storage" in page.content
+    answer = api(p.pm).get(
+        f"/api/v1/change-requests/{cr.key}/attachments/{attachment.pk}/download/"
+    )
+    assert answer.status_code == 503, answer.status_code
+    assert answer.json()["error"]["code"] == "storage_unavailable"

@@ -72,6 +72,9 @@ def exception_handler(exc, context):
     # settings loaded this module first (``changeflow migrate``'s system checks did).
     from rest_framework.views import set_rollback
 
+    from .storage import unavailable
+
+    exc = unavailable(exc) or exc
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)

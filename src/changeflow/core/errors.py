@@ -68,6 +68,14 @@ class TooLarge(ApplicationError):
     code = "too_large"
 
 
+class StorageUnavailable(ApplicationError):
+    """The file storage (an object storage's bucket) does not answer: not the user's doing, and
+    worth trying again later."""
+
+    status = 503
+    code = "storage_unavailable"
+
+
 class RateLimited(ApplicationError):
     status = 429
     code = "rate_limited"

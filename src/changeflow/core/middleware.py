@@ -19,3 +19,22 @@ class AuditOriginMiddleware:
         channel = "api" if request.path.startswith("/api/") else "web"
         with audit.origin(channel, client_ip(request)):
             return self.get_response(request)
+
+
+class StorageFailureMiddleware:
+    """A page whose file storage fails mid-request (the bucket refuses or does not answer)
+    answers 503 saying so, not a 500 (the API's own handler does the same in its format)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from changeflow.web import error_page
+
+        from .storage import unavailable
+
+        failure = unavailable(exception)
+        return error_page(request, failure) if failure else None

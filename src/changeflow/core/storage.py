@@ -7,8 +7,14 @@ questions a deployment asks: is it a bucket, does it answer, and where is a file
 
 from __future__ import annotations
 
+import logging
+
 from django.core.files.storage import default_storage, storages
 from django.utils.translation import gettext as _
+
+from .errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
 
 
 def _bucket_storage():
@@ -58,6 +64,20 @@ def problem() -> str:
     except BotoCoreError as exc:
         return _("object storage: cannot reach it: %s") % exc
     return ""
+
+
+def unavailable(exc: BaseException) -> StorageUnavailable | None:
+    """The error to answer (503) for ``exc`` when it is the object storage's client failing
+    (the bucket refuses, disappears or does not answer mid-request); None for anything else.
+    Logged with its cause, for the operator: the user is only told to try again."""
+    if _bucket_storage() is None:
+        return None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not isinstance(exc, (BotoCoreError, ClientError)):
+        return None
+    log.error("object storage failed: %s", exc, exc_info=exc)
+    return StorageUnavailable(_("The file storage does not answer. Try again in a moment."))
 
 
 def where(name: str) -> str:
