@@ -92,6 +92,13 @@ def test_admin_who_is_no_member_may_assign(personas, api):
     assert r.status_code == 200 and r.json()["assignee"] == p.qa.username
 
 
+def listed(client, query: str) -> list[str]:
+    """The keys the CR list answers ``client`` with ``query``."""
+    r = client.get(URL + query)
+    assert r.status_code == 200, r.content
+    return [row["key"] for row in r.json()["results"]]
+
+
 def test_list_filter_by_assignee_and_me(personas, api):
     p = personas
     mine = make_cr(p.project, by=p.customer, submit=True)
@@ -100,16 +107,10 @@ def test_list_filter_by_assignee_and_me(personas, api):
     patch(api(p.pm), mine, {"assignee": p.developer.username})
     patch(api(p.pm), theirs, {"assignee": p.tech_lead.username})
     dev = api(p.developer)
-
-    def keys(query):
-        r = dev.get(URL + query)
-        assert r.status_code == 200, r.content
-        return [row["key"] for row in r.json()["results"]]
-
-    assert keys("?assignee=me") == [mine.key]
-    assert keys(f"?assignee={p.tech_lead.username}") == [theirs.key]
-    assert keys("?assignee=ghost") == []
-    nobodys = {row["key"] for row in dev.get(URL + "?assignee=none").json()["results"]}
+    assert listed(dev, "?assignee=me") == [mine.key]
+    assert listed(dev, f"?assignee={p.tech_lead.username}") == [theirs.key]
+    assert listed(dev, "?assignee=ghost") == []
+    nobodys = set(listed(dev, "?assignee=none"))
     assert mine.key not in nobodys and theirs.key not in nobodys and len(nobodys) == 1
     rows = dev.get(URL).json()["results"]
     assert {r["key"]: r["assignee"] for r in rows}[mine.key] == p.developer.username
@@ -153,15 +154,9 @@ def test_list_filter_open_and_finished(personas, api):
         user=p.customer, cr=fresh(gone, p.customer), action="withdraw", comment="not needed"
     )
     client = api(p.pm)
-
-    def keys(query):
-        r = client.get(URL + query)
-        assert r.status_code == 200, r.content
-        return [row["key"] for row in r.json()["results"]]
-
-    assert keys("?open=true") == [open_cr.key]
-    assert keys("?open=false") == [gone.key]
-    assert set(keys("")) == {open_cr.key, gone.key}
+    assert listed(client, "?open=true") == [open_cr.key]
+    assert listed(client, "?open=false") == [gone.key]
+    assert set(listed(client, "")) == {open_cr.key, gone.key}
     r = client.get(URL + "?open=maybe")
     assert r.status_code == 400 and names(error_of(r), "open")
 
