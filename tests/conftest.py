@@ -50,8 +50,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _media_static_and_cache(settings, tmp_path):
-    from django.core.cache import cache
+def _media_static_and_cache(settings, tmp_path, tmp_path_factory):
+    from django.core.cache import cache, caches
 
     settings.MEDIA_ROOT = tmp_path / "media"
     # The manifest storage needs `collectstatic`; in tests pages use the plain one, served
@@ -61,15 +61,18 @@ def _media_static_and_cache(settings, tmp_path):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.STATIC_ROOT = tmp_path
-    # The progress of background work: files of this test's own (settings: CHANGEFLOW_HOME).
+    # The progress of background work: files, as without Redis (settings), in this test
+    # process's own folder (not the test's tmp_path, which some tests read whole), emptied for
+    # each test (a rolled-back job's id comes again).
     settings.CACHES = {
         **settings.CACHES,
         "progress": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(tmp_path / "progress"),
+            "LOCATION": str(tmp_path_factory.getbasetemp() / "progress"),
         },
     }
     cache.clear()
+    caches["progress"].clear()
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
@@ -54,6 +56,8 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory):
             pm = User.objects.get(username=PM)
             token = accounts.token_create(user=pm)
             attachment = Attachment.objects.order_by("pk").first()
+            # An import's file waiting between its preview and confirmation: not kept.
+            default_storage.save("imports/1765000000-staged", ContentFile(b"title\nstaged\n"))
             with attachment.file.open("rb") as fh:
                 content = fh.read()
             facts = SimpleNamespace(
@@ -111,6 +115,7 @@ def test_the_archive_holds_a_manifest_the_data_and_the_files(site):
             assert hashlib.sha256(zf.read(name)).hexdigest() == digest
         media = [n for n in names if n.startswith("media/")]
         assert len(media) == manifest["media_files"] >= 1
+        assert not [n for n in media if n.startswith("media/imports/")]
         assert zf.read("media/" + site.attachment[1]) == site.attachment[2]
         # Users are named by their natural key where rows refer to them.
         cr = json.loads(zf.read("data/changes.changerequest.jsonl").splitlines()[0])

@@ -17,7 +17,8 @@ system opens one. Its members:
   any foreign key (the audit events' objects, whose hash chain must verify after a restore).
   Content types and permissions are not in it: ``migrate`` makes them, and the rows that
   refer to them do so by natural key, whatever their ids on the target database;
-- ``media/<name>``: every file of the default storage (attachments, kept mail).
+- ``media/<name>``: every file of the default storage (attachments, kept mail, the review
+  reports' and change orders' files), but the imports' staged files (``imports/``, a session's).
 
 The data is read in one read-only transaction (on PostgreSQL a REPEATABLE READ snapshot, on
 SQLite a deferred read transaction of the WAL), so a write committed meanwhile is either all in

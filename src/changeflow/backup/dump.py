@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from changeflow.core import crypto
 from changeflow.core.management.base import file_error
+from changeflow.web import STAGING
 
 from .archive import (
     CHUNK,
@@ -215,6 +216,8 @@ def _media_names(top: str = "") -> Iterator[str]:
     for name in sorted(files):
         yield posixpath.join(top, name)
     for folder in sorted(folders):
+        if not top and folder == STAGING:
+            continue  # an import's file between preview and confirmation: a session's, transient
         yield from _media_names(posixpath.join(top, folder))
 
 
