@@ -184,7 +184,7 @@ def part_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
         elif part == "delegation":
             summary = _delegation_summary(value)
         elif part == "sla":
-            priorities = next(iter(value.values()), {})
+            priorities: dict[str, int] = next(iter(value.values()), {})
             summary = _("Hours for %(priorities)s: %(stages)s") % {
                 "priorities": "/".join(priorities),
                 "stages": "; ".join(
