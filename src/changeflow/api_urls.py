@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from changeflow.accounts import api as accounts
 from changeflow.ccb import api as ccb
 from changeflow.changes import api as changes
+from changeflow.changes import link_api as cr_links
 from changeflow.comms import api as comms
 from changeflow.core import api_views as core
 from changeflow.impact import plan_api
@@ -114,6 +115,11 @@ urlpatterns = [
     path(CR, changes.ChangeRequestDetailView.as_view(), name="api-cr-detail"),
     path(CR + "transitions/", changes.TransitionView.as_view(), name="api-cr-transitions"),
     path(CR + "history/", changes.HistoryView.as_view(), name="api-cr-history"),
+    path(CR + "links/", cr_links.LinkListView.as_view(), name="api-cr-links"),
+    path(CR + "links/<int:id>/", cr_links.LinkDetailView.as_view(), name="api-cr-link-detail"),
+    path(
+        CR + "mark-duplicate/", cr_links.MarkDuplicateView.as_view(), name="api-cr-mark-duplicate"
+    ),
     path(CR + "comments/", changes.CommentListView.as_view(), name="api-cr-comments"),
     path(CR + "attachments/", changes.AttachmentListView.as_view(), name="api-cr-attachments"),
     path(

@@ -21,6 +21,7 @@ from changeflow.accounts import services as accounts
 from changeflow.accounts.models import Project, User
 from changeflow.cases import demo as cases_demo
 from changeflow.ccb import demo as ccb_demo
+from changeflow.changes import demo as changes_demo
 from changeflow.changes import selectors
 from changeflow.changes import services as changes
 from changeflow.changes.models import ChangeRequest
@@ -174,6 +175,7 @@ class _Demo:
         impact_estimates_demo.load_demo(self.project, self.users, self.crs)
         cases_demo.load_demo(self.project, self.users, self.crs)
         orders_demo.load_demo(self.project, self.users, self.crs, self.passwords)
+        changes_demo.load_demo(self.project, self.users, self.crs)
         reports_demo.load_demo(self.project, self.users, self.crs)  # dates the history: last
         # The process as it now stands (board, review schedule...), saved for the next projects.
         processes_demo.load_demo(self.project, self.users)

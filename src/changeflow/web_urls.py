@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from changeflow.accounts import views as accounts
 from changeflow.ccb import views as ccb
+from changeflow.changes import link_views as cr_links
 from changeflow.changes import views as changes
 from changeflow.impact import plan_views as impact_plans
 from changeflow.requirements import cr_views as change_sets
@@ -73,6 +74,9 @@ urlpatterns = [
     ),
     path("changes/<str:key>/assessment/", changes.assessment, name="cr-assessment"),
     path("changes/<str:key>/vote/", changes.vote, name="cr-vote"),
+    path("changes/<str:key>/links/", cr_links.link_add, name="cr-link-add"),
+    path("changes/<str:key>/links/<int:pk>/remove/", cr_links.link_remove, name="cr-link-remove"),
+    path("changes/<str:key>/mark-duplicate/", cr_links.mark_duplicate, name="cr-mark-duplicate"),
     path("", include("changeflow.meetings.urls")),
     path("", include("changeflow.reports.urls")),
     path("", include("changeflow.guide.urls")),

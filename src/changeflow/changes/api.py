@@ -35,7 +35,7 @@ from changeflow.core.api_views import (
 from changeflow.core.middleware import client_ip
 from changeflow.requirements import io as req_io
 
-from . import import_jobs, selectors, services, uploads, workflow
+from . import import_jobs, links, selectors, services, uploads, workflow
 from . import io as cr_io
 from .filters import ChangeRequestExportFilter, ChangeRequestFilter
 from .models import ChangeRequest
@@ -87,6 +87,7 @@ def _detail(cr: ChangeRequest, user, code: int = status.HTTP_200_OK) -> Response
     context = {
         "available_actions": _actions(cr, user, assessment),
         "current_assessment": assessment,
+        "links": links.link_list(user=user, cr=cr),
     }
     data = ChangeRequestSerializer(cr, context=context).data
     return versioned(data, cr.version, code)

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Greatest, Least
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -409,3 +410,63 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} ({self.filename})"
+
+
+class LinkKind(models.TextChoices):
+    """How one CR stands to another; read from the link's source ("ACME-12 duplicates ACME-7")."""
+
+    DUPLICATES = "duplicates", _("duplicates")
+    RELATES_TO = "relates_to", _("relates to")
+    DEPENDS_ON = "depends_on", _("depends on")
+    REPLACES = "replaces", _("replaces")
+
+
+# The same link read from its target: "ACME-7 is duplicated by ACME-12", "ACME-5 blocks ACME-3".
+LINK_INVERSE_LABELS = {
+    LinkKind.DUPLICATES: _("is duplicated by"),
+    LinkKind.RELATES_TO: _("relates to"),
+    LinkKind.DEPENDS_ON: _("blocks"),
+    LinkKind.REPLACES: _("is replaced by"),
+}
+LINK_NOTE_MAX = 2000
+
+
+class ChangeRequestLink(models.Model):
+    """A typed, directed link between two CRs (``changes.links``). One link per pair of CRs,
+    whichever way and whatever the kind: two links between the same CRs would say the same
+    thing twice ("relates to" both ways) or contradict each other ("depends on" both ways is a
+    cycle, "duplicates" and "relates to" together is one too many). A CR duplicates at most one
+    other. Removing a link deletes the row; the audit event keeps what it was."""
+
+    from_cr = models.ForeignKey(ChangeRequest, on_delete=models.PROTECT, related_name="links_out")
+    to_cr = models.ForeignKey(ChangeRequest, on_delete=models.PROTECT, related_name="links_in")
+    kind = models.CharField(_("kind"), max_length=12, choices=LinkKind.choices)
+    note = models.TextField(_("note"), blank=True, max_length=LINK_NOTE_MAX)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                Least("from_cr", "to_cr"),
+                Greatest("from_cr", "to_cr"),
+                name="crlink_one_per_pair",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(from_cr=models.F("to_cr")), name="crlink_not_self"
+            ),
+            models.UniqueConstraint(
+                fields=["from_cr"],
+                condition=models.Q(kind="duplicates"),
+                name="crlink_duplicates_one",
+            ),
+        ]
+        indexes = [models.Index(fields=["to_cr", "kind"], name="crlink_to_kind")]
+        verbose_name = _("change request link")
+        verbose_name_plural = _("change request links")
+
+    def __str__(self) -> str:
+        return f"{self.from_cr_id} {self.kind} {self.to_cr_id}"

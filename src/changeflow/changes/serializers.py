@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -20,6 +22,7 @@ from .models import (
     Channel,
     Comment,
     ImpactAssessment,
+    LinkKind,
     Priority,
     Risk,
     Urgency,
@@ -133,6 +136,39 @@ CUSTOM_FIELDS_HELP = _(
 )
 
 
+class LinkedChangeSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    state = serializers.CharField()
+
+
+class LinkSerializer(serializers.Serializer):
+    """One link as the CR in the path sees it."""
+
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=LinkKind.choices)
+    direction = serializers.ChoiceField(
+        choices=[("out", "out"), ("in", "in")],
+        help_text=_(
+            "out: this CR is the link's source (it duplicates, depends on, replaces the other); "
+            "in: its target (it is duplicated by, blocks, is replaced by the other)."
+        ),
+    )
+    label = serializers.CharField(  # type: ignore[assignment]  # the API's field name
+        help_text=_("How the link reads from this CR, e.g. 'blocks'.")
+    )
+    source = serializers.CharField(source="from_key")
+    target = serializers.CharField(source="to_key")
+    other = serializers.SerializerMethodField()
+    note = serializers.CharField()
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    @extend_schema_field(LinkedChangeSerializer)
+    def get_other(self, row: Any) -> dict:
+        return {"key": row.other_key, "title": row.other_title, "state": row.other_state}
+
+
 class ChangeRequestSerializer(ChangeRequestListSerializer):
     """One CR with its texts, actuals, the caller's available actions and its current
     assessment (the view puts the last two in the serializer context)."""
@@ -152,6 +188,7 @@ class ChangeRequestSerializer(ChangeRequestListSerializer):
         source="field_values", read_only=True, help_text=CUSTOM_FIELDS_HELP
     )
     field_definitions = FieldDefinitionSerializer(many=True, read_only=True)
+    links = serializers.SerializerMethodField()
 
     class Meta(ChangeRequestListSerializer.Meta):
         fields = [
@@ -161,6 +198,7 @@ class ChangeRequestSerializer(ChangeRequestListSerializer):
             "actual_schedule_days", "currency", "state_changed_at", "closed_at",
             "affected_requirements",
             "available_actions", "current_assessment", "template", "fields", "field_definitions",
+            "links",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -171,6 +209,7 @@ class ChangeRequestSerializer(ChangeRequestListSerializer):
             instance,
             actions=self.get_available_actions(instance),
             assessment=self.get_current_assessment(instance),
+            links=self.get_links(instance),
         )
 
     def get_affected_requirements(self, obj) -> list[str]:
@@ -179,6 +218,12 @@ class ChangeRequestSerializer(ChangeRequestListSerializer):
     @extend_schema_field(AvailableActionSerializer(many=True))
     def get_available_actions(self, obj):
         return AvailableActionSerializer(self.context.get("available_actions", []), many=True).data
+
+    @extend_schema_field(LinkSerializer(many=True))
+    def get_links(self, obj):
+        """The CR's links both ways, those whose other CR the caller can see (the view reads
+        them: ``changes.links.link_list``)."""
+        return LinkSerializer(self.context.get("links", []), many=True).data
 
     @extend_schema_field(AssessmentSummarySerializer(allow_null=True))
     def get_current_assessment(self, obj):
@@ -204,7 +249,9 @@ def affected_keys(cr: ChangeRequest) -> list[str]:
     return list(cr.affected_requirements.order_by("number").values_list("key", flat=True))
 
 
-def detail_item(cr: ChangeRequest, *, actions: list, assessment: dict | None) -> dict:
+def detail_item(
+    cr: ChangeRequest, *, actions: list, assessment: dict | None, links: list | None = None
+) -> dict:
     """One CR, exactly as ``ChangeRequestSerializer`` declares it (a hot path, like
     ``list_item``; tests/api pins the two to the generic serializer)."""
     return {
@@ -228,6 +275,7 @@ def detail_item(cr: ChangeRequest, *, actions: list, assessment: dict | None) ->
         "template": cr.template_id,
         "fields": cr.field_values,
         "field_definitions": cr.field_definitions,
+        "links": links or [],
     }
 
 

@@ -186,7 +186,16 @@ def workflow_context(
         change_set_unapplied=cr.state == State.IMPLEMENTING and _change_set_unapplied(cr),
         # Only approved CRs start implementation: no query for any other state.
         change_order_unsigned=cr.state == State.APPROVED and _change_order_unsigned(cr),
+        # Only approved CRs start implementation: no query for any other state.
+        **(_open_dependencies(cr, user) if cr.state == State.APPROVED else {}),
     )
+
+
+def _open_dependencies(cr: ChangeRequest, user: User) -> dict[str, Any]:
+    from .links import open_dependencies
+
+    visible, hidden = open_dependencies(cr, user)
+    return {"blocked_by": tuple(visible), "blocked_hidden": hidden}
 
 
 def _change_order_unsigned(cr: ChangeRequest) -> bool:
@@ -576,9 +585,16 @@ def _custom_fields(
 
 
 def change_request_transition(
-    *, user: User, cr: ChangeRequest, action: str, comment: str = ""
+    *,
+    user: User,
+    cr: ChangeRequest,
+    action: str,
+    comment: str = "",
+    audit_extra: dict[str, Any] | None = None,
 ) -> ChangeRequest:
-    """Take ``action`` on ``cr``: guarded by the workflow table, applied compare-and-set."""
+    """Take ``action`` on ``cr``: guarded by the workflow table, applied compare-and-set.
+    ``audit_extra``: more facts for the audit event (``duplicate_of``: a CR closed as a
+    duplicate by ``changes.links.mark_duplicate``)."""
     require_member(user, cr.project)  # a viewer may take no action (workflow: _may_act)
     comment = (comment or "").strip()
     if len(comment) > 100_000:
@@ -632,7 +648,7 @@ def change_request_transition(
             from changeflow.requirements.changesets import on_cr_closed
 
             on_cr_closed(user=user, cr=current)
-        after: dict[str, Any] = {"state": target, "comment": comment}
+        after: dict[str, Any] = {"state": target, "comment": comment, **(audit_extra or {})}
         if updates.get("decision_mode") == DecisionMode.DELEGATED:
             # Recorded as delegated: the thresholds it was decided under.
             after["delegation"] = ccb.delegation_limits(current.project)

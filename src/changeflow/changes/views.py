@@ -69,12 +69,14 @@ from .forms import (
     TransitionForm,
     VoteForm,
 )
+from .link_views import links_panel
 from .models import (
     AssessmentMethod,
     ChangeRequest,
     ChangeType,
     Channel,
     DecisionMode,
+    LinkKind,
     Priority,
     Ratification,
     Urgency,
@@ -345,6 +347,14 @@ FIELD_LABELS.update(
     role=gettext_lazy("Role"),
     requested_by=gettext_lazy("Requester"),
     fields=gettext_lazy("Custom fields"),
+    link=gettext_lazy("Link"),
+    kind=gettext_lazy("Kind"),
+    source=gettext_lazy("From"),
+    target=gettext_lazy("To"),
+    note=gettext_lazy("Note"),
+    created_by=gettext_lazy("Created by"),
+    created_at=gettext_lazy("Created"),
+    duplicate_of=gettext_lazy("Duplicate of"),
 )
 # The fields of other apps' events in the CR's history - expert estimates, Delphi rounds, the
 # change plan, service levels - named like the others rather than by their keys.
@@ -383,6 +393,7 @@ VALUE_CHOICES: dict[str, Any] = {
     "outcome": RoundStatus,
     "stage": State,
     "disagree": Dimension,
+    "kind": LinkKind,
     **cases.EVENT_VALUE_CHOICES,
 }
 # Maps whose keys are codes: {"effort": 0.2, "schedule": 0.1}.
@@ -425,6 +436,8 @@ EVENT_LABELS: dict[str, Any] = {
     "vote.changed": gettext_lazy("changed their vote"),
     "sla.breached": gettext_lazy("was over its service level"),
     "votes.reset": gettext_lazy("reset the board's votes"),
+    "cr.linked": gettext_lazy("linked it to another change request"),
+    "cr.unlinked": gettext_lazy("removed a link"),
     **IMPACT_EVENT_LABELS,
     **cs.EVENT_LABELS,
     **cases.EVENT_LABELS,
@@ -435,7 +448,7 @@ _HIDDEN_KEYS = {
     "sha256", "key", "risks", "resources", "internal", "content_type", "round", "title",
     "description", "reason", "expected_benefit", "requested_by", "labels", "emergency",
     "requester_contact", "desired_date", "channel", "type", "priority", "urgency",
-    "signer", "meaning", "notify", "voided", "voters", "delegation",
+    "signer", "meaning", "notify", "voided", "voters", "delegation", "link",
     *cs.EVENT_HIDDEN_KEYS,
     *cases.EVENT_HIDDEN_KEYS,
 }  # fmt: skip
@@ -608,6 +621,7 @@ def _detail_context(
         "ratification_pending": cr.ratification == Ratification.PENDING,
         "simulation": simulation_panel(request, cr),
         "requirements_panel": cr_panel(user=user, cr=cr),
+        "links": links_panel(user=user, cr=cr, can_withdraw=Action.WITHDRAW in actions),
         "custom_fields": template_fields.display(cr.field_definitions, cr.field_values),
         **board_panel,  # ccb/_cr_board.html
     }

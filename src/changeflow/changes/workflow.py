@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from django.db.models import TextChoices
 from django.utils.functional import Promise
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 
@@ -166,6 +167,10 @@ class Context:
     change_set_unapplied: bool = False
     # The CR is billable (it has a change order) and its current order is not signed yet.
     change_order_unsigned: bool = False
+    # The keys of the CRs this one depends on (``depends_on`` links) that are not implemented
+    # yet (not verifying or closed); ``blocked_hidden`` more of them the actor cannot see.
+    blocked_by: tuple[str, ...] = ()
+    blocked_hidden: int = 0
 
 
 @dataclass(frozen=True)
@@ -223,6 +228,10 @@ def _precondition(action: Action, ctx: Context) -> Denial | None:
             _("The customer has not signed this change's change order yet: implementation "
               "starts once it is signed (or withdrawn)."),
         )  # fmt: skip
+    blocked = ctx.blocked_by or ctx.blocked_hidden
+    if action is Action.START_IMPLEMENTATION and blocked and not ctx.emergency:
+        # Emergency changes are exempt, as from the change order's hold.
+        return need("dependencies_open", _blocked_message(ctx))
     if action is Action.SUBMIT_VERIFICATION and ctx.change_set_unapplied:
         return need(
             "change_set_unapplied",
@@ -231,6 +240,19 @@ def _precondition(action: Action, ctx: Context) -> Denial | None:
     if action is Action.VERIFY and not ctx.actual_effort_recorded:
         return need("actuals_required", _("Record the actual effort before verifying."))
     return None
+
+
+def _blocked_message(ctx: Context) -> Promise:
+    keys = ", ".join(ctx.blocked_by)
+    if ctx.blocked_hidden:
+        hidden = format_lazy(_("{count} you cannot see"), count=ctx.blocked_hidden)
+        sep = ", " if keys else ""
+        keys = format_lazy("{keys}{sep}{hidden}", keys=keys, sep=sep, hidden=hidden)
+    return format_lazy(
+        _("This change depends on change requests not implemented yet: {keys}. Implementation "
+          "starts once they are (verifying or closed), or once the links are removed."),
+        keys=keys,
+    )  # fmt: skip
 
 
 def evaluate(action: Action | str, ctx: Context) -> Denial | None:
@@ -271,6 +293,13 @@ def can_edit(ctx: Context) -> bool:
     if ctx.is_admin or ctx.role in (PM, TL):
         return True
     return ctx.is_requester and ctx.role is not None and ctx.state in (S.DRAFT, S.RETURNED)
+
+
+def can_link(ctx: Context) -> bool:
+    """Link the CR to another, or remove one of its links: whoever may edit the CR (a link is
+    part of what the CR says), so its requester too while it is a draft or returned; not once
+    it is closed, rejected or withdrawn."""
+    return can_edit(ctx)
 
 
 def can_assign(ctx: Context) -> bool:

@@ -33,6 +33,7 @@ DEFAULTS: dict[str, str] = {
     Kind.ORDER_ISSUED: Channel.BOTH,
     Kind.ORDER_SIGNED: Channel.BOTH,
     Kind.ORDER_DECLINED: Channel.BOTH,
+    Kind.DUPLICATE: Channel.BOTH,
 }
 
 # An outcome rated this low (of 1–5) tells the team: a customer unhappy with a delivered change
@@ -73,6 +74,8 @@ def kind_of(action: str, after: Mapping[str, Any]) -> str | None:
     """The kind of notification an audit action makes, or None when it makes none."""
     if action in _EXPLICIT:
         return _EXPLICIT[action]
+    if action == "cr.withdraw" and after.get("duplicate_of"):  # changes.links.mark_duplicate
+        return Kind.DUPLICATE
     if action == "cr.updated" and after.get("assignee") and after.get("notify"):
         return Kind.ASSIGNED
     if action == "cr.created":

@@ -91,6 +91,11 @@ def headline(kind: str, data: dict[str, Any], *, personal: bool = True) -> str:
         return _("%(actor)s signed change order %(key)s: %(title)s") % d
     if kind == Kind.ORDER_DECLINED:
         return _("%(actor)s declined change order %(key)s: %(title)s") % d
+    if kind == Kind.DUPLICATE:
+        return _("%(actor)s closed %(key)s as a duplicate of %(original)s") % {
+            **d,
+            "original": data.get("duplicate_of", "?"),
+        }
     if kind == TEST_KIND:
         return _("Test message from changeflow for project %(project)s") % d
     return f"{kind}: {d['key']}"

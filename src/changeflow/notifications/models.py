@@ -35,6 +35,7 @@ class Kind(models.TextChoices):
     ORDER_ISSUED = "order.issued", _("Change order to sign")
     ORDER_SIGNED = "order.signed", _("Change order signed")
     ORDER_DECLINED = "order.declined", _("Change order declined")
+    DUPLICATE = "cr.duplicate", _("Change request closed as a duplicate")
 
 
 class Channel(models.TextChoices):

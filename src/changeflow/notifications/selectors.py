@@ -28,6 +28,7 @@ _AUDIENCE: dict[str, set[str]] = {
     Kind.DECIDED: {"requester", "watchers", "assignee", "board"},
     Kind.COMMENTED: {"requester", "watchers", "assignee"},
     Kind.RATED_LOW: {"managers", "assignee"},
+    Kind.DUPLICATE: {"requester", "watchers", "assignee"},
 }
 # When one person is concerned several ways, the most pressing kind wins.
 _RANK: dict[str, int] = {Kind.MENTIONED: 0, Kind.VOTE_NEEDED: 1}

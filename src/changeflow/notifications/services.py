@@ -88,7 +88,8 @@ def _facts(event: AuditEvent, cr, actor: User | None) -> dict[str, Any]:
         data["title"] = cr.title
     elif after.get("title"):
         data["title"] = str(after["title"])[:200]
-    for name in ("state", "ratification", "decision", "due_date", "score", "number"):
+    for name in ("state", "ratification", "decision", "due_date", "score", "number",
+                 "duplicate_of"):  # fmt: skip
         if after.get(name):
             data[name] = after[name]
     if before.get("state"):

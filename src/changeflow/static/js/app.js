@@ -15,4 +15,14 @@
       event.preventDefault();
     }
   });
+  // A panel that answers a refused or invalid form with itself (an error message, a 4xx status)
+  // opts in with data-swap-errors: htmx swaps only 2xx answers by default.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    var elt = event.detail.elt;
+    if (status >= 400 && status < 500 && elt.closest && elt.closest("[data-swap-errors]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
 })();

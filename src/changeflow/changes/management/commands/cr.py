@@ -5,7 +5,11 @@ audited on the ``cli`` channel, the new assignee notified).
 ``changeflow cr import FILE --project KEY`` / ``cr export FILE --project KEY``: change requests
 from CSV, XLSX, Jira's CSV or JSON (all or nothing; ``--dry-run`` writes nothing) and to CSV or
 XLSX (``changes.io``). The import runs here whatever the file's size (the web and the API
-import large files in the background); a progress line goes to stderr when it is a terminal."""
+import large files in the background); a progress line goes to stderr when it is a terminal.
+
+``changeflow cr link KEY KIND OTHER [--note TEXT]`` / ``cr unlink KEY OTHER`` / ``cr links KEY``:
+link two change requests (``duplicates``, ``relates_to``, ``depends_on``, ``replaces``), remove
+the link between them, list a CR's links both ways (``changes.links``, as the API)."""
 
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ from django.utils.translation import gettext_lazy
 
 from changeflow.accounts.models import Project, User
 from changeflow.changes import io as cr_io
-from changeflow.changes import services
-from changeflow.changes.models import ChangeRequest
+from changeflow.changes import links, services
+from changeflow.changes.models import ChangeRequest, LinkKind
 from changeflow.core.management.base import (
     TranslatedCommand,
     acting_user,
@@ -41,6 +45,17 @@ class Command(TranslatedCommand):
         )  # fmt: skip
         unassign = sub.add_parser("unassign", help=_("clear a change request's assignee"))
         unassign.add_argument("key", metavar="KEY", help=_("the change request, e.g. ACME-12"))
+        link = sub.add_parser("link", help=_("link a change request to another"))
+        link.add_argument("key", metavar="KEY", help=_("the change request, e.g. ACME-12"))
+        link.add_argument("kind", metavar="KIND", choices=LinkKind.values,
+                          help=_("one of: %s") % ", ".join(LinkKind.values))  # fmt: skip
+        link.add_argument("other", metavar="OTHER", help=_("the other change request, e.g. ACME-7"))
+        link.add_argument("--note", default="", help=_("why they are linked"))
+        unlink = sub.add_parser("unlink", help=_("remove the link between two change requests"))
+        unlink.add_argument("key", metavar="KEY", help=_("the change request, e.g. ACME-12"))
+        unlink.add_argument("other", metavar="OTHER", help=_("the other change request"))
+        listing = sub.add_parser("links", help=_("list a change request's links"))
+        listing.add_argument("key", metavar="KEY", help=_("the change request, e.g. ACME-12"))
         imp = sub.add_parser("import", help=_("import change requests from a file, all or nothing"))
         exp = sub.add_parser("export", help=_("export a project's change requests to a file"))
         for p, formats in ((imp, cr_io.FORMATS), (exp, cr_io.EXPORT_FORMATS)):
@@ -57,7 +72,7 @@ class Command(TranslatedCommand):
             "--submit", action="store_true",
             help=_("submit the new change requests (the team is notified); default: drafts"),
         )  # fmt: skip
-        for p in (assign, unassign, imp, exp):
+        for p in (assign, unassign, link, unlink, listing, imp, exp):
             p.add_argument(
                 "--user", "--as", dest="user", metavar="NAME", default=None,
                 help=_("who does it (default: the project's first project manager)"),
@@ -77,6 +92,8 @@ class Command(TranslatedCommand):
         if cr is None:
             raise CommandError(_("unknown change request '%s'") % key)
         actor = acting_user(cr.project, options.get("user"))
+        if action in ("link", "unlink", "links"):
+            return self._links(actor, cr, action, options)
         name = (options.get("assignee") or "").strip() if action == "assign" else ""
         if action == "assign":  # a blank name is a mistake, not an unassign
             target = User.objects.filter(username=name).first() if name else None
@@ -89,6 +106,32 @@ class Command(TranslatedCommand):
             self.stdout.write(_("%(key)s assigned to %(user)s") % {"key": cr.key, "user": name})
         else:
             self.stdout.write(_("%s has no assignee now") % cr.key)
+
+    def _links(self, actor, cr: ChangeRequest, action: str, options) -> None:
+        if action == "link":
+            made = links.link_create(
+                user=actor, cr=cr, kind=options["kind"], target=options["other"],
+                note=options.get("note") or "",
+            )  # fmt: skip
+            self.stdout.write(f"{cr.key} {links.label(made.kind, 'out')} {made.to_cr.key}")
+            return
+        rows = links.link_list(user=actor, cr=cr)
+        if action == "links":
+            for r in rows:
+                note = f"  ({r.note})" if r.note else ""
+                self.stdout.write(
+                    f"{r.id}\t{r.label}\t{r.other_key}\t{r.other_state}\t{r.other_title}{note}"
+                )
+            return
+        other = options["other"].strip().upper()
+        row = next((r for r in rows if r.other_key == other), None)
+        if row is None:
+            raise CommandError(
+                _("%(key)s has no link to %(other)s") % {"key": cr.key, "other": other}
+            )
+        links.link_delete(user=actor, link=links.link_get(user=actor, cr=cr, pk=row.id))
+        self.stdout.write(_("removed: %(a)s %(label)s %(b)s")
+                          % {"a": cr.key, "label": row.label, "b": other})  # fmt: skip
 
     def _export(self, user, project, file: str, fmt: str | None) -> None:
         if fmt is None:
