@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, StrictSerializer, errors
 
-from . import links, selectors, services
+from . import links, selectors
 from .models import LINK_NOTE_MAX, ChangeRequest, LinkKind
 from .serializers import ChangeRequestSerializer, LinkSerializer
 
@@ -105,7 +105,7 @@ class MarkDuplicateView(ApiView):
         from .api import _detail
 
         cr = selectors.change_request_get(user=request.user, key=key)
-        services.require_member(request.user, cr.project)
+        links.require_marker(request.user, cr)
         data = self.get_validated(MarkDuplicateSerializer)
         links.mark_duplicate(user=request.user, cr=cr, **data)
         return _detail(selectors.change_request_get(user=request.user, key=key), request.user)

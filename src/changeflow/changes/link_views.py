@@ -132,7 +132,7 @@ def mark_duplicate(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     """Always a whole page: the CR's state changes, not only its links."""
     cr = _cr(request, key)
     try:
-        services.require_member(request.user, cr.project)
+        links.require_marker(request.user, cr)
     except ApplicationError as exc:
         return error_page(request, exc)
     form = MarkDuplicateForm(request.POST)

@@ -212,6 +212,15 @@ def require_linker(user: User, cr: ChangeRequest) -> None:
         raise PermissionDenied(_("You may not change the links of this change request now."))
 
 
+def require_marker(user: User, cr: ChangeRequest) -> None:
+    """Who may mark ``cr`` as a duplicate, whatever the body names: who may link it and may
+    withdraw it now (the workflow's guard: 403 for the role, 409 for the state)."""
+    require_linker(user, cr)
+    denial = workflow.evaluate(Action.WITHDRAW, services.workflow_context(cr, user))
+    if denial is not None:
+        raise services._ERRORS[denial.kind](denial.message, code=denial.code)
+
+
 # ---------------------------------------------------------------- writes
 
 
@@ -396,12 +405,9 @@ def mark_duplicate(
     one under the delegated thresholds, or the board). So the withdraw's guards apply: the
     project manager (or the CR's requester, for their own) while the CR is not yet approved.
     The comment names the original; the requester is told (notification ``cr.duplicate``)."""
-    services.require_member(user, cr.project)
+    require_marker(user, cr)
     note = _clean_note(note)
     other = _target(user, cr, original, "original")
-    denial = workflow.evaluate(Action.WITHDRAW, services.workflow_context(cr, user))
-    if denial is not None:
-        raise services._ERRORS[denial.kind](denial.message, code=denial.code)
     with transaction.atomic():
         made = ChangeRequestLink.objects.filter(
             from_cr_id=cr.pk, to_cr_id=other.pk, kind=LinkKind.DUPLICATES
