@@ -215,10 +215,11 @@ def require_linker(user: User, cr: ChangeRequest) -> None:
 def require_marker(user: User, cr: ChangeRequest) -> None:
     """Who may mark ``cr`` as a duplicate, whatever the body names: who may link it and may
     withdraw it now (the workflow's guard: 403 for the role, 409 for the state)."""
-    require_linker(user, cr)
+    services.require_member(user, cr.project)
     denial = workflow.evaluate(Action.WITHDRAW, services.workflow_context(cr, user))
     if denial is not None:
         raise services._ERRORS[denial.kind](denial.message, code=denial.code)
+    require_linker(user, cr)
 
 
 # ---------------------------------------------------------------- writes
