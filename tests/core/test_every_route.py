@@ -204,6 +204,10 @@ BODIES: dict[tuple[str, str], dict] = {
                                "schedule_delta_days": "1"},
     ("order-edit", "POST"): {"amount": "100", "currency": "CNY", "schedule_delta_days": "1"},
     ("order-withdraw", "POST"): {"reason": "x"},
+    ("api-cr-links", "POST"): {"kind": "relates_to", "target": "{cr2}"},
+    ("api-cr-mark-duplicate", "POST"): {"original": "{cr2}"},
+    ("cr-link-add", "POST"): {"kind": "relates_to", "target": "{cr2}"},
+    ("cr-mark-duplicate", "POST"): {"original": "{cr2}"},
     ("ccb-freeze-create", "POST"):  {"name": "f", "starts_at": "2027-02-01 00:00",
                                     "ends_at": "2027-02-02 00:00", "reason": "x"},
 }  # fmt: skip
@@ -246,6 +250,7 @@ PARAMETER_RULES = (
     (r"change-set/<int:(id|edit_id)>", "change-set"),
     (r"plan/simulations/<int:id>", "plan-simulations"),
     (r"simulations/<int:(id|pk)>", "cr-simulations"),
+    (r"(change-requests|changes)/<str:key>/links/<int:(id|pk)>", "cr-links"),
     (r"links/<int:(id|pk)>", "links"),
     (r"webhooks/<int:(id|pk)>", "webhooks"),
     (r"cr-templates/<int:(id|pk)>", "cr-templates"),
@@ -362,7 +367,7 @@ def _real_parameters(project, users) -> dict[str, dict]:
     from changeflow.ccb.models import FreezeWindow
     from changeflow.changes import import_jobs
     from changeflow.changes import io as cr_io
-    from changeflow.changes.models import Attachment, ChangeRequest
+    from changeflow.changes.models import Attachment, ChangeRequest, ChangeRequestLink
     from changeflow.comms.models import QuarantinedMail
     from changeflow.comms.services import mail_quarantine
     from changeflow.crtemplates.models import CRTemplate
@@ -439,6 +444,12 @@ def _real_parameters(project, users) -> dict[str, dict]:
         },
         "links": {"key": key, "id": (link := _first(TraceLink, project=project)).pk,
                   "pk": link.pk},
+        # The dependency of the CR being assessed: its editors may remove it.
+        "cr-links": {"key": (dep := _first(ChangeRequestLink, from_cr__project=project,
+                                           kind="depends_on")).from_cr.key,
+                     "id": dep.pk, "pk": dep.pk},
+        # Another open CR, linked to none: what a new link names.
+        "cr2": {"key": _first(ChangeRequest, project=project, state="submitted").key},
         "webhooks": {"key": key, "id": (hook := _first(Webhook, project=project)).pk,
                      "pk": hook.pk},
         "cr-templates": {"key": key,
@@ -524,6 +535,7 @@ def world(django_db_setup, django_db_blocker):
                 "task2": tasks[0].key,
                 "item": real["agenda"]["item"],
                 "cr": real["cr"]["key"],
+                "cr2": real["cr2"]["key"],
             }
             # Signed in once, here: a session and a token each, outside the tests' savepoints.
             sessions = {who: Client() for who in callers}
