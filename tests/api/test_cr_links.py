@@ -113,6 +113,10 @@ def test_a_link_to_another_projects_cr_is_404_and_never_shown(api, personas, pai
     assert api(p.outsider).get(url(theirs)).json()["count"] == 0
     assert api(p.pm).delete(url(a, f"links/{link.pk}/")).status_code == 404
     assert api(p.admin).get(url(theirs)).json()["count"] == 1
+    # Nor does the history name it to them (the audit event keeps it).
+    history = api(p.pm).get(url(a, "history/")).content.decode()
+    assert "cr.linked" in history and theirs.key not in history
+    assert theirs.key in api(p.admin).get(url(a, "history/")).content.decode()
 
 
 def test_mark_duplicate(api, personas, pair):

@@ -699,10 +699,17 @@ def _populated_cr(p, n: int, shared: str):
         requirements.requirement_create(user=p.pm, project=p.project, title=f"需求 {n}-{i}")
         for i in range(n)
     ]
-    for i in range(n):
-        make_cr(p.project, by=p.customer, title=f"登录页面短信验证码 {n}-{i}")  # similar CRs
+    similar = [
+        make_cr(p.project, by=p.customer, title=f"登录页面短信验证码 {n}-{i}") for i in range(n)
+    ]
     cr = make_cr(p.project, by=p.customer, title=f"登录页面需要支持短信验证码 ({n})",
                  affected_requirements=[shared, *(r.key for r in reqs)])  # fmt: skip
+    from changeflow.changes import links
+
+    for i, other in enumerate(similar):  # links both ways, of each kind
+        kind = ("relates_to", "depends_on", "replaces", "duplicates")[i % 4]
+        source, target = (cr, other) if i % 2 else (other, cr)
+        links.link_create(user=p.pm, cr=source, kind=kind, target=target.key)
     cr = advance(cr, p, "assessing")
     for r in reqs:
         changesets.edit_create(user=p.tech_lead, cr=fresh(cr, p.tech_lead), op="modify",
@@ -745,8 +752,8 @@ def _populated_cr(p, n: int, shared: str):
 # pool's check); comments, communications (2), watch, attachments. For the team also the
 # simulation panel (3), the requirement choices of the change set form and the estimates
 # (rounds 2, calibration), and the improvement actions that name the CR (1; internal: none for
-# customers). For everyone the change order panel (1).
-DETAIL_QUERIES = {"pm": 37, "customer": 29, "admin": 37}
+# customers). For everyone the change order panel (1) and the links panel (1).
+DETAIL_QUERIES = {"pm": 38, "customer": 30, "admin": 38}
 # On PostgreSQL the impact analysis runs in a savepoint that sets its planner options (and
 # releases it): three statements more (requirements.impact).
 POSTGRES_IMPACT_STATEMENTS = 3
@@ -779,6 +786,7 @@ def test_detail_query_count_does_not_grow_with_related_rows(
         assert response.status_code == 200
     html = response.content.decode()
     assert "评论 4" in html and "附件4.txt" in html and small.key in html  # rows, conflict
+    assert html.count('class="badge state state-') >= 5  # the links panel's rows
 
 
 def test_dates_read_the_same_day_in_every_language(client, personas):

@@ -216,7 +216,10 @@ class HistoryView(ApiView):
     )
     def get(self, request, key: str):
         cr = selectors.change_request_get(user=request.user, key=key)
-        return self.paginated(selectors.history(user=request.user, cr=cr), HistoryEventSerializer)
+        page = self.paginate_queryset(selectors.history(user=request.user, cr=cr))
+        page = links.redact_history(page or [], user=request.user, cr=cr)
+        data = HistoryEventSerializer(page, many=True, context=self.get_serializer_context()).data
+        return self.get_paginated_response(data)
 
 
 class CommentListView(ApiView):

@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from changeflow.accounts.models import Membership, User
+from changeflow.accounts.models import Membership, Project, User
 from changeflow.core import audit
 from changeflow.core.access import restrict, role_in
 from changeflow.core.errors import (
@@ -35,6 +36,7 @@ from changeflow.core.errors import (
     PreconditionFailed,
     ValidationError,
 )
+from changeflow.core.models import AuditEvent
 
 from . import selectors, services, workflow
 from .models import (
@@ -186,6 +188,43 @@ def open_dependencies(cr: ChangeRequest, user: User) -> tuple[list[str], int]:
     ) if others else set()  # fmt: skip
     seen = [key for key, p in rows if p == cr.project_id or p in mine]
     return seen, len(rows) - len(seen)
+
+
+LINK_EVENTS = ("cr.linked", "cr.unlinked")
+
+
+def _prefix(key: Any) -> str:
+    return key.rsplit("-", 1)[0] if isinstance(key, str) and "-" in key else ""
+
+
+def redact_history(events: Iterable[AuditEvent], *, user: User, cr: ChangeRequest) -> list:
+    """``events`` of ``cr``'s history with the keys of linked CRs of projects ``user`` cannot
+    see replaced by words saying so: a link is shown only to who sees both its ends, and the
+    history must not show what the panel hides. One query, and only when some link event names
+    another project's CR."""
+    events = list(events)
+    own = cr.project.key
+    foreign = {
+        _prefix(d.get(name))
+        for e in events if e.action in LINK_EVENTS
+        for d in (e.before or {}, e.after or {})
+        for name in ("source", "target")
+        if _prefix(d.get(name)) not in ("", own)
+    }  # fmt: skip
+    if not foreign or user.is_superuser:
+        return events
+    visible = set(
+        restrict(Project.objects, user).filter(key__in=foreign).values_list("key", flat=True)
+    )
+    hidden = _("a change request of a project you cannot see")
+    for e in events:
+        if e.action not in LINK_EVENTS:
+            continue
+        for d in (e.before, e.after):
+            for name in ("source", "target"):
+                if isinstance(d, dict) and _prefix(d.get(name)) not in ("", own, *visible):
+                    d[name] = hidden
+    return events
 
 
 # ---------------------------------------------------------------- who may

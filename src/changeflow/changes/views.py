@@ -70,6 +70,7 @@ from .forms import (
     VoteForm,
 )
 from .link_views import links_panel
+from .links import redact_history
 from .models import (
     AssessmentMethod,
     ChangeRequest,
@@ -599,7 +600,7 @@ def _detail_context(
         "assessment": assessment,
         "show_internal": sees_internal(user, cr.project),
         "risks": list(assessment.risks.all()) if assessment else [],
-        "history": _timeline(selectors.history(user=user, cr=cr)),
+        "history": _timeline(redact_history(selectors.history(user=user, cr=cr), user=user, cr=cr)),
         "comments": selectors.comment_list(user=user, cr=cr),
         "attachments": selectors.attachment_list(user=user, cr=cr),
         "vote_purpose": VotePurpose(purpose).label if purpose else None,
