@@ -157,7 +157,7 @@ class LinkSerializer(serializers.Serializer):
     label = serializers.CharField(  # type: ignore[assignment]  # the API's field name
         help_text=_("How the link reads from this CR, e.g. 'blocks'.")
     )
-    source = serializers.CharField(source="from_key")
+    source = serializers.CharField(source="from_key")  # type: ignore[assignment]  # as label
     target = serializers.CharField(source="to_key")
     other = serializers.SerializerMethodField()
     note = serializers.CharField()

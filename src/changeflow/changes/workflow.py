@@ -243,7 +243,7 @@ def _precondition(action: Action, ctx: Context) -> Denial | None:
 
 
 def _blocked_message(ctx: Context) -> Promise:
-    keys = ", ".join(ctx.blocked_by)
+    keys: str | Promise = ", ".join(ctx.blocked_by)
     if ctx.blocked_hidden:
         hidden = format_lazy(_("{count} you cannot see"), count=ctx.blocked_hidden)
         sep = ", " if keys else ""
