@@ -38,7 +38,8 @@ TOPICS: tuple[Topic, ...] = (
         "process",
         _("The change process"),
         _("The six stages, the states of a change request and who takes each step."),
-        ("home", "project-list", "cr-list", "cr-detail", "cr-transition"),
+        ("home", "project-list", "cr-list", "cr-detail", "cr-transition", "cr-link-add",
+         "cr-link-remove", "cr-mark-duplicate"),
     ),
     Topic(
         "projects",
