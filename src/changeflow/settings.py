@@ -400,6 +400,8 @@ SPECTACULAR_SETTINGS = {
         "KindEnum": "changeflow.requirements.models.Kind",
         "ArtifactKindEnum": "changeflow.requirements.models.ArtifactKind",
         "LinkKindEnum": "changeflow.requirements.models.LinkKind",
+        "ChangeRequestLinkKindEnum": "changeflow.changes.models.LinkKind",
+        "LinkDirectionEnum": [("out", "out"), ("in", "in")],
         "StateEnum": "changeflow.changes.workflow.State",
         "StatusEnum": "changeflow.requirements.models.RequirementStatus",
         "MeetingKindEnum": "changeflow.meetings.models.Kind",
