@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from changeflow.core.errors import ApplicationError, NotFound
+from changeflow.core.errors import ApplicationError, NotFound, ValidationError
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.web import error_page
 
@@ -104,7 +104,7 @@ def link_add(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     form = LinkForm(request.POST)
     try:
         if not form.is_valid():
-            raise links.ValidationError(_("Choose a kind and name the other change request."))
+            raise ValidationError(_("Choose a kind and name the other change request."))
         link = links.link_create(user=request.user, cr=cr, **form.cleaned_data)
     except ApplicationError as exc:
         return _refused(request, cr, exc, form)
@@ -138,7 +138,7 @@ def mark_duplicate(request: AuthenticatedHttpRequest, key: str) -> HttpResponse:
     form = MarkDuplicateForm(request.POST)
     try:
         if not form.is_valid():
-            raise links.ValidationError(_("Name the change request this one duplicates."))
+            raise ValidationError(_("Name the change request this one duplicates."))
         cr = links.mark_duplicate(user=request.user, cr=cr, **form.cleaned_data)
     except ApplicationError as exc:
         if exc.status in (403, 404):
