@@ -92,21 +92,10 @@ def _positive_whole_number(name: str, raw: str, *, most: int | None) -> int:
     return int(digits) if most is None or len(digits) <= 9 and int(digits) <= most else most
 
 
-def query_flag(request, name: str) -> bool:
-    """A true/false query parameter: ``true``/``1`` or ``false``/``0`` (any case), false when
-    absent or empty; anything else is a 400 naming it."""
-    raw = request.query_params.get(name, "").strip().lower()
-    if raw not in ("", "true", "1", "false", "0"):
-        raise ValidationError(_("Some fields are invalid."), fields={name: [_("true or false.")]})
-    return raw in ("true", "1")
-
-
 class FlagField(forms.NullBooleanField):
     """``true``/``1`` or ``false``/``0`` (any case), None when absent or empty; anything else is
     invalid (Django's NullBooleanField reads an unknown word as "absent": a typo such as
     ``?open=ture`` would silently list everything)."""
-
-    widget = forms.TextInput  # the raw value reaches to_python (the select widgets map it)
 
     def to_python(self, value):
         raw = "" if value is None else str(value).strip().lower()
@@ -128,8 +117,21 @@ class FlagFilter(df.BooleanFilter):
     field_class = FlagField
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", forms.TextInput)  # django-filter's own widget maps it
+        # A text widget, so that the raw value reaches to_python: django-filter's own widget
+        # maps an unknown word to None before the field sees it.
+        kwargs.setdefault("widget", forms.TextInput)
         super().__init__(*args, **kwargs)
+
+
+def query_flag(request, name: str) -> bool:
+    """A true/false query parameter read as ``FlagField`` reads it, false when absent or
+    empty; anything else is a 400 naming it."""
+    try:
+        return bool(FlagField().to_python(request.query_params.get(name)))
+    except forms.ValidationError as exc:
+        raise ValidationError(
+            _("Some fields are invalid."), fields={name: list(exc.messages)}
+        ) from None
 
 
 class ErrorDetailSerializer(serializers.Serializer):
