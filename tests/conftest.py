@@ -76,6 +76,19 @@ def _media_static_and_cache(settings, tmp_path, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_history_pools():
+    """The history pool is cached per process and checked against the audit head's sequence.
+    A test's rolled-back transaction hands the next test the same project ids and sequence
+    numbers (SQLite), so a pool cached by an earlier test could pass for current: every test
+    starts without one (any test reading similar changes or analogies, not only impact's)."""
+    from changeflow.impact import selectors
+
+    selectors._POOLS.clear()
+    yield
+    selectors._POOLS.clear()
+
+
+@pytest.fixture(autouse=True)
 def _default_language():
     """Each test starts in the default language: a request in Chinese (LocaleMiddleware) or a
     Chinese terminal leaves its language active in the thread, and with random test order the

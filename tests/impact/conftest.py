@@ -17,16 +17,6 @@ def effort_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_history_pools():
-    """The history pool is cached per process; every test starts without one."""
-    from changeflow.impact import selectors
-
-    selectors._POOLS.clear()
-    yield
-    selectors._POOLS.clear()
-
-
-@pytest.fixture(autouse=True)
 def _messages_in_english():
     """Error messages are matched in English: start from the default language whatever an
     earlier test in this worker (a page requested in Chinese) left active."""
