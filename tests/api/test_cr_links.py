@@ -135,8 +135,9 @@ def test_mark_duplicate(api, personas, pair):
     assert r.status_code == 404
 
 
-# The token with its user, the CR, its links with the other CRs (one query: a list to page).
-LIST_QUERIES = 3
+# The token with its user, the CR, the caller's role (may they remove a link), its links with
+# the other CRs (one query: a list to page).
+LIST_QUERIES = 4
 
 
 def test_links_list_query_count(api, personas):

@@ -182,6 +182,11 @@ def test_unlink_deletes_the_row_and_audits_what_it_was(personas):
 
     actions = [e.action for e in selectors.history(user=p.customer, cr=a)]
     assert actions.count("cr.linked") == 1 and actions.count("cr.unlinked") == 1
+    # ... and so does the other CR's: the same events, naming the same source and target.
+    theirs = [e for e in selectors.history(user=p.customer, cr=b) if e.action in links.LINK_EVENTS]
+    assert [e.action for e in theirs] == ["cr.linked", "cr.unlinked"]
+    assert theirs[0].after["source"] == a.key and theirs[0].after["target"] == b.key
+    assert theirs[1].before["source"] == a.key and theirs[1].project == b.project.key
 
 
 def test_cross_project_links_only_to_what_the_user_can_see(personas):
@@ -374,7 +379,7 @@ def test_two_writers_linking_the_same_pair_one_wins(personas):
     assert len(winners) == 1, results
     assert all(isinstance(e, Conflict) and e.status == 409 for e in errors), errors
     assert ChangeRequestLink.objects.count() == 1
-    assert AuditEvent.objects.filter(action="cr.linked").count() == 1
+    assert AuditEvent.objects.filter(action="cr.linked").count() == 2  # one in each CR
     assert audit.verify().ok
 
 

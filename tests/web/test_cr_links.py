@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from changeflow.changes import links
+from changeflow.changes import links, services
 from changeflow.changes.models import ChangeRequestLink
 from tests.factories import fresh, make_cr
 
@@ -68,6 +68,28 @@ def test_add_and_remove(client, personas, trio):
     r = client.post(f"/changes/{a.key}/links/{link.pk}/remove/", headers=HTMX)
     assert r.status_code == 200 and c.key not in r.content.decode()
     assert ChangeRequestLink.objects.count() == 1
+
+
+def test_remove_from_the_other_side(client, personas, trio):
+    """The target's page offers Remove to who may edit the link's source, and removes it there;
+    a source no longer editable (withdrawn) keeps its link on both pages."""
+    p = personas
+    a, b, c = trio
+    link = links.link_create(user=p.pm, cr=a, kind="depends_on", target=b.key)
+    remove = f'action="/changes/{b.key}/links/{link.pk}/remove/"'
+    assert remove in _as(client, p.tech_lead).get(f"/changes/{b.key}/").content.decode()
+    assert remove not in _as(client, p.customer).get(f"/changes/{b.key}/").content.decode()
+    r = _as(client, p.tech_lead).post(f"/changes/{b.key}/links/{link.pk}/remove/", headers=HTMX)
+    assert r.status_code == 200 and a.key not in r.content.decode()
+    assert not ChangeRequestLink.objects.exists()
+    history = client.get(f"/changes/{b.key}/").content.decode()
+    assert "removed a link" in history  # in the target's history too
+    kept = links.link_create(user=p.pm, cr=c, kind="relates_to", target=b.key)
+    services.change_request_transition(user=p.pm, cr=fresh(c, p.pm), action="withdraw",
+                                       comment="not needed")  # fmt: skip
+    html = _as(client, p.pm).get(f"/changes/{b.key}/").content.decode()
+    assert c.key in html and f"/links/{kept.pk}/remove/" not in html
+    assert client.post(f"/changes/{b.key}/links/{kept.pk}/remove/").status_code == 403
 
 
 @pytest.mark.parametrize("who", ["developer", "qa", "customer", "customer_rep", "viewer"])

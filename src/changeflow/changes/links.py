@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Membership, Project, User
 from changeflow.core import audit
-from changeflow.core.access import restrict, role_in
+from changeflow.core.access import remember_roles, restrict, role_in
 from changeflow.core.errors import (
     Conflict,
     NotFound,
@@ -90,6 +90,9 @@ class LinkRow:
     note: str
     created_by: str
     created_at: Any
+    # Whether the reader may remove the link: who may edit its source CR (on the target's page,
+    # the source is the other CR, read with the row, not asked again).
+    removable: bool = False
 
     @property
     def other_state_label(self) -> str:
@@ -98,8 +101,8 @@ class LinkRow:
 
 _ROW_FIELDS = (
     "id", "kind", "note", "created_at", "from_cr_id", "to_cr_id", "created_by__username",
-    "from_cr__key", "from_cr__title", "from_cr__state",
-    "to_cr__key", "to_cr__title", "to_cr__state",
+    "from_cr__key", "from_cr__title", "from_cr__state", "from_cr__project_id",
+    "from_cr__requested_by_id", "to_cr__key", "to_cr__title", "to_cr__state",
 )  # fmt: skip
 
 
@@ -112,11 +115,17 @@ def _visible_links(*, user: User, cr: ChangeRequest):
 
 
 def link_list(*, user: User, cr: ChangeRequest) -> list[LinkRow]:
-    """The links of ``cr`` that ``user`` may see, both ways, oldest first — in one query."""
+    """The links of ``cr`` that ``user`` may see, both ways, oldest first — in one query (and
+    one more for the user's roles when a link comes from another project's CR)."""
     rows = []
-    for r in _visible_links(user=user, cr=cr).order_by("created_at", "id").values(*_ROW_FIELDS):
+    source_ok = may_link(user, cr)
+    found = list(_visible_links(user=user, cr=cr).order_by("created_at", "id").values(*_ROW_FIELDS))
+    if any(r["from_cr__project_id"] != cr.project_id for r in found):
+        remember_roles(user)
+    for r in found:
         direction = "out" if r["from_cr_id"] == cr.pk else "in"
         other = "to_cr" if direction == "out" else "from_cr"
+        removable = source_ok if direction == "out" else _may_link_source(user, r)
         rows.append(
             LinkRow(
                 id=r["id"],
@@ -131,6 +140,7 @@ def link_list(*, user: User, cr: ChangeRequest) -> list[LinkRow]:
                 note=r["note"],
                 created_by=r["created_by__username"],
                 created_at=r["created_at"],
+                removable=removable,
             )  # fmt: skip
         )
     return rows
@@ -244,6 +254,17 @@ def may_link(user: User, cr: ChangeRequest) -> bool:
     return workflow.can_link(link_context(cr, user))
 
 
+def _may_link_source(user: User, row: dict[str, Any]) -> bool:
+    """``may_link`` for the source CR of a link row (``_ROW_FIELDS``), without loading it."""
+    context = Context(
+        state=State(row["from_cr__state"]),
+        role=role_in(user, Project(pk=row["from_cr__project_id"])),
+        is_admin=user.is_superuser,
+        is_requester=row["from_cr__requested_by_id"] == user.pk,
+    )
+    return workflow.can_link(context)
+
+
 def require_linker(user: User, cr: ChangeRequest) -> None:
     """404 for a non-member, 403 for a viewer or anyone who may not edit ``cr`` now."""
     services.require_member(user, cr.project)
@@ -324,6 +345,19 @@ def _cycle(source: ChangeRequest, target: ChangeRequest) -> list[str] | None:
     return None
 
 
+def _record_both(
+    action: str, user: User, source: ChangeRequest, target: ChangeRequest, **change: dict
+) -> None:
+    """One event in each CR's history: a link belongs to both, and each CR's history (and its
+    project's audit trail) must show it. The target's event names the same source and target,
+    so each reads the same from either side."""
+    for cr in (source, target):
+        audit.record(
+            actor=user, action=action, object_type="change_request", object_key=cr.key,
+            project=cr.project.key, **change,
+        )  # fmt: skip
+
+
 def _snapshot(link: ChangeRequestLink, source: ChangeRequest, target: ChangeRequest) -> dict:
     return {
         "link": link.pk,
@@ -401,10 +435,7 @@ def link_create(
             raise Conflict(
                 _("These change requests were linked by someone else just now."), code="conflict"
             ) from None
-        audit.record(
-            actor=user, action="cr.linked", object_type="change_request", object_key=source.key,
-            project=source.project.key, after=_snapshot(link, source, dest),
-        )  # fmt: skip
+        _record_both("cr.linked", user, source, dest, after=_snapshot(link, source, dest))
     return link
 
 
@@ -415,7 +446,7 @@ def link_delete(*, user: User, link: ChangeRequestLink) -> None:
     with transaction.atomic():
         locked = (
             ChangeRequestLink.objects.select_for_update(of=("self",))
-            .select_related("from_cr__project", "to_cr", "created_by")
+            .select_related("from_cr__project", "to_cr__project", "created_by")
             .filter(pk=link.pk)
             .first()
         )
@@ -428,11 +459,9 @@ def link_delete(*, user: User, link: ChangeRequestLink) -> None:
             "created_at": locked.created_at.isoformat(),
         }
         locked.delete()
-        audit.record(
-            actor=user, action="cr.unlinked", object_type="change_request",
-            object_key=locked.from_cr.key, project=locked.from_cr.project.key,
-            before=before, after={"link": None},
-        )  # fmt: skip
+        _record_both(
+            "cr.unlinked", user, locked.from_cr, locked.to_cr, before=before, after={"link": None}
+        )
 
 
 def mark_duplicate(

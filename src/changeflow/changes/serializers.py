@@ -163,6 +163,9 @@ class LinkSerializer(serializers.Serializer):
     note = serializers.CharField()
     created_by = serializers.CharField()
     created_at = serializers.DateTimeField()
+    removable = serializers.BooleanField(
+        help_text=_("Whether the caller may remove the link: who may edit its source CR.")
+    )
 
     @extend_schema_field(LinkedChangeSerializer)
     def get_other(self, row: Any) -> dict:
