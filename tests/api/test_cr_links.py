@@ -119,6 +119,46 @@ def test_a_link_to_another_projects_cr_is_404_and_never_shown(api, personas, pai
     assert theirs.key in api(p.admin).get(url(a, "history/")).content.decode()
 
 
+def test_another_projects_original_is_named_to_no_one_who_cannot_see_it(
+    api, personas, pair, django_capture_on_commit_callbacks
+):
+    """A CR marked a duplicate of another project's CR: its comment and its requester's
+    notification do not name the original, and neither side's audit trail names the other
+    side's CR to its members (the stored events keep both; a site admin reads them whole)."""
+    from changeflow.notifications.messages import headline
+    from changeflow.notifications.models import Notification
+    from changeflow.notifications.services import notify_event
+
+    p = personas
+    dup, _b = pair
+    theirs = make_cr(p.other_project, by=p.outsider, submit=True, title="秘密项目的需求")
+    with django_capture_on_commit_callbacks(execute=True):
+        links.mark_duplicate(user=p.admin, cr=dup, original=theirs.key)
+    event = AuditEvent.objects.get(action="cr.withdraw", object_key=dup.key)
+    assert event.after["duplicate_of"] == theirs.key  # the record keeps the truth
+    assert event.after["comment"] == "Duplicate of a change request of another project."
+    notify_event(event)
+    note = Notification.objects.get(user=p.customer, object_key=dup.key, kind="cr.duplicate")
+    assert "duplicate_of" not in note.data
+    assert headline(note.kind, note.data).endswith(
+        f"closed {dup.key} as a duplicate of another project's request"
+    )
+    for reader, cr, other in ((p.customer, dup, theirs), (p.pm, dup, theirs),
+                              (p.outsider, theirs, dup)):  # fmt: skip
+        shown = api(reader).get(url(cr, "history/")).content.decode()
+        assert "cr.linked" in shown, reader  # each side's history has the link ...
+        assert other.key not in shown, reader  # ... and does not name the other side
+    assert "秘密项目" not in api(p.customer).get(url(dup, "history/")).content.decode()
+    page = api(p.pm).get("/api/v1/audit/", {"project": p.project.key}).json()
+    assert theirs.key not in str(page["results"])
+    redacted = {e["action"] for e in page["results"] if e["redacted"]}
+    assert redacted == {"cr.linked", "cr.withdraw"}
+    theirs_page = api(p.outsider).get("/api/v1/audit/", {"project": "OTHER"}).json()["results"]
+    assert dup.key not in str(theirs_page) and any(e["redacted"] for e in theirs_page)
+    full = api(p.admin).get("/api/v1/audit/", {"object": dup.key}).json()["results"]
+    assert theirs.key in str(full) and not any(e["redacted"] for e in full)
+
+
 def test_mark_duplicate(api, personas, pair):
     p = personas
     original, dup = pair

@@ -33,6 +33,7 @@ from changeflow.core.api_views import (
     versioned,
 )
 from changeflow.core.middleware import client_ip
+from changeflow.core.selectors import redact_unseen
 from changeflow.requirements import io as req_io
 
 from . import import_jobs, links, selectors, services, uploads, workflow
@@ -217,7 +218,7 @@ class HistoryView(ApiView):
     def get(self, request, key: str):
         cr = selectors.change_request_get(user=request.user, key=key)
         page = self.paginate_queryset(selectors.history(user=request.user, cr=cr))
-        page = links.redact_history(page or [], user=request.user, cr=cr)
+        page = redact_unseen(page or [], user=request.user)
         data = HistoryEventSerializer(page, many=True, context=self.get_serializer_context()).data
         return self.get_paginated_response(data)
 

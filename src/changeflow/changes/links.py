@@ -18,7 +18,6 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +35,6 @@ from changeflow.core.errors import (
     PreconditionFailed,
     ValidationError,
 )
-from changeflow.core.models import AuditEvent
 
 from . import selectors, services, workflow
 from .models import (
@@ -203,40 +201,6 @@ def open_dependencies(cr: ChangeRequest, user: User) -> tuple[list[str], int]:
 LINK_EVENTS = ("cr.linked", "cr.unlinked")
 
 
-def _prefix(key: Any) -> str:
-    return key.rsplit("-", 1)[0] if isinstance(key, str) and "-" in key else ""
-
-
-def redact_history(events: Iterable[AuditEvent], *, user: User, cr: ChangeRequest) -> list:
-    """``events`` of ``cr``'s history with the keys of linked CRs of projects ``user`` cannot
-    see replaced by words saying so: a link is shown only to who sees both its ends, and the
-    history must not show what the panel hides. One query, and only when some link event names
-    another project's CR."""
-    events = list(events)
-    own = cr.project.key
-    foreign = {
-        _prefix(d.get(name))
-        for e in events if e.action in LINK_EVENTS
-        for d in (e.before or {}, e.after or {})
-        for name in ("source", "target")
-        if _prefix(d.get(name)) not in ("", own)
-    }  # fmt: skip
-    if not foreign or user.is_superuser:
-        return events
-    visible = set(
-        restrict(Project.objects, user).filter(key__in=foreign).values_list("key", flat=True)
-    )
-    hidden = _("a change request of a project you cannot see")
-    for e in events:
-        if e.action not in LINK_EVENTS:
-            continue
-        for d in (e.before, e.after):
-            for name in ("source", "target"):
-                if isinstance(d, dict) and _prefix(d.get(name)) not in ("", own, *visible):
-                    d[name] = hidden
-    return events
-
-
 # ---------------------------------------------------------------- who may
 
 
@@ -346,15 +310,16 @@ def _cycle(source: ChangeRequest, target: ChangeRequest) -> list[str] | None:
 
 
 def _record_both(
-    action: str, user: User, source: ChangeRequest, target: ChangeRequest, **change: dict
-) -> None:
+    action: str, user: User, source: ChangeRequest, target: ChangeRequest, *,
+    after: dict, before: dict | None = None,
+) -> None:  # fmt: skip
     """One event in each CR's history: a link belongs to both, and each CR's history (and its
     project's audit trail) must show it. The target's event names the same source and target,
     so each reads the same from either side."""
     for cr in (source, target):
         audit.record(
             actor=user, action=action, object_type="change_request", object_key=cr.key,
-            project=cr.project.key, **change,
+            project=cr.project.key, before=before, after=after,
         )  # fmt: skip
 
 
@@ -473,7 +438,8 @@ def mark_duplicate(
     triage, before any assessment, and ``reject`` is a decision on an assessed change (it needs
     one under the delegated thresholds, or the board). So the withdraw's guards apply: the
     project manager (or the CR's requester, for their own) while the CR is not yet approved.
-    The comment names the original; the requester is told (notification ``cr.duplicate``)."""
+    The comment names the original (when it is of the same project: the CR's readers may not see
+    another); the requester is told (notification ``cr.duplicate``)."""
     require_marker(user, cr)
     note = _clean_note(note)
     other = _target(user, cr, original, "original")
@@ -483,7 +449,13 @@ def mark_duplicate(
         ).exists()
         if not made:  # linked as a duplicate already (by hand): withdraw only
             link_create(user=user, cr=cr, kind=LinkKind.DUPLICATES, target=other.key, note=note)
-        comment = _("Duplicate of %(key)s: %(title)s") % {"key": other.key, "title": other.title}
+        if other.project_id == cr.project_id:
+            comment = _("Duplicate of %(key)s: %(title)s") % {
+                "key": other.key,
+                "title": other.title,
+            }
+        else:  # the comment is read by the CR's members, who may not see the other project
+            comment = _("Duplicate of a change request of another project.")
         if note:
             comment = f"{comment}\n\n{note}"
         return services.change_request_transition(

@@ -31,6 +31,7 @@ from changeflow.core.access import manages, may_write, role_in, sees_internal
 from changeflow.core.errors import ApplicationError, NotFound
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.core.middleware import client_ip
+from changeflow.core.selectors import redact_unseen
 from changeflow.crtemplates import definitions as template_fields
 from changeflow.crtemplates import forms as template_forms
 from changeflow.crtemplates import selectors as template_selectors
@@ -70,7 +71,6 @@ from .forms import (
     VoteForm,
 )
 from .link_views import links_panel
-from .links import redact_history
 from .models import (
     AssessmentMethod,
     ChangeRequest,
@@ -600,7 +600,7 @@ def _detail_context(
         "assessment": assessment,
         "show_internal": sees_internal(user, cr.project),
         "risks": list(assessment.risks.all()) if assessment else [],
-        "history": _timeline(redact_history(selectors.history(user=user, cr=cr), user=user, cr=cr)),
+        "history": _timeline(redact_unseen(selectors.history(user=user, cr=cr), user=user)),
         "comments": selectors.comment_list(user=user, cr=cr),
         "attachments": selectors.attachment_list(user=user, cr=cr),
         "vote_purpose": VotePurpose(purpose).label if purpose else None,

@@ -336,13 +336,23 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
+    redacted = serializers.SerializerMethodField(
+        help_text=gettext_lazy(
+            "True when before or after named a change request of a project you cannot see, "
+            "now replaced by words saying so (the hash is the stored event's)."
+        )
+    )
+
     class Meta:
         model = AuditEvent
         fields = [
             "id", "seq", "at", "actor", "action", "object_type", "object_key", "project",
-            "before", "after", "channel", "ip", "internal", "prev_hash", "hash",
+            "before", "after", "channel", "ip", "internal", "prev_hash", "hash", "redacted",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_redacted(self, event: AuditEvent) -> bool:
+        return bool(getattr(event, "redacted", False))
 
 
 class AuditFilter(df.FilterSet):
@@ -394,7 +404,9 @@ class AuditListView(ApiView):
     def get(self, request):
         filters = validated_filters(AuditFilter, request)
         qs = selectors.audit_list(user=request.user, filters=filters)
-        return self.paginated(qs, AuditEventSerializer)
+        page = selectors.redact_unseen(self.paginate_queryset(qs) or [], user=request.user)
+        data = AuditEventSerializer(page, many=True, context=self.get_serializer_context()).data
+        return self.get_paginated_response(data)
 
 
 class AuditVerifySerializer(serializers.Serializer):

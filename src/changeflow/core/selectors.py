@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -59,3 +61,45 @@ def audit_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Audit
     qs = qs.filter(**{_LOOKUPS[k]: v for k, v in filters.items() if k in _LOOKUPS and v})
     ordering = filters.get("ordering")
     return qs.order_by(ordering if ordering in ("seq", "-seq") else "-seq")
+
+
+# A change request's key (``ACME-12``) as a whole value of an event's before or after.
+_CR_KEY = re.compile(r"([A-Z0-9]{2,10})-[0-9]+")
+
+
+def redact_unseen(events: Iterable[AuditEvent], *, user) -> list[AuditEvent]:
+    """``events`` with every change request key of a project ``user`` cannot see replaced by
+    words saying so: the other end of a link, the original of a duplicate in another project.
+    A link is shown only to who sees both its CRs, and neither a CR's history nor the audit
+    trail may show what the Links panel hides. Replaced events are marked ``redacted`` (their
+    hash then no longer matches what is shown; ``audit verify`` checks the stored record).
+    At most two queries, and only when an event names another project's CR."""
+    events = list(events)
+    if user.is_superuser:
+        return events
+    found = {
+        m.group(1)
+        for e in events
+        for d in (e.before, e.after) if isinstance(d, dict)
+        for v in d.values()
+        if isinstance(v, str) and (m := _CR_KEY.fullmatch(v)) and m.group(1) != e.project
+    }  # fmt: skip
+    if not found:
+        return events
+    existing = set(Project.objects.filter(key__in=found).values_list("key", flat=True))
+    unseen = existing - set(
+        restrict(Project.objects, user).filter(key__in=existing).values_list("key", flat=True)
+    )
+    if not unseen:
+        return events
+    words = _("a change request of a project you cannot see")
+    for e in events:
+        for d in (e.before, e.after):
+            if not isinstance(d, dict):
+                continue
+            for name, v in d.items():
+                m = _CR_KEY.fullmatch(v) if isinstance(v, str) else None
+                if m and m.group(1) in unseen and m.group(1) != e.project:
+                    d[name] = words
+                    e.redacted = True  # type: ignore[attr-defined]
+    return events

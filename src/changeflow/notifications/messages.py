@@ -92,9 +92,11 @@ def headline(kind: str, data: dict[str, Any], *, personal: bool = True) -> str:
     if kind == Kind.ORDER_DECLINED:
         return _("%(actor)s declined change order %(key)s: %(title)s") % d
     if kind == Kind.DUPLICATE:
+        if not data.get("duplicate_of"):  # of another project's CR (notifications.services)
+            return _("%(actor)s closed %(key)s as a duplicate of another project's request") % d
         return _("%(actor)s closed %(key)s as a duplicate of %(original)s") % {
             **d,
-            "original": data.get("duplicate_of", "?"),
+            "original": data["duplicate_of"],
         }
     if kind == TEST_KIND:
         return _("Test message from changeflow for project %(project)s") % d

@@ -88,10 +88,12 @@ def _facts(event: AuditEvent, cr, actor: User | None) -> dict[str, Any]:
         data["title"] = cr.title
     elif after.get("title"):
         data["title"] = str(after["title"])[:200]
-    for name in ("state", "ratification", "decision", "due_date", "score", "number",
-                 "duplicate_of"):  # fmt: skip
+    for name in ("state", "ratification", "decision", "due_date", "score", "number"):
         if after.get(name):
             data[name] = after[name]
+    original = str(after.get("duplicate_of") or "")
+    if original.rsplit("-", 1)[0] == event.project:  # another project's CR is not named
+        data["duplicate_of"] = original
     if before.get("state"):
         data["from"] = before["state"]
     body = after.get("body") or after.get("comment") or ""
