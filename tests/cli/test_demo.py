@@ -126,6 +126,54 @@ def test_demo_metrics_are_spread_over_weeks(run_cli, home):
     assert breach.change_request.state_changed_at == breach.stage_entered_at
 
 
+def test_demo_history_reads_as_the_weeks_it_tells(run_cli, home):
+    """A CR's history, comments and votes carry the times of its stage history, not the minute
+    the demo took to build; the chain still verifies. Beside a site's own work, the record is
+    left as it was recorded."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from changeflow.changes.models import Comment, StateChange
+
+    assert run_cli("demo")[0] == 0
+    now = timezone.now()
+    for cr in ChangeRequest.objects.filter(project__key="ACME"):
+        events = list(AuditEvent.objects.filter(object_type="change_request", object_key=cr.key))
+        created = next(e for e in events if e.action == "cr.created")
+        assert created.at == cr.created_at, cr.key
+        entered = StateChange.objects.filter(change_request=cr, to_state=cr.state).last()
+        moved = [e for e in events if (e.after or {}).get("state") == cr.state]
+        if moved[-1].action != "cr.created":  # made and submitted at once: one event, two moves
+            assert moved[-1].at == entered.at, cr.key  # the last move, when the list says
+        assert all(created.at <= e.at <= now for e in events), cr.key
+    spread = {e.at.date() for e in AuditEvent.objects.filter(action="cr.created")}
+    assert len(spread) >= 20  # weeks, not one minute
+    assert Comment.objects.filter(created_at__lt=now - dt.timedelta(days=7)).count() >= 10
+    for vote in Vote.objects.all():
+        event = AuditEvent.objects.get(action="vote.cast", object_key=vote.change_request.key,
+                                       after__signer=vote.voter.username,
+                                       after__round=vote.round)  # fmt: skip
+        assert vote.signed_at == event.at
+    assert audit.verify().ok
+
+
+def test_demo_beside_a_sites_own_work_leaves_the_record_as_recorded(run_cli, home):
+    make_personas(key="SHOP", other_key="OPS")
+    recorded = dict(AuditEvent.objects.values_list("seq", "hash"))
+    started = timezone_now()
+    assert run_cli("demo")[0] == 0
+    assert dict(AuditEvent.objects.filter(seq__in=recorded).values_list("seq", "hash")) == recorded
+    assert not AuditEvent.objects.filter(at__lt=started, seq__gt=max(recorded)).exists()
+    assert audit.verify().ok
+
+
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
 def test_demo_has_a_weekly_review_schedule_and_two_reports(run_cli, home):
     from django.core.files.storage import default_storage
 

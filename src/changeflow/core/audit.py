@@ -18,6 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from .models import AuditEvent, AuditHead
@@ -247,3 +249,46 @@ def verify(chunk_size: int = 5000) -> VerifyResult:
             False, count, prev, broken_seq=count + 1, reason="events missing after the last one"
         )
     return VerifyResult(True, count, prev)
+
+
+def redate(times: dict[int, dt.datetime], afters: dict[int, dict] | None = None) -> int:
+    """Give the events of the sequence numbers in ``times`` those times (and those in
+    ``afters`` that ``after``), and re-hash the chain from the first of them to the head.
+
+    For the demo only (``reports.demo``), which builds its whole story in one minute and then
+    spreads it over the weeks its stage history tells, and only on a record that holds nothing
+    but the demo's own events: a site's real record is never rewritten. (The chain protects
+    against edits that are not re-hashed; this is the re-hash, run inside the demo's own
+    transaction before anything is committed.) Returns how many events were re-hashed."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit.redate() must run inside the demo's transaction")
+    if not times:
+        return 0
+    afters = afters or {}
+    head = AuditHead.objects.select_for_update().get(pk=1)
+    first = min(times)
+    prev = (
+        AuditEvent.objects.filter(seq=first - 1).values_list("hash", flat=True).first() or GENESIS
+    )
+    changed = []
+    for event in AuditEvent.objects.filter(seq__gte=first).order_by("seq"):
+        event.at = times.get(event.seq, event.at)
+        event.after = jsonable(afters.get(event.seq, event.after))
+        payload = _payload(
+            seq=event.seq, at=event.at, actor=event.actor, action=event.action,
+            object_type=event.object_type, object_key=event.object_key, project=event.project,
+            before=event.before, after=event.after, channel=event.channel, ip=event.ip,
+            internal=event.internal,
+        )  # fmt: skip
+        event.at = dt.datetime.fromisoformat(payload["at"])
+        event.prev_hash, event.hash = prev, compute_hash(prev, payload)
+        prev = event.hash
+        changed.append(event)
+    # Hashes are unique: clear them first so that no row meets another's old hash midway.
+    AuditEvent.objects.filter(seq__gte=first).update(
+        hash=Concat(Value("redating-"), Cast("seq", CharField()))
+    )
+    AuditEvent.objects.bulk_update(changed, ["at", "after", "prev_hash", "hash"], batch_size=500)
+    if changed and changed[-1].seq == head.seq:
+        AuditHead.objects.filter(pk=1).update(hash=changed[-1].hash)
+    return len(changed)

@@ -110,6 +110,7 @@ STAY_HOURS: dict[str, tuple[int, int]] = {
 def _budget_and_history(project: Project, users: dict[str, User], crs: list[ChangeRequest]) -> None:
     accounts.project_update(user=users["wang.lei"], project=project, data=BUDGET)
     _spread_history(project)
+    _date_the_record(project, users)
     _date_original_scope(project)
 
 
@@ -161,6 +162,138 @@ def _spread_history(project: Project) -> None:
             requested_at=timezone.localtime(rows[0].at).date(),
         )
     StateChange.objects.bulk_update(changed, ["at"])
+
+
+def _date_the_record(project: Project, users: dict[str, User]) -> None:
+    """The demo's CR events at the times its stage history now tells (``_spread_history``), so
+    that a CR's history, comments, votes, assessments and links, and the notifications they
+    made, read as the weeks the CR list and the metrics show, not the minute the demo took to
+    build. Events between two state changes are spread evenly between them, those after the
+    last one over the next two days (never past now); the set-up before the first CR comes a
+    day before it. Only when the record holds nothing but the demo: loaded beside a site's real
+    work, the demo leaves the record as it was (``core.audit.redate``)."""
+    from collections import defaultdict
+
+    from changeflow.changes.links import LINK_EVENTS
+    from changeflow.changes.models import (
+        Attachment,
+        ChangeRequestLink,
+        Comment,
+        ImpactAssessment,
+        Vote,
+    )
+    from changeflow.core import audit
+    from changeflow.core.models import AuditEvent
+    from changeflow.notifications.models import Notification
+
+    demo_users = [u.pk for u in users.values()]
+    if (
+        User.objects.exclude(pk__in=demo_users).exists()
+        or Project.objects.exclude(pk=project.pk).exists()
+    ):
+        return
+    now = timezone.now()
+    marks: dict[str, list[tuple[str, dt.datetime]]] = defaultdict(list)
+    entries = StateChange.objects.filter(project=project).order_by("at", "id")
+    for key, state, at in entries.values_list("change_request__key", "to_state", "at"):
+        marks[key].append((state, at))
+    by_cr: dict[str, list[AuditEvent]] = defaultdict(list)
+    for event in AuditEvent.objects.filter(
+        object_type="change_request", project=project.key
+    ).order_by("seq"):
+        by_cr[event.object_key].append(event)
+    times: dict[int, dt.datetime] = {}
+    for key, group in by_cr.items():
+        times.update(_event_times(group, marks.get(key, []), now))
+    if not times:
+        return
+    events = {e.seq: e for group in by_cr.values() for e in group}
+    for seq, event in events.items():  # a link's two events, one in each CR: the later time
+        mirror = event.action in LINK_EVENTS and event.object_key != _link_source(event)
+        if mirror and {seq - 1, seq} <= times.keys() and events[seq - 1].action == event.action:
+            times[seq - 1] = times[seq] = max(times[seq - 1], times[seq])
+    first_cr = min(times)
+    earliest = min(times.values()) - dt.timedelta(days=1)
+    for i, seq in enumerate(
+        AuditEvent.objects.filter(seq__lt=first_cr).order_by("seq").values_list("seq", flat=True)
+    ):
+        times[seq] = earliest + dt.timedelta(seconds=30 * i)
+    afters: dict[int, dict] = {}
+    for seq, event in events.items():
+        if seq not in times:
+            continue
+        at, after = times[seq], event.after if isinstance(event.after, dict) else {}
+        if after.get("comment") and event.action.startswith("cr."):  # a transition's comment
+            Comment.objects.filter(
+                change_request__key=event.object_key, body=after["comment"]
+            ).update(created_at=at)
+        elif event.action == "comment.created" and after.get("comment_id"):
+            Comment.objects.filter(pk=after["comment_id"]).update(created_at=at)
+        elif event.action == "attachment.created" and after.get("attachment_id"):
+            Attachment.objects.filter(pk=after["attachment_id"]).update(created_at=at)
+        elif event.action == "assessment.created" and after.get("version"):
+            ImpactAssessment.objects.filter(
+                change_request__key=event.object_key, version=after["version"]
+            ).update(created_at=at)
+        elif event.action in ("vote.cast", "vote.changed") and after.get("signer"):
+            Vote.objects.filter(
+                change_request__key=event.object_key, voter__username=after["signer"],
+                purpose=after.get("purpose"), round=int(after.get("round") or 0),
+            ).update(signed_at=at, created_at=at)  # fmt: skip
+            afters[seq] = {**after, "signed_at": at.isoformat()}
+        elif event.action == "cr.linked" and after.get("link"):
+            ChangeRequestLink.objects.filter(pk=after["link"]).update(created_at=at)
+    audit.redate(times, afters)
+    at_by_id = dict(AuditEvent.objects.filter(seq__in=times).values_list("pk", "at"))
+    notes = list(Notification.objects.filter(project=project, event_id__in=at_by_id))
+    for note in notes:
+        note.created_at = at_by_id[note.event_id]
+        if note.read_at is not None:
+            note.read_at = note.created_at + dt.timedelta(hours=2)
+    Notification.objects.bulk_update(notes, ["created_at", "read_at"], batch_size=500)
+
+
+def _link_source(event) -> str:
+    data = event.after if event.action == "cr.linked" else event.before
+    return str((data or {}).get("source", ""))
+
+
+def _event_times(
+    events: list, marks: list[tuple[str, dt.datetime]], now: dt.datetime
+) -> dict[int, dt.datetime]:
+    """The times of one CR's events (in order), from the times it entered each state
+    (``marks``, in order): a state change at its mark, the rest spread between. Nothing when
+    the two do not match."""
+    anchors: dict[int, dt.datetime] = {}
+    j = 0
+    for i, event in enumerate(events):
+        after = event.after if isinstance(event.after, dict) else {}
+        before = event.before if isinstance(event.before, dict) else {}
+        state = after.get("state")
+        if event.action != "cr.created" and (not state or before.get("state") == state):
+            continue
+        k = j
+        while k < len(marks) and marks[k][0] != state:
+            k += 1
+        if k == len(marks):
+            return {}
+        # A CR made and submitted at once entered "draft" first: its creation is that mark.
+        anchors[i] = marks[0][1] if event.action == "cr.created" else marks[k][1]
+        j = k + 1
+    if not anchors or 0 not in anchors:
+        return {}
+    points = sorted(anchors)
+    last = anchors[points[-1]]
+    ends = [*(anchors[p] for p in points[1:]), min(now, last + dt.timedelta(days=2))]
+    times: dict[int, dt.datetime] = {}
+    for p, start, end, nxt in zip(points, (anchors[p] for p in points), ends,
+                                  [*points[1:], len(events)], strict=True):  # fmt: skip
+        times[events[p].seq] = start
+        between = range(p + 1, nxt)
+        step = (end - start) / (len(between) + 1)
+        for n, i in enumerate(between, start=1):
+            times[events[i].seq] = start + step * n
+    return times
 
 
 def _date_original_scope(project: Project) -> None:
