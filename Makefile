@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml
 		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
 	fi
 	@echo "Installing changeflow and its development tools into $(VENV)"
-	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,redis,s3]'
+	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,redis,s3,ldap]'
 	@touch $@
 
 messages: $(MO)

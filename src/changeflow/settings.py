@@ -9,6 +9,7 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 import dj_database_url
 from django.utils.csp import CSP
@@ -157,6 +158,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+# Local accounts first (no network: a site admin gets in while the directory is down), then the
+# organisation's directory when CHANGEFLOW_LDAP_URL is set (accounts.backends).
+AUTHENTICATION_BACKENDS = [
+    "changeflow.accounts.backends.LocalBackend",
+    "changeflow.accounts.backends.DirectoryBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "project-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -251,6 +258,135 @@ def object_storage() -> dict:
         options.update(access_key=key, secret_key=secret)
     return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
 
+
+def ldap_directory() -> dict | None:
+    """Signing in with the organisation's directory, OpenLDAP or Active Directory
+    (``CHANGEFLOW_LDAP_*``; README, "Signing in with LDAP or Active Directory"). None when
+    ``CHANGEFLOW_LDAP_URL`` is unset: local accounts only. A setting that cannot work fails
+    here, in one line naming it."""
+    import re
+    from urllib.parse import urlsplit
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    env = {k: v.strip() for k, v in os.environ.items() if k.startswith("CHANGEFLOW_LDAP_")}
+    url = env.get("CHANGEFLOW_LDAP_URL", "")
+    if not url:
+        return None
+    try:
+        import ldap3  # noqa: F401
+        from ldap3.core.exceptions import LDAPInvalidDnError
+        from ldap3.utils.dn import parse_dn
+    except ImportError:
+        raise ImproperlyConfigured(
+            "CHANGEFLOW_LDAP_URL is set but ldap3 is not installed (pip install 'changeflow[ldap]')"
+        ) from None
+
+    def refuse(message: str) -> NoReturn:
+        raise ImproperlyConfigured(message)
+
+    bad_url = "CHANGEFLOW_LDAP_URL must be ldap://HOST[:PORT] or ldaps://HOST[:PORT], got %r" % url
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        refuse(bad_url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("ldap", "ldaps") or not host or parts.path not in ("", "/"):
+        refuse(bad_url)
+
+    def dn(name: str, *, required: bool = False) -> str:
+        value = env.get(name, "")
+        if not value:
+            if required:
+                refuse("%s must be set when CHANGEFLOW_LDAP_URL is" % name)
+            return ""
+        try:
+            parse_dn(value)
+        except LDAPInvalidDnError:
+            refuse(
+                "%s is not a distinguished name (like ou=people,dc=example,dc=com): %r"
+                % (name, value)
+            )
+        return value
+
+    bind_dn = dn("CHANGEFLOW_LDAP_BIND_DN")
+    bind_password = os.environ.get("CHANGEFLOW_LDAP_BIND_PASSWORD", "")
+    if bool(bind_dn) != bool(bind_password):
+        refuse(
+            "set both CHANGEFLOW_LDAP_BIND_DN and CHANGEFLOW_LDAP_BIND_PASSWORD, or neither "
+            "(an anonymous search)"
+        )
+    user_filter = env.get("CHANGEFLOW_LDAP_USER_FILTER") or "(uid={username})"
+    if (
+        "{username}" not in user_filter
+        or not (user_filter.startswith("(") and user_filter.endswith(")"))
+        or user_filter.count("(") != user_filter.count(")")
+    ):
+        refuse(
+            "CHANGEFLOW_LDAP_USER_FILTER must be an LDAP filter in parentheses with {username} in "
+            "it, like (uid={username}) or (sAMAccountName={username}), got %r" % user_filter
+        )
+    try:
+        user_filter.format(username="x")
+    except (IndexError, KeyError, ValueError):
+        refuse(
+            "CHANGEFLOW_LDAP_USER_FILTER may hold no braces but {username}, got %r" % user_filter
+        )
+    attributes = {}
+    for key, name, default in (
+        ("name", "CHANGEFLOW_LDAP_NAME_ATTRIBUTE", "displayName"),
+        ("email", "CHANGEFLOW_LDAP_EMAIL_ATTRIBUTE", "mail"),
+    ):
+        value = env.get(name) or default
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*", value):
+            refuse("%s must be an attribute name like %s, got %r" % (name, default, value))
+        attributes[key] = value
+    start_tls = _env_bool("CHANGEFLOW_LDAP_START_TLS")
+    if start_tls and parts.scheme == "ldaps":
+        refuse(
+            "CHANGEFLOW_LDAP_START_TLS is for ldap:// URLs; an ldaps:// URL is encrypted already"
+        )
+    ca_file = env.get("CHANGEFLOW_LDAP_CA_FILE", "")
+    if ca_file:
+        if parts.scheme != "ldaps" and not start_tls:
+            refuse(
+                "CHANGEFLOW_LDAP_CA_FILE is set but nothing is encrypted: use an ldaps:// URL or "
+                "CHANGEFLOW_LDAP_START_TLS=true"
+            )
+        if not os.access(ca_file, os.R_OK) or not os.path.isfile(ca_file):
+            refuse("CHANGEFLOW_LDAP_CA_FILE cannot be read: %s" % ca_file)
+    try:
+        timeout = int(env.get("CHANGEFLOW_LDAP_TIMEOUT") or 5)
+    except ValueError:
+        timeout = 0
+    if not 1 <= timeout <= 120:
+        refuse(
+            "CHANGEFLOW_LDAP_TIMEOUT must be a whole number of seconds from 1 to 120, got %r"
+            % env.get("CHANGEFLOW_LDAP_TIMEOUT")
+        )
+    return {
+        "url": "%s://%s%s"
+        % (
+            parts.scheme,
+            "[%s]" % host if ":" in host else host,
+            ":%d" % port if port else "",
+        ),
+        "bind_dn": bind_dn,
+        "bind_password": bind_password,
+        "search_base": dn("CHANGEFLOW_LDAP_SEARCH_BASE", required=True),
+        "user_filter": user_filter,
+        "name_attribute": attributes["name"],
+        "email_attribute": attributes["email"],
+        "start_tls": start_tls,
+        "ca_file": ca_file,
+        "timeout": timeout,
+        "require_group": dn("CHANGEFLOW_LDAP_REQUIRE_GROUP"),
+    }
+
+
+# The organisation's directory for signing in (None: local accounts only).
+CHANGEFLOW_LDAP = ldap_directory()
 
 WHITENOISE_USE_FINDERS = DEBUG
 

@@ -14,10 +14,11 @@ from rest_framework.response import Response
 from changeflow.core import ratelimit
 from changeflow.core.access import remember_roles
 from changeflow.core.api_views import IDEMPOTENCY_PARAM, ApiView, errors
-from changeflow.core.errors import ValidationError
+from changeflow.core.errors import DirectoryUnavailable, ValidationError
 from changeflow.core.middleware import client_ip
 
-from . import selectors, services
+from . import directory, selectors, services
+from .backends import refusal
 from .models import Project
 from .serializers import (
     MemberSerializer,
@@ -56,7 +57,7 @@ class TokenView(ApiView):
     @extend_schema(
         operation_id="auth_token_create",
         request=TokenRequestSerializer,
-        responses={200: TokenSerializer, **errors(400, 429)},
+        responses={200: TokenSerializer, **errors(400, 429, 503)},
         auth=[],
     )
     def post(self, request):
@@ -64,6 +65,8 @@ class TokenView(ApiView):
         username, ip = data["username"], client_ip(request)
         ratelimit.check(username, ip)
         user = authenticate(request, username=username, password=data["password"])
+        if user is None and refusal(request) == directory.Unavailable.reason:
+            raise DirectoryUnavailable(directory.unavailable_message())
         if user is None:
             ratelimit.failed(username, ip)
             raise ValidationError(

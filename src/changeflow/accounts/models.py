@@ -19,9 +19,17 @@ class User(AbstractUser):
         on_delete=models.SET_NULL,
         related_name="users",
     )
+    # The person's entry in the organisation's directory (LDAP / Active Directory), refreshed at
+    # every sign-in; empty for a local account. A directory user signs in with the directory's
+    # password only, never a local one (accounts.backends).
+    directory_dn = models.CharField(_("directory entry"), max_length=1000, blank=True)
 
     def __str__(self) -> str:
         return self.display_name or self.username
+
+    @property
+    def from_directory(self) -> bool:
+        return bool(self.directory_dn)
 
 
 class Organisation(models.Model):

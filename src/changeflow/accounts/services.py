@@ -11,12 +11,26 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from changeflow.core import audit
-from changeflow.core.errors import NotFound, PermissionDenied, PreconditionFailed, ValidationError
+from changeflow.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    ValidationError,
+)
 from changeflow.core.validation import full_clean
 
+from .directory import Person
 from .models import ApiToken, Membership, Organisation, Project, Role, User
+
+# What the password page says to a directory user, and the refusal of a password change.
+DIRECTORY_PASSWORD = gettext_lazy(
+    "Your password is managed by your organisation's directory (LDAP / Active Directory): "
+    "change it there, or ask your IT department."
+)
 
 PROJECT_SETTINGS = (
     "name",
@@ -40,9 +54,13 @@ def user_create(
     display_name: str = "",
     admin: bool = False,
     actor: User | None = None,
+    directory_dn: str = "",
 ) -> User:
-    """Create a user (a site admin when ``admin``); the password is validated."""
-    user = User(username=username, email=email, display_name=display_name)
+    """Create a user (a site admin when ``admin``); the password is validated. A directory
+    user (``directory_dn``) has no local password."""
+    user = User(
+        username=username, email=email, display_name=display_name, directory_dn=directory_dn
+    )
     user.is_superuser = user.is_staff = admin
     full_clean(user, exclude=["password"])
     if password:
@@ -66,12 +84,78 @@ def user_create(
             action="user.created",
             object_type="user",
             object_key=username,
-            after={"username": username, "email": email, "admin": admin},
-        )
+            after={
+                "username": username, "email": email, "admin": admin,
+                **({"directory": directory_dn} if directory_dn else {}),
+            },
+        )  # fmt: skip
     return user
 
 
+def _usable(person: Person) -> Person:
+    """The entry with what a user row can hold: a name of 150 characters, and no e-mail
+    rather than one that is not an address."""
+    from dataclasses import replace
+
+    from django.core.validators import validate_email
+
+    email = person.email
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        email = ""
+    return replace(person, display_name=person.display_name[:150], email=email[:254])
+
+
+def directory_user_sync(*, person: Person, actor: User | None = None) -> tuple[User, bool]:
+    """The changeflow user of a directory entry, created on first sight (no local password,
+    no project), its name, e-mail and entry refreshed after. (user, created). Refuses a name
+    that is a local account's: the directory never takes a local account over."""
+    person = _usable(person)
+    user = (
+        User.objects.filter(directory_dn__iexact=person.dn).first()
+        or User.objects.filter(username__iexact=person.username).first()
+    )
+    if user is None:
+        try:
+            created = user_create(
+                username=person.username, password=None, email=person.email,
+                display_name=person.display_name, actor=actor, directory_dn=person.dn,
+            )  # fmt: skip
+        except ValidationError:
+            raced = User.objects.filter(username__iexact=person.username).first()
+            if raced is None or raced.directory_dn != person.dn:
+                raise
+            return raced, False  # created by a concurrent first sign-in
+        return created, True
+    if not user.directory_dn:
+        raise Conflict(
+            _(
+                "%s is a local account: it signs in with its changeflow password, not the "
+                "directory's."
+            )
+            % user.username
+        )
+    fields = {
+        "display_name": person.display_name, "email": person.email, "directory_dn": person.dn
+    }  # fmt: skip
+    before = {name: getattr(user, name) for name in fields if getattr(user, name) != fields[name]}
+    if before:
+        with transaction.atomic():
+            for name in before:
+                setattr(user, name, fields[name])
+            user.save(update_fields=list(before))
+            audit.record(
+                actor=actor or user, action="user.updated", object_type="user",
+                object_key=user.username, before=before,
+                after={name: fields[name] for name in before},
+            )  # fmt: skip
+    return user, False
+
+
 def password_change(*, user: User, old_password: str, new_password: str) -> None:
+    if user.from_directory:
+        raise Conflict(DIRECTORY_PASSWORD)
     if not user.check_password(old_password):
         raise ValidationError(
             _("The current password is wrong."), fields={"old_password": [_("Wrong password.")]}
@@ -287,21 +371,26 @@ def token_revoke(*, user: User, token_id: int) -> None:
 # ------------------------------------------------------------------ signing in and out
 
 
-def sign_in_recorded(*, user: User) -> None:
-    """Audit a successful sign-in (the channel and address come from the request's origin)."""
+def sign_in_recorded(*, user: User, via: str = "") -> None:
+    """Audit a successful sign-in (the channel and address come from the request's origin;
+    ``via`` "directory" when the organisation's directory checked the password)."""
     with transaction.atomic():
         audit.record(
-            actor=user, action="user.signed_in", object_type="user", object_key=user.username
-        )
+            actor=user, action="user.signed_in", object_type="user", object_key=user.username,
+            after={"via": via} if via else None,
+        )  # fmt: skip
 
 
-def sign_in_failed_recorded(*, username: str) -> None:
+def sign_in_failed_recorded(*, username: str, via: str = "", reason: str = "") -> None:
     """Audit a refused sign-in: wrong password, unknown or inactive user. The name tried is
-    kept (truncated), never the password; there is no actor, nobody having signed in."""
+    kept (truncated), never the password; there is no actor, nobody having signed in. A
+    refusal of the directory says so (``via``) and why (``reason``: not_found, wrong_password,
+    not_in_group, unavailable...)."""
     with transaction.atomic():
         audit.record(
             actor="", action="user.sign_in_failed", object_type="user",
             object_key=(username or "")[:64],
+            after={"via": via, "reason": reason} if via else None,
         )  # fmt: skip
 
 

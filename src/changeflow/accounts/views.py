@@ -28,7 +28,8 @@ from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.core.middleware import client_ip
 from changeflow.web import add_errors, error_page, form_status, or_404
 
-from . import selectors, services
+from . import directory, selectors, services
+from .backends import refusal
 from .forms import (
     MemberForm,
     MemberRoleForm,
@@ -74,15 +75,24 @@ def sign_in(request: HttpRequest) -> HttpResponse:
                 ratelimit.succeeded(username, ip)
                 login(request, user)
                 return redirect(_next_url(request))
-            ratelimit.failed(username, ip)
-            form.add_error(None, _("The username or the password is wrong."))
-            status = 400
+            if refusal(request) == directory.Unavailable.reason:
+                # Not the person's mistake: no failure counted against the name.
+                form.add_error(None, directory.unavailable_message())
+                status = 503
+            else:
+                ratelimit.failed(username, ip)
+                form.add_error(None, _("The username or the password is wrong."))
+                status = 400
     elif request.method == "POST":
         status = 400
     return render(
         request,
         "accounts/sign_in.html",
-        {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")},
+        {
+            "form": form,
+            "next": request.POST.get("next") or request.GET.get("next", ""),
+            "directory": bool(directory.configured()),
+        },
         status=status,
     )
 
@@ -98,6 +108,14 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def password_change(request: AuthenticatedHttpRequest) -> HttpResponse:
+    if request.user.from_directory:
+        # No form: the directory keeps this password (a POST is refused the same way).
+        return render(
+            request,
+            "accounts/password_change.html",
+            {"managed_by_directory": services.DIRECTORY_PASSWORD},
+            status=409 if request.method == "POST" else 200,
+        )
     form = PasswordChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -158,6 +158,10 @@ _ERROR_TEXT = {
     415: gettext_lazy("Unsupported content type."),
     422: gettext_lazy("A business precondition is not met, or an Idempotency-Key was reused."),
     429: gettext_lazy("Too many failed attempts."),
+    503: gettext_lazy(
+        "A service changeflow relies on (the directory, the object storage) does not answer; "
+        "try again later."
+    ),
 }
 
 

@@ -76,6 +76,14 @@ class StorageUnavailable(ApplicationError):
     code = "storage_unavailable"
 
 
+class DirectoryUnavailable(ApplicationError):
+    """The organisation's directory (LDAP) cannot be asked, so its people cannot sign in now;
+    local accounts still can."""
+
+    status = 503
+    code = "directory_unavailable"
+
+
 class RateLimited(ApplicationError):
     status = 429
     code = "rate_limited"
