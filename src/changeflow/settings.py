@@ -327,12 +327,6 @@ def ldap_directory() -> dict | None:
             "CHANGEFLOW_LDAP_USER_FILTER must be an LDAP filter in parentheses with {username} in "
             "it, like (uid={username}) or (sAMAccountName={username}), got %r" % user_filter
         )
-    try:
-        user_filter.format(username="x")
-    except (IndexError, KeyError, ValueError):
-        refuse(
-            "CHANGEFLOW_LDAP_USER_FILTER may hold no braces but {username}, got %r" % user_filter
-        )
     attributes = {}
     for key, name, default in (
         ("name", "CHANGEFLOW_LDAP_NAME_ATTRIBUTE", "displayName"),

@@ -222,7 +222,7 @@ def test_directory_down_in_chinese(dead_directory):
 
 
 def test_directory_down_is_logged_with_its_cause(dead_directory, caplog):
-    with caplog.at_level("WARNING", logger="changeflow.accounts.directory"):
+    with caplog.at_level("WARNING", logger="changeflow.accounts.backends"):
         sign_in("alice", servers.PASSWORDS["alice"])
     assert any("cannot be reached" in r.getMessage() for r in caplog.records)
 
@@ -233,7 +233,7 @@ def test_a_service_account_refused_is_a_fault_not_a_wrong_password(
     from tests.ldap.conftest import use_directory
 
     use_directory(slapd_server, settings, monkeypatch, CHANGEFLOW_LDAP_BIND_PASSWORD="wrong")
-    with caplog.at_level("WARNING", logger="changeflow.accounts.directory"):
+    with caplog.at_level("WARNING", logger="changeflow.accounts.backends"):
         _, response = sign_in("alice", servers.PASSWORDS["alice"])
     assert response.status_code == 503 and DOWN in response.content.decode()
     assert any("refuses the service account" in r.getMessage() for r in caplog.records)

@@ -13,6 +13,7 @@ when the directory could not be asked at all.
 
 from __future__ import annotations
 
+import logging
 from typing import NoReturn
 
 from django.contrib.auth.backends import ModelBackend
@@ -22,6 +23,8 @@ from changeflow.core.errors import ApplicationError
 
 from . import directory
 from .models import User
+
+log = logging.getLogger(__name__)
 
 REFUSAL = "_directory_refusal"
 
@@ -58,6 +61,9 @@ class DirectoryBackend(ModelBackend):
             person = directory.authenticate(config, username, password)
             user, _created = services.directory_user_sync(person=person)
         except directory.DirectoryError as exc:
+            if isinstance(exc, directory.Unavailable) or exc.reason == "ambiguous":
+                # A fault of the directory or its settings, not of the person: the log says.
+                log.warning("directory sign-in of %r: %s", username, exc.message)
             self._refuse(request, exc.reason)
         except ApplicationError:  # a name changeflow cannot hold, a local account's
             self._refuse(request, "not_allowed")

@@ -7,20 +7,18 @@ written to the directory; nothing of it is cached.
 
 Two kinds of failure, never mixed up: ``Refused`` (the directory answered: no such person,
 wrong password, outside the group) and ``Unavailable`` (it did not: unreachable, timed out, the
-service account refused, a certificate not trusted). Only the second is logged as a fault.
+service account refused, a certificate not trusted). Their messages name the cause, for the log
+of a sign-in (accounts.backends) and for the operator's commands.
 """
 
 from __future__ import annotations
 
-import logging
 import ssl
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
-
-log = logging.getLogger(__name__)
 
 
 class DirectoryError(Exception):
@@ -154,7 +152,6 @@ class Directory:
 
     @staticmethod
     def _unavailable(message: str) -> Unavailable:
-        log.warning("LDAP: %s", message)
         return Unavailable(message)
 
     # -------------------------------------------------------------- questions
@@ -212,7 +209,6 @@ class Directory:
                 "not_found",
             )
         if len(entries) > 1:
-            log.warning("LDAP: %s matches more than one entry (%s)", username, search_filter)
             raise Refused(
                 _("%s matches more than one directory entry (check CHANGEFLOW_LDAP_USER_FILTER)")
                 % username,
