@@ -341,6 +341,18 @@ def ldap_directory() -> dict | None:
         refuse(
             "CHANGEFLOW_LDAP_START_TLS is for ldap:// URLs; an ldaps:// URL is encrypted already"
         )
+    if parts.scheme == "ldaps" or start_tls:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:  # ldap3 matches a certificate's DNS names only: every connection would fail
+            refuse(
+                "CHANGEFLOW_LDAP_URL must name the host as its certificate does (a DNS name, "
+                "not the address %s) when the connection is encrypted" % host
+            )
     ca_file = env.get("CHANGEFLOW_LDAP_CA_FILE", "")
     if ca_file:
         if parts.scheme != "ldaps" and not start_tls:

@@ -208,6 +208,10 @@ BAD = [
         {"CHANGEFLOW_LDAP_URL": "ldaps://dc1.example.com", "CHANGEFLOW_LDAP_START_TLS": "yes"},
         "CHANGEFLOW_LDAP_START_TLS is for ldap:// URLs",
     ),
+    (
+        {"CHANGEFLOW_LDAP_URL": "ldaps://10.0.0.5"},
+        "CHANGEFLOW_LDAP_URL must name the host as its certificate does",
+    ),
     ({"CHANGEFLOW_LDAP_REQUIRE_GROUP": "admins"}, "CHANGEFLOW_LDAP_REQUIRE_GROUP is not a"),
 ]
 
@@ -217,7 +221,7 @@ def test_a_setting_that_cannot_work_is_refused(overrides, message, monkeypatch):
     from changeflow.settings import ldap_directory
 
     class Fake:
-        url = "ldap://127.0.0.1:389"
+        url = "ldap://dc1.example.com:389"
 
     for name, value in directory_env(Fake, **overrides).items():
         monkeypatch.setenv(name, value)

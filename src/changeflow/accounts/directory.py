@@ -13,6 +13,7 @@ of a sign-in (accounts.backends) and for the operator's commands.
 
 from __future__ import annotations
 
+import re
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -272,7 +273,12 @@ class Directory:
 
 
 def _why(exc: BaseException) -> str:
+    """ldap3's error in one readable line: it wraps the socket's own error in tuples of reprs,
+    ``("('socket ssl wrapping error: [SSL: ...] ... (_ssl.c:1020)',)",)``."""
     text = " ".join(str(exc).split()) or type(exc).__name__
+    if text.startswith("("):
+        text = re.sub(r"^[(\"', ]+|[\"', )]+$", "", text)
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)?$", "", text)
     return text[:300]
 
 
