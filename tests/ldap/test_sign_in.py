@@ -305,6 +305,18 @@ def test_password_page_of_a_directory_user_has_no_form(directory):
     assert not AuditEvent.objects.filter(action="user.password_changed").exists()
 
 
+def test_with_the_directory_off_a_directory_user_may_get_a_local_password(directory, settings):
+    sign_in("alice", servers.PASSWORDS["alice"])
+    settings.CHANGEFLOW_LDAP = None
+    alice = User.objects.get(username="alice")
+    alice.set_password(PASSWORD)  # changeflow changepassword alice
+    alice.save()
+    client, response = sign_in("alice", PASSWORD)
+    assert response.status_code == 302
+    page = client.get(reverse("password-change"))
+    assert 'name="new_password"' in page.content.decode()
+
+
 def test_password_page_of_a_local_user_keeps_its_form(directory):
     make_user("local")
     client, _ = sign_in("local", PASSWORD)

@@ -39,7 +39,7 @@ class LocalBackend(ModelBackend):
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is not None and user.from_directory and directory.configured():
+        if user is not None and directory.manages_password_of(user):
             return None
         return user
 

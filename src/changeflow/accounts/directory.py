@@ -68,6 +68,12 @@ def configured() -> dict | None:
     return getattr(settings, "CHANGEFLOW_LDAP", None)
 
 
+def manages_password_of(user) -> bool:
+    """Whether ``user``'s password is the directory's: a directory user while it is on (with it
+    off, a site admin may give them a local password: ``changeflow changepassword``)."""
+    return bool(user.directory_dn) and configured() is not None
+
+
 def _first(entry: dict[str, Any], attribute: str) -> str:
     value = entry.get("attributes", {}).get(attribute)
     if isinstance(value, list | tuple):

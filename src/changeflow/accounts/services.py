@@ -24,6 +24,7 @@ from changeflow.core.errors import (
 from changeflow.core.validation import full_clean
 
 from .directory import Person
+from .directory import manages_password_of as directory_manages_password_of
 from .models import ApiToken, Membership, Organisation, Project, Role, User
 
 # What the password page says to a directory user, and the refusal of a password change.
@@ -154,7 +155,7 @@ def directory_user_sync(*, person: Person, actor: User | None = None) -> tuple[U
 
 
 def password_change(*, user: User, old_password: str, new_password: str) -> None:
-    if user.from_directory:
+    if directory_manages_password_of(user):
         raise Conflict(DIRECTORY_PASSWORD)
     if not user.check_password(old_password):
         raise ValidationError(

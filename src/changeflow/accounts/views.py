@@ -108,7 +108,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def password_change(request: AuthenticatedHttpRequest) -> HttpResponse:
-    if request.user.from_directory:
+    if directory.manages_password_of(request.user):
         # No form: the directory keeps this password (a POST is refused the same way).
         return render(
             request,
