@@ -146,7 +146,41 @@ def dovecot_unavailable() -> str:
 
 
 class PortTaken(RuntimeError):
-    """Dovecot could not listen on the port chosen for it."""
+    """A test server could not listen on a port chosen for it."""
+
+
+def await_listening(
+    process: subprocess.Popen, ports: tuple[int, ...], name: str, taken: tuple[str, ...]
+) -> None:
+    """Wait until the server ``process`` accepts connections on every port. It exiting with
+    one of the ``taken`` phrases on stderr (another process bound a port first) raises
+    PortTaken, for the caller to try new ports; any other exit, or 20 s, RuntimeError."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            why = process.stderr.read().decode() if process.stderr else ""
+            if any(phrase in why for phrase in taken):
+                raise PortTaken(why)
+            raise RuntimeError("%s exited: %s" % (name, why))
+        try:
+            for port in ports:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    pass
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("%s did not start listening" % name)
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    """Terminate a test server, killing it when it does not stop within 10 s."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @dataclass
@@ -221,30 +255,14 @@ class Dovecot:
         self.process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                why = self.process.stderr.read().decode()
-                if "Address already in use" in why or "duplicate listener" in why:
-                    raise PortTaken(why)
-                raise RuntimeError("dovecot exited: " + why)
-            try:
-                for port in (self.port, self.tls_port):
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        pass
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("dovecot did not start listening")
+        await_listening(
+            self.process, (self.port, self.tls_port), "dovecot",
+            ("Address already in use", "duplicate listener"),
+        )  # fmt: skip
+        return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         if str(self.root).startswith("/tmp/changeflow-dovecot-"):
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.comms.servers import free_ports, self_signed_certificate
+from tests.comms.servers import (
+    PortTaken,
+    await_listening,
+    free_ports,
+    self_signed_certificate,
+    stop_process,
+)
 
 SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
 SLAPADD = shutil.which("slapadd") or "/usr/sbin/slapadd"
@@ -150,10 +154,6 @@ def slapd_unavailable() -> str:
     return ""
 
 
-class PortTaken(RuntimeError):
-    """slapd could not listen on a port chosen for it."""
-
-
 @dataclass
 class Slapd:
     root: Path
@@ -211,30 +211,14 @@ class Slapd:
             [SLAPD, "-d", "0", "-f", str(self.root / "slapd.conf"), "-h", urls],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                why = self.process.stderr.read().decode() if self.process.stderr else ""
-                if "Address already in use" in why or "bind" in why.lower():
-                    raise PortTaken(why)
-                raise RuntimeError("slapd exited: " + why)
-            try:
-                for port in (self.port, self.tls_port):
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        pass
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("slapd did not start listening")
+        # slapd says "daemon: bind(...) failed errno=98 (Address already in use)".
+        await_listening(
+            self.process, (self.port, self.tls_port), "slapd", ("Address already in use",)
+        )
+        return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def admin(self):
         """An ldap3 connection bound as the directory's administrator, to change entries."""

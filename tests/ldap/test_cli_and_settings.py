@@ -54,37 +54,23 @@ def test_check_directory_down_fails_in_one_line(dead_directory, run_cli):
     assert "cannot be reached" in one_line(err)
 
 
-def test_check_wrong_service_password(slapd_server, settings, monkeypatch, run_cli):
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"CHANGEFLOW_LDAP_BIND_PASSWORD": "nope"}, "refuses the service account"),
+        ({"CHANGEFLOW_LDAP_SEARCH_BASE": "ou=nowhere," + servers.BASE}, "the search base ou=nowh"),
+        ({"CHANGEFLOW_LDAP_REQUIRE_GROUP": "cn=nogroup," + servers.BASE}, "the group cn=nogroup"),
+    ],
+)
+def test_check_names_what_is_wrong(
+    slapd_server, settings, monkeypatch, run_cli, overrides, message
+):
     from tests.ldap.conftest import use_directory
 
-    use_directory(slapd_server, settings, monkeypatch, CHANGEFLOW_LDAP_BIND_PASSWORD="nope")
+    use_directory(slapd_server, settings, monkeypatch, **overrides)
     code, out, err = run_cli("ldap", "check")
     assert code == 1
-    assert "refuses the service account" in one_line(err)
-
-
-def test_check_missing_search_base(slapd_server, settings, monkeypatch, run_cli):
-    from tests.ldap.conftest import use_directory
-
-    use_directory(
-        slapd_server, settings, monkeypatch,
-        CHANGEFLOW_LDAP_SEARCH_BASE="ou=nowhere," + servers.BASE,
-    )  # fmt: skip
-    code, out, err = run_cli("ldap", "check")
-    assert code == 1
-    assert "the search base ou=nowhere" in one_line(err)
-
-
-def test_check_missing_group(slapd_server, settings, monkeypatch, run_cli):
-    from tests.ldap.conftest import use_directory
-
-    use_directory(
-        slapd_server, settings, monkeypatch,
-        CHANGEFLOW_LDAP_REQUIRE_GROUP="cn=nogroup," + servers.BASE,
-    )  # fmt: skip
-    code, out, err = run_cli("ldap", "check")
-    assert code == 1
-    assert "the group cn=nogroup" in one_line(err)
+    assert message in one_line(err)
 
 
 def test_not_configured(settings, run_cli):
