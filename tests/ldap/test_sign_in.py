@@ -131,11 +131,11 @@ def test_without_a_required_group_everyone_under_the_base_signs_in(
     assert response.status_code == 302
 
 
-def test_anonymous_search_is_refused_by_this_directory_and_said_so(
+def test_anonymous_search_where_the_directory_forbids_it_is_a_fault(
     slapd_server, settings, monkeypatch
 ):
-    """The test directory lets only its service account search: an anonymous search finds
-    nobody, which is a refusal, not a fault."""
+    """The test directory lets only its service account search: an anonymous search answers
+    insufficientAccessRights, a fault of the set-up (503, logged), not a wrong password."""
     from tests.ldap.conftest import use_directory
 
     use_directory(
@@ -144,7 +144,8 @@ def test_anonymous_search_is_refused_by_this_directory_and_said_so(
     )  # fmt: skip
     assert settings.CHANGEFLOW_LDAP["bind_dn"] == ""
     _, response = sign_in("alice", servers.PASSWORDS["alice"])
-    assert response.status_code == 503  # the search base cannot be read: a fault of the setup
+    assert response.status_code == 503
+    assert last_event("user.sign_in_failed").after["reason"] == "unavailable"
 
 
 def test_a_user_whose_entry_is_gone_is_refused(directory, slapd_server):
