@@ -13,6 +13,7 @@ of a sign-in (accounts.backends) and for the operator's commands.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import ssl
 from dataclasses import dataclass
@@ -130,7 +131,7 @@ class Directory:
                 connection.start_tls(read_server_info=False)
             connection.bind(read_server_info=False)
         except BaseException:
-            connection.unbind()
+            _close(connection)
             raise
         return connection
 
@@ -141,12 +142,12 @@ class Directory:
         try:
             self._connection = self._open(config["bind_dn"] or None, config["bind_password"])
         except LDAPInvalidCredentialsResult:
-            raise self._unavailable(
+            raise Unavailable(
                 _("the directory refuses the service account %s (check CHANGEFLOW_LDAP_BIND_DN "
                   "and CHANGEFLOW_LDAP_BIND_PASSWORD)") % config["bind_dn"]
             ) from None  # fmt: skip
         except (LDAPException, OSError) as exc:
-            raise self._unavailable(
+            raise Unavailable(
                 _("the directory at %(url)s cannot be reached: %(why)s")
                 % {"url": config["url"], "why": _why(exc)}
             ) from None
@@ -154,12 +155,8 @@ class Directory:
 
     def __exit__(self, *exc_info) -> None:
         if self._connection is not None:
-            self._connection.unbind()
+            _close(self._connection)
             self._connection = None
-
-    @staticmethod
-    def _unavailable(message: str) -> Unavailable:
-        return Unavailable(message)
 
     # -------------------------------------------------------------- questions
 
@@ -173,7 +170,7 @@ class Directory:
         except LDAPNoSuchObjectResult:
             return []
         except (LDAPException, OSError) as exc:
-            raise self._unavailable(
+            raise Unavailable(
                 _("the directory failed a search under %(base)s: %(why)s")
                 % {"base": base, "why": _why(exc)}
             ) from None
@@ -185,13 +182,13 @@ class Directory:
 
         base = self.config["search_base"]
         if not self._search(base, "(objectClass=*)", ldap3.BASE, ["1.1"]):
-            raise self._unavailable(
+            raise Unavailable(
                 _("the search base %s does not exist or this account cannot read it "
                   "(check CHANGEFLOW_LDAP_SEARCH_BASE)") % base
             )  # fmt: skip
         group = self.config["require_group"]
         if group and not self._search(group, "(objectClass=*)", ldap3.BASE, ["1.1"]):
-            raise self._unavailable(
+            raise Unavailable(
                 _("the group %s does not exist or this account cannot read it "
                   "(check CHANGEFLOW_LDAP_REQUIRE_GROUP)") % group
             )  # fmt: skip
@@ -244,7 +241,7 @@ class Directory:
         if self._search(group, member, ldap3.BASE, ["1.1"]):
             return True
         if not self._search(group, "(objectClass=*)", ldap3.BASE, ["1.1"]):
-            raise self._unavailable(
+            raise Unavailable(
                 _("the group %s does not exist or this account cannot read it "
                   "(check CHANGEFLOW_LDAP_REQUIRE_GROUP)") % group
             )  # fmt: skip
@@ -268,14 +265,22 @@ class Directory:
         if not password:  # an empty password would be an unauthenticated bind: it "succeeds"
             raise Refused(_("The password is empty."), "wrong_password")
         try:
-            self._open(person.dn, password).unbind()
+            _close(self._open(person.dn, password))
         except LDAPInvalidCredentialsResult:
             raise Refused(_("wrong password for %s") % person.username, "wrong_password") from None
         except (LDAPException, OSError) as exc:
-            raise self._unavailable(
+            raise Unavailable(
                 _("the directory failed to check the password of %(dn)s: %(why)s")
                 % {"dn": person.dn, "why": _why(exc)}
             ) from None
+
+
+def _close(connection) -> None:
+    """Unbind, whatever state the connection is in (a broken socket included)."""
+    from ldap3.core.exceptions import LDAPException
+
+    with contextlib.suppress(LDAPException, OSError):
+        connection.unbind()
 
 
 def _why(exc: BaseException) -> str:
