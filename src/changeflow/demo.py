@@ -101,6 +101,9 @@ def load() -> Result:
     with transaction.atomic():
         demo = _Demo()
         demo.build()
+    assert demo.project is not None
+    # Made as the transaction committed (notifications.receivers): dated after it.
+    reports_demo.date_the_notifications(demo.project, demo.users)
     result = Result(
         created=True,
         project=demo.project,

@@ -126,6 +126,7 @@ def test_demo_metrics_are_spread_over_weeks(run_cli, home):
     assert breach.change_request.state_changed_at == breach.stage_entered_at
 
 
+@pytest.mark.django_db(transaction=True)  # the demo commits: its notifications are made
 def test_demo_history_reads_as_the_weeks_it_tells(run_cli, home):
     """A CR's history, comments and votes carry the times of its stage history, not the minute
     the demo took to build; the chain still verifies. Beside a site's own work, the record is
@@ -155,6 +156,10 @@ def test_demo_history_reads_as_the_weeks_it_tells(run_cli, home):
                                        after__signer=vote.voter.username,
                                        after__round=vote.round)  # fmt: skip
         assert vote.signed_at == event.at
+    from changeflow.notifications.models import Notification
+
+    notes = Notification.objects.select_related("event")
+    assert notes.count() > 100 and all(n.created_at == n.event.at for n in notes)  # the inbox
     assert audit.verify().ok
 
 

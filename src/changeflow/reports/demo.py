@@ -184,13 +184,8 @@ def _date_the_record(project: Project, users: dict[str, User]) -> None:
     )
     from changeflow.core import audit
     from changeflow.core.models import AuditEvent
-    from changeflow.notifications.models import Notification
 
-    demo_users = [u.pk for u in users.values()]
-    if (
-        User.objects.exclude(pk__in=demo_users).exists()
-        or Project.objects.exclude(pk=project.pk).exists()
-    ):
+    if not _record_is_the_demos(project, users):
         return
     now = timezone.now()
     marks: dict[str, list[tuple[str, dt.datetime]]] = defaultdict(list)
@@ -244,10 +239,29 @@ def _date_the_record(project: Project, users: dict[str, User]) -> None:
         elif event.action == "cr.linked" and after.get("link"):
             ChangeRequestLink.objects.filter(pk=after["link"]).update(created_at=at)
     audit.redate(times, afters)
-    at_by_id = dict(AuditEvent.objects.filter(seq__in=times).values_list("pk", "at"))
-    notes = list(Notification.objects.filter(project=project, event_id__in=at_by_id))
+
+
+def _record_is_the_demos(project: Project, users: dict[str, User]) -> bool:
+    """Whether the site holds nothing but the demo (no other user, no other project)."""
+    return not (
+        User.objects.exclude(pk__in=[u.pk for u in users.values()]).exists()
+        or Project.objects.exclude(pk=project.pk).exists()
+    )
+
+
+def date_the_notifications(project: Project, users: dict[str, User]) -> None:
+    """The notifications the demo's events made (as its transaction committed) at the times
+    of their events, which ``_date_the_record`` dated: the inbox, newest first, then reads as
+    the weeks the demo tells. Only when the record was dated."""
+    from changeflow.notifications.models import Notification
+
+    if not _record_is_the_demos(project, users):
+        return
+    notes = list(Notification.objects.filter(project=project).select_related("event"))
     for note in notes:
-        note.created_at = at_by_id[note.event_id]
+        if note.event is None:
+            continue
+        note.created_at = note.event.at
         if note.read_at is not None:
             note.read_at = note.created_at + dt.timedelta(hours=2)
     Notification.objects.bulk_update(notes, ["created_at", "read_at"], batch_size=500)
