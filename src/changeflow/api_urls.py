@@ -274,5 +274,6 @@ urlpatterns = [
     path("", include("changeflow.crtemplates.api_urls")),
     path("", include("changeflow.processes.api_urls")),
     path("", include("changeflow.orders.api_urls")),
+    path("", include("changeflow.work.api_urls")),
     re_path(r"", core.api_not_found),  # last: JSON 404 for any other API path
 ]

@@ -23,7 +23,7 @@ OWN_COMMANDS = (
     "process",
 )  # fmt: skip
 # Documented names that are not valid Python module names: the command each one runs.
-ALIASES = {"ingest-email": "ingest_email"}
+ALIASES = {"ingest-email": "ingest_email", "my-work": "my_work"}
 
 
 class UsageError(Exception):

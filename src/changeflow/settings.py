@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "changeflow.crtemplates",
     "changeflow.processes",
     "changeflow.orders",
+    "changeflow.work",
 ]
 
 MIDDLEWARE = [

@@ -35,7 +35,7 @@ impact_plan_urls = [
 ]
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="project-list"), name="home"),
+    path("", RedirectView.as_view(pattern_name="my-work"), name="home"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("signin/", accounts.sign_in, name="login"),
     path("signout/", accounts.sign_out, name="logout"),
@@ -85,6 +85,7 @@ urlpatterns = [
     path("", include("changeflow.processes.urls")),
     path("", include("changeflow.orders.urls")),
     path("", include("changeflow.notifications.web_urls")),
+    path("", include("changeflow.work.urls")),
     *impact_plan_urls,
     path("changes/<str:key>/change-set/new/", change_sets.edit_new, name="cs-new"),
     path("changes/<str:key>/change-set/remove/", change_sets.edit_remove, name="cs-remove"),

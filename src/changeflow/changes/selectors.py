@@ -11,12 +11,12 @@ from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Membership, Project, User
 from changeflow.core import search
-from changeflow.core.access import restrict
+from changeflow.core.access import CUSTOMER_ROLES, restrict
 from changeflow.core.errors import NotFound
 from changeflow.core.models import AuditEvent
 
 from .models import Attachment, ChangeRequest, Comment, ImpactAssessment, Risk, Vote
-from .workflow import FINAL_STATES
+from .workflow import FINAL_STATES, TABLE, Action, State
 
 ORDERINGS = {
     "created": ("created_at", "id"),
@@ -180,4 +180,67 @@ def vote_list(*, user: User, cr: ChangeRequest) -> QuerySet[Vote]:
         .filter(change_request=cr)
         .select_related("voter")
         .order_by("signed_at", "id")
+    )
+
+
+# ---------------------------------------------------------------- what waits on a user
+
+
+WORK_FIELDS = (
+    "id", "key", "title", "state", "priority", "state_changed_at", "desired_date", "project_id",
+    "project__key", "project__name",
+)  # fmt: skip
+# Not finished, and someone still owes a step (a deferred CR waits for nobody until reopened).
+_IDLE_STATES = (*FINAL_STATES, State.DEFERRED)
+
+
+def _work(user: User) -> QuerySet[ChangeRequest]:
+    return restrict(ChangeRequest.objects, user).select_related("project").only(*WORK_FIELDS)
+
+
+def _projects_where(user: User, roles) -> QuerySet:
+    return Membership.objects.filter(user_id=user.pk, role__in=roles).values("project_id")
+
+
+def assigned_open(*, user: User) -> QuerySet[ChangeRequest]:
+    """CRs assigned to ``user`` that are not finished (nor deferred), in projects they still
+    see, oldest in their stage first."""
+    return (
+        _work(user)
+        .filter(assignee_id=user.pk)
+        .exclude(state__in=_IDLE_STATES)
+        .order_by("state_changed_at", "id")
+    )
+
+
+def awaiting_triage(*, user: User) -> QuerySet[ChangeRequest]:
+    """Submitted CRs of the projects where ``user`` is one who triages (the workflow's roles
+    for the triage action; a site admin only where a member), oldest first."""
+    return (
+        _work(user)
+        .filter(state=State.SUBMITTED)
+        .filter(project_id__in=_projects_where(user, TABLE[Action.TRIAGE].roles))
+        .order_by("state_changed_at", "id")
+    )
+
+
+def returned_to_requester(*, user: User) -> QuerySet[ChangeRequest]:
+    """``user``'s own requests the team returned for more information (the questions put to
+    the requester: they answer by editing and submitting again), oldest first."""
+    return (
+        _work(user)
+        .filter(requested_by_id=user.pk, state=State.RETURNED)
+        .order_by("state_changed_at", "id")
+    )
+
+
+def requested_open(*, user: User) -> QuerySet[ChangeRequest]:
+    """The open requests a customer (or customer representative) made, in the projects where
+    they hold that role: not finished, and not returned to them (``returned_to_requester``
+    lists those), newest first."""
+    return (
+        _work(user)
+        .filter(requested_by_id=user.pk, project_id__in=_projects_where(user, CUSTOMER_ROLES))
+        .exclude(state__in=(*FINAL_STATES, State.RETURNED))
+        .order_by("-created_at", "-id")
     )

@@ -188,3 +188,18 @@ def load_demo(project: Project, users: dict[str, User], crs: list[ChangeRequest]
     """Called at the end of the demo build (see ``changeflow.demo``)."""
     _history(project, users)
     _delphi(project, users, crs)
+    _round_open(users, crs)
+
+
+def _round_open(users: dict[str, User], crs: list[ChangeRequest]) -> None:
+    """A round still open: the tech lead has estimated the triaged SMS sign-in change; the
+    other estimators are asked for theirs (their "My work" page lists it)."""
+    target = next((c for c in crs if c.state == "triaged" and "短信验证码" in c.title), None)
+    if target is None:
+        return
+    tl = users["chen.jing"]
+    services.expert_estimate_submit(
+        user=tl, cr=change_selectors.change_request_get(user=tl, key=target.key),
+        effort={"optimistic": "16", "most_likely": "24", "pessimistic": "40"},
+        comment="短信网关已有 SDK；限流另算 / The SMS gateway has an SDK; rate limiting extra.",
+    )  # fmt: skip

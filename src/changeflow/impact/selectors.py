@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
-from changeflow.accounts.models import Project, Role, User
+from changeflow.accounts.models import Membership, Project, Role, User
 from changeflow.changes.models import ChangeRequest, ImpactAssessment
 from changeflow.changes.workflow import State
 from changeflow.core.access import restrict, role_in, sees_internal
@@ -184,6 +184,39 @@ def expert_rounds(*, user: User, cr: ChangeRequest) -> dict[str, Any]:
 
 
 ASSESSABLE = (State.SUBMITTED, State.TRIAGED, State.ASSESSING, State.IN_REVIEW)
+
+
+def estimates_awaited(*, user: User) -> QuerySet[EstimationRound]:
+    """Open Delphi rounds that ask ``user`` for an estimate they have not given: on CRs they
+    see that are still to be decided, in projects where they estimate (``ESTIMATOR_ROLES``).
+    Round 1 asks every estimator of the project; a later round asks those who estimated in
+    the round before (Wideband Delphi: they revise after seeing the spread). Oldest first."""
+    projects = Membership.objects.filter(user_id=user.pk, role__in=ESTIMATOR_ROLES)
+    crs = restrict(ChangeRequest.objects, user).filter(
+        project_id__in=projects.values("project_id"), state__in=ASSESSABLE
+    )
+    mine = ExpertEstimate.objects.filter(estimator_id=user.pk)
+    before = mine.filter(
+        change_request_id=OuterRef("change_request_id"), round__number=OuterRef("number") - 1
+    )
+    return (
+        EstimationRound.objects.filter(status=RoundStatus.OPEN, change_request__in=crs)
+        .exclude(Exists(mine.filter(round_id=OuterRef("pk"))))
+        .filter(Q(number=1) | Exists(before))
+        .select_related("change_request__project")
+        .only(
+            "id",
+            "number",
+            "opened_at",
+            "change_request__key",
+            "change_request__title",
+            "change_request__state",
+            "change_request__desired_date",
+            "change_request__project__key",
+            "change_request__project__name",
+        )  # fmt: skip
+        .order_by("opened_at", "id")
+    )
 
 
 def expert_aggregate(cr: ChangeRequest) -> dict[str, dict | None] | None:

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import FileResponse
 from django.utils.translation import gettext as _
 
-from changeflow.accounts.models import Project, User
+from changeflow.accounts.models import Membership, Project, User
 from changeflow.core import stored
 from changeflow.core.access import CUSTOMER_ROLES, restrict, role_in
 from changeflow.core.errors import NotFound
@@ -30,6 +30,19 @@ def order_list(*, user: User, project: Project, state: str | None = None) -> Que
     if state:
         qs = qs.filter(state=state)
     return qs.select_related("change_request", "project").order_by("-number")
+
+
+def awaiting_signature(*, user: User) -> QuerySet[ChangeOrder]:
+    """Issued orders waiting for ``user``'s side to sign or decline: in the projects where
+    they hold a customer role (who signs, as ``services.may_sign`` says), soonest to lapse
+    first."""
+    projects = Membership.objects.filter(user_id=user.pk, role__in=CUSTOMER_ROLES)
+    return (
+        restrict(ChangeOrder.objects, user)
+        .filter(state=OrderState.ISSUED, project_id__in=projects.values("project_id"))
+        .select_related("project", "change_request")
+        .order_by(F("valid_until").asc(nulls_last=True), "issued_at", "id")
+    )
 
 
 def order_get(

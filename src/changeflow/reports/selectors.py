@@ -86,6 +86,17 @@ def improvement_list(
     return qs.select_related("owner", "project", "created_by").order_by("due_date", "number")
 
 
+def open_improvements_of(*, user: User) -> QuerySet[ImprovementAction]:
+    """The improvement actions ``user`` owns that are still open or in progress, in projects
+    where they see them, soonest due first."""
+    return (
+        restrict(ImprovementAction.objects, user)
+        .filter(owner_id=user.pk, status__in=ACTIVE_STATUSES)
+        .select_related("project")
+        .order_by("due_date", "number")
+    )
+
+
 def improvement_get(*, user: User, project: Project, key: str) -> ImprovementAction:
     """One action of ``project`` by key; NotFound when it is not there or not visible."""
     action = (
