@@ -57,7 +57,7 @@ PUBLIC = {
     "login": "the sign-in page",
     "logout": "signing out: harmless for anyone, and ends only the caller's own session",
     "set_language": "the language switch: Django's own, before and after sign-in",
-    "home": "a redirect to the project list, which itself asks to sign in",
+    "home": "a redirect to My work (my-work), which itself asks to sign in",
     "healthz": "the load balancer's probe: the process is up",
     "readyz": "the load balancer's probe: database and migrations",
     "api-schema": "the OpenAPI schema: the API's published contract",
