@@ -178,7 +178,7 @@ def test_the_top_bar_is_site_wide_and_the_project_tabs_lead_to_its_sections(
     for url in ("/projects/ACME/", "/projects/ACME/meetings/", "/projects/ACME/requirements/"):
         html = client.get(url).content.decode()
         assert _links(html, "mainnav") == [
-            "/projects/", "/changes/", "/cases/", "/notifications/", "/votes/pending/",
+            "/my-work/", "/projects/", "/changes/", "/cases/", "/notifications/", "/votes/pending/",
         ]  # fmt: skip
         tabs = _links(html, "tabs")
         assert "/projects/ACME/meetings/" in tabs
