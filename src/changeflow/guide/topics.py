@@ -35,10 +35,17 @@ class Topic:
 
 TOPICS: tuple[Topic, ...] = (
     Topic(
+        "my-work",
+        _("My work"),
+        _("What waits on you across your projects: votes, estimates, signatures, assigned "
+          "changes, action items and triage."),
+        ("home", "my-work"),
+    ),
+    Topic(
         "process",
         _("The change process"),
         _("The six stages, the states of a change request and who takes each step."),
-        ("home", "project-list", "cr-list", "cr-detail", "cr-transition", "cr-link-add",
+        ("project-list", "cr-list", "cr-detail", "cr-transition", "cr-link-add",
          "cr-link-remove", "cr-mark-duplicate"),
     ),
     Topic(
