@@ -161,6 +161,8 @@ class ChangeRequest(models.Model):
             models.Index(fields=["project", "priority", "-created_at"]),
             models.Index(fields=["project", "type", "-created_at"]),
             models.Index(fields=["assignee", "-created_at"], name="cr_assignee_created"),
+            # My work: a requester's requests returned to them, or still open.
+            models.Index(fields=["requested_by", "state"], name="cr_requester_state"),
         ]
         verbose_name = _("change request")
         verbose_name_plural = _("change requests")

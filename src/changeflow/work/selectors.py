@@ -26,6 +26,7 @@ from changeflow.changes import selectors as changes
 from changeflow.changes.models import ChangeRequest, VotePurpose
 from changeflow.changes.workflow import State
 from changeflow.comms import sla
+from changeflow.core.db.expressions import count_of
 from changeflow.impact import selectors as impact
 from changeflow.meetings import selectors as meetings
 from changeflow.meetings.recurrence import occurrence_key
@@ -54,7 +55,13 @@ class Section:
     id: str
     title: Promise
     empty: Promise  # said when the page shows the section with nothing in it
-    items: list[Item] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)  # the first LIMIT
+    count: int = 0  # all of them
+
+    @property
+    def more(self) -> int:
+        """How many the section holds beyond the items listed."""
+        return max(0, self.count - len(self.items))
 
 
 # The sections in the order the page shows them; ``id`` is the API's field name.
@@ -70,6 +77,8 @@ SECTIONS: tuple[tuple[str, Promise], ...] = (
     ("requests", _("My open requests")),
 )
 TITLES = dict(SECTIONS)
+# Items listed per section (soonest first); the section's count says how many there are in all.
+LIMIT = 50
 
 
 def _cr_url(key: str, anchor: str = "") -> str:
@@ -97,21 +106,50 @@ def _overdue_first(items: list[Item]) -> list[Item]:
     return sorted(items, key=lambda i: (not i.overdue, i.due or far))
 
 
+def _queries(user: User) -> dict[str, QuerySet]:
+    """Each section's queryset but the votes' (``decisions.pending_votes``), soonest first."""
+    return {
+        "assigned": changes.assigned_open(user=user),
+        "estimates": impact.estimates_awaited(user=user),
+        "signatures": orders.awaiting_signature(user=user),
+        "meeting_actions": meetings.open_actions_of(user=user),
+        "improvements": reports.open_improvements_of(user=user),
+        "triage": changes.awaiting_triage(user=user),
+        "questions": changes.returned_to_requester(user=user),
+        "requests": changes.requested_open(user=user),
+    }
+
+
+def counting_querysets(user: User) -> list[QuerySet]:
+    """The querysets of every section but the votes, for the navigation's badge: counted as
+    subqueries of its one query, which counts the pending votes already (its own link)."""
+    return [qs.order_by() for qs in _queries(user).values()]
+
+
+def _counts(user: User, queries: dict[str, QuerySet]) -> dict[str, int]:
+    """How many items each section holds, in one query."""
+    row = User.objects.filter(pk=user.pk).values_list(*(count_of(qs) for qs in queries.values()))
+    return {sid: n or 0 for sid, n in zip(queries, row.get(), strict=True)}
+
+
 def my_work(*, user: User, now: dt.datetime | None = None) -> list[Section]:
-    """Every section of ``user``'s work, in page order (empty ones included)."""
+    """Every section of ``user``'s work, in page order (empty ones included): the first
+    ``LIMIT`` items of each and how many it holds."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     if not user.is_authenticated:
         return [Section(sid, title, _EMPTY) for sid, title in SECTIONS]
-    assigned = list(changes.assigned_open(user=user))
-    triage = list(changes.awaiting_triage(user=user))
-    questions = list(changes.returned_to_requester(user=user))
-    requests = list(changes.requested_open(user=user))
+    queries = _queries(user)
+    counts = _counts(user, queries)
+    rows = {sid: list(qs[:LIMIT]) if counts[sid] else [] for sid, qs in queries.items()}
     votes = decisions.pending_votes(user=user)
-    deadlines = sla.stage_deadlines([*assigned, *triage, *[v["cr"] for v in votes]])
+    counts["votes"] = len(votes)
+    votes = votes[:LIMIT]
+    deadlines = sla.stage_deadlines([*rows["assigned"], *rows["triage"], *[v["cr"] for v in votes]])
 
     found: dict[str, list[Item]] = {
-        "assigned": _overdue_first([_cr_item(cr, deadlines, now) for cr in assigned]),
+        # The oldest in their stage come first from the database; of those, the overdue first.
+        "assigned": _overdue_first([_cr_item(cr, deadlines, now) for cr in rows["assigned"]]),
         "votes": [
             _cr_item(
                 v["cr"],
@@ -123,46 +161,37 @@ def my_work(*, user: User, now: dt.datetime | None = None) -> list[Section]:
             )  # fmt: skip
             for v in votes
         ],
-        "estimates": [_estimate_item(r, today) for r in impact.estimates_awaited(user=user)],
-        "signatures": [
-            Item(
-                key=o.key,
-                title=o.change_request.title,
-                project=o.project.key,
-                project_name=o.project.name,
-                url=reverse("order-detail", args=[o.project.key, o.number]),
-                state=o.state,
-                detail=str(
-                    _("Revision %(n)d, %(amount)s %(currency)s")
-                    % {"n": o.revision, "amount": o.amount, "currency": o.currency}
-                ),
-                due=o.valid_until,
-                overdue=bool(o.valid_until and o.valid_until < today),
-            )  # fmt: skip
-            for o in orders.awaiting_signature(user=user)
-        ],
-        "meeting_actions": [_action_item(a, today) for a in meetings.open_actions_of(user=user)],
-        "improvements": [
-            Item(
-                key=a.key,
-                title=a.title,
-                project=a.project.key,
-                project_name=a.project.name,
-                url=reverse("improvement-detail", args=[a.project.key, a.key]),
-                state=a.status,
-                detail=str(a.get_status_display()),
-                due=a.due_date,
-                overdue=reports.is_overdue(a, today),
-            )  # fmt: skip
-            for a in reports.open_improvements_of(user=user)
-        ],
-        "triage": [_cr_item(cr, deadlines, now) for cr in triage],
+        "estimates": [_estimate_item(r, today) for r in rows["estimates"]],
+        "signatures": [_order_item(o, today) for o in rows["signatures"]],
+        "meeting_actions": [_action_item(a, today) for a in rows["meeting_actions"]],
+        "improvements": [_improvement_item(a, today) for a in rows["improvements"]],
+        "triage": [_cr_item(cr, deadlines, now) for cr in rows["triage"]],
         "questions": [
-            _cr_item(cr, {}, now, detail=str(_("Answer and submit again"))) for cr in questions
+            _cr_item(cr, {}, now, detail=str(_("Answer and submit again")))
+            for cr in rows["questions"]
         ],
-        "requests": [_cr_item(cr, {}, now) for cr in requests],
+        "requests": [_cr_item(cr, {}, now) for cr in rows["requests"]],
     }
-    return [Section(sid, title, _EMPTY, found[sid]) for sid, title in SECTIONS]
+    return [Section(sid, title, _EMPTY, found[sid], counts[sid]) for sid, title in SECTIONS]
+
+
+def _order_item(o: Any, today: dt.date) -> Item:
+    return Item(
+        key=o.key, title=o.change_request.title, project=o.project.key,
+        project_name=o.project.name,
+        url=reverse("order-detail", args=[o.project.key, o.number]), state=o.state,
+        detail=str(_("Revision %(n)d, %(amount)s %(currency)s")
+                   % {"n": o.revision, "amount": o.amount, "currency": o.currency}),
+        due=o.valid_until, overdue=bool(o.valid_until and o.valid_until < today),
+    )  # fmt: skip
+
+
+def _improvement_item(a: Any, today: dt.date) -> Item:
+    return Item(
+        key=a.key, title=a.title, project=a.project.key, project_name=a.project.name,
+        url=reverse("improvement-detail", args=[a.project.key, a.key]), state=a.status,
+        detail=str(a.get_status_display()), due=a.due_date, overdue=reports.is_overdue(a, today),
+    )  # fmt: skip
 
 
 _EMPTY = _("Nothing waits on you here.")
@@ -192,19 +221,4 @@ def _action_item(a: Any, today: dt.date) -> Item:
 
 
 def total(sections: list[Section]) -> int:
-    return sum(len(s.items) for s in sections)
-
-
-def counting_querysets(user: User) -> list[QuerySet]:
-    """The querysets of every section but the votes, for the navigation's badge: counted as
-    subqueries of its one query, which counts the pending votes already (its own link)."""
-    return [
-        changes.assigned_open(user=user).order_by(),
-        impact.estimates_awaited(user=user).order_by(),
-        orders.awaiting_signature(user=user).order_by(),
-        meetings.open_actions_of(user=user).order_by(),
-        reports.open_improvements_of(user=user).order_by(),
-        changes.awaiting_triage(user=user).order_by(),
-        changes.returned_to_requester(user=user).order_by(),
-        changes.requested_open(user=user).order_by(),
-    ]
+    return sum(s.count for s in sections)

@@ -30,10 +30,26 @@ def _items(help_text) -> WorkItemSerializer:
     return WorkItemSerializer(many=True, help_text=help_text)
 
 
+class CountsSerializer(serializers.Serializer):
+    """How many items each section holds (its list gives the first 50)."""
+
+    assigned = serializers.IntegerField()
+    votes = serializers.IntegerField()
+    estimates = serializers.IntegerField()
+    signatures = serializers.IntegerField()
+    meeting_actions = serializers.IntegerField()
+    improvements = serializers.IntegerField()
+    triage = serializers.IntegerField()
+    questions = serializers.IntegerField()
+    requests = serializers.IntegerField()
+
+
 class MyWorkSerializer(serializers.Serializer):
-    """Every section, always present (an empty list when nothing waits), in page order."""
+    """Every section, always present (an empty list when nothing waits), in page order: the
+    first 50 items of each, soonest due first; ``counts`` says how many each holds."""
 
     total = serializers.IntegerField(help_text=_("How many items wait, in all sections."))
+    counts = CountsSerializer()
     assigned = _items(TITLES["assigned"])
     votes = _items(TITLES["votes"])
     estimates = _items(TITLES["estimates"])
@@ -47,5 +63,9 @@ class MyWorkSerializer(serializers.Serializer):
 
 def as_data(sections) -> dict:
     """The sections as the API and ``changeflow my-work --json`` give them."""
-    body = {"total": total(sections), **{s.id: s.items for s in sections}}
+    body = {
+        "total": total(sections),
+        "counts": {s.id: s.count for s in sections},
+        **{s.id: s.items for s in sections},
+    }
     return MyWorkSerializer(body).data

@@ -42,13 +42,15 @@ class Command(TranslatedCommand):
         for n, section in enumerate(shown):
             if n:
                 self.stdout.write("")
-            self.stdout.write(f"{section.title} ({len(section.items)})")
+            self.stdout.write(f"{section.title} ({section.count})")
             for item in section.items:
                 due = item.due.isoformat() if item.due else "-"
                 mark = "!" if item.overdue else ""
                 self.stdout.write(
                     f"  {item.key or '-'}\t{item.project}\t{due}{mark}\t{item.title}\t{item.detail}"
                 )
+            if section.more:
+                self.stdout.write("  " + _("… and %(n)d more") % {"n": section.more})
 
 
 def _dumps(data) -> str:
