@@ -166,7 +166,7 @@ AUTHENTICATION_BACKENDS = [
     "changeflow.accounts.backends.DirectoryBackend",
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "project-list"
+LOGIN_REDIRECT_URL = "my-work"
 LOGOUT_REDIRECT_URL = "login"
 
 AUTH_PASSWORD_VALIDATORS = [

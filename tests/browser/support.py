@@ -79,7 +79,7 @@ def sign_in(page, base: str, user) -> None:
     page.fill("input[name=username]", user.username)
     page.fill("input[name=password]", PASSWORD)
     page.click(".signin button[type=submit]")
-    page.wait_for_url(f"{base}/projects/")
+    page.wait_for_url(f"{base}/my-work/")  # the signed-in home
 
 
 def signed_in_page(browser, base: str, user, **page_options) -> tuple[Any, Any, list[str]]:

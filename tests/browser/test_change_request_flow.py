@@ -21,7 +21,8 @@ def test_sign_in_create_in_chinese_submit_and_see_history(live_server, personas,
     # Sign in (the browser asks for Chinese: the page answers in Chinese).
     sign_in(page, live_server.url, personas.customer)
 
-    # Create a change request in Chinese.
+    # Create a change request in Chinese: from My work (the signed-in home) to the projects.
+    page.click("nav.mainnav a[href='/projects/']")
     page.click(f"a[href='/projects/{personas.project.key}/']")
     page.click(f"a[href='/projects/{personas.project.key}/changes/new/']")
     page.fill("input[name=title]", "登录页面需要支持短信验证码")

@@ -34,7 +34,7 @@ def test_sign_in_refuses_foreign_next_urls(client, personas):
         "/signin/",
         {"username": personas.pm.username, "password": PASSWORD, "next": "https://evil.example/"},
     )
-    assert response["Location"] == "/projects/"
+    assert response["Location"] == "/my-work/"
 
 
 def test_sign_in_failures_and_rate_limit(client, personas, settings):

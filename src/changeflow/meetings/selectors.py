@@ -333,10 +333,9 @@ def open_action_items(meeting: Meeting) -> list[ActionItem]:
 def open_actions_of(*, user: User) -> QuerySet[ActionItem]:
     """The open action items ``user`` owns, of meetings they may still see, soonest due
     first."""
+    meetings = _visible(Meeting.objects.all(), user)
     return (
-        ActionItem.objects.filter(
-            owner_id=user.pk, done=False, occurrence__meeting__in=_visible(Meeting.objects, user)
-        )
+        ActionItem.objects.filter(owner_id=user.pk, done=False, occurrence__meeting__in=meetings)
         .select_related("occurrence__meeting__project", "change_request")
         .order_by("due_date", "id")
     )

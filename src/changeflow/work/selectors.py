@@ -88,6 +88,7 @@ def _cr_url(key: str, anchor: str = "") -> str:
 def _cr_item(cr: ChangeRequest, deadlines: dict[int, dt.datetime], now: dt.datetime, **kw) -> Item:
     """A CR as an item: due by its stage's service level, else by its desired date."""
     deadline = deadlines.get(cr.pk)
+    due: dt.date | None
     if deadline is not None:
         due, overdue = timezone.localdate(deadline), deadline < now
     else:
