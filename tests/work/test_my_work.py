@@ -211,6 +211,21 @@ def test_page_lists_sections_with_links_and_the_nav_badge(client, personas):
     assert 'href="/projects/"' in html  # the project list stays in the nav
 
 
+def test_own_open_requests_are_listed_but_not_counted_as_work(client, personas):
+    """A customer's open requests wait on the team, not on them: on the page, not in the
+    badge; a request returned to them for information is their work, and counts."""
+    p = personas
+    cr = make_cr(p.project, by=p.customer, submit=True, title="订单导出")
+    client.force_login(p.customer)
+    html = client.get("/my-work/").content.decode()
+    assert 'id="work-requests"' in html and f'href="/changes/{cr.key}/"' in html
+    assert "my-work-count" not in html
+    changes.change_request_transition(user=p.tech_lead, cr=fresh(cr, p.tech_lead),
+                                      action="return", comment="哪些字段？")  # fmt: skip
+    html = client.get("/my-work/").content.decode()
+    assert 'id="work-questions"' in html and 'data-testid="my-work-count">1<' in html
+
+
 @pytest.mark.parametrize("role", ["viewer", "outsider"])
 def test_an_empty_page_says_so_and_shows_nothing_of_acme(client, personas, role):
     p = personas

@@ -121,10 +121,15 @@ def _queries(user: User) -> dict[str, QuerySet]:
     }
 
 
+# Sections that are not work waiting on the reader: they are on the page, not in the badge.
+NOT_COUNTED = {"requests"}  # a customer's own open requests wait on the team
+
+
 def counting_querysets(user: User) -> list[QuerySet]:
-    """The querysets of every section but the votes, for the navigation's badge: counted as
-    subqueries of its one query, which counts the pending votes already (its own link)."""
-    return [qs.order_by() for qs in _queries(user).values()]
+    """The querysets of every section that waits on the reader but the votes, for the
+    navigation's badge: counted as subqueries of its one query, which counts the pending votes
+    already (its own link)."""
+    return [qs.order_by() for sid, qs in _queries(user).items() if sid not in NOT_COUNTED]
 
 
 def _counts(user: User, queries: dict[str, QuerySet]) -> dict[str, int]:
