@@ -401,6 +401,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 # so that an oversized upload reaches our view and gets a clear 413.
 ATTACHMENT_MAX_BYTES = int(os.environ.get("CHANGEFLOW_ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# How many change requests one bulk change (the list's bulk bar, the API, `cr bulk`) may touch.
+CHANGEFLOW_BULK_MAX = int(os.environ.get("CHANGEFLOW_BULK_MAX", "200"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Uploaded and generated files on an S3-compatible bucket instead of MEDIA_ROOT.
 if os.environ.get("CHANGEFLOW_S3_BUCKET", "").strip():
