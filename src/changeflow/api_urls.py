@@ -112,6 +112,8 @@ urlpatterns = [
         name="api-cr-export",
     ),
     path("change-requests/", changes.ChangeRequestListView.as_view(), name="api-cr-list"),
+    # Before CR: "bulk" is no key.
+    path("change-requests/bulk/", changes.BulkChangeView.as_view(), name="api-cr-bulk"),
     path(CR, changes.ChangeRequestDetailView.as_view(), name="api-cr-detail"),
     path(CR + "transitions/", changes.TransitionView.as_view(), name="api-cr-transitions"),
     path(CR + "history/", changes.HistoryView.as_view(), name="api-cr-history"),

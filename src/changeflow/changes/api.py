@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from changeflow.accounts import selectors as account_selectors
 from changeflow.accounts.models import Project
 from changeflow.core.access import sees_internal
+from changeflow.core.api import error_body
 from changeflow.core.api_views import (
     IDEMPOTENCY_PARAM,
     IF_MATCH_PARAM,
@@ -36,11 +37,14 @@ from changeflow.core.middleware import client_ip
 from changeflow.core.selectors import redact_unseen
 from changeflow.requirements import io as req_io
 
-from . import import_jobs, links, selectors, services, uploads, workflow
+from . import bulk, import_jobs, links, selectors, services, uploads, workflow
 from . import io as cr_io
 from .filters import ChangeRequestExportFilter, ChangeRequestFilter
 from .models import ChangeRequest
 from .serializers import (
+    BulkChangeSerializer,
+    BulkRefusedSerializer,
+    BulkResultSerializer,
     AssessmentCreateSerializer,
     AssessmentSerializer,
     AttachmentSerializer,
@@ -134,6 +138,47 @@ class ChangeRequestListView(ApiView):
         cr = services.change_request_create(user=request.user, project=project, **data)
         cr = selectors.change_request_get(user=request.user, key=cr.key)
         return _detail(cr, request.user, status.HTTP_201_CREATED)
+
+
+class BulkChangeView(ApiView):
+    """One operation (assign, unassign, priority, type, add_label, remove_label, action) on
+    many change requests, all or nothing: 422 with ``errors`` (key → why) when any would be
+    refused, and then nothing is changed."""
+
+    @extend_schema(
+        operation_id="change_requests_bulk",
+        request=BulkChangeSerializer,
+        parameters=[IDEMPOTENCY_PARAM],
+        responses={
+            200: BulkResultSerializer,
+            422: OpenApiResponse(
+                BulkRefusedSerializer,
+                description=gettext_lazy("Some change requests would be refused: nothing was "
+                                         "changed; `errors` names each with the reason."),
+            ),  # fmt: skip
+            **errors(400, 403, 404, 413),
+        },
+    )
+    def post(self, request):
+        bulk.require_bulk_anywhere(request.user)  # a customer's 403 whatever the body says
+        data = self.get_validated(BulkChangeSerializer)
+        project = None
+        if data["project"]:
+            project = account_selectors.project_get(user=request.user, key=data["project"])
+        operation = bulk.BulkOperation.parse(data)
+        try:
+            changed = bulk.change_request_bulk(
+                user=request.user, keys=data["keys"], operation=operation, project=project
+            )
+        except bulk.BulkRefused as exc:
+            body = error_body(exc.code, exc.message, exc.fields) | {"errors": exc.refusals}
+            return Response(body, status=exc.status)
+        return Response(
+            {
+                "count": len(changed),
+                "change_requests": [{"key": c.key, "version": c.version} for c in changed],
+            }
+        )
 
 
 class ChangeRequestDetailView(ApiView):

@@ -177,6 +177,13 @@ def may_bulk(user: User, project: Project | None = None) -> bool:
     return Membership.objects.filter(user=user, role__in=BULK_ROLES).exists()
 
 
+def require_bulk_anywhere(user: User) -> None:
+    """403 for someone who is a customer or viewer wherever they are a member (checked before
+    a request's body is read; each CR's project is checked again)."""
+    if not may_bulk(user):
+        raise PermissionDenied(_("Customers and viewers change change requests one by one."))
+
+
 def _require_bulk(user: User, project: Project) -> None:
     """404 for a non-member (never reached: the CR would not be visible), 403 for a viewer
     or a customer."""

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from changeflow.core.api_views import StrictSerializer
+from changeflow.core.api_views import ErrorDetailSerializer, StrictSerializer
 from changeflow.core.models import AuditEvent
 from changeflow.crtemplates.models import FieldKind
 
@@ -29,6 +29,7 @@ from .models import (
     Vote,
     VoteDecision,
 )
+from .bulk import OPERATIONS as BULK_OPERATIONS
 from .workflow import ACTION_NAMES
 
 # ---------------------------------------------------------------- output
@@ -505,6 +506,59 @@ class TransitionSerializer(StrictSerializer):
     action = serializers.ChoiceField(choices=ACTION_NAMES)
     comment = serializers.CharField(
         max_length=TEXT_MAX, required=False, allow_blank=True, default=""
+    )
+
+
+class BulkChangeSerializer(StrictSerializer):
+    """One operation on many change requests, all or nothing (``changes.bulk``)."""
+
+    keys = serializers.ListField(
+        child=serializers.CharField(max_length=64), min_length=1,
+        help_text=_("The change requests' keys (each once; at most CHANGEFLOW_BULK_MAX, 200 "
+                    "by default: more answers 413)."),
+    )  # fmt: skip
+    project = serializers.CharField(
+        required=False, allow_blank=True, default="",
+        help_text=_("A project's key: every CR must be one of its (404 otherwise)."),
+    )  # fmt: skip
+    operation = serializers.ChoiceField(choices=list(BULK_OPERATIONS))
+    assignee = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text=_("For assign: a username.")
+    )
+    priority = serializers.ChoiceField(
+        choices=Priority.choices, required=False, allow_blank=True, default=""
+    )
+    type = serializers.ChoiceField(
+        choices=ChangeType.choices, required=False, allow_blank=True, default=""
+    )
+    label = serializers.CharField(
+        max_length=50, required=False, allow_blank=True, default="",
+        help_text=_("For add_label and remove_label."),
+    )  # fmt: skip
+    action = serializers.ChoiceField(
+        choices=ACTION_NAMES, required=False, allow_blank=True, default="",
+        help_text=_("For action: a workflow action (not ratify: the board's)."),
+    )  # fmt: skip
+    comment = serializers.CharField(
+        max_length=TEXT_MAX, required=False, allow_blank=True, default="",
+        help_text=_("With an action (return and reject_verification need one)."),
+    )  # fmt: skip
+
+
+class BulkChangedSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    version = serializers.IntegerField()
+
+
+class BulkResultSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    change_requests = BulkChangedSerializer(many=True)
+
+
+class BulkRefusedSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+    errors = serializers.DictField(
+        child=serializers.CharField(), help_text=_("Each refused change request: key → why.")
     )
 
 

@@ -20,15 +20,15 @@ from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from changeflow.accounts import selectors as account_selectors
-from changeflow.accounts.models import Role
+from changeflow.accounts.models import Project, Role
 from changeflow.cases import services as cases
 from changeflow.ccb import decisions as ccb_decisions
 from changeflow.core.access import manages, may_write, role_in, sees_internal
-from changeflow.core.errors import ApplicationError, NotFound
+from changeflow.core.errors import ApplicationError, NotFound, PermissionDenied
 from changeflow.core.http import AuthenticatedHttpRequest
 from changeflow.core.middleware import client_ip
 from changeflow.core.selectors import redact_unseen
@@ -54,7 +54,7 @@ from changeflow.web import (
     unstage_upload,
 )
 
-from . import import_jobs, selectors, services, uploads, workflow
+from . import bulk, import_jobs, selectors, services, uploads, workflow
 from . import io as cr_io
 from .forms import (
     ActualsForm,
@@ -108,13 +108,24 @@ PRIMARY_ACTIONS = {
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def cr_list(request: AuthenticatedHttpRequest, key: str | None = None) -> HttpResponse:
     """Visible CRs (of one project, or of all the user's projects) with filters and search.
 
-    An HTMX request gets only the results partial; the same URL works without JS.
+    An HTMX request gets only the results partial; the same URL works without JS. A POST is
+    the bulk bar's change of the selected CRs (``_bulk``), as the admin's changelist actions
+    post to the list itself: its query string keeps the filters and the page to come back to.
     """
     project = or_404(account_selectors.project_get, user=request.user, key=key) if key else None
+    if request.method == "POST":
+        return _bulk(request, project)
+    context, invalid = _list_context(request, project)
+    return render_results(request, "changes/cr_list.html", context, invalid=invalid)
+
+
+def _list_context(
+    request: AuthenticatedHttpRequest, project: Project | None
+) -> tuple[dict[str, Any], bool]:
     form, filters = _list_filters(request)
     if project:
         filters["project"] = project.key
@@ -129,7 +140,67 @@ def cr_list(request: AuthenticatedHttpRequest, key: str | None = None) -> HttpRe
         "can_create": project is not None and may_write(request.user, project),
         "can_manage": project is not None and manages(request.user, project),
     }
-    return render_results(request, "changes/cr_list.html", context, invalid=bool(form.errors))
+    if bulk.may_bulk(request.user, project):
+        context["bulk"] = _bulk_choices(project)
+    return context, bool(form.errors)
+
+
+def _bulk_choices(project: Project | None) -> dict[str, Any]:
+    """What the bulk bar offers: its operations (a workflow action is ``action:NAME``), the
+    project's assignable members (any username on the all-projects list), priorities, types."""
+    operations = [(k, v) for k, v in bulk.OPERATIONS.items() if k != bulk.ACTION]
+    actions = [(f"action:{a}", ACTION_LABELS[Action(a)]) for a in bulk.BULK_ACTIONS]
+    members = selectors.assignable_members(project=project) if project else None
+    return {
+        "operations": operations, "actions": actions, "members": members,
+        "priorities": Priority.choices, "types": ChangeType.choices,
+    }  # fmt: skip
+
+
+def _bulk(request: AuthenticatedHttpRequest, project: Project | None) -> HttpResponse:
+    """Apply the bulk bar's operation to the selected CRs, all or nothing; back to the same
+    list (filters and page) with how many changed, or the list again (422) naming each refused
+    CR with why, nothing changed."""
+    if not bulk.may_bulk(request.user, project):  # before the body: a viewer's 403 whatever
+        return error_page(request, PermissionDenied(_("Customers and viewers change change "
+                                                      "requests one by one.")))  # fmt: skip
+    data = request.POST.dict()
+    if data.get("operation", "").startswith("action:"):
+        data["operation"], data["action"] = "action", data["operation"].removeprefix("action:")
+    keys = request.POST.getlist("keys")
+    if request.POST.get("select_page"):
+        keys += request.POST.getlist("page_keys")
+    try:
+        operation = bulk.BulkOperation.parse(data)
+        changed = bulk.change_request_bulk(
+            user=request.user, keys=keys, operation=operation, project=project
+        )
+    except bulk.BulkRefused as exc:
+        return _bulk_refused(request, project, exc.refusals, str(exc.message), keys)
+    except (NotFound, PermissionDenied) as exc:
+        return error_page(request, exc)
+    except ApplicationError as exc:  # no operation, no CR selected, too many
+        problems = [str(m) for messages_ in exc.fields.values() for m in messages_]
+        return _bulk_refused(request, project, {}, " ".join([str(exc.message), *problems]), keys,
+                             status=exc.status)  # fmt: skip
+    messages.success(
+        request,
+        ngettext("%(count)d change request updated", "%(count)d change requests updated",
+                 len(changed)) % {"count": len(changed)},
+    )  # fmt: skip
+    return redirect(request.get_full_path())
+
+
+def _bulk_refused(
+    request: AuthenticatedHttpRequest, project: Project | None, refusals: dict[str, str],
+    message: str, keys: list[str], status: int = 422,
+) -> HttpResponse:  # fmt: skip
+    context, _invalid = _list_context(request, project)
+    context.update(
+        bulk_message=message, bulk_refusals=sorted(refusals.items()),
+        bulk_selected={k.strip().upper() for k in keys}, bulk_post=request.POST,
+    )  # fmt: skip
+    return render(request, "changes/cr_list.html", context, status=status)
 
 
 def _list_filters(request: AuthenticatedHttpRequest) -> tuple[ListFilterForm, dict[str, Any]]:

@@ -25,4 +25,51 @@
       event.detail.isError = false;
     }
   });
+  // The CR list's bulk bar: shown once a row is ticked, with only the field its operation
+  // needs; the page's checkbox ticks every row. Without this the bar is a plain form.
+  function bulkSync() {
+    var bar = document.querySelector("[data-bulk-bar]");
+    if (!bar) {
+      return;
+    }
+    var rows = document.querySelectorAll("input[data-bulk-row]");
+    var ticked = 0;
+    rows.forEach(function (box) {
+      if (box.checked) {
+        ticked += 1;
+      }
+    });
+    var page = document.querySelector("input[data-bulk-page]");
+    if (page) {
+      page.checked = rows.length > 0 && ticked === rows.length;
+      page.indeterminate = ticked > 0 && ticked < rows.length;
+    }
+    bar.classList.toggle("bulk-idle", ticked === 0);
+    var count = bar.querySelector("[data-bulk-count]");
+    if (count) {
+      count.textContent = "(" + ticked + ")";
+    }
+    var op = bar.querySelector("[data-bulk-operation]");
+    var kind = op && op.value.indexOf("action:") === 0 ? "action" : op ? op.value : "";
+    bar.querySelectorAll("[data-bulk-for]").forEach(function (label) {
+      label.hidden = label.getAttribute("data-bulk-for").split(" ").indexOf(kind) < 0;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (!el.matches) {
+      return;
+    }
+    if (el.matches("input[data-bulk-page]")) {
+      // Ticking the page ticks every row (then only the rows are sent).
+      document.querySelectorAll("input[data-bulk-row]").forEach(function (box) {
+        box.checked = el.checked;
+      });
+    }
+    if (el.matches("input[data-bulk-page], input[data-bulk-row], [data-bulk-operation]")) {
+      bulkSync();
+    }
+  });
+  document.addEventListener("DOMContentLoaded", bulkSync);
+  document.addEventListener("htmx:afterSettle", bulkSync);
 })();
