@@ -25,7 +25,7 @@ def test_the_bar_and_checkboxes_are_shown_to_those_who_may_bulk_change(client, p
     for user in (p.pm, p.tech_lead, p.qa, p.developer, p.admin):
         page = _as(client, user).get("/projects/ACME/").content.decode()
         assert 'id="bulk-form"' in page and 'name="keys"' in page, user
-        assert 'data-bulk-page' in page
+        assert "data-bulk-page" in page
     for user in (p.customer, p.customer_rep, p.viewer):
         page = _as(client, user).get("/projects/ACME/").content.decode()
         assert "bulk-form" not in page and 'name="keys"' not in page, user

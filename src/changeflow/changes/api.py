@@ -153,8 +153,10 @@ class BulkChangeView(ApiView):
             200: BulkResultSerializer,
             422: OpenApiResponse(
                 BulkRefusedSerializer,
-                description=gettext_lazy("Some change requests would be refused: nothing was "
-                                         "changed; `errors` names each with the reason."),
+                description=gettext_lazy(
+                    "Some change requests would be refused: nothing was "
+                    "changed; `errors` names each with the reason."
+                ),
             ),  # fmt: skip
             **errors(400, 403, 404, 413),
         },

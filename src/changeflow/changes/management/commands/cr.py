@@ -2,6 +2,10 @@
 request's assignee, through ``change_request_update`` like the API (team members only,
 audited on the ``cli`` channel, the new assignee notified).
 
+``changeflow cr bulk KEY... --assign USER | --unassign | --priority P | --type T | --add-label L |
+--remove-label L | --action A [--comment C]``: one change to many change requests, all or
+nothing (``changes.bulk``); a refusal names each refused CR on one line, nothing changed.
+
 ``changeflow cr import FILE --project KEY`` / ``cr export FILE --project KEY``: change requests
 from CSV, XLSX, Jira's CSV or JSON (all or nothing; ``--dry-run`` writes nothing) and to CSV or
 XLSX (``changes.io``). The import runs here whatever the file's size (the web and the API
@@ -17,11 +21,11 @@ import sys
 
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from changeflow.accounts.models import Project, User
 from changeflow.changes import io as cr_io
-from changeflow.changes import links, services
+from changeflow.changes import bulk, links, services
 from changeflow.changes.models import ChangeRequest, LinkKind
 from changeflow.core.management.base import (
     TranslatedCommand,
@@ -72,7 +76,23 @@ class Command(TranslatedCommand):
             "--submit", action="store_true",
             help=_("submit the new change requests (the team is notified); default: drafts"),
         )  # fmt: skip
-        for p in (assign, unassign, link, unlink, listing, imp, exp):
+        many = sub.add_parser("bulk", help=_("change many change requests at once, all or nothing"))
+        many.add_argument("keys", metavar="KEY", nargs="+", help=_("the change requests"))
+        what = many.add_mutually_exclusive_group(required=True)
+        what.add_argument("--assign", metavar="USER", help=_("assign them to a team member"))
+        what.add_argument("--unassign", action="store_true", help=_("clear their assignee"))
+        what.add_argument("--priority", metavar="P", help=_("set their priority (P1…P4)"))
+        what.add_argument("--type", metavar="T", help=_("set their type"))
+        what.add_argument("--add-label", metavar="L", help=_("add a label"))
+        what.add_argument("--remove-label", metavar="L", help=_("remove a label"))
+        what.add_argument(
+            "--action",
+            dest="workflow_action",
+            metavar="A",
+            help=_("take a workflow action (triage, …)"),
+        )
+        many.add_argument("--comment", default="", help=_("the comment that goes with --action"))
+        for p in (assign, unassign, link, unlink, listing, imp, exp, many):
             p.add_argument(
                 "--user", "--as", dest="user", metavar="NAME", default=None,
                 help=_("who does it (default: the project's first project manager)"),
@@ -87,6 +107,8 @@ class Command(TranslatedCommand):
             if action == "export":
                 return self._export(user, project, options["file"], options.get("format"))
             return self._import(user, project, options["file"], options)
+        if action == "bulk":
+            return self._bulk(options)
         key = options["key"]
         cr = ChangeRequest.objects.select_related("project").filter(key__iexact=key.strip()).first()
         if cr is None:
@@ -106,6 +128,35 @@ class Command(TranslatedCommand):
             self.stdout.write(_("%(key)s assigned to %(user)s") % {"key": cr.key, "user": name})
         else:
             self.stdout.write(_("%s has no assignee now") % cr.key)
+
+    def _bulk(self, options) -> None:
+        first = options["keys"][0].strip()
+        cr = ChangeRequest.objects.select_related("project").filter(key__iexact=first).first()
+        if cr is None:
+            raise CommandError(_("unknown change request '%s'") % first)
+        actor = acting_user(cr.project, options.get("user"))
+        chosen = {
+            bulk.ASSIGN: options.get("assign"),
+            bulk.UNASSIGN: options.get("unassign"),
+            bulk.PRIORITY: options.get("priority"),
+            bulk.TYPE: options.get("type"),
+            bulk.ADD_LABEL: options.get("add_label"),
+            bulk.REMOVE_LABEL: options.get("remove_label"),
+            bulk.ACTION: options.get("workflow_action"),
+        }
+        kind = next(k for k, v in chosen.items() if v not in (None, False))
+        field = {bulk.ASSIGN: "assignee", bulk.ADD_LABEL: "label", bulk.REMOVE_LABEL: "label"}
+        data = {"operation": kind, field.get(kind, kind): chosen[kind],
+                "comment": options.get("comment") or ""}  # fmt: skip
+        changed = bulk.change_request_bulk(
+            user=actor, keys=options["keys"], operation=bulk.BulkOperation.parse(data)
+        )
+        for c in changed:
+            self.stdout.write(f"{c.key}\tv{c.version}")
+        self.stdout.write(
+            ngettext("%(count)d change request updated", "%(count)d change requests updated",
+                     len(changed)) % {"count": len(changed)}
+        )  # fmt: skip
 
     def _links(self, actor, cr: ChangeRequest, action: str, options) -> None:
         if action == "link":
