@@ -208,6 +208,9 @@ BODIES: dict[tuple[str, str], dict] = {
     ("api-cr-mark-duplicate", "POST"): {"original": "{cr2}"},
     ("cr-link-add", "POST"): {"kind": "relates_to", "target": "{cr2}"},
     ("cr-mark-duplicate", "POST"): {"original": "{cr2}"},
+    ("api-cr-bulk", "POST"): {"keys": ["{cr}"], "operation": "priority", "priority": "P1"},
+    ("project-detail", "POST"): {"keys": "{cr}", "operation": "priority", "priority": "P1"},
+    ("cr-list", "POST"): {"keys": "{cr}", "operation": "priority", "priority": "P1"},
     ("ccb-freeze-create", "POST"):  {"name": "f", "starts_at": "2027-02-01 00:00",
                                     "ends_at": "2027-02-02 00:00", "reason": "x"},
 }  # fmt: skip

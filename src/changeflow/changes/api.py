@@ -162,7 +162,7 @@ class BulkChangeView(ApiView):
         },
     )
     def post(self, request):
-        bulk.require_bulk_anywhere(request.user)  # a customer's 403 whatever the body says
+        bulk.require_bulk(request.user)  # a customer's 403 whatever the body says
         data = self.get_validated(BulkChangeSerializer)
         project = None
         if data["project"]:

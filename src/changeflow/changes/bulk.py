@@ -177,17 +177,15 @@ def may_bulk(user: User, project: Project | None = None) -> bool:
     return Membership.objects.filter(user=user, role__in=BULK_ROLES).exists()
 
 
-def require_bulk_anywhere(user: User) -> None:
-    """403 for someone who is a customer or viewer wherever they are a member (checked before
-    a request's body is read; each CR's project is checked again)."""
-    if not may_bulk(user):
-        raise PermissionDenied(_("Customers and viewers change change requests one by one."))
-
-
-def _require_bulk(user: User, project: Project) -> None:
-    """404 for a non-member (never reached: the CR would not be visible), 403 for a viewer
-    or a customer."""
-    services.require_member(user, project)
+def require_bulk(user: User, project: Project | None = None) -> None:
+    """Checked before a request's body is read (each CR's project is checked again): in
+    ``project``, 404 for a non-member and 403 for a customer or viewer; without, 403 for
+    someone who is a customer or viewer wherever they are a member, 404 for a member of no
+    project (there is no change request they could name)."""
+    if project is not None:
+        services.require_member(user, project)
+    elif not may_bulk(user) and not Membership.objects.filter(user=user).exists():
+        raise NotFound(_("No such change request."))
     if not may_bulk(user, project):
         raise PermissionDenied(_("Customers and viewers change change requests one by one."))
 
@@ -221,7 +219,7 @@ def change_request_bulk(
             .order_by("pk")
         )
         for project_of in {cr.project_id: cr.project for cr in crs}.values():
-            _require_bulk(user, project_of)
+            require_bulk(user, project_of)
         refusals = _check(user, crs, operation)
         if refusals:
             raise BulkRefused(refusals)

@@ -161,9 +161,10 @@ def _bulk(request: AuthenticatedHttpRequest, project: Project | None) -> HttpRes
     """Apply the bulk bar's operation to the selected CRs, all or nothing; back to the same
     list (filters and page) with how many changed, or the list again (422) naming each refused
     CR with why, nothing changed."""
-    if not bulk.may_bulk(request.user, project):  # before the body: a viewer's 403 whatever
-        return error_page(request, PermissionDenied(_("Customers and viewers change change "
-                                                      "requests one by one.")))  # fmt: skip
+    try:
+        bulk.require_bulk(request.user, project)  # before the body: a viewer's 403 whatever
+    except ApplicationError as exc:
+        return error_page(request, exc)
     data = request.POST.dict()
     if data.get("operation", "").startswith("action:"):
         data["operation"], data["action"] = "action", data["operation"].removeprefix("action:")
