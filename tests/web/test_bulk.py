@@ -39,7 +39,7 @@ def test_assign_comes_back_to_the_same_filters_and_page_with_a_message(client, p
     p = personas
     items = _crs(p, 3, type="feature")
     cl = _as(client, p.tech_lead)
-    url = "/projects/ACME/?state=submitted&ordering=key&page=1"
+    url = "/projects/ACME/?state=submitted&ordering=created&page=1"
     response = cl.post(url, {
         "keys": [c.key for c in items[:2]], "operation": "assign",
         "assignee": p.developer.username,
@@ -68,7 +68,7 @@ def test_a_refusal_lists_each_refused_cr_and_changes_nothing(client, personas):
     unclassified = _crs(p, 1)[0]
     cl = _as(client, p.pm)
     before = AuditEvent.objects.count()  # (after signing in: that is audited)
-    response = cl.post("/projects/ACME/?ordering=key", {
+    response = cl.post("/projects/ACME/?ordering=created", {
         "keys": [*(c.key for c in ready), unclassified.key], "operation": "action:triage",
     })  # fmt: skip
     assert response.status_code == 422
