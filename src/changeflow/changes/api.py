@@ -42,14 +42,14 @@ from . import io as cr_io
 from .filters import ChangeRequestExportFilter, ChangeRequestFilter
 from .models import ChangeRequest
 from .serializers import (
-    BulkChangeSerializer,
-    BulkRefusedSerializer,
-    BulkResultSerializer,
     AssessmentCreateSerializer,
     AssessmentSerializer,
     AttachmentSerializer,
     AttachmentUploadSerializer,
     AvailableActionsSerializer,
+    BulkChangeSerializer,
+    BulkRefusedSerializer,
+    BulkResultSerializer,
     ChangeRequestCreateSerializer,
     ChangeRequestListSerializer,
     ChangeRequestSerializer,

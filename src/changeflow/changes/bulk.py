@@ -100,7 +100,7 @@ class BulkOperation:
         kind = _text(data.get("operation"))
         if kind not in OPERATIONS:
             raise _invalid("operation", _("One of: %s") % ", ".join(OPERATIONS))
-        field = _VALUE_FIELD.get(kind)
+        field = _VALUE_FIELD.get(kind, "")
         value = _text(data.get(field)) if field else ""
         comment = _text(data.get("comment"))
         if field and not value:

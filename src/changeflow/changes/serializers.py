@@ -12,6 +12,7 @@ from changeflow.core.api_views import ErrorDetailSerializer, StrictSerializer
 from changeflow.core.models import AuditEvent
 from changeflow.crtemplates.models import FieldKind
 
+from .bulk import OPERATIONS as BULK_OPERATIONS
 from .models import (
     TEXT_MAX,
     TITLE_MAX,
@@ -29,7 +30,6 @@ from .models import (
     Vote,
     VoteDecision,
 )
-from .bulk import OPERATIONS as BULK_OPERATIONS
 from .workflow import ACTION_NAMES
 
 # ---------------------------------------------------------------- output
@@ -531,7 +531,9 @@ class BulkChangeSerializer(StrictSerializer):
     type = serializers.ChoiceField(
         choices=ChangeType.choices, required=False, allow_blank=True, default=""
     )
-    label = serializers.CharField(
+    # The API's field "label" shadows Field.label for the type checker only (the metaclass
+    # takes declared fields off the class).
+    label = serializers.CharField(  # type: ignore[assignment]
         max_length=50, required=False, allow_blank=True, default="",
         help_text=_("For add_label and remove_label."),
     )  # fmt: skip
@@ -557,7 +559,8 @@ class BulkResultSerializer(serializers.Serializer):
 
 class BulkRefusedSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
-    errors = serializers.DictField(
+    # As "label" above: the API's field "errors" (documents the 422 body only).
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.CharField(), help_text=_("Each refused change request: key → why.")
     )
 

@@ -131,7 +131,7 @@ def _list_context(
         filters["project"] = project.key
     qs = selectors.change_request_list(user=request.user, filters=filters)
     page, query = paged(request, qs, PAGE_SIZE)
-    context = {
+    context: dict[str, Any] = {
         "project": project,
         "form": form,
         "page": page,

@@ -24,8 +24,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from changeflow.accounts.models import Project, User
-from changeflow.changes import io as cr_io
 from changeflow.changes import bulk, links, services
+from changeflow.changes import io as cr_io
 from changeflow.changes.models import ChangeRequest, LinkKind
 from changeflow.core.management.base import (
     TranslatedCommand,
