@@ -564,6 +564,7 @@ SPECTACULAR_SETTINGS = {
         "ImprovementStatusEnum": "changeflow.reports.models.ActionStatus",
         "ImprovementActionEnum": "changeflow.reports.actions.TRANSITION_NAMES",
         "ActionEnum": "changeflow.changes.workflow.ACTION_NAMES",
+        "BulkOperationEnum": "changeflow.changes.bulk.OPERATION_NAMES",
         "CustomFieldKindEnum": "changeflow.crtemplates.models.FieldKind",
         "ReviewFrequencyEnum": "changeflow.reports.models.ReviewFrequency",
         "ReviewReportKindEnum": "changeflow.reports.models.ReportKind",

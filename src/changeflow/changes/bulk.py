@@ -56,6 +56,8 @@ OPERATIONS = {
     REMOVE_LABEL: gettext_lazy("Remove label"),
     ACTION: gettext_lazy("Workflow action"),
 }
+# The operations' names: the API's ``operation`` (BulkOperationEnum in the schema).
+OPERATION_NAMES = tuple(OPERATIONS)
 # The workflow actions a bulk operation may take: every one a person takes (not the board's).
 BULK_ACTIONS = tuple(a.value for a, t in workflow.TABLE.items() if not t.board_only)
 # Roles that may ask for a bulk change at all (each CR is then checked as a single edit is):

@@ -12,7 +12,7 @@ from changeflow.core.api_views import ErrorDetailSerializer, StrictSerializer
 from changeflow.core.models import AuditEvent
 from changeflow.crtemplates.models import FieldKind
 
-from .bulk import OPERATIONS as BULK_OPERATIONS
+from .bulk import OPERATION_NAMES as BULK_OPERATIONS
 from .models import (
     TEXT_MAX,
     TITLE_MAX,
@@ -521,7 +521,7 @@ class BulkChangeSerializer(StrictSerializer):
         required=False, allow_blank=True, default="",
         help_text=_("A project's key: every CR must be one of its (404 otherwise)."),
     )  # fmt: skip
-    operation = serializers.ChoiceField(choices=list(BULK_OPERATIONS))
+    operation = serializers.ChoiceField(choices=BULK_OPERATIONS)
     assignee = serializers.CharField(
         required=False, allow_blank=True, default="", help_text=_("For assign: a username.")
     )
