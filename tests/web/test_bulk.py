@@ -160,3 +160,19 @@ def test_a_50_cr_bulk_assign_in_a_pinned_number_of_queries(
     assert response.status_code == 302
     print(f"50-CR bulk assign: {len(captured)} queries")  # noqa: T201 - reported
     assert ChangeRequest.objects.filter(assignee=p.developer).count() == 50
+
+
+def test_the_all_projects_list_takes_a_username(client, personas):
+    p = personas
+    items = _crs(p, 2)
+    url = "/changes/?state=submitted"
+    response = _as(client, p.pm).post(url, {
+        "keys": [c.key for c in items], "operation": "assign", "assignee": p.qa.username,
+    })  # fmt: skip
+    assert response.status_code == 302 and response["Location"] == url
+    assert ChangeRequest.objects.filter(assignee=p.qa).count() == 2
+    response = _as(client, p.pm).post(url, {
+        "keys": [c.key for c in items], "operation": "assign", "assignee": "ghost",
+    })  # fmt: skip
+    assert response.status_code == 422
+    assert "ghost is not a member of this project&#x27;s team." in response.content.decode()

@@ -7,7 +7,7 @@ through the service a single edit uses (``change_request_update`` for fields and
 ``change_request_transition`` for a workflow action), so rights, workflow rules, audit events
 and notifications are exactly those of doing it one by one.
 
-All or nothing: the CRs are locked (in key order, so that two bulk operations never wait on
+All or nothing: the CRs are locked (in id order, so that two bulk operations never wait on
 each other crosswise), every one is checked first, and if any would be refused nothing is
 written and ``BulkRefused`` names each refused CR with the reason. Otherwise all are applied in
 that one transaction; their notifications and webhooks leave after it commits (``audit.record``
@@ -153,9 +153,7 @@ def _key_order(key: str) -> tuple[str, int]:
 def clean_keys(keys: Any) -> list[str]:
     """The keys, upper-cased, each once, in the order given; a 400 naming ``keys`` when there
     are none, 413 when there are more than ``limit()``."""
-    if isinstance(keys, str) or not isinstance(keys, list | tuple):
-        raise _invalid("keys", _("A list of change request keys."))
-    if not all(isinstance(k, str) for k in keys):
+    if not isinstance(keys, list | tuple) or not all(isinstance(k, str) for k in keys):
         raise _invalid("keys", _("A list of change request keys."))
     cleaned = [k for k in dict.fromkeys(k.strip().upper() for k in keys) if k]
     if not cleaned:
