@@ -211,7 +211,7 @@ def test_page_lists_sections_with_links_and_the_nav_badge(client, personas):
     assert 'href="/projects/"' in html  # the project list stays in the nav
 
 
-def test_own_open_requests_are_listed_but_not_counted_as_work(client, personas):
+def test_own_open_requests_are_listed_but_not_counted_as_work(client, personas, api):
     """A customer's open requests wait on the team, not on them: on the page, not in the
     badge; a request returned to them for information is their work, and counts."""
     p = personas
@@ -219,11 +219,14 @@ def test_own_open_requests_are_listed_but_not_counted_as_work(client, personas):
     client.force_login(p.customer)
     html = client.get("/my-work/").content.decode()
     assert 'id="work-requests"' in html and f'href="/changes/{cr.key}/"' in html
-    assert "my-work-count" not in html
+    assert "my-work-count" not in html and 'data-testid="work-total"' not in html
+    data = api(p.customer).get("/api/v1/me/work/").json()
+    assert data["counts"]["requests"] == 1 and data["total"] == 0
     changes.change_request_transition(user=p.tech_lead, cr=fresh(cr, p.tech_lead),
                                       action="return", comment="哪些字段？")  # fmt: skip
     html = client.get("/my-work/").content.decode()
     assert 'id="work-questions"' in html and 'data-testid="my-work-count">1<' in html
+    assert 'data-testid="work-total">1<' in html
 
 
 @pytest.mark.parametrize("role", ["viewer", "outsider"])

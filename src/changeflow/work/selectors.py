@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import QuerySet
+from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -187,7 +188,8 @@ def _order_item(o: Any, today: dt.date) -> Item:
         project_name=o.project.name,
         url=reverse("order-detail", args=[o.project.key, o.number]), state=o.state,
         detail=str(_("Revision %(n)d, %(amount)s %(currency)s")
-                   % {"n": o.revision, "amount": o.amount, "currency": o.currency}),
+                   % {"n": o.revision, "amount": floatformat(o.amount, "2g"),
+                      "currency": o.currency}),
         due=o.valid_until, overdue=bool(o.valid_until and o.valid_until < today),
     )  # fmt: skip
 
@@ -227,4 +229,5 @@ def _action_item(a: Any, today: dt.date) -> Item:
 
 
 def total(sections: list[Section]) -> int:
-    return sum(s.count for s in sections)
+    """What waits on the user, as the top bar's badge counts it (not ``NOT_COUNTED``)."""
+    return sum(s.count for s in sections if s.id not in NOT_COUNTED)

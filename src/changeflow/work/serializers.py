@@ -48,7 +48,12 @@ class MyWorkSerializer(serializers.Serializer):
     """Every section, always present (an empty list when nothing waits), in page order: the
     first 50 items of each, soonest due first; ``counts`` says how many each holds."""
 
-    total = serializers.IntegerField(help_text=_("How many items wait, in all sections."))
+    total = serializers.IntegerField(
+        help_text=_(
+            "How many items wait on you, as the top bar counts them: every section but "
+            "requests (your own open requests wait on the team)."
+        )
+    )
     counts = CountsSerializer()
     assigned = _items(TITLES["assigned"])
     votes = _items(TITLES["votes"])
