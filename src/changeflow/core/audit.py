@@ -251,6 +251,13 @@ def verify(chunk_size: int = 5000) -> VerifyResult:
     return VerifyResult(True, count, prev)
 
 
+def append_only() -> bool:
+    """Whether the database itself refuses any change to the record: PostgreSQL, whose trigger
+    (core migration 0002) refuses every UPDATE and DELETE of an event. On SQLite, which has no
+    way to stop its file's owner, the hash chain is what detects a change."""
+    return connection.vendor == "postgresql"
+
+
 def redate(times: dict[int, dt.datetime], afters: dict[int, dict] | None = None) -> int:
     """Give the events of the sequence numbers in ``times`` those times (and those in
     ``afters`` that ``after``), and re-hash the chain from the first of them to the head.
@@ -262,6 +269,8 @@ def redate(times: dict[int, dt.datetime], afters: dict[int, dict] | None = None)
     transaction before anything is committed.) Returns how many events were re-hashed."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit.redate() must run inside the demo's transaction")
+    if append_only():
+        raise RuntimeError("the record is append-only in this database (audit.append_only())")
     if not times:
         return 0
     afters = afters or {}

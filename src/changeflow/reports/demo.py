@@ -170,8 +170,9 @@ def _date_the_record(project: Project, users: dict[str, User]) -> None:
     made, read as the weeks the CR list and the metrics show, not the minute the demo took to
     build. Events between two state changes are spread evenly between them, those after the
     last one over the next two days (never past now); the set-up before the first CR comes a
-    day before it. Only when the record holds nothing but the demo: loaded beside a site's real
-    work, the demo leaves the record as it was (``core.audit.redate``)."""
+    day before it. Only when the record holds nothing but the demo (loaded beside a site's real
+    work, the demo leaves the record as it was) and the database lets it be re-written (not on
+    PostgreSQL, where it is append-only): ``_record_is_the_demos``, ``core.audit.redate``."""
     from collections import defaultdict
 
     from changeflow.changes.links import LINK_EVENTS
@@ -242,9 +243,15 @@ def _date_the_record(project: Project, users: dict[str, User]) -> None:
 
 
 def _record_is_the_demos(project: Project, users: dict[str, User]) -> bool:
-    """Whether the site holds nothing but the demo (no other user, no other project)."""
+    """Whether the record may be dated: the site holds nothing but the demo (no other user, no
+    other project), and the database lets its record be re-written at all (on PostgreSQL it is
+    append-only, ``audit.append_only()``: there the demo's events keep the minute they were
+    recorded, while its CRs and stage history tell the weeks)."""
+    from changeflow.core import audit
+
     return not (
-        User.objects.exclude(pk__in=[u.pk for u in users.values()]).exists()
+        audit.append_only()
+        or User.objects.exclude(pk__in=[u.pk for u in users.values()]).exists()
         or Project.objects.exclude(pk=project.pk).exists()
     )
 
