@@ -37,7 +37,7 @@ from changeflow.core.errors import (
 
 from . import services, workflow
 from .models import ChangeRequest, ChangeType, Priority
-from .workflow import Action, Context, State
+from .workflow import Action, Context
 
 ASSIGN = "assign"
 UNASSIGN = "unassign"
@@ -237,13 +237,9 @@ def change_request_bulk(
 
 
 def _light_context(cr: ChangeRequest, user: User) -> Context:
-    """What ``can_edit`` and ``can_assign`` read (state, role, requester), without the
-    queries the workflow's action guards need."""
-    return Context(
-        state=State(cr.state),
-        role=role_in(user, cr.project),
-        is_admin=user.is_superuser,
-        is_requester=cr.requested_by_id == user.pk,
+    """What ``can_edit`` and ``can_assign`` read, without the action guards' queries."""
+    return services.edit_context(
+        user, state=cr.state, project=cr.project, requested_by_id=cr.requested_by_id
     )
 
 

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from changeflow.accounts.models import Membership, Project, User
 from changeflow.core import audit
-from changeflow.core.access import remember_roles, restrict, role_in
+from changeflow.core.access import remember_roles, restrict
 from changeflow.core.errors import (
     Conflict,
     NotFound,
@@ -44,7 +44,7 @@ from .models import (
     ChangeRequestLink,
     LinkKind,
 )
-from .workflow import Action, Context, State
+from .workflow import Action, State
 
 # A dependency is met once the change it depends on is implemented.
 IMPLEMENTED = (State.VERIFYING, State.CLOSED)
@@ -204,29 +204,24 @@ LINK_EVENTS = ("cr.linked", "cr.unlinked")
 # ---------------------------------------------------------------- who may
 
 
-def link_context(cr: ChangeRequest, user: User) -> Context:
-    """The workflow facts ``can_link`` reads: the CR's state, the user's role, requester."""
-    return Context(
-        state=State(cr.state),
-        role=role_in(user, cr.project),
-        is_admin=user.is_superuser,
-        is_requester=cr.requested_by_id == user.pk,
-    )
-
-
 def may_link(user: User, cr: ChangeRequest) -> bool:
-    return workflow.can_link(link_context(cr, user))
+    return workflow.can_link(
+        services.edit_context(
+            user, state=cr.state, project=cr.project, requested_by_id=cr.requested_by_id
+        )
+    )
 
 
 def _may_link_source(user: User, row: dict[str, Any]) -> bool:
     """``may_link`` for the source CR of a link row (``_ROW_FIELDS``), without loading it."""
-    context = Context(
-        state=State(row["from_cr__state"]),
-        role=role_in(user, Project(pk=row["from_cr__project_id"])),
-        is_admin=user.is_superuser,
-        is_requester=row["from_cr__requested_by_id"] == user.pk,
+    return workflow.can_link(
+        services.edit_context(
+            user,
+            state=row["from_cr__state"],
+            project=Project(pk=row["from_cr__project_id"]),
+            requested_by_id=row["from_cr__requested_by_id"],
+        )  # fmt: skip
     )
-    return workflow.can_link(context)
 
 
 def require_linker(user: User, cr: ChangeRequest) -> None:

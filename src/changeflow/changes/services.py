@@ -153,6 +153,21 @@ def _assessment_facts(cr: ChangeRequest, a: CountedAssessment | None = _UNREAD) 
     return AssessmentFacts(complete, a.effort_hours, a.cost, a.schedule_days, exposure)
 
 
+def edit_context(
+    user: User, *, state: str, project: Project, requested_by_id: int | None
+) -> Context:
+    """The facts who may edit, assign or link a CR reads (``can_edit``, ``can_assign``,
+    ``can_link``): its state, the user's role, whether they asked for it; without the queries
+    the action guards need (``workflow_context``). Plain values, so that a row read without
+    its CR (a link's other end) is asked the same way."""
+    return Context(
+        state=State(state),
+        role=role_in(user, project),
+        is_admin=user.is_superuser,
+        is_requester=requested_by_id == user.pk,
+    )
+
+
 def workflow_context(
     cr: ChangeRequest, user: User, *, comment: str = "", assessment: Any = _UNREAD
 ) -> Context:
